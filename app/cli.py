@@ -1,0 +1,92 @@
+"""`cuekit`: one console script; each subcommand lives in the module that owns its concern.
+
+Subcommands are imported only when used, so `cuekit replay` does not load Qt and a broken
+optional part cannot break the others. Every target module exposes `main(argv: list[str]) -> int`
+and builds its own argparse parser; every `eval` and `bench` target takes `--json` and then prints
+exactly one JSON object on stdout.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("app.demo", "open the demo (GUI; headless with --headless) on live devices or the bundled session"),
+    "serve": ("app.daemon.cli", "run the headless intent daemon"),
+    "record": ("app.recording.cli", "record sources to an MCAP file"),
+    "replay": ("app.recording.replay_cli", "replay an MCAP recording through the pipeline"),
+    "models": ("perception.models.cli", "build, verify and list the ONNX models"),
+    "plugins": ("app.plugins.cli", "list installed plugins and why any failed to load"),
+}
+
+# `cuekit eval TARGET` / `cuekit bench TARGET`: the module that owns each measurement
+EVAL_TARGETS: dict[str, str] = {
+    "hands": "perception.hands.evaluate",
+    "speech": "perception.speech.evaluate",
+    "imu": "perception.wrist.evaluate",
+    "fusion": "fusion.evaluate",
+}
+BENCH_TARGETS: dict[str, str] = {
+    "kernels": "native.bench",
+    "hands": "perception.hands.bench",
+    "speech": "perception.speech.bench",
+    "pipeline": "perception.stream.bench",
+    "daemon": "app.daemon.bench",
+}
+
+
+def _usage() -> str:
+    lines = ["usage: cuekit COMMAND [ARGS]", "", "commands:"]
+    for name, (_, desc) in COMMANDS.items():
+        lines.append(f"  {name:<9} {desc}")
+    lines.append(f"  {'bench':<9} benchmarks with ratios against a baseline: {', '.join(BENCH_TARGETS)}")
+    lines.append(f"  {'eval':<9} accuracy evaluations: {', '.join(EVAL_TARGETS)}")
+    lines.append("")
+    lines.append("`cuekit COMMAND --help` for a command's options.")
+    return "\n".join(lines)
+
+
+def _load(module_name: str, what: str):
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            print(f"cuekit: {what} is not available in this build ({module_name} is missing)", file=sys.stderr)
+            return None
+        raise
+
+
+def _dispatch_target(kind: str, targets: dict[str, str], argv: list[str]) -> int:
+    if not argv or argv[0] in ("-h", "--help"):
+        print(f"usage: cuekit {kind} TARGET [--json] [ARGS]\n\ntargets: {', '.join(targets)}")
+        return 0 if argv else 2
+    target = argv[0]
+    if target not in targets:
+        print(f"cuekit {kind}: unknown target {target!r}; choose from {', '.join(targets)}", file=sys.stderr)
+        return 2
+    mod = _load(targets[target], f"'{kind} {target}'")
+    return 2 if mod is None else int(mod.main(argv[1:]) or 0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_usage())
+        return 0 if argv else 2
+    cmd, rest = argv[0], argv[1:]
+    if cmd == "eval":
+        return _dispatch_target("eval", EVAL_TARGETS, rest)
+    if cmd == "bench":
+        return _dispatch_target("bench", BENCH_TARGETS, rest)
+    if cmd not in COMMANDS:
+        print(f"cuekit: unknown command {cmd!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    mod = _load(COMMANDS[cmd][0], f"'{cmd}'")
+    return 2 if mod is None else int(mod.main(rest) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

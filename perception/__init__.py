@@ -1,0 +1,1 @@
+"""Sensor sources and per-modality recognisers: everything between a device and an Observation."""

@@ -1,0 +1,88 @@
+"""Bounded queues between stages, with an explicit policy per stream.
+
+- LATEST (video): a full queue drops its oldest item to admit the new one; drops are counted. A
+  recogniser always works on the newest frame instead of falling behind.
+- BLOCK (audio, IMU): a full queue makes the producer wait (backpressure); nothing is lost. A device
+  callback that cannot wait uses OVERFLOW instead.
+- OVERFLOW: a full queue refuses the new item, counts it and reports it; for producers that must
+  never block (a sound-card callback) so that loss is visible, never silent.
+"""
+from __future__ import annotations
+
+import collections
+import enum
+import logging
+import threading
+from typing import Any
+
+log = logging.getLogger("cuekit.stream")
+
+
+class QueuePolicy(enum.Enum):
+    LATEST = "latest"
+    BLOCK = "block"
+    OVERFLOW = "overflow"
+
+
+class EndOfStream:
+    """Sentinel put on a channel when its producer has finished."""
+
+    def __repr__(self) -> str:
+        return "END"
+
+
+END = EndOfStream()
+
+
+class Channel:
+    def __init__(self, name: str, capacity: int, policy: QueuePolicy) -> None:
+        if capacity < 1:
+            raise ValueError(f"channel {name!r}: capacity must be >= 1, got {capacity}")
+        self.name = name
+        self.capacity = capacity
+        self.policy = policy
+        self.dropped = 0
+        self.put_count = 0
+        self._items: collections.deque[Any] = collections.deque()
+        self._cond = threading.Condition()
+
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._items)
+
+    def put(self, item: Any, stop: threading.Event | None = None) -> bool:
+        """Queue `item` under the channel's policy. Returns False if the item was not queued."""
+        with self._cond:
+            if item is END:  # end of stream always gets through, whatever the policy
+                self._items.append(item)
+                self._cond.notify_all()
+                return True
+            if len(self._items) >= self.capacity:
+                if self.policy is QueuePolicy.LATEST:
+                    self._items.popleft()
+                    self.dropped += 1
+                elif self.policy is QueuePolicy.OVERFLOW:
+                    self.dropped += 1
+                    if self.dropped == 1 or self.dropped % 100 == 0:
+                        log.warning("channel %s overflowed: %d items dropped so far", self.name, self.dropped)
+                    return False
+                else:
+                    while len(self._items) >= self.capacity:
+                        if stop is not None and stop.is_set():
+                            return False
+                        self._cond.wait(0.05)
+            self._items.append(item)
+            self.put_count += 1
+            self._cond.notify_all()
+            return True
+
+    def get(self, timeout: float) -> Any:
+        """Next item, or None if none arrived within `timeout` seconds."""
+        with self._cond:
+            if not self._items:
+                self._cond.wait(timeout)
+                if not self._items:
+                    return None
+            item = self._items.popleft()
+            self._cond.notify_all()
+            return item

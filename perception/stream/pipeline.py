@@ -1,0 +1,197 @@
+"""A pipeline: stages in their own worker threads, joined by bounded channels.
+
+    pipe = Pipeline(clock=ReplayClock())
+    cam = pipe.add(VideoFileSource("a.mp4"))
+    hands = pipe.add(HandTracker(), inputs=[cam])
+    pipe.add(CallbackSink(print), inputs=[hands])
+    pipe.start(); pipe.wait(); pipe.stop()
+
+An exception in a stage is logged with the stage's name and counted; the stage keeps consuming and
+the rest of the pipeline keeps running. `stop()` returns within its timeout (1 s by default).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Iterable
+from typing import Any
+
+from perception.stream.channel import END, Channel, QueuePolicy
+from perception.stream.clock import Clock, MonotonicClock
+from perception.stream.stage import Source, Stage
+from perception.stream.stats import StageSnapshot, StageStats, capture_time_ns, format_table
+
+log = logging.getLogger("cuekit.pipeline")
+
+_POLL_S = 0.02
+
+
+class _Node:
+    def __init__(self, stage: Stage) -> None:
+        self.stage = stage
+        self.inputs: list[Channel] = []
+        self.outputs: list[Channel] = []
+        self.stats = StageStats(stage.name)
+        self.thread: threading.Thread | None = None
+        self.finished = threading.Event()
+
+
+class Pipeline:
+    def __init__(self, clock: Clock | None = None, name: str = "pipeline") -> None:
+        self.name = name
+        self.clock = clock or MonotonicClock()
+        self._nodes: dict[str, _Node] = {}
+        self._stop = threading.Event()
+        self._started = False
+
+    # building -----------------------------------------------------------------------------
+    def add(self, stage: Stage, inputs: Iterable[Stage | str] = (), policy: QueuePolicy | None = None,
+            capacity: int | None = None) -> Stage:
+        """Add `stage` fed by `inputs` (stages or names). The queue policy defaults to the stage's own."""
+        if self._started:
+            raise RuntimeError("cannot add stages to a running pipeline")
+        if stage.name in self._nodes:
+            raise ValueError(f"a stage named {stage.name!r} is already in the pipeline")
+        node = _Node(stage)
+        stage.clock = self.clock
+        inputs = list(inputs)
+        if isinstance(stage, Source) and inputs:
+            raise ValueError(f"source {stage.name!r} takes no inputs")
+        for upstream in inputs:
+            up_name = upstream if isinstance(upstream, str) else upstream.name
+            if up_name not in self._nodes:
+                raise ValueError(f"stage {stage.name!r}: unknown input {up_name!r}")
+            ch = Channel(f"{up_name}->{stage.name}", capacity or stage.input_capacity,
+                         policy or stage.input_policy)
+            self._nodes[up_name].outputs.append(ch)
+            node.inputs.append(ch)
+        self._nodes[stage.name] = node
+        return stage
+
+    @property
+    def stages(self) -> list[Stage]:
+        return [n.stage for n in self._nodes.values()]
+
+    # lifecycle ----------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._started:
+            raise RuntimeError("pipeline already started")
+        self._started = True
+        for node in self._nodes.values():
+            target = self._run_source if isinstance(node.stage, Source) else self._run_stage
+            node.thread = threading.Thread(target=target, args=(node,), name=f"cuekit:{node.stage.name}",
+                                           daemon=True)
+            node.thread.start()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until every stage has finished (sources exhausted, queues drained). True if they did."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for node in self._nodes.values():
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not node.finished.wait(left):
+                return False
+        return True
+
+    def stop(self, timeout: float = 1.0) -> list[str]:
+        """Stop every worker; returns the names of stages that did not end within `timeout`."""
+        self._stop.set()
+        deadline = time.monotonic() + timeout
+        stuck = []
+        for node in self._nodes.values():
+            if node.thread is not None:
+                node.thread.join(max(0.0, deadline - time.monotonic()))
+                if node.thread.is_alive():
+                    stuck.append(node.stage.name)
+        if stuck:
+            log.error("stages still running after %.1f s: %s", timeout, ", ".join(stuck))
+        return stuck
+
+    @property
+    def stopping(self) -> threading.Event:
+        return self._stop
+
+    def __enter__(self) -> Pipeline:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    # statistics ---------------------------------------------------------------------------
+    def stats(self) -> list[StageSnapshot]:
+        out = []
+        for node in self._nodes.values():
+            depth = sum(len(ch) for ch in node.inputs)
+            drops = sum(ch.dropped for ch in node.inputs)
+            out.append(node.stats.snapshot(depth, drops))
+        return out
+
+    def stats_table(self) -> str:
+        return format_table(self.stats())
+
+    # workers ------------------------------------------------------------------------------
+    def _emitter(self, node: _Node):
+        def emit(item: Any) -> None:
+            t = capture_time_ns(item)
+            lat = (self.clock.now_ns() - t) / 1e6 if t is not None else None
+            node.stats.record_output(time.monotonic(), lat)
+            for ch in node.outputs:
+                ch.put(item, self._stop)
+        return emit
+
+    def _fail(self, node: _Node, where: str, exc: BaseException) -> None:
+        msg = f"{type(exc).__name__}: {exc}"
+        node.stats.record_error(msg)
+        log.error("stage %r failed in %s: %s\n%s", node.stage.name, where, msg,
+                  "".join(traceback.format_exception(exc)).rstrip())
+
+    def _finish(self, node: _Node) -> None:
+        for ch in node.outputs:
+            ch.put(END)
+        node.finished.set()
+
+    def _run_source(self, node: _Node) -> None:
+        emit = self._emitter(node)
+        try:
+            node.stage.setup()
+            node.stage.run(emit, self._stop)
+        except Exception as exc:  # a failing device must not take the pipeline down
+            self._fail(node, "run", exc)
+        finally:
+            try:
+                node.stage.close(emit)
+            except Exception as exc:
+                self._fail(node, "close", exc)
+            self._finish(node)
+
+    def _run_stage(self, node: _Node) -> None:
+        emit = self._emitter(node)
+        try:
+            node.stage.setup()
+        except Exception as exc:
+            self._fail(node, "setup", exc)
+        open_inputs = list(node.inputs)
+        i = 0
+        while open_inputs and not self._stop.is_set():
+            # round-robin over inputs so one busy stream cannot starve another
+            ch = open_inputs[i % len(open_inputs)]
+            i += 1
+            item = ch.get(_POLL_S if len(open_inputs) == 1 else 0.002)
+            if item is None:
+                continue
+            if item is END:
+                open_inputs.remove(ch)
+                continue
+            t0 = time.perf_counter()
+            try:
+                node.stage.process(item, emit)
+            except Exception as exc:
+                self._fail(node, "process", exc)
+            node.stats.record_processing(time.perf_counter() - t0)
+        try:
+            node.stage.close(emit)
+        except Exception as exc:
+            self._fail(node, "close", exc)
+        self._finish(node)
