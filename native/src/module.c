@@ -3,9 +3,15 @@
 #include "kernels.h"
 #include <numpy/arrayobject.h>
 
+#define KW(name, fn, doc) {name, (PyCFunction)(void (*)(void))fn, METH_VARARGS | METH_KEYWORDS, doc}
+
 static PyMethodDef methods[] = {
-    {"normalize_u8", (PyCFunction)(void (*)(void))ck_normalize_u8, METH_VARARGS | METH_KEYWORDS,
-     "normalize_u8(image, lo=0.0, hi=1.0, nchw=False) -> float32 array mapping 0..255 to lo..hi"},
+    KW("normalize_u8", ck_normalize_u8,
+       "normalize_u8(image, lo=0.0, hi=1.0, nchw=False) -> float32 array mapping 0..255 to lo..hi"),
+    KW("warp_to_tensor", ck_warp_to_tensor,
+       "warp_to_tensor(image, matrix6, out_w, out_h, replicate=True, lo=0, hi=1, nchw=False, "
+       "cubic=False, out_channels=0) -> float32 [1,H,W,C] or [1,C,H,W]; matrix maps tensor "
+       "pixel (x, y) to image pixel coordinates"),
     {NULL, NULL, 0, NULL},
 };
 
