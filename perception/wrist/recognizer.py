@@ -1,0 +1,245 @@
+"""Streaming wrist-gesture recognition: ImuBatch in, `Observation(modality="wrist")` out.
+
+conditioner -> motion segmenter -> rules (and, when configured, the learned CNN and the user's enrolled
+gestures) -> tap pairing (double tap) -> refractory -> observations. Raise-to-wake is a pose change, so a
+separate detector watches the gravity direction instead of motion bursts.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from perception.stream.stage import Emit, Stage
+from perception.stream.types import ImuBatch, Observation
+from perception.wrist.conditioning import ConditionedBlock, Conditioner, ConditionerOptions
+from perception.wrist.gestures import Candidate, RuleOptions, classify_segment
+from perception.wrist.segmenter import MotionSegmenter, Segment, SegmenterOptions
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RaiseOptions:
+    face_low: float = 0.3  # face-up component of "up" before the raise
+    face_high: float = 0.8  # ... and after it
+    hold_s: float = 0.25  # face up this long
+    within_s: float = 2.0  # from last "face not up" to "face up held"
+
+
+@dataclass
+class WristOptions:
+    conditioner: ConditionerOptions = field(default_factory=ConditionerOptions)
+    segmenter: SegmenterOptions = field(default_factory=SegmenterOptions)
+    rules: RuleOptions = field(default_factory=RuleOptions)
+    raise_: RaiseOptions = field(default_factory=RaiseOptions)
+    min_confidence: float = 0.6
+    refractory_s: float = 0.3
+    double_tap_min_gap_s: float = 0.08  # onset to onset
+    double_tap_max_gap_s: float = 0.45
+    model_path: Path | None = None  # learned shape gestures (ONNX from perception/wrist/train.py)
+    custom_path: Path | None = None  # enrolled custom gestures (perception/wrist/fewshot.py)
+    min_learned_s: float = 0.6  # shorter segments are left to the rules
+    emit_kinds: tuple[str, ...] | None = None  # None: all
+
+    def __post_init__(self) -> None:
+        # rules follow the conditioner's arm geometry
+        sign = 1.0 if self.conditioner.wrist == "left" else -1.0
+        hand = [0.0, 0.0, 0.0]
+        hand[self.conditioner.forearm_axis] = sign
+        self.rules.hand_axis = tuple(hand)
+
+
+@dataclass
+class WristResult:
+    observations: list[Observation]
+    segments: int
+    malformed: int
+
+
+class RaiseDetector:
+    """Face-up after not-face-up within a short time, held briefly."""
+
+    def __init__(self, options: RaiseOptions, face_axis: np.ndarray) -> None:
+        self.o = options
+        self.face = face_axis
+        self._last_low: int | None = None
+        self._high_since: int | None = None
+        self._raised = False
+
+    def push(self, block: ConditionedBlock) -> list[Candidate]:
+        out = []
+        g = block.gravity / np.maximum(np.linalg.norm(block.gravity, axis=1, keepdims=True), 1e-9)
+        face = g @ self.face
+        for t, f in zip(block.t_ns.tolist(), face.tolist()):
+            if f < self.o.face_low:
+                self._last_low, self._high_since, self._raised = t, None, False
+            elif f > self.o.face_high:
+                if self._high_since is None:
+                    self._high_since = t
+                held = (t - self._high_since) / 1e9
+                if (not self._raised and self._last_low is not None and held >= self.o.hold_s
+                        and (t - self._last_low) / 1e9 <= self.o.within_s + self.o.hold_s):
+                    conf = 0.5 + 0.5 * min(1.0, (f - self.o.face_high) / (1 - self.o.face_high) + 0.5)
+                    out.append(Candidate("raise_to_wake", min(conf, 1.0), self._last_low, t,
+                                         {"face_up": round(f, 3)}))
+                    self._raised = True
+            else:
+                self._high_since = None
+        return out
+
+
+class WristGestures:
+    """The recogniser without the pipeline around it: `push(batch)` -> observations, `flush()` at the end."""
+
+    def __init__(self, options: WristOptions | None = None, source_id: str = "wrist") -> None:
+        self.options = options or WristOptions()
+        self.source_id = source_id
+        self.conditioner = Conditioner(self.options.conditioner)
+        self.segmenter = MotionSegmenter(self.options.segmenter)
+        self.raise_detector = RaiseDetector(self.options.raise_, np.asarray(self.options.rules.face_axis))
+        self._pending_tap: Candidate | None = None
+        self._last_end: int | None = None
+        self.segments = 0
+        self.learned = None
+        if self.options.model_path is not None or self.options.custom_path is not None:
+            from perception.wrist.learned import LearnedSegmentClassifier
+            self.learned = LearnedSegmentClassifier(self.options.model_path, self.options.custom_path)
+
+    # -- candidate handling ----------------------------------------------------------------------------
+    def _obs(self, c: Candidate) -> Observation:
+        return Observation(modality="wrist", kind=c.kind, confidence=float(c.confidence),
+                           t_start_ns=int(c.t_start_ns), t_end_ns=int(c.t_end_ns), payload=dict(c.payload),
+                           source_id=self.source_id)
+
+    def _emit(self, c: Candidate, out: list[Observation]) -> None:
+        kinds = self.options.emit_kinds
+        if kinds is not None and c.kind not in kinds:
+            return
+        if self._last_end is not None and c.t_start_ns < self._last_end + self.options.refractory_s * 1e9:
+            return
+        self._last_end = c.t_end_ns
+        out.append(self._obs(c))
+
+    def _flush_tap(self, now_ns: int | None, out: list[Observation]) -> None:
+        p = self._pending_tap
+        gap_ns = self.options.double_tap_max_gap_s * 1e9
+        if p is not None and now_ns is not None:
+            onset = self.segmenter.active_onset_ns
+            if onset is not None and onset - p.t_start_ns <= gap_ns:
+                return  # a second tap may still be closing
+        if p is not None and (now_ns is None or now_ns - p.t_start_ns > gap_ns):
+            self._pending_tap = None
+            self._emit(p, out)
+
+    def _candidate(self, c: Candidate, out: list[Observation]) -> None:
+        if c.confidence < self.options.min_confidence:
+            return
+        if c.kind == "tap":
+            p = self._pending_tap
+            if p is not None:
+                gap = (c.t_start_ns - p.t_start_ns) / 1e9
+                if self.options.double_tap_min_gap_s <= gap <= self.options.double_tap_max_gap_s:
+                    self._pending_tap = None
+                    self._emit(Candidate("double_tap", min(p.confidence, c.confidence), p.t_start_ns,
+                                         c.t_end_ns, {"gap_s": round(gap, 3), "peak_g": max(
+                                             p.payload.get("peak_g", 0), c.payload.get("peak_g", 0))}), out)
+                    return
+                self._flush_tap(None, out)
+            self._pending_tap = c
+            return
+        self._flush_tap(None, out)
+        self._emit(c, out)
+
+    def _classify(self, seg: Segment) -> Candidate | None:
+        c = classify_segment(seg, self.options.rules)
+        if self.learned is not None and seg.duration_s >= self.options.min_learned_s:
+            lc = self.learned.classify(seg)
+            if lc is not None and (c is None or lc.confidence > c.confidence):
+                return lc
+        return c
+
+    # -- public ------------------------------------------------------------------------------------------
+    def push(self, batch: ImuBatch) -> list[Observation]:
+        block = self.conditioner.push(batch)
+        out: list[Observation] = []
+        if len(block) == 0:
+            return out
+        cands: list[Candidate] = []
+        for seg in self.segmenter.push(block):
+            self.segments += 1
+            c = self._classify(seg)
+            if c is not None:
+                cands.append(c)
+        cands.extend(self.raise_detector.push(block))
+        for c in sorted(cands, key=lambda c: c.t_start_ns):
+            self._candidate(c, out)
+        self._flush_tap(int(block.t_ns[-1]), out)
+        return out
+
+    def flush(self) -> list[Observation]:
+        out: list[Observation] = []
+        for seg in self.segmenter.flush():
+            self.segments += 1
+            c = self._classify(seg)
+            if c is not None:
+                self._candidate(c, out)
+        self._flush_tap(None, out)
+        return out
+
+
+def recognize(batches: list[ImuBatch] | ImuBatch, options: WristOptions | None = None) -> WristResult:
+    """Run the streaming recogniser over a whole recording (a list of batches or one batch)."""
+    rec = WristGestures(options)
+    obs: list[Observation] = []
+    malformed = 0
+    for b in [batches] if isinstance(batches, ImuBatch) else batches:
+        try:
+            obs.extend(rec.push(b))
+        except ValueError as exc:
+            malformed += 1
+            log.warning("skipping malformed ImuBatch: %s", exc)
+    obs.extend(rec.flush())
+    return WristResult(observations=obs, segments=rec.segments, malformed=malformed)
+
+
+class WristGestureRecognizer(Stage):
+    """Pipeline stage: ImuBatch in, wrist Observations out. Malformed batches are counted and skipped."""
+
+    name = "wrist_gestures"
+
+    def __init__(self, options: WristOptions | None = None, name: str | None = None) -> None:
+        super().__init__(name)
+        self.options = options or WristOptions()
+        self.malformed = 0
+        self._rec: WristGestures | None = None
+
+    def setup(self) -> None:
+        self._rec = WristGestures(self.options, source_id=self.name)
+
+    def _stamp(self, obs: list[Observation], emit: Emit) -> None:
+        now = self.clock.now_ns()
+        for o in obs:
+            o.payload["t_detected_ns"] = int(now)
+            emit(o)
+
+    def process(self, item: ImuBatch, emit: Emit) -> None:
+        if self._rec is None:
+            self.setup()
+        if not isinstance(item, ImuBatch):
+            self.malformed += 1
+            log.warning("%s: expected ImuBatch, got %s; skipped", self.name, type(item).__name__)
+            return
+        try:
+            obs = self._rec.push(item)
+        except ValueError as exc:
+            self.malformed += 1
+            log.warning("%s: skipping malformed ImuBatch (seq %s): %s", self.name, item.seq, exc)
+            return
+        self._stamp(obs, emit)
+
+    def close(self, emit: Emit) -> None:
+        if self._rec is not None:
+            self._stamp(self._rec.flush(), emit)
