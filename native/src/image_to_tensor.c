@@ -11,6 +11,16 @@
 #include <numpy/arrayobject.h>
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
+static inline int ld32(const uint8_t *p) {
+    int v;
+    memcpy(&v, p, 4); /* unaligned load without UB */
+    return v;
+}
 
 typedef struct {
     const uint8_t *src;
@@ -34,18 +44,90 @@ static inline __attribute__((always_inline)) void store(const warp_job *j, npy_i
         j->dst[(y * j->ow + x) * j->oc + k] = j->lo + j->scale * v;
 }
 
-static inline __attribute__((always_inline)) void bilinear_rows(const warp_job *j, int c, int oc,
-                                                                npy_intp y_begin, npy_intp y_end) {
-    const npy_intp w = j->w, h = j->h, rs = j->rs;
-    const float fw = (float)w, fh = (float)h;
-    for (npy_intp y = y_begin; y < y_end; y++) {
-        const double bx = j->m[1] * (double)y + j->m[2];
-        const double by = j->m[4] * (double)y + j->m[5];
-        for (npy_intp x = 0; x < j->ow; x++) {
-            float fx = (float)(j->m[0] * (double)x + bx);
-            float fy = (float)(j->m[3] * (double)x + by);
+/* Everything the loop needs is copied to locals first: the uint8 source may alias anything, so
+ * fields read through the job pointer would be reloaded after every store. */
+static inline __attribute__((always_inline)) void bilinear_rows(const warp_job *j, const int c,
+                                                                const int oc) {
+    const npy_intp w = j->w, h = j->h, rs = j->rs, ow = j->ow, oh = j->oh;
+    const uint8_t *src = j->src;
+    const float fw = (float)w, fh = (float)h, lo = j->lo, sc = j->scale;
+    const int replicate = j->replicate;
+    const npy_intp pstep = j->nchw ? 1 : oc, cstep = j->nchw ? ow * oh : 1;
+    const double m0 = j->m[0], m1 = j->m[1], m2 = j->m[2], m3 = j->m[3], m4 = j->m[4],
+                 m5 = j->m[5];
+    for (npy_intp y = 0; y < oh; y++) {
+        const double bx = m1 * (double)y + m2;
+        const double by = m4 * (double)y + m5;
+        float *restrict o = j->dst + (j->nchw ? y * ow : y * ow * oc);
+        /* The row is a straight segment in the image: when both ends are inside, so is every
+         * sample, and the loop runs without border checks (fixed-point weights, 1/2048 px). */
+        const double ex = m0 * (double)(ow - 1) + bx, ey = m3 * (double)(ow - 1) + by;
+        if (bx >= 0.0 && ex >= 0.0 && by >= 0.0 && ey >= 0.0 && bx < (double)(w - 1) &&
+            ex < (double)(w - 1) && by < (double)(h - 1) && ey < (double)(h - 1)) {
+#ifdef __SSE2__
+            if (c >= 3 && oc >= 3) {
+                /* One pixel's channels per SSE lane group: 4-byte loads, float blend. A 4-byte
+                 * load of a 3-channel pixel reads one byte past it, so the very last pixel of
+                 * the image goes through the scalar path (`last`). */
+                const uint8_t *last = src + (h - 1) * rs + (w - 1) * c;
+                const __m128 vlo = _mm_set1_ps(lo), vsc = _mm_set1_ps(sc);
+                const __m128i zero = _mm_setzero_si128();
+                for (npy_intp x = 0; x < ow; x++, o += pstep) {
+                    float fx = (float)(m0 * (double)x + bx);
+                    float fy = (float)(m3 * (double)x + by);
+                    npy_intp x0 = (npy_intp)fx, y0 = (npy_intp)fy;
+                    if (x0 > w - 2) x0 = w - 2;
+                    if (y0 > h - 2) y0 = h - 2;
+                    float ax = fx - (float)x0, ay = fy - (float)y0;
+                    const uint8_t *p = src + y0 * rs + x0 * c;
+                    const uint8_t *q = p + rs;
+                    float res[4];
+                    if (c == 3 && q + c == last) {
+                        for (int k = 0; k < oc; k++) {
+                            float top = p[k] + (p[c + k] - p[k]) * ax;
+                            float bot = q[k] + (q[c + k] - q[k]) * ax;
+                            res[k] = lo + sc * (top + (bot - top) * ay);
+                        }
+                    } else {
+#define LOAD4(ptr) _mm_cvtepi32_ps(_mm_unpacklo_epi16(_mm_unpacklo_epi8( \
+        _mm_cvtsi32_si128(ld32(ptr)), zero), zero))
+                        __m128 p00 = LOAD4(p), p01 = LOAD4(p + c);
+                        __m128 p10 = LOAD4(q), p11 = LOAD4(q + c);
+                        __m128 vax = _mm_set1_ps(ax), vay = _mm_set1_ps(ay);
+                        __m128 top = _mm_add_ps(p00, _mm_mul_ps(_mm_sub_ps(p01, p00), vax));
+                        __m128 bot = _mm_add_ps(p10, _mm_mul_ps(_mm_sub_ps(p11, p10), vax));
+                        __m128 v = _mm_add_ps(top, _mm_mul_ps(_mm_sub_ps(bot, top), vay));
+                        _mm_storeu_ps(res, _mm_add_ps(vlo, _mm_mul_ps(vsc, v)));
+#undef LOAD4
+                    }
+                    for (int k = 0; k < oc; k++) o[k * cstep] = res[k];
+                }
+                continue;
+            }
+#endif
+            for (npy_intp x = 0; x < ow; x++, o += pstep) {
+                float fx = (float)(m0 * (double)x + bx);
+                float fy = (float)(m3 * (double)x + by);
+                npy_intp x0 = (npy_intp)fx, y0 = (npy_intp)fy;
+                if (x0 > w - 2) x0 = w - 2; /* float rounding at the far end of the row */
+                if (y0 > h - 2) y0 = h - 2;
+                float ax = fx - (float)x0, ay = fy - (float)y0;
+                const uint8_t *p = src + y0 * rs + x0 * c;
+                const uint8_t *q = p + rs;
+                for (int k = 0; k < oc; k++) {
+                    int s = SRC_CH(c, k);
+                    float top = p[s] + (p[c + s] - p[s]) * ax;
+                    float bot = q[s] + (q[c + s] - q[s]) * ax;
+                    o[k * cstep] = lo + sc * (top + (bot - top) * ay);
+                }
+            }
+            continue;
+        }
+        for (npy_intp x = 0; x < ow; x++, o += pstep) {
+            float fx = (float)(m0 * (double)x + bx);
+            float fy = (float)(m3 * (double)x + by);
             float out[4] = {0, 0, 0, 0};
-            if (j->replicate) {
+            if (replicate) {
                 /* Bilinear with replicated taps equals bilinear at the clamped coordinate.
                  * The negated comparisons also send NaN to the edge instead of UB. */
                 if (!(fx > 0.0f)) fx = 0.0f;
@@ -56,7 +138,7 @@ static inline __attribute__((always_inline)) void bilinear_rows(const warp_job *
                 float ax = fx - (float)x0, ay = fy - (float)y0;
                 npy_intp dx = x0 + 1 < w ? c : 0;
                 npy_intp dy = y0 + 1 < h ? rs : 0;
-                const uint8_t *p = j->src + y0 * rs + x0 * c;
+                const uint8_t *p = src + y0 * rs + x0 * c;
                 float w00 = (1 - ax) * (1 - ay), w01 = ax * (1 - ay);
                 float w10 = (1 - ax) * ay, w11 = ax * ay;
                 for (int k = 0; k < oc; k++) {
@@ -66,7 +148,7 @@ static inline __attribute__((always_inline)) void bilinear_rows(const warp_job *
             } else if (fx >= 0.0f && fy >= 0.0f && fx < fw - 1.0f && fy < fh - 1.0f) {
                 npy_intp x0 = (npy_intp)fx, y0 = (npy_intp)fy;
                 float ax = fx - (float)x0, ay = fy - (float)y0;
-                const uint8_t *p = j->src + y0 * rs + x0 * c;
+                const uint8_t *p = src + y0 * rs + x0 * c;
                 float w00 = (1 - ax) * (1 - ay), w01 = ax * (1 - ay);
                 float w10 = (1 - ax) * ay, w11 = ax * ay;
                 for (int k = 0; k < oc; k++) {
@@ -82,11 +164,11 @@ static inline __attribute__((always_inline)) void bilinear_rows(const warp_job *
                 for (int t = 0; t < 4; t++) {
                     npy_intp xx = x0 + (t & 1), yy = y0 + (t >> 1);
                     if (xx < 0 || yy < 0 || xx >= w || yy >= h) continue;
-                    const uint8_t *p = j->src + yy * rs + xx * c;
+                    const uint8_t *p = src + yy * rs + xx * c;
                     for (int k = 0; k < oc; k++) out[k] += wt[t] * p[SRC_CH(c, k)];
                 }
             }
-            for (int k = 0; k < oc; k++) store(j, x, y, k, out[k]);
+            for (int k = 0; k < oc; k++) o[k * cstep] = lo + sc * out[k];
         }
     }
 }
@@ -148,11 +230,11 @@ static void run_warp(const warp_job *j, int cubic) {
         return;
     }
     /* constant channel counts let the compiler unroll the channel loops */
-    if (j->c == 3 && j->oc == 3) bilinear_rows(j, 3, 3, 0, j->oh);
-    else if (j->c == 4 && j->oc == 3) bilinear_rows(j, 4, 3, 0, j->oh);
-    else if (j->c == 4 && j->oc == 4) bilinear_rows(j, 4, 4, 0, j->oh);
-    else if (j->c == 1 && j->oc == 1) bilinear_rows(j, 1, 1, 0, j->oh);
-    else bilinear_rows(j, (int)j->c, j->oc, 0, j->oh);
+    if (j->c == 3 && j->oc == 3) bilinear_rows(j, 3, 3);
+    else if (j->c == 4 && j->oc == 3) bilinear_rows(j, 4, 3);
+    else if (j->c == 4 && j->oc == 4) bilinear_rows(j, 4, 4);
+    else if (j->c == 1 && j->oc == 1) bilinear_rows(j, 1, 1);
+    else bilinear_rows(j, (int)j->c, j->oc);
 }
 
 PyObject *ck_warp_to_tensor(PyObject *self, PyObject *args, PyObject *kwargs) {
