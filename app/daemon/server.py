@@ -1,0 +1,543 @@
+"""The WebSocket side of the daemon: connections, subscriptions, fan-out, heartbeats, health/metrics.
+
+Threading: the pipeline's worker threads call `Hub.publish_*`, which encodes the message once and
+hands it to the event loop (`call_soon_threadsafe`); the loop appends it to each subscribed
+client's bounded queue and that client's writer task sends it. A client that reads slowly only
+fills its own queue: the oldest messages are dropped, counted, and the client is told with a
+`dropped` message before the next one it gets. Nothing in the pipeline ever waits on a socket.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import hmac
+import ipaddress
+import itertools
+import json
+import logging
+import socket
+import time
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from app.daemon import protocol
+from app.daemon.ingest import KIND_OF_TYPE, ClockMap, NetworkInputs, Pushed, event_time
+from app.daemon.protocol import Limits, ProtocolError, encode
+from perception.stream import IntentEvent, Observation
+
+log = logging.getLogger("cuekit.daemon.server")
+
+VERSION = "0.1.0"
+MIN_TOKEN_CHARS = 16
+
+
+class ConfigError(ValueError):
+    """The daemon refuses to start with this configuration; the message says what to change."""
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name could resolve anywhere: treat it as exposed
+
+
+def check_bind(host: str, token: str | None) -> None:
+    """Binding anywhere but loopback exposes the sensors of whoever wears the glasses: require a token."""
+    if is_loopback(host):
+        return
+    if not token:
+        raise ConfigError(f"refusing to listen on {host!r} without a token: any address other than loopback "
+                          "needs one (set CUEKIT_TOKEN or [server] token_file / --token-file)")
+    if len(token) < MIN_TOKEN_CHARS:
+        raise ConfigError(f"the token is {len(token)} characters; use at least {MIN_TOKEN_CHARS} "
+                          "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)")
+
+
+@dataclass(slots=True)
+class ServerOptions:
+    host: str = "127.0.0.1"
+    port: int = 8765  # 0 picks a free port (tests)
+    token: str | None = None
+    queue_capacity: int = 256  # messages per client before the oldest are dropped
+    heartbeat_interval_s: float = 5.0
+    heartbeat_timeout_s: float = 20.0  # no message from the client for this long closes it
+    max_clients: int = 64
+    allowed_origins: list[str] = field(default_factory=list)  # browser pages allowed to connect
+    send_buffer_bytes: int = 256 * 1024  # kernel send buffer per client: bounds a stalled client's backlog
+    limits: Limits = field(default_factory=Limits)
+
+    def check(self) -> None:
+        check_bind(self.host, self.token)
+        if self.queue_capacity < 1:
+            raise ConfigError(f"queue_capacity must be >= 1, got {self.queue_capacity}")
+        if self.heartbeat_interval_s <= 0 or self.heartbeat_timeout_s <= self.heartbeat_interval_s:
+            raise ConfigError("need 0 < heartbeat_interval_s < heartbeat_timeout_s, got "
+                              f"{self.heartbeat_interval_s} and {self.heartbeat_timeout_s}")
+
+
+@dataclass(slots=True)
+class Filters:
+    intents: dict[str, Any] | None = None
+    observations: dict[str, Any] | None = None
+    stats_interval_s: float | None = None
+
+    def wants_intent(self, d: dict[str, Any]) -> bool:
+        f = self.intents
+        if f is None:
+            return False
+        names = f.get("names")
+        return (not names or d["name"] in names) and d["confidence"] >= f.get("min_confidence", 0.0)
+
+    def wants_observation(self, d: dict[str, Any]) -> bool:
+        f = self.observations
+        if f is None:
+            return False
+        mods, kinds = f.get("modalities"), f.get("kinds")
+        return ((not mods or d["modality"] in mods) and (not kinds or d["kind"] in kinds)
+                and d["confidence"] >= f.get("min_confidence", 0.0))
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.intents is not None:
+            out["intents"] = self.intents
+        if self.observations is not None:
+            out["observations"] = self.observations
+        if self.stats_interval_s is not None:
+            out["stats"] = {"interval_s": self.stats_interval_s}
+        return out
+
+
+_CONTROL_MAX = 512
+
+
+class ClientSession:
+    def __init__(self, hub: Hub, ws: ServerConnection, client_id: str) -> None:
+        self.hub = hub
+        self.ws = ws
+        self.id = client_id
+        self.remote = "{}:{}".format(*tuple(ws.remote_address[:2])) if ws.remote_address else "?"
+        self.name = ""
+        self.clock = ClockMap()
+        self.stream_id = client_id
+        self.filters = Filters()
+        self.control: collections.deque[str | bytes] = collections.deque()
+        self.data: collections.deque[tuple[str, str | bytes]] = collections.deque()
+        self.capacity = hub.options.queue_capacity
+        self.drop_pending: collections.Counter[str] = collections.Counter()
+        self.dropped_total = 0
+        self.dropped_in: collections.Counter[str] = collections.Counter()
+        self.dropped_in_reported = 0
+        self.sent: collections.Counter[str] = collections.Counter()
+        self.received: collections.Counter[str] = collections.Counter()
+        self.malformed = 0
+        self.connected_at = time.time()
+        self.last_seen = time.monotonic()
+        self.wake = asyncio.Event()
+        self.stats_task: asyncio.Task | None = None
+        self.ping_seq = itertools.count(1)
+
+    # queueing (event loop only) -------------------------------------------------------------------
+    def send_control(self, frame: str | bytes) -> None:
+        if len(self.control) >= _CONTROL_MAX:  # a client spamming bad messages cannot grow this
+            self.control.popleft()
+        self.control.append(frame)
+        self.wake.set()
+
+    def send_data(self, type_: str, frame: str | bytes) -> None:
+        if len(self.data) >= self.capacity:
+            old_type, _ = self.data.popleft()
+            self.drop_pending[old_type] += 1
+            self.dropped_total += 1
+            self.hub.dropped_out += 1
+        self.data.append((type_, frame))
+        self.wake.set()
+
+    async def writer(self) -> None:
+        try:
+            await self._write_loop()
+        except ConnectionClosed:
+            pass  # the reader side notices too and cleans up
+
+    async def _write_loop(self) -> None:
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            while self.control or self.data or self.drop_pending:
+                if self.control:
+                    frame, type_ = self.control.popleft(), "control"
+                elif self.drop_pending:
+                    n = sum(self.drop_pending.values())
+                    frame = encode("dropped", {"count": n, "total": self.dropped_total, "direction": "out",
+                                               "by_type": dict(self.drop_pending)})
+                    type_ = "dropped"
+                    self.drop_pending.clear()
+                else:
+                    type_, frame = self.data.popleft()
+                await self.ws.send(frame)  # waits while the socket is full: only this client waits
+                self.sent[type_] += 1
+                if type_ == "intent":
+                    self.hub.intents_delivered += 1
+
+    def queue_depth(self) -> int:
+        return len(self.data)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "remote": self.remote, "queue_depth": len(self.data),
+                "queue_capacity": self.capacity, "dropped_out": self.dropped_total,
+                "dropped_in": sum(self.dropped_in.values()), "malformed": self.malformed,
+                "sent": dict(self.sent), "received": dict(self.received),
+                "subscriptions": self.filters.to_json(), "connected_s": round(time.time() - self.connected_at, 1)}
+
+
+class Hub:
+    """Owns the connections; the pipeline publishes into it from any thread."""
+
+    def __init__(self, options: ServerOptions, inputs: NetworkInputs | None = None,
+                 pipeline_stats: Callable[[], list[dict[str, Any]]] | None = None,
+                 describe_extra: Callable[[], dict[str, Any]] | None = None) -> None:
+        self.options = options
+        self.inputs = inputs
+        self.pipeline_stats = pipeline_stats or (list)
+        self.describe_extra = describe_extra or (dict)
+        self.sessions: dict[str, ClientSession] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.server: Server | None = None
+        self._ids = itertools.count(1)
+        self.started_at = time.time()
+        self.connections_total = 0
+        self.refused: collections.Counter[str] = collections.Counter()
+        self.malformed: collections.Counter[str] = collections.Counter()
+        self.received: collections.Counter[str] = collections.Counter()
+        self.bytes_in = 0
+        self.intents_published = 0
+        self.intents_delivered = 0
+        self.observations_published = 0
+        self.dropped_out = 0
+        self.dropped_in = 0
+        self.closing = False
+        self._tasks: set[asyncio.Task] = set()
+        if inputs is not None:
+            inputs.on_error = self._error_from_thread
+
+    # publishing (any thread) ----------------------------------------------------------------------
+    def publish_intent(self, ev: IntentEvent) -> None:
+        d = ev.to_json()
+        frame = encode("intent", d)
+        self._call(self._fanout_intent, d, frame)
+
+    def publish_observation(self, obs: Observation) -> None:
+        d = obs.to_json()
+        frame = encode("observation", d)
+        self._call(self._fanout_observation, d, frame)
+
+    def _call(self, fn, *args) -> None:
+        loop = self.loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            loop.call_soon_threadsafe(fn, *args)
+        except RuntimeError:  # loop closed between the check and the call (shutdown)
+            pass
+
+    def _fanout_intent(self, d: dict[str, Any], frame: str | bytes) -> None:
+        self.intents_published += 1
+        for s in self.sessions.values():
+            if s.filters.wants_intent(d):
+                s.send_data("intent", frame)
+
+    def _fanout_observation(self, d: dict[str, Any], frame: str | bytes) -> None:
+        self.observations_published += 1
+        for s in self.sessions.values():
+            if s.filters.wants_observation(d):
+                s.send_data("observation", frame)
+
+    def _error_from_thread(self, client_id: str, exc: ProtocolError) -> None:
+        self._call(self._report_error, client_id, exc)
+
+    def _report_error(self, client_id: str, exc: ProtocolError) -> None:
+        self.malformed[exc.code] += 1
+        s = self.sessions.get(client_id)
+        if s is not None:
+            s.malformed += 1
+            s.send_control(encode("error", {"code": exc.code, "message": exc.message, "ref_type": exc.ref_type,
+                                            "malformed_total": s.malformed}))
+
+    # HTTP: health, metrics, auth -----------------------------------------------------------------
+    def _authorised(self, request: Request) -> bool:
+        token = self.options.token
+        if not token:
+            return True
+        given = ""
+        auth = request.headers.get("Authorization", "")
+        if auth.startswith("Bearer "):
+            given = auth[7:].strip()
+        else:
+            q = urllib.parse.parse_qs(urllib.parse.urlsplit(request.path).query)
+            given = (q.get("token") or [""])[0]
+        return hmac.compare_digest(given.encode(), token.encode())
+
+    def _json_response(self, conn: ServerConnection, status: HTTPStatus, body: dict[str, Any]) -> Response:
+        r = conn.respond(status, json.dumps(body, indent=1, default=str) + "\n")
+        r.headers["Content-Type"] = "application/json"
+        return r
+
+    def process_request(self, conn: ServerConnection, request: Request) -> Response | None:
+        path = urllib.parse.urlsplit(request.path).path
+        if path in ("/healthz", "/health"):
+            status = "draining" if self.closing else "ok"
+            return self._json_response(conn, HTTPStatus.OK if not self.closing else HTTPStatus.SERVICE_UNAVAILABLE,
+                                       {"status": status, "clients": len(self.sessions)})
+        if not self._authorised(request):
+            self.refused["unauthorised"] += 1
+            log.warning("refused %s %s: missing or wrong token", conn.remote_address, path)
+            return conn.respond(HTTPStatus.UNAUTHORIZED, "a valid token is required (Authorization: Bearer ...)\n")
+        if path == "/metrics":
+            q = urllib.parse.parse_qs(urllib.parse.urlsplit(request.path).query)
+            if (q.get("format") or [""])[0] == "prometheus":
+                r = conn.respond(HTTPStatus.OK, prometheus_text(self.metrics()))
+                r.headers["Content-Type"] = "text/plain; version=0.0.4"
+                return r
+            return self._json_response(conn, HTTPStatus.OK, self.metrics())
+        if path not in ("/", "/ws"):
+            return conn.respond(HTTPStatus.NOT_FOUND, "endpoints: / (WebSocket), /healthz, /metrics\n")
+        if self.closing:
+            self.refused["closing"] += 1
+            return conn.respond(HTTPStatus.SERVICE_UNAVAILABLE, "the daemon is shutting down\n")
+        if len(self.sessions) >= self.options.max_clients:
+            self.refused["max_clients"] += 1
+            return conn.respond(HTTPStatus.SERVICE_UNAVAILABLE, f"at most {self.options.max_clients} clients\n")
+        return None
+
+    def metrics(self) -> dict[str, Any]:
+        return {
+            "version": VERSION, "protocol": protocol.PROTOCOL_VERSION,
+            "uptime_s": round(time.time() - self.started_at, 1),
+            "clients": [s.to_json() for s in self.sessions.values()],
+            "connections": {"current": len(self.sessions), "total": self.connections_total,
+                            "refused": dict(self.refused)},
+            "messages_in": dict(self.received), "bytes_in": self.bytes_in,
+            "malformed": {"total": sum(self.malformed.values()), "by_code": dict(self.malformed)},
+            "intents": {"published": self.intents_published, "delivered": self.intents_delivered},
+            "observations_published": self.observations_published,
+            "dropped": {"out": self.dropped_out, "in": self.dropped_in,
+                        "in_queues": self.inputs.dropped() if self.inputs else {}},
+            "stages": self.pipeline_stats(),
+        }
+
+    # connections --------------------------------------------------------------------------------
+    def info(self, s: ClientSession) -> dict[str, Any]:
+        o = self.options
+        d = {"server": {"name": "cuekit", "version": VERSION}, "protocol": protocol.PROTOCOL_VERSION,
+             "client_id": s.id, "heartbeat_interval_s": o.heartbeat_interval_s,
+             "heartbeat_timeout_s": o.heartbeat_timeout_s, "limits": o.limits.to_json(),
+             "accepts": list(protocol.CONTROL_TYPES) + (self.inputs.accepts() if self.inputs else []),
+             "streams": list(protocol.STREAMS), "emits": list(protocol.SERVER_TYPES),
+             "queue_capacity": o.queue_capacity}
+        d.update(self.describe_extra())
+        return d
+
+    async def handler(self, ws: ServerConnection) -> None:
+        s = ClientSession(self, ws, f"c{next(self._ids)}")
+        if self.options.send_buffer_bytes:
+            sock = ws.transport.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.options.send_buffer_bytes)
+        self.sessions[s.id] = s
+        self.connections_total += 1
+        log.info("client %s connected from %s", s.id, s.remote, extra={"client": s.id, "remote": s.remote})
+        writer = asyncio.create_task(s.writer(), name=f"writer:{s.id}")
+        reason = "closed"
+        try:
+            async for frame in ws:
+                s.last_seen = time.monotonic()
+                self._on_frame(s, frame)
+        except ConnectionClosed as exc:
+            reason = f"closed ({exc.rcvd.code if exc.rcvd else 'no close frame'})"
+        finally:
+            writer.cancel()
+            if s.stats_task is not None:
+                s.stats_task.cancel()
+            self.sessions.pop(s.id, None)
+            log.info("client %s disconnected: %s; sent %s, dropped %d, malformed %d", s.id, reason,
+                     dict(s.sent), s.dropped_total, s.malformed, extra={"client": s.id})
+
+    def _on_frame(self, s: ClientSession, frame: str | bytes) -> None:
+        self.bytes_in += len(frame)
+        try:
+            ev = protocol.decode(frame, self.options.limits)
+        except ProtocolError as exc:
+            self._report_error(s.id, exc)
+            if s.malformed == 1 or s.malformed % 100 == 0:
+                log.warning("client %s sent a malformed message (%d so far): %s", s.id, s.malformed, exc,
+                            extra={"client": s.id})
+            return
+        except Exception as exc:  # decode must never raise anything else; keep the connection anyway
+            log.exception("decoder bug on a message from %s", s.id)
+            self._report_error(s.id, ProtocolError("internal", f"{type(exc).__name__}: {exc}"))
+            return
+        self.received[ev.type] += 1
+        s.received[ev.type] += 1
+        handler = getattr(self, "_on_" + ev.type.replace("-", "_"), None)
+        if handler is not None:
+            handler(s, ev)
+        else:
+            self._on_input(s, ev)
+
+    def _on_describe(self, s: ClientSession, ev: protocol.Event) -> None:
+        client = ev.data.get("client", {})
+        s.name = client.get("name", "")
+        s.clock = ClockMap(shared=ev.data.get("clock") == "shared")
+        if ev.data.get("stream_id"):
+            s.stream_id = ev.data["stream_id"]
+        s.send_control(encode("info", self.info(s)))
+
+    def _on_subscribe(self, s: ClientSession, ev: protocol.Event) -> None:
+        d = ev.data
+        if "intents" in d:
+            s.filters.intents = d["intents"]
+        if "observations" in d:
+            s.filters.observations = d["observations"]
+        if "stats" in d:
+            s.filters.stats_interval_s = float(d["stats"].get("interval_s", 1.0))
+            if s.stats_task is not None:
+                s.stats_task.cancel()
+            s.stats_task = asyncio.create_task(self._stats_loop(s), name=f"stats:{s.id}")
+        s.send_control(encode("subscribed", {"streams": s.filters.to_json()}))
+
+    def _on_unsubscribe(self, s: ClientSession, ev: protocol.Event) -> None:
+        streams = ev.data.get("streams", list(protocol.STREAMS))
+        if "intents" in streams:
+            s.filters.intents = None
+        if "observations" in streams:
+            s.filters.observations = None
+        if "stats" in streams:
+            s.filters.stats_interval_s = None
+            if s.stats_task is not None:
+                s.stats_task.cancel()
+                s.stats_task = None
+        s.send_control(encode("subscribed", {"streams": s.filters.to_json()}))
+
+    def _on_ping(self, s: ClientSession, ev: protocol.Event) -> None:
+        s.send_control(encode("pong", {"seq": ev.data.get("seq", 0), "t_ns": time.monotonic_ns()}))
+
+    def _on_pong(self, s: ClientSession, ev: protocol.Event) -> None:
+        pass  # last_seen was updated on arrival
+
+    def _on_input(self, s: ClientSession, ev: protocol.Event) -> None:
+        if self.inputs is None or KIND_OF_TYPE[ev.type] not in self.inputs.channels:
+            self._report_error(s.id, ProtocolError("unknown-type", f"this daemon does not take {ev.type} input "
+                                                   "(see `accepts` in info)", ev.type))
+            return
+        arrival = time.monotonic_ns()
+        t_client = event_time(ev)
+        t_local = s.clock.to_local(t_client, arrival)
+        offset = 0 if t_client is None else t_local - t_client
+        ok = self.inputs.push(Pushed(ev, t_local, offset, f"{s.stream_id}/{ev.data.get('source_id') or ev.type}",
+                                     s.id, stamped=t_client is not None))
+        if not ok:
+            self.dropped_in += 1
+            s.dropped_in[ev.type] += 1
+            n = sum(s.dropped_in.values())
+            if n == 1 or n - s.dropped_in_reported >= 50:  # tell the producer, without flooding it
+                s.send_control(encode("dropped", {"count": n - s.dropped_in_reported, "total": n,
+                                                  "direction": "in", "by_type": dict(s.dropped_in)}))
+                s.dropped_in_reported = n
+
+    async def _stats_loop(self, s: ClientSession) -> None:
+        while s.filters.stats_interval_s:
+            await asyncio.sleep(s.filters.stats_interval_s)
+            m = self.metrics()
+            stages = m.pop("stages")
+            s.send_data("stats", encode("stats", {"t_ns": time.monotonic_ns(), "stages": stages, "daemon": m}))
+
+    async def _heartbeat(self) -> None:
+        o = self.options
+        while True:
+            await asyncio.sleep(o.heartbeat_interval_s)
+            now = time.monotonic()
+            for s in list(self.sessions.values()):
+                if now - s.last_seen > o.heartbeat_timeout_s:
+                    log.warning("client %s silent for %.1f s: closing", s.id, now - s.last_seen,
+                                extra={"client": s.id})
+                    self._spawn(s.ws.close(4000, "heartbeat timeout"))
+                else:
+                    s.send_control(encode("ping", {"seq": next(s.ping_seq), "t_ns": time.monotonic_ns()}))
+
+    def _spawn(self, coro) -> None:
+        t = asyncio.ensure_future(coro)
+        self._tasks.add(t)
+        t.add_done_callback(self._tasks.discard)
+
+    # lifecycle ------------------------------------------------------------------------------------
+    async def start(self) -> Server:
+        self.options.check()
+        self.loop = asyncio.get_running_loop()
+        origins = [None, *self.options.allowed_origins]  # None: non-browser clients send no Origin
+        self.server = await serve(
+            self.handler, self.options.host, self.options.port, process_request=self.process_request,
+            max_size=self.options.limits.max_message_bytes, origins=origins, ping_interval=None,
+            write_limit=64 * 1024, server_header=f"cuekit/{VERSION}",
+        )
+        self._spawn(self._heartbeat())
+        return self.server
+
+    @property
+    def port(self) -> int:
+        assert self.server is not None
+        return self.server.sockets[0].getsockname()[1]
+
+    async def flush(self, timeout: float) -> bool:
+        """Wait until every client's queue has been written (graceful shutdown). True if all were."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(not s.data and not s.control and not s.drop_pending for s in self.sessions.values()):
+                return True
+            await asyncio.sleep(0.01)
+        return False
+
+    async def close(self, code: int = 1001, reason: str = "daemon shutting down") -> None:
+        self.closing = True
+        for s in list(self.sessions.values()):
+            try:
+                await asyncio.wait_for(s.ws.close(code, reason), 2.0)
+            except (TimeoutError, ConnectionClosed):
+                pass
+        for t in list(self._tasks):
+            t.cancel()
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+
+
+def prometheus_text(m: dict[str, Any]) -> str:
+    """The headline numbers in Prometheus text exposition format."""
+    lines = [
+        f"cuekit_clients {m['connections']['current']}",
+        f"cuekit_connections_total {m['connections']['total']}",
+        f"cuekit_intents_published_total {m['intents']['published']}",
+        f"cuekit_intents_delivered_total {m['intents']['delivered']}",
+        f"cuekit_malformed_total {m['malformed']['total']}",
+        f"cuekit_dropped_out_total {m['dropped']['out']}",
+        f"cuekit_dropped_in_total {m['dropped']['in']}",
+        f"cuekit_bytes_in_total {m['bytes_in']}",
+    ]
+    for t, n in m["messages_in"].items():
+        lines.append(f'cuekit_messages_in_total{{type="{t}"}} {n}')
+    for st in m["stages"]:
+        name = st["name"]
+        lines.append(f'cuekit_stage_rate_hz{{stage="{name}"}} {st["rate_hz"]:.3f}')
+        lines.append(f'cuekit_stage_drops_total{{stage="{name}"}} {st["drops"]}')
+        lines.append(f'cuekit_stage_errors_total{{stage="{name}"}} {st["errors"]}')
+        if st.get("latency_ms_p95") is not None:
+            lines.append(f'cuekit_stage_latency_ms_p95{{stage="{name}"}} {st["latency_ms_p95"]:.3f}')
+    return "\n".join(lines) + "\n"
