@@ -22,5 +22,9 @@ int ck_all_finite_f32(const float *x, npy_intp n);
 PyObject *ck_normalize_u8(PyObject *self, PyObject *args, PyObject *kwargs);
 /* image_to_tensor.c */
 PyObject *ck_warp_to_tensor(PyObject *self, PyObject *args, PyObject *kwargs);
+/* detection.c */
+PyObject *ck_decode_boxes(PyObject *self, PyObject *args, PyObject *kwargs);
+PyObject *ck_sigmoid_scores(PyObject *self, PyObject *args, PyObject *kwargs);
+PyObject *ck_weighted_nms(PyObject *self, PyObject *args, PyObject *kwargs);
 
 #endif

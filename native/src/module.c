@@ -12,6 +12,13 @@ static PyMethodDef methods[] = {
        "warp_to_tensor(image, matrix6, out_w, out_h, replicate=True, lo=0, hi=1, nchw=False, "
        "cubic=False, out_channels=0) -> float32 [1,H,W,C] or [1,C,H,W]; matrix maps tensor "
        "pixel (x, y) to image pixel coordinates"),
+    KW("decode_boxes", ck_decode_boxes,
+       "decode_boxes(raw, anchors, scales4, num_keypoints=0, box_offset=0, keypoint_offset=4, "
+       "reverse_xy=True, exp_size=False) -> (N, 4+2K) [xmin, ymin, xmax, ymax, kx, ky, ...]"),
+    KW("sigmoid_scores", ck_sigmoid_scores, "sigmoid_scores(raw, clip=100) -> sigmoid(clip(raw))"),
+    KW("weighted_nms", ck_weighted_nms,
+       "weighted_nms(boxes, scores, iou_threshold=0.3, score_threshold=0.5, max_out=-1, "
+       "weighted=True) -> (boxes, scores, cluster_size, index)"),
     {NULL, NULL, 0, NULL},
 };
 
