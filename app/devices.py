@@ -1,0 +1,44 @@
+"""Which live devices are present: the demo and daemon fall back to a recording when none are."""
+from __future__ import annotations
+
+import glob
+import logging
+import os
+from dataclasses import dataclass, field
+
+log = logging.getLogger("cuekit.devices")
+
+
+@dataclass(slots=True)
+class DeviceInventory:
+    cameras: list[str] = field(default_factory=list)
+    microphones: list[str] = field(default_factory=list)
+    serial_ports: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def any(self) -> bool:
+        return bool(self.cameras or self.microphones)
+
+
+def probe_devices() -> DeviceInventory:
+    """Looks without opening anything exclusively: /dev/video*, PortAudio input devices, serial ports."""
+    inv = DeviceInventory()
+    inv.cameras = sorted(glob.glob("/dev/video*"))
+    try:
+        import sounddevice as sd
+
+        inv.microphones = [d["name"] for d in sd.query_devices() if d.get("max_input_channels", 0) > 0]
+    except OSError as exc:  # PortAudio missing: no microphone can work, say so
+        inv.problems.append(f"microphone: {exc}")
+    except Exception as exc:
+        inv.problems.append(f"microphone: {type(exc).__name__}: {exc}")
+    try:
+        from serial.tools import list_ports
+
+        inv.serial_ports = [p.device for p in list_ports.comports()]
+    except Exception as exc:
+        inv.problems.append(f"serial: {exc}")
+    if os.environ.get("CUEKIT_NO_DEVICES") == "1":  # tests and CI force the bundled session
+        inv.cameras, inv.microphones = [], []
+    return inv

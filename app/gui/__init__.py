@@ -1,0 +1,1 @@
+"""The PySide6 desktop demo: live view of every stage of CueKit."""

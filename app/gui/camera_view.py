@@ -1,0 +1,117 @@
+"""Camera view: the newest frame with hand skeletons, gesture labels and AR targets drawn over it."""
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+from perception.stream import HandLandmarks, VideoFrame
+
+# MediaPipe's 21-point hand topology
+HAND_EDGES = [(0, 1), (1, 2), (2, 3), (3, 4), (0, 5), (5, 6), (6, 7), (7, 8), (5, 9), (9, 10), (10, 11),
+              (11, 12), (9, 13), (13, 14), (14, 15), (15, 16), (13, 17), (0, 17), (17, 18), (18, 19), (19, 20)]
+# a hand is drawn only while fresh: this long after its frame it is considered lost
+HAND_STALE_NS = 300_000_000
+
+
+class CameraView(QWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setMinimumSize(480, 360)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self._image: QImage | None = None
+        self._frame_size = (640, 480)
+        self._frame_t_ns = 0
+        self._hands: dict[int, HandLandmarks] = {}
+        self._labels: dict[int, str] = {}
+        self._targets: list[dict] = []
+        self._highlight: str | None = None
+        self.frames_shown = 0
+        self.frames_skipped = 0
+        self._dirty = False
+
+    # inputs ------------------------------------------------------------------------------
+    def set_frame(self, frame: VideoFrame) -> None:
+        """Keeps only the newest frame; painting happens on the next repaint tick."""
+        if self._dirty:
+            self.frames_skipped += 1
+        img = frame.image
+        if img.ndim == 2:
+            img = np.repeat(img[:, :, None], 3, axis=2)
+        rgb = np.ascontiguousarray(img[:, :, ::-1])  # BGR -> RGB
+        h, w = rgb.shape[:2]
+        self._image = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+        self._frame_size = (w, h)
+        self._frame_t_ns = frame.t_capture_ns
+        self._dirty = True
+
+    def set_frame_size(self, size: tuple[int, int]) -> None:
+        self._frame_size = size
+
+    def set_hand(self, hand: HandLandmarks) -> None:
+        self._hands[hand.track_id] = hand
+        self._frame_t_ns = max(self._frame_t_ns, hand.t_capture_ns)
+        self._dirty = True
+
+    def set_gesture_label(self, track_id: int, label: str) -> None:
+        self._labels[track_id] = label
+        self._dirty = True
+
+    def set_targets(self, targets: list[dict]) -> None:
+        """targets: [{"id", "label", "box": [x0, y0, x1, y1] in frame pixels}]"""
+        self._targets = list(targets)
+        self._dirty = True
+
+    def highlight_target(self, target_id: str | None) -> None:
+        self._highlight = target_id
+        self._dirty = True
+
+    def tick(self) -> None:
+        """Called by the GUI's repaint timer: paint only when something changed."""
+        if self._dirty:
+            self._dirty = False
+            self.frames_shown += 1
+            self.update()
+
+    # painting ----------------------------------------------------------------------------
+    def _mapping(self) -> tuple[float, float, float]:
+        fw, fh = self._frame_size
+        s = min(self.width() / fw, self.height() / fh)
+        return s, (self.width() - fw * s) / 2, (self.height() - fh * s) / 2
+
+    def paintEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        p.fillRect(self.rect(), QColor(20, 22, 28))
+        s, ox, oy = self._mapping()
+        fw, fh = self._frame_size
+        view = QRectF(ox, oy, fw * s, fh * s)
+        if self._image is not None:
+            p.drawImage(view, self._image)
+        else:
+            p.fillRect(view, QColor(40, 44, 52))
+        p.setFont(QFont("Sans", 10))
+        for t in self._targets:
+            x0, y0, x1, y1 = t["box"]
+            r = QRectF(ox + x0 * s, oy + y0 * s, (x1 - x0) * s, (y1 - y0) * s)
+            hot = t["id"] == self._highlight
+            p.setPen(QPen(QColor(255, 200, 0) if hot else QColor(0, 200, 255), 3 if hot else 2))
+            p.drawRect(r)
+            p.drawText(r.adjusted(4, 2, 0, 0), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop,
+                       t.get("label", t["id"]))
+        for tid, hand in list(self._hands.items()):
+            if self._frame_t_ns - hand.t_capture_ns > HAND_STALE_NS:
+                continue
+            pts = [QPointF(ox + x * s, oy + y * s) for x, y in hand.image_xyz[:, :2]]
+            p.setPen(QPen(QColor(0, 255, 120), 2))
+            for a, b in HAND_EDGES:
+                p.drawLine(pts[a], pts[b])
+            p.setPen(QPen(QColor(255, 80, 80), 5))
+            for q in pts:
+                p.drawPoint(q)
+            label = self._labels.get(tid)
+            if label:
+                p.setPen(QColor(255, 255, 255))
+                p.drawText(pts[0] + QPointF(8, 16), f"{hand.handedness} {label}")
+        p.end()

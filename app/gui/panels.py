@@ -1,0 +1,206 @@
+"""The side panels of the main window: audio, wrist IMU, intent timeline, per-stage statistics."""
+from __future__ import annotations
+
+import collections
+import json
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QGroupBox,
+    QLabel,
+    QPlainTextEdit,
+    QProgressBar,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from perception.stream import AudioChunk, ImuBatch, IntentEvent, Observation
+from perception.stream.stats import StageSnapshot
+
+
+class AudioPanel(QGroupBox):
+    """Input level, VAD state and the live transcript."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Speech", parent)
+        self.level = QProgressBar()
+        self.level.setRange(0, 100)
+        self.level.setFormat("level %v")
+        self.vad = QLabel("VAD: silence")
+        self.transcript = QPlainTextEdit()
+        self.transcript.setReadOnly(True)
+        self.transcript.setMaximumBlockCount(200)
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.level)
+        lay.addWidget(self.vad)
+        lay.addWidget(self.transcript)
+
+    def on_audio(self, chunk: AudioChunk) -> None:
+        rms = float(np.sqrt(np.mean(np.square(chunk.samples, dtype=np.float64)))) if len(chunk.samples) else 0.0
+        dbfs = 20 * math.log10(max(rms, 1e-6))
+        self.level.setValue(int(np.clip((dbfs + 60) / 60 * 100, 0, 100)))
+
+    def on_observation(self, obs: Observation) -> None:
+        if obs.modality != "speech":
+            return
+        if obs.kind in ("speech_start", "vad_start"):
+            self.vad.setText("VAD: speech")
+            return
+        if obs.kind in ("speech_end", "vad_end"):
+            self.vad.setText("VAD: silence")
+            return
+        self.vad.setText("VAD: silence")
+        text = obs.payload.get("text", "")
+        intent = obs.payload.get("intent")
+        line = f"{text}" + (f"   -> {intent} {json.dumps(obs.payload.get('slots', {}))}" if intent else "")
+        self.transcript.appendPlainText(line)
+
+
+class ImuPanel(QGroupBox):
+    """Accelerometer and gyroscope plots of the last few seconds, and wrist gestures as they come."""
+
+    SECONDS = 5.0
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Wrist IMU", parent)
+        self.accel_plot = pg.PlotWidget(title="accel m/s²")
+        self.gyro_plot = pg.PlotWidget(title="gyro rad/s")
+        colors = ("r", "g", "b")
+        self.accel_curves = [self.accel_plot.plot(pen=c) for c in colors]
+        self.gyro_curves = [self.gyro_plot.plot(pen=c) for c in colors]
+        self.gesture = QLabel("gesture: -")
+        self._t: collections.deque[float] = collections.deque(maxlen=4000)
+        self._a: collections.deque[np.ndarray] = collections.deque(maxlen=4000)
+        self._g: collections.deque[np.ndarray] = collections.deque(maxlen=4000)
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.accel_plot)
+        lay.addWidget(self.gyro_plot)
+        lay.addWidget(self.gesture)
+        self._dirty = False
+
+    def on_imu(self, batch: ImuBatch) -> None:
+        gyro = batch.gyro if batch.gyro is not None else np.zeros_like(batch.accel)
+        for t, a, g in zip(batch.t_ns, batch.accel, gyro):
+            self._t.append(t / 1e9)
+            self._a.append(a)
+            self._g.append(g)
+        self._dirty = True
+
+    def on_observation(self, obs: Observation) -> None:
+        if obs.modality == "wrist":
+            self.gesture.setText(f"gesture: {obs.kind} ({obs.confidence:.2f})")
+
+    @property
+    def sample_count(self) -> int:
+        return len(self._t)
+
+    def tick(self) -> None:
+        if not self._dirty or not self._t:
+            return
+        self._dirty = False
+        t = np.fromiter(self._t, float)
+        keep = t >= t[-1] - self.SECONDS
+        t = t[keep] - t[-1]
+        a = np.array(self._a)[keep]
+        g = np.array(self._g)[keep]
+        for i in range(3):
+            self.accel_curves[i].setData(t, a[:, i])
+            self.gyro_curves[i].setData(t, g[:, i])
+
+
+class IntentTimeline(QWidget):
+    """Intents as they are emitted; selecting one shows the observations it was derived from."""
+
+    intent_selected = Signal(object)
+    COLUMNS = ("time s", "intent", "slots", "modalities", "conf", "latency ms")
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.table = QTableWidget(0, len(self.COLUMNS))
+        self.table.setHorizontalHeaderLabels(self.COLUMNS)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.evidence = QPlainTextEdit()
+        self.evidence.setReadOnly(True)
+        self.evidence.setPlaceholderText("select an intent to see its evidence")
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.table)
+        split.addWidget(self.evidence)
+        lay = QVBoxLayout(self)
+        lay.addWidget(split)
+        self.intents: list[IntentEvent] = []
+        self._observations: dict[int, Observation] = {}
+        self._t0: int | None = None
+        self.table.itemSelectionChanged.connect(self._on_select)
+
+    def remember(self, obs: Observation) -> None:
+        self._observations[obs.id] = obs
+        if len(self._observations) > 5000:  # bounded memory on long sessions
+            for k in list(self._observations)[:1000]:
+                del self._observations[k]
+
+    def add_intent(self, ev: IntentEvent) -> None:
+        if self._t0 is None:
+            self._t0 = ev.t_first_evidence_ns
+        self.intents.append(ev)
+        row = self.table.rowCount()
+        self.table.insertRow(row)
+        slots = ", ".join(f"{k}={v}" for k, v in ev.slots.items())
+        values = (f"{(ev.t_emitted_ns - self._t0) / 1e9:.2f}", ev.name, slots, "+".join(ev.modalities),
+                  f"{ev.confidence:.2f}", f"{ev.latency_ms:.0f}")
+        for col, v in enumerate(values):
+            self.table.setItem(row, col, QTableWidgetItem(v))
+        self.table.scrollToBottom()
+
+    def evidence_text(self, ev: IntentEvent) -> str:
+        lines = [f"{ev.name} {json.dumps(ev.slots)}  confidence {ev.confidence:.2f}  latency {ev.latency_ms:.1f} ms"]
+        for oid in ev.derived_from:
+            o = self._observations.get(oid)
+            if o is None:
+                lines.append(f"  observation {oid} (not seen by the GUI)")
+                continue
+            extra = o.payload.get("text") or ""
+            lines.append(f"  [{o.modality}] {o.kind} conf {o.confidence:.2f} "
+                         f"{(o.t_end_ns - o.t_start_ns) / 1e6:.0f} ms {extra}")
+        if ev.n_best:
+            lines.append("  n-best: " + "; ".join(f"{h.get('name')} {h.get('confidence', 0):.2f}" for h in ev.n_best))
+        return "\n".join(lines)
+
+    def _on_select(self) -> None:
+        rows = {i.row() for i in self.table.selectedItems()}
+        if rows:
+            ev = self.intents[min(rows)]
+            self.evidence.setPlainText(self.evidence_text(ev))
+            self.intent_selected.emit(ev)
+
+
+class StatsPanel(QTableWidget):
+    """Per-stage rate, processing time, queue depth, drops and latency."""
+
+    COLUMNS = ("stage", "rate/s", "proc ms", "p95 ms", "queue", "drops", "errors", "lat p95 ms")
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(0, len(self.COLUMNS), parent)
+        self.setHorizontalHeaderLabels(self.COLUMNS)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.horizontalHeader().setStretchLastSection(True)
+
+    def show_stats(self, snapshots: list[StageSnapshot]) -> None:
+        self.setRowCount(len(snapshots))
+        for row, s in enumerate(snapshots):
+            lat = f"{s.latency_ms_p95:.1f}" if s.latency_ms_p95 is not None else "-"
+            values = (s.name, f"{s.rate_hz:.1f}", f"{s.proc_ms_mean:.2f}", f"{s.proc_ms_p95:.2f}",
+                      str(s.queue_depth), str(s.drops), str(s.errors), lat)
+            for col, v in enumerate(values):
+                item = QTableWidgetItem(v)
+                if s.errors and col == 6:
+                    item.setToolTip(s.last_error or "")
+                self.setItem(row, col, item)
