@@ -44,6 +44,8 @@ class Pipeline:
         self.clock = clock or MonotonicClock()
         self._nodes: dict[str, _Node] = {}
         self._stop = threading.Event()
+        # sources watch their own event so that `drain()` can end them while the rest finishes its queues
+        self._stop_sources = threading.Event()
         self._started = False
 
     # building -----------------------------------------------------------------------------
@@ -94,8 +96,16 @@ class Pipeline:
                 return False
         return True
 
+    def drain(self, timeout: float = 5.0) -> list[str]:
+        """End the sources, let every stage process what is already queued (a recorder writes it
+        all), then stop. Returns the names of stages that did not end in time."""
+        self._stop_sources.set()
+        self.wait(timeout)
+        return self.stop()
+
     def stop(self, timeout: float = 1.0) -> list[str]:
         """Stop every worker; returns the names of stages that did not end within `timeout`."""
+        self._stop_sources.set()
         self._stop.set()
         deadline = time.monotonic() + timeout
         stuck = []
@@ -125,7 +135,7 @@ class Pipeline:
         for node in self._nodes.values():
             depth = sum(len(ch) for ch in node.inputs)
             drops = sum(ch.dropped for ch in node.inputs)
-            out.append(node.stats.snapshot(depth, drops))
+            out.append(node.stats.snapshot(depth, drops, node.stage.counters))
         return out
 
     def stats_table(self) -> str:
@@ -156,7 +166,7 @@ class Pipeline:
         emit = self._emitter(node)
         try:
             node.stage.setup()
-            node.stage.run(emit, self._stop)
+            node.stage.run(emit, self._stop_sources)
         except Exception as exc:  # a failing device must not take the pipeline down
             self._fail(node, "run", exc)
         finally:

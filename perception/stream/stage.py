@@ -31,6 +31,19 @@ class Stage:
     def setup(self) -> None:
         """Called in the worker thread before the first item (open models, devices)."""
 
+    @property
+    def counters(self) -> dict[str, int]:
+        """Named event counts of this stage (malformed lines, device overflows...), shown in the stats.
+
+        Kept in the instance dict so subclasses that skip `Stage.__init__` still have them."""
+        return self.__dict__.setdefault("_counters", {})
+
+    def count(self, what: str, n: int = 1) -> int:
+        """Add `n` to counter `what`; returns the new total."""
+        c = self.counters
+        c[what] = c.get(what, 0) + n
+        return c[what]
+
     def process(self, item: Any, emit: Emit) -> None:
         raise NotImplementedError
 

@@ -35,9 +35,12 @@ class StageSnapshot:
     latency_ms_p50: float | None
     latency_ms_p95: float | None
     last_error: str | None
+    counters: dict[str, int] | None = None  # the stage's own event counts (e.g. malformed lines)
 
     def to_json(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__slots__}
+        d = {k: getattr(self, k) for k in self.__slots__}
+        d["counters"] = dict(self.counters or {})
+        return d
 
 
 class StageStats:
@@ -71,7 +74,7 @@ class StageStats:
             self.errors += 1
             self.last_error = message
 
-    def snapshot(self, queue_depth: int, drops: int) -> StageSnapshot:
+    def snapshot(self, queue_depth: int, drops: int, counters: dict[str, int] | None = None) -> StageSnapshot:
         with self._lock:
             proc = np.array(self._proc_s) * 1e3
             outs = list(self._out_wall)
@@ -84,17 +87,25 @@ class StageStats:
                 queue_depth=queue_depth, drops=drops, errors=self.errors,
                 latency_ms_p50=float(np.percentile(lat, 50)) if lat.size else None,
                 latency_ms_p95=float(np.percentile(lat, 95)) if lat.size else None,
-                last_error=self.last_error,
+                last_error=self.last_error, counters=dict(counters) if counters else {},
             )
 
 
 def format_table(snapshots: list[StageSnapshot]) -> str:
     head = f"{'stage':<22}{'in':>8}{'out':>8}{'rate/s':>9}{'proc ms':>9}{'p95 ms':>8}{'queue':>7}" \
-           f"{'drops':>7}{'errors':>7}{'lat p50':>9}{'lat p95':>9}"
+           f"{'drops':>7}{'errors':>7}{'lat p50':>9}{'lat p95':>9}  notes"
     rows = [head]
     for s in snapshots:
         lat50 = f"{s.latency_ms_p50:.1f}" if s.latency_ms_p50 is not None else "-"
         lat95 = f"{s.latency_ms_p95:.1f}" if s.latency_ms_p95 is not None else "-"
         rows.append(f"{s.name:<22}{s.items_in:>8}{s.items_out:>8}{s.rate_hz:>9.1f}{s.proc_ms_mean:>9.2f}"
-                    f"{s.proc_ms_p95:>8.2f}{s.queue_depth:>7}{s.drops:>7}{s.errors:>7}{lat50:>9}{lat95:>9}")
+                    f"{s.proc_ms_p95:>8.2f}{s.queue_depth:>7}{s.drops:>7}{s.errors:>7}{lat50:>9}{lat95:>9}"
+                    f"  {_notes(s)}".rstrip())
     return "\n".join(rows)
+
+
+def _notes(s: StageSnapshot) -> str:
+    parts = [f"{k}={v}" for k, v in sorted((s.counters or {}).items())]
+    if s.last_error:
+        parts.append(f"last error: {s.last_error}")
+    return " ".join(parts)
