@@ -1,8 +1,42 @@
 """CueKit's C kernels (compiled by the package build as `native._kernels`) and their Python faces."""
 from native._kernels import normalize_u8
+from native.detection import (
+                              Detection,
+                              decode_boxes,
+                              decode_detections,
+                              sigmoid_scores,
+                              ssd_anchors,
+                              weighted_nms,
+                              weighted_nms_arrays,
+)
 from native.image import LetterboxTransform, RoiTransform, image_to_tensor, letterbox, roi_transform
+from native.imu import (
+                              Biquad,
+                              IrregularResampler,
+                              Madgwick,
+                              gravity_in_sensor,
+                              quat_from_accel,
+                              resample_irregular,
+)
 
 __all__ = [
-    "normalize_u8",
-    "image_to_tensor", "letterbox", "roi_transform", "RoiTransform", "LetterboxTransform",
+                              "Biquad",
+                              "Detection",
+                              "IrregularResampler",
+                              "LetterboxTransform",
+                              "Madgwick",
+                              "RoiTransform",
+                              "decode_boxes",
+                              "decode_detections",
+                              "gravity_in_sensor",
+                              "image_to_tensor",
+                              "letterbox",
+                              "normalize_u8",
+                              "quat_from_accel",
+                              "resample_irregular",
+                              "roi_transform",
+                              "sigmoid_scores",
+                              "ssd_anchors",
+                              "weighted_nms",
+                              "weighted_nms_arrays",
 ]

@@ -12,8 +12,8 @@ detector's input tensor (use LetterboxTransform.to_image to reach image pixels).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 

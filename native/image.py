@@ -9,9 +9,9 @@ transform maps landmark coordinates in tensor pixels back to image pixels.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from numbers import Real
-from typing import Sequence
 
 import numpy as np
 

@@ -19,6 +19,12 @@ static PyMethodDef methods[] = {
     KW("weighted_nms", ck_weighted_nms,
        "weighted_nms(boxes, scores, iou_threshold=0.3, score_threshold=0.5, max_out=-1, "
        "weighted=True) -> (boxes, scores, cluster_size, index)"),
+    KW("madgwick_update", ck_madgwick_update,
+       "madgwick_update(q, accel, gyro, dt, beta) -> (N, 4) quaternions; q (4,) updated in place"),
+    KW("biquad_process", ck_biquad_process,
+       "biquad_process(x (N, C), coefs [b0 b1 b2 a1 a2], state (C, 2)) -> (N, C); state in place"),
+    KW("interp_linear", ck_interp_linear,
+       "interp_linear(t_ns (N,), values (N, C), tq_ns (M,)) -> (M, C) linear interpolation"),
     {NULL, NULL, 0, NULL},
 };
 

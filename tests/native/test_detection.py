@@ -5,8 +5,14 @@ import numpy as np
 import pytest
 
 from native import _reference as ref
-from native.detection import (decode_boxes, decode_detections, sigmoid_scores, ssd_anchors,
-                              weighted_nms, weighted_nms_arrays)
+from native.detection import (
+    decode_boxes,
+    decode_detections,
+    sigmoid_scores,
+    ssd_anchors,
+    weighted_nms,
+    weighted_nms_arrays,
+)
 
 
 def test_palm_anchors():
@@ -75,7 +81,7 @@ def test_weighted_nms_averages_cluster():
     assert dets[0].score == pytest.approx(0.9)
     assert np.allclose(dets[1].box, boxes[2, :4])
     # plain NMS keeps the top box unaveraged; max_out limits the count
-    b, s, size, idx = weighted_nms_arrays(boxes, scores, weighted=False)
+    b, _s, _size, _idx = weighted_nms_arrays(boxes, scores, weighted=False)
     assert np.array_equal(b[0], boxes[0])
     assert len(weighted_nms(boxes, scores, max_out=1)) == 1
 

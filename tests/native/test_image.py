@@ -91,7 +91,7 @@ def test_to_image_locates_sampled_content():
 
 
 def test_keep_aspect_padding():
-    tensor, tf = image_to_tensor(_rng_image(100, 200), (0.5, 0.5, 1, 1), 0, (64, 64),
+    _tensor, tf = image_to_tensor(_rng_image(100, 200), (0.5, 0.5, 1, 1), 0, (64, 64),
                                  keep_aspect=True, border="zero")
     assert tf.padding == pytest.approx((0.0, 0.25, 0.0, 0.25))
     assert tf.roi[2] == pytest.approx(200) and tf.roi[3] == pytest.approx(200)
@@ -109,35 +109,35 @@ def test_letterbox():
 
 
 BAD = [
-    (dict(image=np.zeros((10, 10, 3), np.float32)), TypeError, "uint8"),
-    (dict(image=[[1, 2]]), TypeError, "numpy array"),
-    (dict(image=np.zeros((0, 10, 3), np.uint8)), ValueError, "empty"),
-    (dict(image=np.zeros((10, 10, 2), np.uint8)), ValueError, "shape"),
-    (dict(image=np.zeros((10, 10, 3), np.uint8)[:, :, ::-1]), ValueError, "ascontiguousarray"),
-    (dict(image=np.zeros((10, 10, 3), np.uint8)[:, ::2]), ValueError, "ascontiguousarray"),
-    (dict(roi=(np.nan, 0.5, 1, 1)), ValueError, "x_center"),
-    (dict(roi=(0.5, 0.5, 0, 1)), ValueError, "positive"),
-    (dict(roi=(0.5, 0.5, -1, 1)), ValueError, "positive"),
-    (dict(roi=(0.5, 0.5, 1)), ValueError, "roi"),
-    (dict(roi=(1e300, 0.5, 1, 1)), ValueError, "absurdly"),
-    (dict(rotation=float("inf")), ValueError, "rotation"),
-    (dict(out_size=(0, 10)), ValueError, "positive"),
-    (dict(out_size=(-5, 10)), ValueError, "positive"),
-    (dict(out_size=(10.5, 10)), TypeError, "int"),
-    (dict(out_size=(20000, 10)), ValueError, "16384"),
-    (dict(out_size=(16384, 16384)), ValueError, "cap"),
-    (dict(border="wrap"), ValueError, "border"),
-    (dict(layout="chw"), ValueError, "layout"),
-    (dict(interp="area"), ValueError, "interp"),
-    (dict(value_range=(0, np.inf)), ValueError, "value_range"),
-    (dict(out_channels=4), ValueError, "out_channels"),
+    ({"image": np.zeros((10, 10, 3), np.float32)}, TypeError, "uint8"),
+    ({"image": [[1, 2]]}, TypeError, "numpy array"),
+    ({"image": np.zeros((0, 10, 3), np.uint8)}, ValueError, "empty"),
+    ({"image": np.zeros((10, 10, 2), np.uint8)}, ValueError, "shape"),
+    ({"image": np.zeros((10, 10, 3), np.uint8)[:, :, ::-1]}, ValueError, "ascontiguousarray"),
+    ({"image": np.zeros((10, 10, 3), np.uint8)[:, ::2]}, ValueError, "ascontiguousarray"),
+    ({"roi": (np.nan, 0.5, 1, 1)}, ValueError, "x_center"),
+    ({"roi": (0.5, 0.5, 0, 1)}, ValueError, "positive"),
+    ({"roi": (0.5, 0.5, -1, 1)}, ValueError, "positive"),
+    ({"roi": (0.5, 0.5, 1)}, ValueError, "roi"),
+    ({"roi": (1e300, 0.5, 1, 1)}, ValueError, "absurdly"),
+    ({"rotation": float("inf")}, ValueError, "rotation"),
+    ({"out_size": (0, 10)}, ValueError, "positive"),
+    ({"out_size": (-5, 10)}, ValueError, "positive"),
+    ({"out_size": (10.5, 10)}, TypeError, "int"),
+    ({"out_size": (20000, 10)}, ValueError, "16384"),
+    ({"out_size": (16384, 16384)}, ValueError, "cap"),
+    ({"border": "wrap"}, ValueError, "border"),
+    ({"layout": "chw"}, ValueError, "layout"),
+    ({"interp": "area"}, ValueError, "interp"),
+    ({"value_range": (0, np.inf)}, ValueError, "value_range"),
+    ({"out_channels": 4}, ValueError, "out_channels"),
 ]
 
 
 @pytest.mark.parametrize("kwargs,exc,msg", BAD, ids=[b[2] + str(i) for i, b in enumerate(BAD)])
 def test_bad_arguments_raise(kwargs, exc, msg):
-    args = dict(image=np.zeros((10, 10, 3), np.uint8), roi=(0.5, 0.5, 1, 1), rotation=0.0,
-                out_size=(8, 8))
+    args = {"image": np.zeros((10, 10, 3), np.uint8), "roi": (0.5, 0.5, 1, 1), "rotation": 0.0,
+                "out_size": (8, 8)}
     args.update(kwargs)
     with pytest.raises(exc, match=msg):
         image_to_tensor(**args)

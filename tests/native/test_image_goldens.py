@@ -54,7 +54,7 @@ def golden_dir(shared):
 def test_golden(golden_dir, name, rect, rot, keep, size, vr, border):
     image = _read(golden_dir / "input.jpg")
     golden = _read(golden_dir / (name + ("_border_zero" if border == "zero" else "") + ".png"))
-    tensor, tf = image_to_tensor(image, rect, math.radians(rot), size, keep_aspect=keep,
+    tensor, _tf = image_to_tensor(image, rect, math.radians(rot), size, keep_aspect=keep,
                                  border=border, value_range=vr)
     assert tensor.dtype == np.float32 and tensor.shape == (1, size[1], size[0], 3)
     assert tensor.min() >= vr[0] - 1e-5 and tensor.max() <= vr[1] + 1e-5
