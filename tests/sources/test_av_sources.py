@@ -1,0 +1,132 @@
+"""Audio and video sources: file twins (deterministic times, conversion to 16 kHz mono), resampling,
+and device errors that name the device and list what exists."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from perception.sources import (
+    AudioSourceOptions,
+    CameraSource,
+    DeviceError,
+    MicrophoneSource,
+    VideoFileSource,
+    WavFileSource,
+)
+from perception.sources.audio import read_wav_info, to_float_mono, write_wav
+from perception.sources.resample import LinearResampler
+from perception.sources.video import write_video
+from perception.stream import CallbackSink, MonotonicClock, Pipeline, ReplayClock
+
+
+def collect(source, clock=None):
+    out = []
+    pipe = Pipeline(clock=clock or ReplayClock())
+    pipe.add(source)
+    pipe.add(CallbackSink(out.append), inputs=[source])
+    pipe.start()
+    assert pipe.wait(20)
+    pipe.stop()
+    return out, pipe
+
+
+def test_wav_16k_mono_int16_is_exact_with_sample_count_times(tmp_path):
+    pcm = np.random.default_rng(0).integers(-32768, 32767, 16000 + 123).astype(np.int16)
+    write_wav(tmp_path / "a.wav", pcm, 16000)
+    chunks, _ = collect(WavFileSource(tmp_path / "a.wav", AudioSourceOptions(chunk_samples=512)))
+    got = np.concatenate([c.samples for c in chunks])
+    np.testing.assert_array_equal(got, pcm.astype(np.float32) / 32768.0)
+    assert [c.seq for c in chunks] == list(range(len(chunks)))
+    assert all(c.sample_rate == 16000 and c.samples.dtype == np.float32 for c in chunks)
+    assert [c.t_first_ns for c in chunks] == [k * 512 * 1_000_000_000 // 16000 for k in range(len(chunks))]
+    assert len(chunks[-1].samples) == (16000 + 123) % 512
+
+
+def test_wav_44k_stereo_float_is_resampled_to_16k_mono(tmp_path):
+    sr, f = 44100, 440.0
+    t = np.arange(sr) / sr
+    tone = 0.5 * np.sin(2 * np.pi * f * t)
+    stereo = np.stack([tone, tone], axis=1).astype(np.float32)
+    write_wav(tmp_path / "b.wav", stereo, sr)
+    info = read_wav_info(tmp_path / "b.wav")
+    assert (info.sample_rate, info.channels, info.is_float) == (44100, 2, True)
+    chunks, _ = collect(WavFileSource(tmp_path / "b.wav"))
+    y = np.concatenate([c.samples for c in chunks])
+    assert abs(len(y) - 16000) <= 1
+    ref = 0.5 * np.sin(2 * np.pi * f * np.arange(len(y)) / 16000)
+    assert np.max(np.abs(y - ref)) < 0.01
+    # the chunk times follow the output sample count
+    assert chunks[3].t_first_ns == 3 * 512 * 1_000_000_000 // 16000
+
+
+def test_linear_resampler_streaming_equals_one_shot():
+    x = np.random.default_rng(2).normal(size=48000).astype(np.float32)
+    one = LinearResampler(48000, 16000).push(x)
+    r = LinearResampler(48000, 16000)
+    parts = [r.push(x[i:i + 1234]) for i in range(0, len(x), 1234)]
+    np.testing.assert_array_equal(np.concatenate(parts), one)
+    np.testing.assert_array_equal(one, x[::3])  # integer ratio: every third sample exactly
+
+
+def test_to_float_mono_scales_each_pcm_type():
+    assert to_float_mono(np.array([-32768, 16384], np.int16)).tolist() == [-1.0, 0.5]
+    assert to_float_mono(np.array([0, 128, 255], np.uint8)).tolist() == [-1.0, 0.0, 127 / 128]
+    np.testing.assert_array_equal(to_float_mono(np.array([[0.2, 0.4]], np.float32)), np.float32([0.3]))
+
+
+def test_wav_errors_name_the_problem(tmp_path):
+    (tmp_path / "x.wav").write_bytes(b"not a wav file at all")
+    with pytest.raises(ValueError, match="not a WAV file"):
+        WavFileSource(tmp_path / "x.wav")
+    with pytest.raises(FileNotFoundError, match="missing.wav"):
+        WavFileSource(tmp_path / "missing.wav")
+
+
+def make_video(path, n=12, fps=20.0):
+    frames = []
+    for i in range(n):
+        img = np.zeros((48, 64, 3), np.uint8)
+        img[:, :, 1] = 10 * i
+        img[8:16, 4 * i:4 * i + 8] = 255  # a moving square
+        frames.append(img)
+    write_video(path, frames, fps)
+    return frames
+
+
+def test_video_file_twin_times_from_fps_and_is_deterministic(tmp_path):
+    frames = make_video(tmp_path / "v.avi")
+    a, _ = collect(VideoFileSource(tmp_path / "v.avi"))
+    b, _ = collect(VideoFileSource(tmp_path / "v.avi"))
+    assert [f.seq for f in a] == list(range(12))
+    assert [f.t_capture_ns for f in a] == [i * 50_000_000 for i in range(12)]
+    for fa, fb, orig in zip(a, b, frames, strict=True):
+        np.testing.assert_array_equal(fa.image, fb.image)
+        assert np.mean(np.abs(fa.image.astype(int) - orig)) < 6  # MJPG is lossy but close
+
+
+def test_video_file_on_live_clock_plays_at_recorded_speed(tmp_path):
+    make_video(tmp_path / "v.avi", n=6, fps=20.0)
+    clock = MonotonicClock()
+    t0 = clock.now_ns()
+    out, _ = collect(VideoFileSource(tmp_path / "v.avi"), clock=clock)
+    dt = np.diff([f.t_capture_ns for f in out])
+    assert np.all(dt == 50_000_000)
+    assert out[0].t_capture_ns >= t0
+    assert clock.now_ns() - t0 >= 5 * 50_000_000  # it waited for each frame's time
+
+
+def test_missing_camera_is_reported_with_what_exists():
+    src = CameraSource(57)
+    with pytest.raises(DeviceError) as ei:
+        src.setup()
+    assert "camera 57" in str(ei.value) and "available cameras" in str(ei.value)
+
+
+def test_missing_microphone_is_reported_by_name():
+    src = MicrophoneSource("no such microphone xyz")
+    with pytest.raises(DeviceError) as ei:
+        src.setup()
+    msg = str(ei.value)
+    assert "microphone" in msg and "available microphones" in msg
+    # either PortAudio itself is missing (named), or the device is not in the listed ones
+    assert "PortAudio" in msg or "no input device with that name" in msg
