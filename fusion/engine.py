@@ -498,10 +498,11 @@ class FusionEngine:
                 if last is not None:
                     return last, None
                 continue
-            rec = (self.context.at(src, lo, hi, ref, exclude=used)
-                   or self.context.at(src, lo, hi, ref))
-            if rec is None and allow_location:
-                rec = self.context.at(src, lo, hi, ref, want_target=False, exclude=used)
+            # "here"/"there" may name a place: the nearest pointing moment wins, target or not;
+            # a moment already bound to an earlier word is reused only when there is no other
+            want = not allow_location
+            rec = (self.context.at(src, lo, hi, ref, want_target=want, exclude=used)
+                   or self.context.at(src, lo, hi, ref, want_target=want))
             if rec is not None:
                 if rec.target_id is not None:
                     return rec.target_id, rec

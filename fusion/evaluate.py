@@ -1,0 +1,151 @@
+"""`cuekit eval fusion --scenarios DIR [--json] [--plot PNG]`: run every scenario through the engine.
+
+Reports pass/fail per scenario (with the reasons), latency per intent kind (p50/p95 of first evidence
+-> emitted, and of last evidence -> emitted), engine counters summed over scenarios, and which
+scenario tags (combinators, deixis, duplicates, ...) were covered.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fusion.scenario import ScenarioResult, load_scenario, resolve_spec, run_scenario, scenario_files
+from fusion.spec import REPO, SpecError
+
+log = logging.getLogger("cuekit.fusion.eval")
+DEFAULT_DIR = REPO / "assets" / "scenarios"
+
+
+@dataclass(slots=True)
+class EvalOptions:
+    scenarios: Path = DEFAULT_DIR
+    only: str | None = None  # substring of scenario names
+
+
+@dataclass(slots=True)
+class EvalResult:
+    results: list[ScenarioResult]
+    errors: list[str] = field(default_factory=list)  # scenarios that could not be loaded
+
+    @property
+    def passed(self) -> int:
+        return sum(r.passed for r in self.results)
+
+    def latency_table(self) -> dict[str, dict[str, float]]:
+        """Per intent name and per kind (gesture/speech): p50/p95 latencies in ms."""
+        by: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for r in self.results:
+            for lat in r.latencies:
+                by[lat["name"]].append(lat)
+                by[f"kind:{lat['kind']}"].append(lat)
+        out = {}
+        for k, lst in sorted(by.items()):
+            a = np.array([x["latency_ms"] for x in lst])
+            b = np.array([x["after_last_evidence_ms"] for x in lst])
+            out[k] = {"n": len(lst), "p50_ms": float(np.percentile(a, 50)), "p95_ms": float(np.percentile(a, 95)),
+                      "after_end_p50_ms": float(np.percentile(b, 50)),
+                      "after_end_p95_ms": float(np.percentile(b, 95))}
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        stats: dict[str, int] = defaultdict(int)
+        tags: dict[str, int] = defaultdict(int)
+        for r in self.results:
+            for k, v in r.stats.items():
+                stats[k] += v
+            for t in r.tags:
+                tags[t] += 1
+        return {
+            "target": "fusion", "n_scenarios": len(self.results) + len(self.errors), "passed": self.passed,
+            "failed": len(self.results) - self.passed + len(self.errors),
+            "scenarios": [{"name": r.name, "path": r.path, "passed": r.passed, "problems": r.problems,
+                           "tags": r.tags, "intents": [e.name for e in r.events]} for r in self.results],
+            "load_errors": self.errors, "latency": self.latency_table(), "engine_stats": dict(stats),
+            "tags": dict(tags),
+        }
+
+
+def evaluate(options: EvalOptions) -> EvalResult:
+    files = scenario_files(options.scenarios)
+    results: list[ScenarioResult] = []
+    errors: list[str] = []
+    cache: dict = {}
+    for i, f in enumerate(files):
+        try:
+            sc = load_scenario(f)
+            if options.only and options.only not in sc.name:
+                continue
+            spec = resolve_spec(sc, cache)
+        except SpecError as exc:
+            errors.append(str(exc))
+            print(f"[{i + 1}/{len(files)}] {f.name}: LOAD ERROR {exc}", file=sys.stderr)
+            continue
+        r = run_scenario(sc, spec)
+        results.append(r)
+        print(f"[{i + 1}/{len(files)}] {'PASS' if r.passed else 'FAIL'} {sc.name}"
+              + ("" if r.passed else ": " + "; ".join(r.problems)), file=sys.stderr)
+    return EvalResult(results, errors)
+
+
+def plot_latency(res: EvalResult, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    table = {k: v for k, v in res.latency_table().items() if not k.startswith("kind:")}
+    names = list(table)
+    fig, ax = plt.subplots(figsize=(9, 4))
+    x = np.arange(len(names))
+    ax.bar(x - 0.2, [table[n]["after_end_p50_ms"] for n in names], 0.4, label="p50 after last evidence")
+    ax.bar(x + 0.2, [table[n]["after_end_p95_ms"] for n in names], 0.4, label="p95 after last evidence")
+    ax.set_xticks(x, names, rotation=45, ha="right")
+    ax.set_ylabel("ms (simulated arrival delays included)")
+    ax.set_title(f"fusion scenarios: {res.passed}/{len(res.results)} pass; emit latency per intent")
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="cuekit eval fusion", description=__doc__.splitlines()[0])
+    ap.add_argument("--scenarios", type=Path, default=DEFAULT_DIR, help="folder of scenario files")
+    ap.add_argument("--only", help="run scenarios whose name contains this")
+    ap.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    ap.add_argument("--plot", type=Path, help="save a latency plot (PNG)")
+    args = ap.parse_args(argv)
+    if not args.scenarios.is_dir():
+        print(f"cuekit eval fusion: no such folder: {args.scenarios}", file=sys.stderr)
+        return 2
+    logging.getLogger("cuekit.fusion").setLevel(logging.WARNING)
+    res = evaluate(EvalOptions(args.scenarios, args.only))
+    if args.plot:
+        plot_latency(res, args.plot)
+    out = res.to_json()
+    if args.json:
+        print(json.dumps(out))
+    else:
+        for s in out["scenarios"]:
+            print(f"{'PASS' if s['passed'] else 'FAIL'}  {s['name']:<40} {', '.join(s['intents'])}")
+            for p in s["problems"]:
+                print(f"      - {p}")
+        for e in out["load_errors"]:
+            print(f"ERROR {e}")
+        print(f"\n{out['passed']}/{out['n_scenarios']} scenarios pass")
+        print(f"{'intent':<22}{'n':>4}{'p50':>9}{'p95':>9}{'end p50':>10}{'end p95':>10}  (ms)")
+        for k, v in out["latency"].items():
+            print(f"{k:<22}{v['n']:>4}{v['p50_ms']:>9.0f}{v['p95_ms']:>9.0f}{v['after_end_p50_ms']:>10.0f}"
+                  f"{v['after_end_p95_ms']:>10.0f}")
+    return 0 if out["failed"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

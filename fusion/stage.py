@@ -1,0 +1,86 @@
+"""The engine as a pipeline stage: Observations (and scene updates, ticks) in, IntentEvents out.
+
+    pipe.add(FusionStage(load_spec("default_ar"), scene), inputs=[hands, speech, wrist, ticker])
+
+Emission times come from the stage's clock (the pipeline's: monotonic live, recorded on replay).
+Timeouts need time to pass even when no observation arrives: add a `Ticker` source as one more input
+(any non-Observation item advances the engine's clock).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from fusion.engine import EngineOptions, FusionEngine
+from fusion.spec import Spec
+from perception.context.scene import Scene, SceneError
+from perception.stream.stage import Emit, Source, Stage
+from perception.stream.types import Observation
+
+
+@dataclass(slots=True)
+class Tick:
+    t_ns: int
+
+
+class Ticker(Source):
+    """Emits a `Tick` every `period_ms` on the pipeline clock, so the fusion stage can close windows."""
+
+    name = "fusion-ticker"
+
+    def __init__(self, period_ms: float = 10.0, name: str | None = None) -> None:
+        super().__init__(name)
+        self.period_ns = int(period_ms * 1e6)
+
+    def run(self, emit: Emit, stop: threading.Event) -> None:
+        t = self.clock.now_ns()
+        while not stop.is_set():
+            t += self.period_ns
+            self.clock.sleep_until_ns(t, stop)
+            if stop.is_set():
+                break
+            emit(Tick(self.clock.now_ns()))
+
+
+class FusionStage(Stage):
+    name = "fusion"
+
+    def __init__(self, spec: Spec, scene: Scene | None = None, options: EngineOptions | None = None,
+                 name: str | None = None) -> None:
+        super().__init__(name)
+        self.spec = spec
+        self.scene = scene if scene is not None else Scene()
+        self.options = options
+        self.engine: FusionEngine | None = None
+        self.bad_items = 0
+
+    def setup(self) -> None:
+        self.engine = FusionEngine(self.spec, self.scene, self.options, now_fn=self.clock.now_ns)
+
+    def _engine(self) -> FusionEngine:
+        if self.engine is None:
+            self.setup()
+        return self.engine  # type: ignore[return-value]
+
+    def process(self, item: Any, emit: Emit) -> None:
+        eng = self._engine()
+        now = self.clock.now_ns()
+        if isinstance(item, Observation):
+            events = eng.push(item, now_ns=now)
+        elif isinstance(item, dict) and "op" in item:  # a scene update from the GUI/network
+            try:
+                self.scene.apply(item)
+            except SceneError as exc:
+                self.bad_items += 1
+                logging.getLogger("cuekit.fusion").warning("bad scene update: %s", exc)
+            events = eng.advance(now)
+        else:
+            events = eng.advance(now)
+        for ev in events:
+            emit(ev)
+
+    def close(self, emit: Emit) -> None:
+        for ev in self._engine().flush(self.clock.now_ns()):
+            emit(ev)
