@@ -141,9 +141,15 @@ class Daemon:
         if isinstance(node.stage, Source):
             self.pipeline.add(node.stage)
         else:
-            node.inputs = [n.stage.name for n in self.nodes if n.section not in ("taps", "sinks")
+            node.inputs = [n.stage.name for n in self.nodes if n.section not in ("taps", "sinks", "companion")
                            and _overlaps(n.produces, node.consumes)]
-            if not node.inputs:
+            # sources a stage brings along (fusion's clock ticker) feed that stage only
+            companions = getattr(node.stage, "companion_sources", None)
+            for src in companions() if callable(companions) else []:
+                self.pipeline.add(src)
+                self.nodes.append(Node(src, "companion", node.plugin, (), ()))
+                node.inputs.append(src.name)
+            if not node.inputs and node.section != "taps":
                 log.warning("%s %s consumes %s but nothing produces that; it will idle", node.section,
                             node.stage.name, [t.__name__ for t in node.consumes])
             stage = node.stage if node.section == "taps" else TypeGate(node.stage, node.consumes)

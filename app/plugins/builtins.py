@@ -1,11 +1,250 @@
 """Plugins that ship with CueKit, by group and name -> "module:attr" (imported only when used).
 
-A target is a plugin class, a PluginSpec, or a zero-argument function returning one of those;
-the functions below adapt stages whose constructors take an Options dataclass.
+A target is a plugin class, a PluginSpec, or a zero-argument function returning one of those.
+The functions below adapt the project's stages, whose constructors take an Options dataclass, to
+the plugin contract (`config` dict -> stage, a config schema, a validate step for devices).
 """
 from __future__ import annotations
 
+import dataclasses
+import os
+import typing
+from pathlib import Path
+from typing import Any
+
+from app.plugins.base import PluginSpec, Validation
+
 BUILTINS: dict[tuple[str, str], str] = {
+    ("cuekit.sources", "microphone"): "app.plugins.builtins:microphone",
+    ("cuekit.sources", "wav"): "app.plugins.builtins:wav",
+    ("cuekit.sources", "camera"): "app.plugins.builtins:camera",
+    ("cuekit.sources", "video_file"): "app.plugins.builtins:video_file",
+    ("cuekit.sources", "imu_serial"): "app.plugins.builtins:imu_serial",
+    ("cuekit.sources", "imu_udp"): "app.plugins.builtins:imu_udp",
+    ("cuekit.sources", "imu_synthetic"): "app.plugins.builtins:imu_synthetic",
+    ("cuekit.recognizers", "wrist"): "app.plugins.builtins:wrist",
+    ("cuekit.recognizers", "speech"): "app.plugins.builtins:speech",
+    ("cuekit.recognizers", "fusion"): "app.plugins.builtins:fusion",
     ("cuekit.sinks", "jsonl"): "app.sinks.jsonl:JsonLinesSink",
     ("cuekit.sinks", "osc"): "app.sinks.osc:OscSink",
 }
+
+
+def options_from(cls: type, config: dict[str, Any], where: str) -> Any:
+    """Build an Options dataclass from a config table; nested tables fill nested dataclasses."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(config) - names
+    if unknown:
+        raise ValueError(f"{where}: unknown option(s) {sorted(unknown)}; known: {sorted(names)}")
+    kw = {}
+    for k, v in config.items():
+        t = hints.get(k)
+        if isinstance(v, dict) and dataclasses.is_dataclass(t):
+            v = options_from(t, v, f"{where}.{k}")
+        elif isinstance(v, list) and isinstance(getattr(cls, k, None), tuple):
+            v = tuple(v)
+        kw[k] = v
+    return cls(**kw)
+
+
+def _options_schema(cls: type, extra: dict[str, Any] | None = None, required: tuple[str, ...] = ()) -> dict:
+    props: dict[str, Any] = {f.name: {} for f in dataclasses.fields(cls)}
+    props.update(extra or {})
+    return {"type": "object", "properties": props, "additionalProperties": False, "required": list(required)}
+
+
+def _split(config: dict[str, Any], keys: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, Any]]:
+    own = {k: config[k] for k in keys if k in config}
+    rest = {k: v for k, v in config.items() if k not in keys}
+    return own, rest
+
+
+# sources ------------------------------------------------------------------------------------------
+def microphone() -> PluginSpec:
+    from perception.sources.audio import AudioSourceOptions, MicrophoneSource, list_microphones
+    from perception.stream import AudioChunk
+
+    def validate(config: dict[str, Any]) -> Validation:
+        try:
+            mics = list_microphones()
+        except Exception as exc:  # PortAudio missing
+            return Validation.decline(f"cannot list microphones: {exc}")
+        return Validation(True) if mics else Validation.decline("no microphone found")
+
+    def create(config: dict[str, Any], name: str | None) -> Any:
+        own, rest = _split(config, ("device", "block_ms"))
+        return MicrophoneSource(own.get("device"), options_from(AudioSourceOptions, rest, "microphone"),
+                                name=name or "microphone", **({"block_ms": own["block_ms"]} if "block_ms" in own
+                                                               else {}))
+
+    return PluginSpec("microphone", "cuekit.sources", create, produces=(AudioChunk,), validate=validate,
+                      config_schema=_options_schema(AudioSourceOptions, {"device": {"type": ["integer", "string"]},
+                                                                         "block_ms": {"type": "number"}}),
+                      description="live microphone (sounddevice), 16 kHz mono chunks")
+
+
+def wav() -> PluginSpec:
+    from perception.sources.audio import AudioSourceOptions, WavFileSource
+    from perception.stream import AudioChunk
+
+    def validate(config: dict[str, Any]) -> Validation:
+        return Validation(True) if Path(config["path"]).is_file() else \
+            Validation.decline(f"{config['path']} does not exist")
+
+    def create(config: dict[str, Any], name: str | None) -> Any:
+        own, rest = _split(config, ("path",))
+        return WavFileSource(own["path"], options_from(AudioSourceOptions, rest, "wav"), name=name or "wav")
+
+    return PluginSpec("wav", "cuekit.sources", create, produces=(AudioChunk,), validate=validate,
+                      config_schema=_options_schema(AudioSourceOptions, {"path": {"type": "string"}}, ("path",)),
+                      description="a WAV file played on the pipeline clock")
+
+
+def _video_options_schema(extra: dict[str, Any], required: tuple[str, ...] = ()) -> dict:
+    from perception.sources.video import VideoSourceOptions
+
+    return _options_schema(VideoSourceOptions, extra, required)
+
+
+def camera() -> PluginSpec:
+    from perception.sources.video import CameraSource, VideoSourceOptions, list_cameras
+    from perception.stream import VideoFrame
+
+    def validate(config: dict[str, Any]) -> Validation:
+        dev = config.get("device", 0)
+        if isinstance(dev, int) and os.path.exists("/dev") and not os.path.exists(f"/dev/video{dev}"):
+            have = ", ".join(list_cameras()) or "none"
+            return Validation.decline(f"camera {dev} not found (/dev/video{dev} absent; cameras: {have})")
+        return Validation(True)
+
+    def create(config: dict[str, Any], name: str | None) -> Any:
+        own, rest = _split(config, ("device",))
+        return CameraSource(own.get("device", 0), options_from(VideoSourceOptions, rest, "camera"),
+                            name=name or "camera")
+
+    return PluginSpec("camera", "cuekit.sources", create, produces=(VideoFrame,), validate=validate,
+                      config_schema=_video_options_schema({"device": {"type": ["integer", "string"]}}),
+                      description="live camera (OpenCV)")
+
+
+def video_file() -> PluginSpec:
+    from perception.sources.video import VideoFileSource, VideoSourceOptions
+    from perception.stream import VideoFrame
+
+    def create(config: dict[str, Any], name: str | None) -> Any:
+        own, rest = _split(config, ("path",))
+        return VideoFileSource(own["path"], options_from(VideoSourceOptions, rest, "video_file"),
+                               name=name or "video")
+
+    return PluginSpec("video_file", "cuekit.sources", create, produces=(VideoFrame,),
+                      validate=lambda c: Validation(True) if Path(c["path"]).is_file()
+                      else Validation.decline(f"{c['path']} does not exist"),
+                      config_schema=_video_options_schema({"path": {"type": "string"}}, ("path",)),
+                      description="a video file played on the pipeline clock")
+
+
+def imu_serial() -> PluginSpec:
+    from perception.sources.imu import ImuSerialSource, ImuSourceOptions
+    from perception.stream import ImuBatch
+
+    def validate(config: dict[str, Any]) -> Validation:
+        port = config["port"]
+        if port.startswith("/dev/") and not os.path.exists(port):
+            return Validation.decline(f"IMU not connected: {port} does not exist")
+        return Validation(True)
+
+    def create(config: dict[str, Any], name: str | None) -> Any:
+        own, rest = _split(config, ("port", "baudrate"))
+        return ImuSerialSource(own["port"], own.get("baudrate", 115200),
+                               options_from(ImuSourceOptions, rest, "imu_serial"), name=name or "imu_serial")
+
+    from perception.sources.imu import ImuSourceOptions as _O
+    return PluginSpec("imu_serial", "cuekit.sources", create, produces=(ImuBatch,), validate=validate,
+                      config_schema=_options_schema(_O, {"port": {"type": "string"},
+                                                         "baudrate": {"type": "integer"}}, ("port",)),
+                      description="wrist IMU CSV lines over a serial port")
+
+
+def imu_udp() -> PluginSpec:
+    from perception.sources.imu import ImuSourceOptions, ImuUdpSource
+    from perception.stream import ImuBatch
+
+    def create(config: dict[str, Any], name: str | None) -> Any:
+        own, rest = _split(config, ("port", "host"))
+        return ImuUdpSource(own["port"], own.get("host", "127.0.0.1"),
+                            options_from(ImuSourceOptions, rest, "imu_udp"), name=name or "imu_udp")
+
+    return PluginSpec("imu_udp", "cuekit.sources", create, produces=(ImuBatch,),
+                      config_schema=_options_schema(ImuSourceOptions, {"port": {"type": "integer"},
+                                                                       "host": {"type": "string"}}, ("port",)),
+                      description="wrist IMU CSV lines over UDP")
+
+
+def imu_synthetic() -> PluginSpec:
+    from perception.sources.imu import SyntheticImuOptions, SyntheticImuSource
+    from perception.stream import ImuBatch
+
+    def create(config: dict[str, Any], name: str | None) -> Any:
+        if "events" in config:
+            raise ValueError("imu_synthetic: events are not configurable from TOML")
+        return SyntheticImuSource(options_from(SyntheticImuOptions, config, "imu_synthetic"),
+                                  name=name or "imu_synthetic")
+
+    return PluginSpec("imu_synthetic", "cuekit.sources", create, produces=(ImuBatch,),
+                      config_schema=_options_schema(SyntheticImuOptions),
+                      description="a seeded wrist at rest (noise), for device-free runs")
+
+
+# recognisers --------------------------------------------------------------------------------------
+def wrist() -> PluginSpec:
+    from perception.stream import ImuBatch, Observation
+    from perception.wrist.recognizer import WristGestureRecognizer, WristOptions
+
+    def create(config: dict[str, Any], name: str | None) -> Any:
+        return WristGestureRecognizer(options_from(WristOptions, config, "wrist"), name=name)
+
+    return PluginSpec("wrist", "cuekit.recognizers", create, consumes=(ImuBatch,), produces=(Observation,),
+                      config_schema=_options_schema(WristOptions),
+                      description="wrist gestures (tap, double tap, flicks, twist, raise, shake) from an IMU")
+
+
+def speech() -> PluginSpec:
+    from perception.speech.stage import SpeechStage, SpeechStageOptions
+    from perception.stream import AudioChunk, Observation
+
+    def create(config: dict[str, Any], name: str | None) -> Any:
+        own, rest = _split(config, ("context", "emit_rejected"))
+        opts = SpeechStageOptions(context=own["context"], emit_rejected=own.get("emit_rejected", True))
+        if rest:
+            raise ValueError(f"speech: unknown option(s) {sorted(rest)}")
+        return SpeechStage(opts, name=name)
+
+    return PluginSpec("speech", "cuekit.recognizers", create, consumes=(AudioChunk,), produces=(Observation,),
+                      validate=lambda c: Validation(True) if Path(c["context"]).is_file()
+                      else Validation.decline(f"speech context {c['context']} does not exist"),
+                      config_schema={"type": "object", "required": ["context"], "additionalProperties": False,
+                                     "properties": {"context": {"type": "string"},
+                                                    "emit_rejected": {"type": "boolean"}}},
+                      description="spoken commands against a Rhino-style context (pocketsphinx)")
+
+
+def fusion() -> PluginSpec:
+    from fusion.spec import load_spec
+    from fusion.stage import FusionStage, Tick, Ticker
+    from perception.stream import IntentEvent, Observation
+
+    def create(config: dict[str, Any], name: str | None) -> Any:
+        spec = load_spec(config.get("spec", "default_ar"))
+        stage = FusionStage(spec, name=name)
+        # windows close as time passes: the stage needs a clock tick even when nothing is observed
+        period = float(config.get("tick_ms", 10.0))
+        stage.companion_sources = lambda: [Ticker(period, name=f"{stage.name}.ticker")]
+        return stage
+
+    return PluginSpec("fusion", "cuekit.recognizers", create, consumes=(Observation, Tick),
+                      produces=(IntentEvent,),
+                      config_schema={"type": "object", "additionalProperties": False, "properties": {
+                          "spec": {"type": "string", "description": "a spec name in assets/specs or a TOML path"},
+                          "tick_ms": {"type": "number", "exclusiveMinimum": 0}}},
+                      description="multimodal fusion: observations -> intents, by an intent spec")

@@ -1,0 +1,1 @@
+"""A simulated AR-glasses prototype for CueKit (example plugin package)."""
