@@ -1,5 +1,6 @@
 """CueKit's C kernels (compiled by the package build as `native._kernels`) and their Python faces."""
 from native._kernels import normalize_u8
+from native.audio import MFCC, LogMel, Resampler, log_mel, mfcc, resample
 from native.detection import (
                               Detection,
                               decode_boxes,
@@ -20,19 +21,25 @@ from native.imu import (
 )
 
 __all__ = [
+                              "MFCC",
                               "Biquad",
                               "Detection",
                               "IrregularResampler",
                               "LetterboxTransform",
+                              "LogMel",
                               "Madgwick",
+                              "Resampler",
                               "RoiTransform",
                               "decode_boxes",
                               "decode_detections",
                               "gravity_in_sensor",
                               "image_to_tensor",
                               "letterbox",
+                              "log_mel",
+                              "mfcc",
                               "normalize_u8",
                               "quat_from_accel",
+                              "resample",
                               "resample_irregular",
                               "roi_transform",
                               "sigmoid_scores",

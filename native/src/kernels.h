@@ -30,5 +30,8 @@ PyObject *ck_weighted_nms(PyObject *self, PyObject *args, PyObject *kwargs);
 PyObject *ck_madgwick_update(PyObject *self, PyObject *args, PyObject *kwargs);
 PyObject *ck_biquad_process(PyObject *self, PyObject *args, PyObject *kwargs);
 PyObject *ck_interp_linear(PyObject *self, PyObject *args, PyObject *kwargs);
+/* audio_logmel.c, audio_resample.c */
+PyObject *ck_logmel_frames(PyObject *self, PyObject *args, PyObject *kwargs);
+PyObject *ck_polyphase(PyObject *self, PyObject *args, PyObject *kwargs);
 
 #endif

@@ -25,6 +25,11 @@ static PyMethodDef methods[] = {
        "biquad_process(x (N, C), coefs [b0 b1 b2 a1 a2], state (C, 2)) -> (N, C); state in place"),
     KW("interp_linear", ck_interp_linear,
        "interp_linear(t_ns (N,), values (N, C), tq_ns (M,)) -> (M, C) linear interpolation"),
+    KW("logmel_frames", ck_logmel_frames,
+       "logmel_frames(x, window, twiddles, hop, offsets, bins, weights, log_floor, preemphasis, "
+       "remove_dc, dct=None) -> (n_frames, n_mels | n_dct) float32"),
+    KW("polyphase", ck_polyphase,
+       "polyphase(buf, buf_start, table (L, K), M, D, m_start, m_end) -> float32 outputs"),
     {NULL, NULL, 0, NULL},
 };
 
