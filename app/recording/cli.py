@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 
 from app.recording.mcap_writer import McapRecorder, RecorderOptions
+from perception.sources.errors import DeviceError
 from perception.sources.imu_format import ImuFormatOptions
 from perception.stream.clock import MonotonicClock, ReplayClock
 from perception.stream.pipeline import Pipeline
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--imu-serial", metavar="PORT", help="IMU CSV lines from a serial port (or pyserial URL)")
     i.add_argument("--imu-csv", metavar="FILE", help="IMU CSV file")
     i.add_argument("--imu-synthetic", action="store_true", help="seeded synthetic IMU")
+    ap.add_argument("--imu-host", default="0.0.0.0", help="address to listen on for --imu-udp (default all)")
     ap.add_argument("--baud", type=int, default=115200, help="serial baud rate (default 115200)")
     ap.add_argument("--imu-accel-unit", default="auto", help="g | mg | m/s^2 | auto (default)")
     ap.add_argument("--imu-gyro-unit", default="auto", help="deg/s | rad/s | auto (default)")
@@ -93,7 +95,8 @@ def build(args: argparse.Namespace, extra_sinks: list[Stage] = ()) -> Recording:
         sources.append(MicrophoneSource(args.mic or None, AudioSourceOptions(), name="audio"))
     if args.imu_udp is not None:
         devices.append("--imu-udp")
-        sources.append(ImuUdpSource(args.imu_udp, options=imu_opts, name="imu"))
+        udp = ImuUdpSource(args.imu_udp, host=args.imu_host, options=imu_opts, name="imu")
+        sources.append(udp)
     if args.imu_serial:
         devices.append("--imu-serial")
         sources.append(ImuSerialSource(args.imu_serial, args.baud, options=imu_opts, name="imu"))
@@ -106,6 +109,8 @@ def build(args: argparse.Namespace, extra_sinks: list[Stage] = ()) -> Recording:
         raise ValueError("nothing to record: choose at least one of --video/--camera, --wav/--mic, --imu-*")
     if args.fast and devices:
         raise ValueError(f"--fast needs file sources only, but {', '.join(devices)} is a live device")
+    if args.imu_udp is not None:
+        udp.setup()  # bind now: a port in use is refused before anything starts
     pipe = Pipeline(clock=ReplayClock() if args.fast else MonotonicClock(), name="record")
     for s in sources:
         pipe.add(s)
@@ -122,8 +127,10 @@ def run(rec: Recording, duration: float | None, interrupted: threading.Event | N
     pipe = rec.pipeline
     interrupted = interrupted or threading.Event()
     pipe.start()
+    from perception.sources import ImuUdpSource
+
     for s in rec.sources:
-        if hasattr(s, "port") and isinstance(getattr(s, "port"), int):
+        if isinstance(s, ImuUdpSource):
             print(f"listening for IMU lines on UDP port {s.port}", file=sys.stderr)
     t_end = None if duration is None else time.monotonic() + duration
     failed = False
@@ -144,7 +151,7 @@ def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     try:
         rec = build(args)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError, DeviceError) as exc:
         print(f"cuekit record: {exc}", file=sys.stderr)
         return 2
     interrupted = threading.Event()

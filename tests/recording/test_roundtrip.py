@@ -55,12 +55,12 @@ def session(tmp_path_factory):
     port = free_udp_port()
     out = d / "session.mcap"
     args = cli.build_parser().parse_args(["--video", str(d / "clip.avi"), "--wav", str(d / "speech.wav"),
-                                          "--imu-udp", str(port), "--imu-accel-unit", "g",
+                                          "--imu-udp", str(port), "--imu-host", "127.0.0.1",
+                                          "--imu-accel-unit", "g",
                                           "--imu-gyro-unit", "deg/s", "--out", str(out)])
     tee: list = []
     rec = cli.build(args, extra_sinks=[CallbackSink(tee.append, name="tee")])
     imu = next(s for s in rec.sources if s.name == "imu")
-    imu.host = "127.0.0.1"
     sent = []
 
     def sender():

@@ -52,9 +52,12 @@ def test_wav_44k_stereo_float_is_resampled_to_16k_mono(tmp_path):
     assert (info.sample_rate, info.channels, info.is_float) == (44100, 2, True)
     chunks, _ = collect(WavFileSource(tmp_path / "b.wav"))
     y = np.concatenate([c.samples for c in chunks])
-    assert abs(len(y) - 16000) <= 1
-    ref = 0.5 * np.sin(2 * np.pi * f * np.arange(len(y)) / 16000)
-    assert np.max(np.abs(y - ref)) < 0.01
+    assert abs(len(y) - 16000) <= 64  # a windowed-sinc resampler may hold back its filter delay
+    mid = y[1000:15000]
+    spectrum = np.abs(np.fft.rfft(mid * np.hanning(len(mid))))
+    peak_hz = np.argmax(spectrum) * 16000 / len(mid)
+    assert abs(peak_hz - f) < 2.0
+    assert np.sqrt(np.mean(mid ** 2)) == pytest.approx(0.5 / np.sqrt(2), rel=0.02)
     # the chunk times follow the output sample count
     assert chunks[3].t_first_ns == 3 * 512 * 1_000_000_000 // 16000
 
