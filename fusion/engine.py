@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fusion.expressions import tokenize
-from fusion.spec import Combo, Intent, Leaf, Node, Spec
+from fusion.spec import Intent, Leaf, Node, Spec
 from perception.context.scene import Scene
 from perception.context.tracker import ContextOptions, ContextRecord, ContextTracker
 from perception.stream.types import IntentEvent, Observation
@@ -314,7 +314,7 @@ class FusionEngine:
                 continue
             if node.op == "sequence":
                 starts = [p.t_first for p in combo if p.real]
-                if any(b <= a for a, b in zip(starts, starts[1:])):
+                if any(b <= a for a, b in itertools.pairwise(starts)):
                     continue
             if m.real:
                 m.deadline = min(m.deadline, m.t_first + node.within_ns)
@@ -593,9 +593,9 @@ class FusionEngine:
         refr = it.refractory_ms * 1_000_000
         sk = _scope_key(c)
         for e in self._emitted:
-            if e.intent == it.name and e.scope_key == sk:
-                if max(c.match.t_first - e.t_last, e.t_first - c.match.t_last, 0) < refr:
-                    return True
+            if e.intent == it.name and e.scope_key == sk and \
+                    max(c.match.t_first - e.t_last, e.t_first - c.match.t_last, 0) < refr:
+                return True
         return False
 
     def _ready(self, c: _Candidate, final: bool, live: list[Observation],
@@ -739,7 +739,7 @@ def _validate(obs: Any) -> str | None:
     if obs.t_end_ns < obs.t_start_ns:
         return f"t_end_ns < t_start_ns ({obs.t_end_ns} < {obs.t_start_ns})"
     c = obs.confidence
-    if isinstance(c, bool) or not isinstance(c, (int, float)) or not 0.0 <= c <= 1.0 or c != c:
+    if isinstance(c, bool) or not isinstance(c, (int, float)) or not 0.0 <= c <= 1.0 or math.isnan(c):
         return f"confidence must be in [0, 1], got {c!r}"
     if not isinstance(obs.payload, dict):
         return "payload must be a dict"

@@ -91,13 +91,13 @@ def load_scenario(path: str | Path) -> Scenario:
             doc = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ScenarioError(p, exc.lineno, "", f"JSON syntax: {exc.msg}") from None
-        line_of = lambda key: None  # noqa: E731
+        line_of = lambda key: None
     else:
         try:
             doc = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ScenarioError(p, None, "", f"TOML syntax: {exc}") from None
-        line_of = lambda key: toml_line_of(text, key)  # noqa: E731
+        line_of = lambda key: toml_line_of(text, key)
 
     def err(key: list, msg: str) -> ScenarioError:
         return ScenarioError(p, line_of(key), format_key(key), msg)

@@ -20,8 +20,16 @@ from typing import Any
 
 import yaml
 
-from fusion.expressions import (Expression, ExpressionError, ExpressionMatch, SlotMatch, match_tokens,
-                                parse_expression, tokenize, words_of)
+from fusion.expressions import (
+    Expression,
+    ExpressionError,
+    ExpressionMatch,
+    SlotMatch,
+    match_tokens,
+    parse_expression,
+    tokenize,
+    words_of,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 SPECS_DIR = REPO / "assets" / "specs"

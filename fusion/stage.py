@@ -22,7 +22,7 @@ from perception.stream.types import Observation
 
 @dataclass(slots=True)
 class Tick:
-    t_ns: int
+    t_capture_ns: int  # named like a sample's capture time so pipeline latency stats read it
 
 
 class Ticker(Source):

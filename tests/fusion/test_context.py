@@ -1,0 +1,109 @@
+import math
+
+import pytest
+
+from perception.context import (
+    ContextOptions,
+    ContextTracker,
+    Scene,
+    SceneError,
+    Target,
+    cast_ray_2d,
+    cast_ray_3d,
+    hit_point_2d,
+)
+from perception.stream.types import Observation
+
+MS = 1_000_000
+
+
+def scene():
+    return Scene([Target("cup", "cup", (100, 100, 200, 200)), Target("shelf", "shelf", (500, 100, 700, 300)),
+                  Target("near", "near", (100, 300, 200, 350)),
+                  Target("ball", "ball", position=(0.0, 0.0, 2.0), radius=0.1),
+                  Target("box", "box", position=(1.0, 0.0, 2.0), radius=0.2),
+                  Target("hud", "hud", (10, 10, 50, 50), plane="screen")])
+
+
+def test_ray_2d_hits_first_box_along_the_finger_and_tolerates_small_misses():
+    ts = scene().targets()
+    assert cast_ray_2d([150, 400], [0, -1], ts).target.id == "near"  # occludes the cup behind it
+    assert cast_ray_2d([150, 250], [0, -1], ts).target.id == "cup"
+    # 5 degrees off to the right of the cup's corner: still the cup; 40 degrees: nothing
+    a = math.radians(5)
+    hit = cast_ray_2d([90, 250], [math.sin(a) * -1 + 0, -math.cos(a)], ts)
+    assert hit is not None and hit.target.id == "cup" and 0 < hit.angle_deg < 12
+    assert cast_ray_2d([150, 250], [-1, 0.2], ts) is None  # pointing away from everything
+    assert cast_ray_2d([150, 250], [0, 0], ts) is None  # no direction
+    assert cast_ray_2d([20, 20], [-1, 0], ts) is None  # the HUD is on the screen plane, not the image
+
+
+def test_ray_3d_picks_the_sphere_in_the_cone():
+    ts = scene().targets()
+    assert cast_ray_3d([0, 0, 0], [0, 0, 1], ts).target.id == "ball"
+    hit = cast_ray_3d([0, 0, 0], [1.0, 0, 2.0], ts)
+    assert hit.target.id == "box" and hit.angle_deg == 0
+    assert cast_ray_3d([0, 0, 0], [0, 0, -1], ts) is None
+
+
+def test_gaze_point_on_screen_plane():
+    ts = scene().targets()
+    assert hit_point_2d([30, 30], ts, "screen").target.id == "hud"
+    assert hit_point_2d([60, 30], ts, "screen", margin_px=24).target.id == "hud"
+    assert hit_point_2d([200, 200], ts, "screen") is None
+
+
+def test_scene_messages_and_errors():
+    s = Scene()
+    seen = []
+    s.on_change(lambda sc: seen.append(sc.version))
+    s.apply({"op": "upsert", "target": {"id": "a", "label": "apple", "box": [0, 0, 1, 1]}})
+    s.apply({"op": "replace", "targets": [{"id": "b", "position": [0, 0, 1]}]})
+    assert [t.id for t in s.targets()] == ["b"] and seen == [1, 2]
+    s.apply({"op": "remove", "id": "b"})
+    assert len(s) == 0
+    with pytest.raises(SceneError, match="needs a box or a position"):
+        s.apply({"op": "upsert", "target": {"id": "c"}})
+    with pytest.raises(SceneError, match="x1 < x0"):
+        Target.from_json({"id": "c", "box": [5, 0, 1, 1]})
+    with pytest.raises(SceneError, match="unknown scene op"):
+        s.apply({"op": "explode"})
+    with pytest.raises(SceneError, match="duplicate target id"):
+        Scene.from_json({"targets": [{"id": "a", "box": [0, 0, 1, 1]}, {"id": "a", "box": [0, 0, 1, 1]}]})
+    rt = Scene.from_json(scene().to_json())
+    assert {t.id for t in rt.targets()} == {t.id for t in scene().targets()}
+
+
+def _gaze(t0, t1, pt):
+    return Observation("gaze", "point", 1.0, t0 * MS, t1 * MS, {"point": pt, "plane": "screen"})
+
+
+def test_tracker_history_answers_what_was_pointed_at_when():
+    tr = ContextTracker(scene())
+    a = Observation("hand", "point_hold", 0.9, 1000 * MS, 1400 * MS, {"index_tip": [150, 250], "index_dir": [0, -1]})
+    b = Observation("hand", "point_hold", 0.9, 2000 * MS, 2400 * MS, {"index_tip": [600, 400], "index_dir": [0, -1]})
+    tr.observe(a)
+    tr.observe(b)
+    assert tr.at("pointing", 900 * MS, 1100 * MS).target_id == "cup"
+    assert tr.at("pointing", 2300 * MS, 2600 * MS).target_id == "shelf"
+    # a window touching both: the one closest to the reference time
+    assert tr.at("pointing", 1000 * MS, 2400 * MS, ref_ns=2100 * MS).target_id == "shelf"
+    assert tr.at("pointing", 1000 * MS, 2400 * MS, ref_ns=2100 * MS, exclude={b.id}).target_id == "cup"
+    assert tr.at("pointing", 3000 * MS, 4000 * MS) is None
+    tr.mark_selected("cup", 5000 * MS)
+    tr.mark_mentioned("shelf", 4000 * MS)
+    assert tr.last() == "cup" and tr.last(before_ns=4500 * MS) == "shelf"
+
+
+def test_tracker_dwell_emits_once_per_threshold_and_breaks_on_gaps():
+    tr = ContextTracker(scene(), ContextOptions(dwell_ms=(300,)))
+    out = []
+    for t in range(0, 500, 50):
+        out += tr.observe(_gaze(t, t + 50, [30, 30]))
+    assert len(out) == 1 and out[0].kind == "dwell" and out[0].payload["target"] == "hud"
+    assert out[0].t_end_ns - out[0].t_start_ns == 300 * MS
+    tr2 = ContextTracker(scene(), ContextOptions(dwell_ms=(300,)))
+    got = []
+    for t in (0, 100, 200, 500, 600):  # a 200 ms gap breaks the dwell
+        got += tr2.observe(_gaze(t, t + 50, [30, 30]))
+    assert got == []

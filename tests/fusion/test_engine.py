@@ -1,0 +1,212 @@
+import random
+import time
+
+import pytest
+
+from fusion.engine import FusionEngine
+from fusion.schemas import validate
+from fusion.spec import load_spec, loads_spec
+from fusion.stage import FusionStage, Ticker
+from perception.context import Scene, Target
+from perception.stream.clock import MonotonicClock
+from perception.stream.pipeline import Pipeline
+from perception.stream.stage import CallbackSink, Source
+from perception.stream.types import IntentEvent, Observation
+
+MS = 1_000_000
+
+
+@pytest.fixture(scope="module")
+def spec():
+    return load_spec("default_ar")
+
+
+def scene():
+    return Scene([Target("cup", "cup", (100, 100, 200, 200)), Target("shelf", "shelf", (500, 100, 700, 300))])
+
+
+def ob(mod, kind, t0, t1, conf=0.9, **payload):
+    return Observation(mod, kind, conf, t0 * MS, t1 * MS, payload)
+
+
+def words(*ws):
+    return [{"word": w, "t_start_ns": a * MS, "t_end_ns": b * MS, "confidence": 1.0} for w, a, b in ws]
+
+
+def test_push_returns_events_with_provenance_and_latency(spec):
+    e = FusionEngine(spec, scene())
+    p = ob("hand", "pinch_tap", 1000, 1100)
+    [ev] = e.push(p, now_ns=1130 * MS)
+    assert isinstance(ev, IntentEvent) and ev.name == "select"
+    assert ev.derived_from == [p.id] and ev.modalities == ["hand"]
+    assert ev.t_first_evidence_ns == 1000 * MS and ev.t_emitted_ns == 1130 * MS and ev.latency_ms == 130
+    assert ev.n_best[0]["name"] == "select"
+    validate("intent_event", ev.to_json())
+
+
+def test_default_now_is_the_observation_end(spec):
+    e = FusionEngine(spec, scene())
+    [ev] = e.push(ob("wrist", "flick_right", 500, 600))
+    assert ev.name == "next" and ev.t_emitted_ns == 600 * MS
+
+
+def test_move_that_there_binds_each_word_to_its_pointing_moment(spec):
+    e = FusionEngine(spec, scene())
+    a = ob("hand", "point_hold", 1000, 1400, index_tip=[150, 400], index_dir=[0, -1])
+    b = ob("hand", "point_hold", 1800, 2200, index_tip=[600, 450], index_dir=[0, -1])
+    s = ob("speech", "utterance", 1000, 2150, intent=None, text="move that there",
+           words=words(("move", 1000, 1200), ("that", 1250, 1450), ("there", 1900, 2150)))
+    out = e.push(a, now_ns=1430 * MS) + e.push(b, now_ns=2230 * MS) + e.push(s, now_ns=2400 * MS)
+    [ev] = out
+    assert ev.name == "move" and ev.slots == {"object": "cup", "destination": "shelf"}
+    assert set(ev.derived_from) == {a.id, b.id, s.id} and ev.modalities == ["hand", "speech"]
+    # the same words with the pointing moments swapped in time swap the slots
+    e2 = FusionEngine(spec, scene())
+    a2 = ob("hand", "point_hold", 1800, 2200, index_tip=[150, 400], index_dir=[0, -1])
+    b2 = ob("hand", "point_hold", 1000, 1400, index_tip=[600, 450], index_dir=[0, -1])
+    s2 = ob("speech", "utterance", 1000, 2150, text="move that there",
+            words=words(("move", 1000, 1200), ("that", 1250, 1450), ("there", 1900, 2150)))
+    [ev2] = e2.push(b2, now_ns=1430 * MS) + e2.push(a2, now_ns=2230 * MS) + e2.push(s2, now_ns=2400 * MS)
+    assert ev2.slots == {"object": "shelf", "destination": "cup"}
+
+
+def test_two_modalities_one_action_one_intent(spec):
+    e = FusionEngine(spec, scene())
+    out = e.push(ob("wrist", "double_tap", 1000, 1200), now_ns=1220 * MS)
+    out += e.push(ob("hand", "pinch_tap", 1010, 1190), now_ns=1240 * MS)
+    out += e.advance(3000 * MS) + e.flush()
+    assert [x.name for x in out] == ["select"]
+    assert e.stats.duplicates_suppressed == 1
+
+
+def test_pending_duplicates_merge_into_one_event():
+    # with hold_ms both sightings are pending together: one event citing both, noisy-OR confidence
+    sp = loads_spec('[intents.select]\nhold_ms = 100\ntrigger = { any = ["wrist:double_tap", "hand:pinch_tap"] }\n')
+    e = FusionEngine(sp)
+    w, h = ob("wrist", "double_tap", 1000, 1200, 0.8), ob("hand", "pinch_tap", 1010, 1190, 0.7)
+    out = e.push(w, now_ns=1220 * MS) + e.push(h, now_ns=1240 * MS) + e.advance(1319 * MS)
+    assert out == []
+    [ev] = e.advance(1320 * MS)
+    assert set(ev.derived_from) == {w.id, h.id} and ev.modalities == ["hand", "wrist"]
+    assert ev.confidence == pytest.approx(1 - 0.2 * 0.3)
+    assert ev.t_emitted_ns == 1320 * MS
+    assert e.stats.duplicates_merged == 1
+
+
+def test_refractory_period(spec):
+    e = FusionEngine(spec, scene())
+    out = []
+    for t in (1000, 1300, 2000):  # select refractory 500 ms: 1300 is a repeat, 2000 is new
+        out += e.push(ob("hand", "pinch_tap", t, t + 80), now_ns=(t + 100) * MS)
+    assert [x.name for x in out] == ["select", "select"]
+
+
+def test_late_observation_beyond_bound_is_dropped_within_bound_fuses(spec):
+    e = FusionEngine(spec, scene())
+    assert e.push(ob("hand", "pinch_tap", 1000, 1100), now_ns=1400 * MS) == []
+    assert e.stats.late_dropped == 1
+    [ev] = e.push(ob("hand", "pinch_tap", 2000, 2100), now_ns=2240 * MS)
+    assert ev.name == "select"
+
+
+def test_compound_waits_for_slower_partner_then_prefix_fires_after_window(spec):
+    e = FusionEngine(spec, scene())
+    assert e.push(ob("hand", "fist", 1000, 1200), now_ns=1230 * MS) == []
+    assert e.pending() == ["close"]
+    assert e.advance(1640 * MS) == []  # sleep's window (500 ms from 1000) + wrist lateness not yet past
+    [ev] = e.advance(1650 * MS)
+    assert ev.name == "close"
+
+
+def test_malformed_observations_are_counted_and_skipped(spec):
+    e = FusionEngine(spec, scene())
+    assert e.push(ob("hand", "pinch_tap", 1000, 900)) == []
+    assert e.push(Observation("hand", "pinch_tap", float("nan"), 0, 1)) == []
+    assert e.push("not an observation") == []  # type: ignore[arg-type]
+    assert e.stats.malformed == 3
+    [ev] = e.push(ob("hand", "pinch_tap", 2000, 2100))
+    assert ev.name == "select"
+
+
+def test_arrival_order_does_not_matter_within_lateness(spec):
+    # evidence times decide: shuffled arrivals (each within its bound) give the same intents
+    rng = random.Random(7)
+    base = [ob("wrist", "raise", 1000, 1300), ob("hand", "open_palm", 1100, 1400),
+            ob("hand", "victory", 3000, 3300), ob("wrist", "tap", 3500, 3600),
+            ob("hand", "swipe_up", 5000, 5200)]
+    expected = None
+    for _ in range(20):
+        e = FusionEngine(spec, scene())
+        # each observation arrives 0-120 ms after it ended (bound: 150 ms), in arrival order
+        arrivals = sorted((o.t_end_ns + rng.randrange(0, 120) * MS, k) for k, o in enumerate(base))
+        out = []
+        for now, k in arrivals:
+            out += e.push(base[k], now_ns=now)
+        out += e.flush(7000 * MS)
+        names = [x.name for x in out]
+        if expected is None:
+            expected = names
+        assert names == expected
+        assert e.stats.late_dropped == 0
+    assert expected == ["wake", "take_photo", "scroll"]
+
+
+def test_events_validate_against_the_schema_with_n_best_losers(spec):
+    e = FusionEngine(spec, scene())
+    out = e.push(ob("hand", "thumbs_up", 1000, 1300, 0.7), now_ns=1330 * MS)
+    out += e.push(ob("speech", "utterance", 1000, 1350, 0.95, text="cancel"), now_ns=1600 * MS)
+    out += e.advance(3000 * MS)
+    [ev] = out
+    assert ev.name == "cancel" and [n["name"] for n in ev.n_best] == ["cancel", "confirm"]
+    validate("intent_event", ev.to_json())
+
+
+class _ListSource(Source):
+    def __init__(self, items, gap_s=0.01):
+        super().__init__("obs")
+        self.items, self.gap_s = items, gap_s
+
+    def run(self, emit, stop):
+        for it in self.items:
+            if stop.is_set():
+                break
+            now = self.clock.now_ns()
+            # re-stamp to the live clock: the recognisers would stamp their evidence this way
+            it.t_start_ns, it.t_end_ns = now - 100 * MS, now - 20 * MS
+            emit(it)
+            time.sleep(self.gap_s)
+
+
+def test_stage_in_a_live_pipeline_stamps_emission_with_the_stage_clock(spec):
+    got: list[IntentEvent] = []
+    pipe = Pipeline(clock=MonotonicClock())
+    src = pipe.add(_ListSource([ob("hand", "fist", 0, 0), ob("wrist", "flick_right", 0, 0)], gap_s=0.05))
+    tick = pipe.add(Ticker(period_ms=10))
+    fusion = pipe.add(FusionStage(spec, scene()), inputs=[src, tick])
+    pipe.add(CallbackSink(got.append), inputs=[fusion])
+    t0 = time.monotonic_ns()
+    pipe.start()
+    deadline = time.monotonic() + 5
+    while len(got) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    pipe.stop()
+    names = sorted(x.name for x in got)
+    assert names == ["close", "next"]  # close fired on a tick, after sleep's window closed
+    for x in got:
+        assert t0 <= x.t_emitted_ns <= time.monotonic_ns()
+        validate("intent_event", x.to_json())
+    close = next(x for x in got if x.name == "close")
+    assert close.latency_ms >= 500 + 150 - 100  # waited for the window, measured on the stage clock
+
+
+def test_stage_applies_scene_updates(spec):
+    st = FusionStage(spec)
+    out = []
+    st.process({"op": "upsert", "target": {"id": "poster", "label": "poster", "box": [0, 0, 10, 10]}}, out.append)
+    st.process({"op": "upsert", "target": {"id": "bad"}}, out.append)
+    assert st.scene.get("poster") is not None and st.bad_items == 1
+    now = st.clock.now_ns()
+    st.process(Observation("speech", "utterance", 0.9, now - 10 * MS, now, {"text": "select the poster"}),
+               out.append)
+    st.close(out.append)
+    assert [(x.name, x.slots) for x in out] == [("select", {"target": "poster"})]
