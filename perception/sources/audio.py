@@ -86,6 +86,14 @@ class _AudioSource(Source):
         self._buf = np.concatenate([self._buf, out]) if self._buf.size else out
         self._emit_full(emit, pace, final=False)
 
+    def _finish(self, emit: Emit, pace: threading.Event | None) -> None:
+        """End of stream: the resampler's held-back tail, then the last partial chunk."""
+        if self._resampler is not None and self._anchor is not None:
+            tail = self._resampler.flush()
+            if tail.size:
+                self._buf = np.concatenate([self._buf, tail])
+            self._emit_full(emit, pace, final=True)
+
     def _emit_full(self, emit: Emit, pace: threading.Event | None, final: bool) -> None:
         n = self.options.chunk_samples
         while self._buf.size >= n or (final and self._buf.size):
@@ -204,7 +212,7 @@ class WavFileSource(_AudioSource):
                 left -= len(raw) // frame_bytes
                 self._push(_decode_frames(raw, info), emit, pace=stop)
         if not stop.is_set():
-            self._emit_full(emit, stop, final=True)
+            self._finish(emit, stop)
 
 
 # microphone -------------------------------------------------------------------------------------------
@@ -313,6 +321,7 @@ class MicrophoneSource(_AudioSource):
                 self._stream.close()
             finally:
                 self._stream = None
+        self._finish(emit, None)
 
 
 def write_wav(path: str | os.PathLike, samples: np.ndarray, sample_rate: int) -> None:

@@ -1,7 +1,8 @@
 """Streaming sample-rate conversion for the audio sources.
 
-`make_resampler` uses the native windowed-sinc `native.audio.Resampler` when the C extension has it,
-and otherwise `LinearResampler`: exact rational positions (no drift over hours), linear interpolation,
+`make_resampler` uses the native Kaiser-windowed-sinc `native.audio.Resampler` when the C extension
+has it (output sample m estimates the input at m / out_rate, no phase shift, so chunk times computed
+from the sample count stay exact; it holds back its filter look-ahead until `flush()`), and otherwise `LinearResampler`: exact rational positions (no drift over hours), linear interpolation,
 no anti-alias filter, so content above the output Nyquist aliases. That is tolerable for 16 kHz
 speech from a 44.1/48 kHz microphone and is why the native resampler replaces it when present.
 """
@@ -17,6 +18,8 @@ log = logging.getLogger("cuekit.sources.audio")
 
 class Resampler(Protocol):
     def push(self, samples: np.ndarray) -> np.ndarray: ...
+
+    def flush(self) -> np.ndarray: ...
 
 
 class LinearResampler:
@@ -52,6 +55,11 @@ class LinearResampler:
         frac = ((num % self.out_rate) / self.out_rate).astype(np.float32)
         i1 = np.minimum(i0 + 1, buf.size - 1)
         return (buf[i0] * (1.0 - frac) + buf[i1] * frac).astype(np.float32)
+
+
+    def flush(self) -> np.ndarray:
+        """End of stream: nothing is held back (no look-ahead)."""
+        return np.zeros(0, np.float32)
 
 
 def make_resampler(in_rate: int, out_rate: int) -> Resampler:
