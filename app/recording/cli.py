@@ -7,6 +7,7 @@
 Device and file sources share the live clock (file twins play at recorded speed) so that all streams
 line up; `--fast` uses a replay clock instead and is only allowed when every source is a file.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,9 +47,15 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--imu-gyro-unit", default="auto", help="deg/s | rad/s | auto (default)")
     ap.add_argument("--seed", type=int, default=0, help="synthetic IMU seed")
     ap.add_argument("--out", required=True, metavar="FILE.mcap", help="output MCAP file")
-    ap.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: when the "
-                    "file sources end; live sources run until Ctrl-C)")
-    ap.add_argument("--fast", action="store_true", help="files only: record as fast as possible (replay clock)")
+    ap.add_argument(
+        "--duration",
+        type=float,
+        metavar="S",
+        help="stop after S seconds (default: when the file sources end; live sources run until Ctrl-C)",
+    )
+    ap.add_argument(
+        "--fast", action="store_true", help="files only: record as fast as possible (replay clock)"
+    )
     ap.add_argument("--jpeg-quality", type=int, default=90)
     ap.add_argument("--audio-encoding", choices=["pcm_f32le", "pcm_s16le"], default="pcm_f32le")
     ap.add_argument("--json", action="store_true", help="print the statistics as one JSON object")
@@ -79,8 +86,9 @@ def build(args: argparse.Namespace, extra_sinks: list[Stage] = ()) -> Recording:
         WavFileSource,
     )
 
-    imu_opts = ImuSourceOptions(format=ImuFormatOptions(accel_unit=args.imu_accel_unit,
-                                                        gyro_unit=args.imu_gyro_unit))
+    imu_opts = ImuSourceOptions(
+        format=ImuFormatOptions(accel_unit=args.imu_accel_unit, gyro_unit=args.imu_gyro_unit)
+    )
     sources: list[Source] = []
     devices = []
     if args.video:
@@ -114,8 +122,9 @@ def build(args: argparse.Namespace, extra_sinks: list[Stage] = ()) -> Recording:
     pipe = Pipeline(clock=ReplayClock() if args.fast else MonotonicClock(), name="record")
     for s in sources:
         pipe.add(s)
-    recorder = McapRecorder(args.out, RecorderOptions(jpeg_quality=args.jpeg_quality,
-                                                      audio_encoding=args.audio_encoding))
+    recorder = McapRecorder(
+        args.out, RecorderOptions(jpeg_quality=args.jpeg_quality, audio_encoding=args.audio_encoding)
+    )
     pipe.add(recorder, inputs=sources)
     for sink in extra_sinks:
         pipe.add(sink, inputs=sources)
@@ -155,8 +164,11 @@ def main(argv: list[str]) -> int:
         print(f"cuekit record: {exc}", file=sys.stderr)
         return 2
     interrupted = threading.Event()
-    old = signal.signal(signal.SIGINT, lambda *_: interrupted.set()) \
-        if threading.current_thread() is threading.main_thread() else None
+    old = (
+        signal.signal(signal.SIGINT, lambda *_: interrupted.set())
+        if threading.current_thread() is threading.main_thread()
+        else None
+    )
     try:
         code = run(rec, args.duration, interrupted)
     finally:
@@ -166,12 +178,23 @@ def main(argv: list[str]) -> int:
     counts = rec.recorder.writer.counts if rec.recorder.writer else {}
     if args.json:
         import json
-        print(json.dumps({"out": str(args.out), "messages": counts, "stages": [s.to_json() for s in stats],
-                          "ok": code == 0}))
+
+        print(
+            json.dumps(
+                {
+                    "out": str(args.out),
+                    "messages": counts,
+                    "stages": [s.to_json() for s in stats],
+                    "ok": code == 0,
+                }
+            )
+        )
     else:
         print(rec.pipeline.stats_table())
-        print(f"wrote {sum(counts.values())} messages to {args.out}: "
-              + (", ".join(f"{t} {n}" for t, n in sorted(counts.items())) or "none"))
+        print(
+            f"wrote {sum(counts.values())} messages to {args.out}: "
+            + (", ".join(f"{t} {n}" for t, n in sorted(counts.items())) or "none")
+        )
     for s in stats:
         if s.errors and s.last_error:
             print(f"cuekit record: stage {s.name!r} failed: {s.last_error}", file=sys.stderr)

@@ -5,6 +5,7 @@ Damage handling: the file is read sequentially with CRC checks (never trusting t
 Everything up to the first damaged record is delivered; then `McapDamagedError` reports the byte offset
 where the damage starts. A file that is not MCAP at all is refused at offset 0 before anything is read.
 """
+
 from __future__ import annotations
 
 import logging
@@ -33,9 +34,17 @@ class McapDamagedError(ValueError):
     """The file is truncated or corrupt from `offset` on; `items_read` items came before the damage."""
 
     def __init__(self, path: Path, offset: int, reason: str, items_read: int, file_size: int) -> None:
-        self.path, self.offset, self.reason, self.items_read, self.file_size = path, offset, reason, items_read, file_size
-        super().__init__(f"{path}: damaged at byte offset {offset} of {file_size} ({reason}); "
-                         f"{items_read} messages before the damage were read")
+        self.path, self.offset, self.reason, self.items_read, self.file_size = (
+            path,
+            offset,
+            reason,
+            items_read,
+            file_size,
+        )
+        super().__init__(
+            f"{path}: damaged at byte offset {offset} of {file_size} ({reason}); "
+            f"{items_read} messages before the damage were read"
+        )
 
 
 @dataclass(slots=True)
@@ -56,8 +65,9 @@ def _check_magic(path: Path) -> int:
     return size
 
 
-def read_items(path: str | os.PathLike, topics: set[str] | None = None,
-               on_undecodable: Any = None) -> Iterator[RecordedItem]:
+def read_items(
+    path: str | os.PathLike, topics: set[str] | None = None, on_undecodable: Any = None
+) -> Iterator[RecordedItem]:
     """Yield the recorded items in file order; raises McapDamagedError after the last readable one.
 
     A message whose record is intact but whose payload cannot be decoded is passed to
@@ -77,7 +87,9 @@ def read_items(path: str | os.PathLike, topics: set[str] | None = None,
             except StopIteration:
                 return
             except Exception as exc:  # noqa: BLE001 - any parse failure is damage at this offset
-                raise McapDamagedError(p, max(good_end, len(MAGIC)), _reason(exc, size - good_end), n, size) from exc
+                raise McapDamagedError(
+                    p, max(good_end, len(MAGIC)), _reason(exc, size - good_end), n, size
+                ) from exc
             good_end = f.tell()
             if isinstance(rec, Schema):
                 schemas_by_id[rec.id] = rec
@@ -102,8 +114,10 @@ def read_items(path: str | os.PathLike, topics: set[str] | None = None,
 
 def _reason(exc: Exception, remaining: int) -> str:
     if isinstance(exc, RecordLengthLimitExceeded):
-        return (f"a record there claims more bytes than the {remaining} that remain ({exc}): truncated "
-                "file or corrupt record length")
+        return (
+            f"a record there claims more bytes than the {remaining} that remain ({exc}): truncated "
+            "file or corrupt record length"
+        )
     if isinstance(exc, EndOfFile):
         return "the file ends in the middle of a record (truncated)"
     if isinstance(exc, CRCValidationError):
@@ -149,7 +163,9 @@ def read_info(path: str | os.PathLike) -> McapInfo:
     st = summary.statistics
     for cid, ch in sorted(summary.channels.items()):
         sch = summary.schemas.get(ch.schema_id)
-        info.channels.append(ChannelInfo(ch.topic, sch.name if sch else "", st.channel_message_counts.get(cid, 0)))
+        info.channels.append(
+            ChannelInfo(ch.topic, sch.name if sch else "", st.channel_message_counts.get(cid, 0))
+        )
     if st.message_count:
         info.start_ns, info.end_ns = st.message_start_time, st.message_end_time
     return info
@@ -168,7 +184,9 @@ class McapReplaySource(Source):
 
     name = "replay"
 
-    def __init__(self, path: str | os.PathLike, options: ReplayOptions | None = None, name: str = "replay") -> None:
+    def __init__(
+        self, path: str | os.PathLike, options: ReplayOptions | None = None, name: str = "replay"
+    ) -> None:
         super().__init__(name)
         self.path = Path(path)
         if not self.path.is_file():
@@ -179,8 +197,10 @@ class McapReplaySource(Source):
 
     def setup(self) -> None:
         if not isinstance(self.clock, ReplayClock):
-            raise TypeError(f"{self.name}: replaying recorded times needs a ReplayClock pipeline clock, "
-                            f"got {type(self.clock).__name__}")
+            raise TypeError(
+                f"{self.name}: replaying recorded times needs a ReplayClock pipeline clock, "
+                f"got {type(self.clock).__name__}"
+            )
 
     def _undecodable(self, topic: str, exc: Exception) -> None:
         if self.count("undecodable") == 1:

@@ -1,6 +1,7 @@
 """Writing a session to MCAP: `McapWriter` (any thread, one at a time) and `McapRecorder`, the pipeline
 sink that records everything it is fed. log_time = capture time on the pipeline clock (ns), publish_time
 the same (so a file is a pure function of the items), channels and schemas created on first use."""
+
 from __future__ import annotations
 
 import logging
@@ -28,8 +29,12 @@ class RecorderOptions:
 
 
 class McapWriter:
-    def __init__(self, path: str | os.PathLike, options: RecorderOptions | None = None,
-                 metadata: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        options: RecorderOptions | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> None:
         self.path = Path(path)
         self.options = options or RecorderOptions()
         comp = {"lz4": CompressionType.LZ4, "none": CompressionType.NONE}.get(self.options.compression)
@@ -39,8 +44,15 @@ class McapWriter:
         self._file = open(self.path, "wb")
         self._writer = Writer(self._file, chunk_size=self.options.chunk_size, compression=comp)
         self._writer.start(profile=PROFILE, library="cuekit")
-        self._writer.add_metadata("cuekit", {"clock": "monotonic_ns", "audio_encoding": self.options.audio_encoding,
-                                             "jpeg_quality": str(self.options.jpeg_quality), **(metadata or {})})
+        self._writer.add_metadata(
+            "cuekit",
+            {
+                "clock": "monotonic_ns",
+                "audio_encoding": self.options.audio_encoding,
+                "jpeg_quality": str(self.options.jpeg_quality),
+                **(metadata or {}),
+            },
+        )
         self._schema_ids: dict[str, int] = {}
         self._channel_ids: dict[str, int] = {}
         self.counts: dict[str, int] = {}
@@ -62,8 +74,13 @@ class McapWriter:
             raise RuntimeError(f"{self.path}: writer is closed")
         enc = schemas.encode(item, self.options.jpeg_quality, self.options.audio_encoding)
         cid = self._channel(enc.topic, enc.schema)
-        self._writer.add_message(cid, log_time=enc.log_time_ns, data=enc.data, publish_time=enc.log_time_ns,
-                                 sequence=enc.sequence & 0xFFFFFFFF)
+        self._writer.add_message(
+            cid,
+            log_time=enc.log_time_ns,
+            data=enc.data,
+            publish_time=enc.log_time_ns,
+            sequence=enc.sequence & 0xFFFFFFFF,
+        )
         self.counts[enc.topic] = self.counts.get(enc.topic, 0) + 1
         return enc
 
@@ -90,8 +107,13 @@ class McapRecorder(Sink):
     name = "recorder"
     input_capacity = 256
 
-    def __init__(self, path: str | os.PathLike, options: RecorderOptions | None = None, name: str = "recorder",
-                 metadata: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        options: RecorderOptions | None = None,
+        name: str = "recorder",
+        metadata: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(name)
         self.path = Path(path)
         self.options = options or RecorderOptions()
@@ -112,5 +134,9 @@ class McapRecorder(Sink):
     def close(self, emit: Emit) -> None:
         if self.writer is not None:
             self.writer.close()
-            log.info("%s: wrote %s (%s)", self.name, self.path,
-                     ", ".join(f"{t}: {n}" for t, n in sorted(self.writer.counts.items())) or "no messages")
+            log.info(
+                "%s: wrote %s (%s)",
+                self.name,
+                self.path,
+                ", ".join(f"{t}: {n}" for t, n in sorted(self.writer.counts.items())) or "no messages",
+            )

@@ -4,6 +4,7 @@ As fast as possible by default (deterministic: every item keeps its recorded tim
 speed with `--realtime`. A damaged file replays up to the damage, then the error names the byte offset
 and the exit status is 1.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,7 +28,8 @@ def describe(item: Any) -> str:
     if n == "VideoFrame":
         return f"{item.t_capture_ns:>16} video  {item.source_id} #{item.seq} {item.size[0]}x{item.size[1]}"
     if n == "AudioChunk":
-        return f"{item.t_first_ns:>16} audio  {item.source_id} #{item.seq} {len(item.samples)} samples @ {item.sample_rate} Hz"
+        n = len(item.samples)
+        return f"{item.t_first_ns:>16} audio  {item.source_id} #{item.seq} {n} samples @ {item.sample_rate}"
     if n == "ImuBatch":
         return f"{int(item.t_ns[0]):>16} imu    {item.source_id} #{item.seq} {len(item)} samples"
     if n == "Observation":
@@ -42,10 +44,14 @@ def describe(item: Any) -> str:
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="cuekit replay", description="Replay an MCAP recording.")
     ap.add_argument("file", help="MCAP file written by `cuekit record`")
-    ap.add_argument("--realtime", action="store_true", help="replay at recorded speed (default: as fast as possible)")
+    ap.add_argument(
+        "--realtime", action="store_true", help="replay at recorded speed (default: as fast as possible)"
+    )
     ap.add_argument("--speed", type=float, default=1.0, help="with --realtime: speed factor")
     ap.add_argument("--topics", nargs="*", help="only these topics (e.g. /video/camera /imu/imu)")
-    ap.add_argument("--print", action="store_true", dest="print_items", help="print one line per replayed item")
+    ap.add_argument(
+        "--print", action="store_true", dest="print_items", help="print one line per replayed item"
+    )
     ap.add_argument("--json", action="store_true", help="print the result as one JSON object")
     return ap
 
@@ -61,8 +67,11 @@ def main(argv: list[str]) -> int:
         print(f"cuekit replay: refused: {exc}", file=sys.stderr)
         return 1
     out = sys.stderr if args.json else sys.stdout
-    print(f"replaying {info.path} ({info.size} bytes, {'realtime x%g' % args.speed if args.realtime else 'as fast as possible'})",
-          file=out)
+    pace = f"realtime x{args.speed:g}" if args.realtime else "as fast as possible"
+    print(
+        f"replaying {info.path} ({info.size} bytes, {pace})",
+        file=out,
+    )
     if info.summary_ok:
         print(f"  {info.duration_s:.2f} s recorded", file=out)
         for ch in info.channels:
@@ -89,10 +98,18 @@ def main(argv: list[str]) -> int:
     damage: McapDamagedError | None = src.damage
     stats = pipe.stats()
     if args.json:
-        print(json.dumps({"file": str(args.file), "replayed": dict(src.replayed), "items": dict(kinds),
-                          "damaged_at": None if damage is None else damage.offset,
-                          "error": None if damage is None else str(damage),
-                          "stages": [s.to_json() for s in stats]}))
+        print(
+            json.dumps(
+                {
+                    "file": str(args.file),
+                    "replayed": dict(src.replayed),
+                    "items": dict(kinds),
+                    "damaged_at": None if damage is None else damage.offset,
+                    "error": None if damage is None else str(damage),
+                    "stages": [s.to_json() for s in stats],
+                }
+            )
+        )
     else:
         print(pipe.stats_table())
         print("replayed " + (", ".join(f"{t} {n}" for t, n in sorted(src.replayed.items())) or "nothing"))

@@ -14,6 +14,7 @@ Video is JPEG (lossy: replay gives the decoded JPEG, exactly); the frame's `seq`
 sequence number. Audio is base64 little-endian float32 (exact) or int16 PCM. IMU and landmark arrays
 are JSON number lists (Python's float repr round-trips float64 exactly); NaN is written as null.
 """
+
 from __future__ import annotations
 
 import base64
@@ -28,11 +29,14 @@ import numpy as np
 from perception.stream.types import AudioChunk, HandLandmarks, ImuBatch, IntentEvent, Observation, VideoFrame
 
 _TIME = {
-    "type": "object", "title": "time",
+    "type": "object",
+    "title": "time",
     "properties": {"sec": {"type": "integer", "minimum": 0}, "nsec": {"type": "integer", "minimum": 0}},
 }
-_VEC3_LIST = {"type": "array", "items": {"type": "array", "items": {"type": ["number", "null"]},
-                                          "minItems": 3, "maxItems": 3}}
+_VEC3_LIST = {
+    "type": "array",
+    "items": {"type": "array", "items": {"type": ["number", "null"]}, "minItems": 3, "maxItems": 3},
+}
 
 SCHEMAS: dict[str, dict[str, Any]] = {
     "foxglove.CompressedImage": {
@@ -48,56 +52,80 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "required": ["timestamp", "frame_id", "data", "format"],
     },
     "cuekit.AudioChunk": {
-        "title": "cuekit.AudioChunk", "type": "object",
+        "title": "cuekit.AudioChunk",
+        "type": "object",
         "description": "Mono PCM; t_first_ns is the capture time of the first sample",
         "properties": {
-            "t_first_ns": {"type": "integer"}, "sample_rate": {"type": "integer", "minimum": 1},
+            "t_first_ns": {"type": "integer"},
+            "sample_rate": {"type": "integer", "minimum": 1},
             "encoding": {"type": "string", "enum": ["pcm_f32le", "pcm_s16le"]},
             "n_samples": {"type": "integer", "minimum": 0},
             "data": {"type": "string", "contentEncoding": "base64"},
-            "seq": {"type": "integer"}, "source_id": {"type": "string"},
+            "seq": {"type": "integer"},
+            "source_id": {"type": "string"},
         },
         "required": ["t_first_ns", "sample_rate", "encoding", "data", "seq", "source_id"],
     },
     "cuekit.ImuBatch": {
-        "title": "cuekit.ImuBatch", "type": "object",
+        "title": "cuekit.ImuBatch",
+        "type": "object",
         "description": "Wrist IMU samples: accel m/s^2 incl. gravity, gyro rad/s, mag uT; t_ns per sample",
         "properties": {
             "t_ns": {"type": "array", "items": {"type": "integer"}},
-            "accel": _VEC3_LIST, "gyro": {"oneOf": [_VEC3_LIST, {"type": "null"}]},
+            "accel": _VEC3_LIST,
+            "gyro": {"oneOf": [_VEC3_LIST, {"type": "null"}]},
             "mag": {"oneOf": [_VEC3_LIST, {"type": "null"}]},
-            "seq": {"type": "integer"}, "source_id": {"type": "string"},
+            "seq": {"type": "integer"},
+            "source_id": {"type": "string"},
         },
         "required": ["t_ns", "accel", "seq", "source_id"],
     },
     "cuekit.HandLandmarks": {
-        "title": "cuekit.HandLandmarks", "type": "object",
+        "title": "cuekit.HandLandmarks",
+        "type": "object",
         "properties": {
-            "t_capture_ns": {"type": "integer"}, "image_xyz": _VEC3_LIST,
-            "world_xyz": {"oneOf": [_VEC3_LIST, {"type": "null"}]}, "dtype": {"type": "string"},
+            "t_capture_ns": {"type": "integer"},
+            "image_xyz": _VEC3_LIST,
+            "world_xyz": {"oneOf": [_VEC3_LIST, {"type": "null"}]},
+            "dtype": {"type": "string"},
             "world_dtype": {"type": ["string", "null"]},
-            "handedness": {"type": "string"}, "score": {"type": "number"}, "track_id": {"type": "integer"},
-            "frame_seq": {"type": "integer"}, "source_id": {"type": "string"},
+            "handedness": {"type": "string"},
+            "score": {"type": "number"},
+            "track_id": {"type": "integer"},
+            "frame_seq": {"type": "integer"},
+            "source_id": {"type": "string"},
         },
         "required": ["t_capture_ns", "image_xyz"],
     },
     "cuekit.Observation": {
-        "title": "cuekit.Observation", "type": "object",
+        "title": "cuekit.Observation",
+        "type": "object",
         "properties": {
-            "id": {"type": "integer"}, "modality": {"type": "string"}, "kind": {"type": "string"},
-            "confidence": {"type": "number"}, "t_start_ns": {"type": "integer"}, "t_end_ns": {"type": "integer"},
-            "payload": {"type": "object"}, "source_id": {"type": "string"},
+            "id": {"type": "integer"},
+            "modality": {"type": "string"},
+            "kind": {"type": "string"},
+            "confidence": {"type": "number"},
+            "t_start_ns": {"type": "integer"},
+            "t_end_ns": {"type": "integer"},
+            "payload": {"type": "object"},
+            "source_id": {"type": "string"},
         },
         "required": ["modality", "kind", "confidence", "t_start_ns", "t_end_ns"],
     },
     "cuekit.IntentEvent": {
-        "title": "cuekit.IntentEvent", "type": "object",
+        "title": "cuekit.IntentEvent",
+        "type": "object",
         "properties": {
-            "id": {"type": "string"}, "name": {"type": "string"}, "slots": {"type": "object"},
-            "confidence": {"type": "number"}, "modalities": {"type": "array", "items": {"type": "string"}},
+            "id": {"type": "string"},
+            "name": {"type": "string"},
+            "slots": {"type": "object"},
+            "confidence": {"type": "number"},
+            "modalities": {"type": "array", "items": {"type": "string"}},
             "derived_from": {"type": "array", "items": {"type": "integer"}},
-            "n_best": {"type": "array"}, "t_first_evidence_ns": {"type": "integer"},
-            "t_emitted_ns": {"type": "integer"}, "latency_ms": {"type": "number"},
+            "n_best": {"type": "array"},
+            "t_first_evidence_ns": {"type": "integer"},
+            "t_emitted_ns": {"type": "integer"},
+            "latency_ms": {"type": "number"},
         },
         "required": ["id", "name", "confidence", "t_first_evidence_ns", "t_emitted_ns"],
     },
@@ -176,8 +204,12 @@ def encode(item: Any, jpeg_quality: int = 90, audio_encoding: str = "pcm_f32le")
     topic = topic_for(item)
     if isinstance(item, VideoFrame):
         jpeg = encode_jpeg(item.image, jpeg_quality)
-        msg = {"timestamp": _sec_nsec(item.t_capture_ns), "frame_id": item.source_id,
-               "data": base64.b64encode(jpeg).decode("ascii"), "format": "jpeg"}
+        msg = {
+            "timestamp": _sec_nsec(item.t_capture_ns),
+            "frame_id": item.source_id,
+            "data": base64.b64encode(jpeg).decode("ascii"),
+            "format": "jpeg",
+        }
         return Encoded(topic, "foxglove.CompressedImage", _dumps(msg), int(item.t_capture_ns), int(item.seq))
     if isinstance(item, AudioChunk):
         s = np.asarray(item.samples, dtype=np.float32)
@@ -187,24 +219,45 @@ def encode(item: Any, jpeg_quality: int = 90, audio_encoding: str = "pcm_f32le")
             raw = np.clip(np.round(s * 32767.0), -32768, 32767).astype("<i2").tobytes()
         else:
             raise ValueError(f"unknown audio encoding {audio_encoding!r}; use pcm_f32le or pcm_s16le")
-        msg = {"t_first_ns": int(item.t_first_ns), "sample_rate": int(item.sample_rate), "encoding": audio_encoding,
-               "n_samples": int(s.size), "data": base64.b64encode(raw).decode("ascii"), "seq": int(item.seq),
-               "source_id": item.source_id}
+        msg = {
+            "t_first_ns": int(item.t_first_ns),
+            "sample_rate": int(item.sample_rate),
+            "encoding": audio_encoding,
+            "n_samples": int(s.size),
+            "data": base64.b64encode(raw).decode("ascii"),
+            "seq": int(item.seq),
+            "source_id": item.source_id,
+        }
         # logged when the chunk is complete, i.e. at its last sample (as the pipeline measures latency)
         return Encoded(topic, "cuekit.AudioChunk", _dumps(msg), int(item.t_end_ns), int(item.seq))
     if isinstance(item, ImuBatch):
         if len(item) == 0:
             raise ValueError("cannot record an empty ImuBatch")
-        msg = {"t_ns": [int(t) for t in item.t_ns], "accel": _rows(item.accel), "gyro": _rows(item.gyro),
-               "mag": _rows(item.mag), "seq": int(item.seq), "source_id": item.source_id}
+        msg = {
+            "t_ns": [int(t) for t in item.t_ns],
+            "accel": _rows(item.accel),
+            "gyro": _rows(item.gyro),
+            "mag": _rows(item.mag),
+            "seq": int(item.seq),
+            "source_id": item.source_id,
+        }
         return Encoded(topic, "cuekit.ImuBatch", _dumps(msg), int(item.t_ns[-1]), int(item.seq))
     if isinstance(item, HandLandmarks):
-        msg = {"t_capture_ns": int(item.t_capture_ns), "image_xyz": _rows(item.image_xyz),
-               "world_xyz": _rows(item.world_xyz), "dtype": str(np.asarray(item.image_xyz).dtype),
-               "world_dtype": None if item.world_xyz is None else str(np.asarray(item.world_xyz).dtype),
-               "handedness": item.handedness, "score": float(item.score), "track_id": int(item.track_id),
-               "frame_seq": int(item.frame_seq), "source_id": item.source_id}
-        return Encoded(topic, "cuekit.HandLandmarks", _dumps(msg), int(item.t_capture_ns), int(item.frame_seq))
+        msg = {
+            "t_capture_ns": int(item.t_capture_ns),
+            "image_xyz": _rows(item.image_xyz),
+            "world_xyz": _rows(item.world_xyz),
+            "dtype": str(np.asarray(item.image_xyz).dtype),
+            "world_dtype": None if item.world_xyz is None else str(np.asarray(item.world_xyz).dtype),
+            "handedness": item.handedness,
+            "score": float(item.score),
+            "track_id": int(item.track_id),
+            "frame_seq": int(item.frame_seq),
+            "source_id": item.source_id,
+        }
+        return Encoded(
+            topic, "cuekit.HandLandmarks", _dumps(msg), int(item.t_capture_ns), int(item.frame_seq)
+        )
     if isinstance(item, Observation):
         return Encoded(topic, "cuekit.Observation", _dumps(item.to_json()), int(item.t_end_ns), int(item.id))
     if isinstance(item, IntentEvent):
@@ -220,8 +273,12 @@ def decode(schema: str, data: bytes, sequence: int) -> Any:
             raise ValueError(f"unsupported image format {d.get('format')!r}")
         img = decode_jpeg(base64.b64decode(d["data"]))
         ts = d["timestamp"]
-        return VideoFrame(image=img, t_capture_ns=int(ts["sec"]) * 1_000_000_000 + int(ts["nsec"]), seq=int(sequence),
-                          source_id=d.get("frame_id", "camera"))
+        return VideoFrame(
+            image=img,
+            t_capture_ns=int(ts["sec"]) * 1_000_000_000 + int(ts["nsec"]),
+            seq=int(sequence),
+            source_id=d.get("frame_id", "camera"),
+        )
     if schema == "cuekit.AudioChunk":
         raw = base64.b64decode(d["data"])
         if d["encoding"] == "pcm_f32le":
@@ -230,18 +287,34 @@ def decode(schema: str, data: bytes, sequence: int) -> Any:
             s = np.frombuffer(raw, "<i2").astype(np.float32) / 32767.0
         else:
             raise ValueError(f"unknown audio encoding {d['encoding']!r}")
-        return AudioChunk(samples=s, sample_rate=int(d["sample_rate"]), t_first_ns=int(d["t_first_ns"]),
-                          seq=int(d["seq"]), source_id=d["source_id"])
+        return AudioChunk(
+            samples=s,
+            sample_rate=int(d["sample_rate"]),
+            t_first_ns=int(d["t_first_ns"]),
+            seq=int(d["seq"]),
+            source_id=d["source_id"],
+        )
     if schema == "cuekit.ImuBatch":
-        return ImuBatch(t_ns=np.array(d["t_ns"], dtype=np.int64), accel=_array(d["accel"]),
-                        gyro=_array(d.get("gyro")), mag=_array(d.get("mag")), seq=int(d["seq"]),
-                        source_id=d["source_id"])
+        return ImuBatch(
+            t_ns=np.array(d["t_ns"], dtype=np.int64),
+            accel=_array(d["accel"]),
+            gyro=_array(d.get("gyro")),
+            mag=_array(d.get("mag")),
+            seq=int(d["seq"]),
+            source_id=d["source_id"],
+        )
     if schema == "cuekit.HandLandmarks":
         dt = d.get("dtype", "float64")
-        return HandLandmarks(image_xyz=_array(d["image_xyz"], dt), t_capture_ns=int(d["t_capture_ns"]),
-                             handedness=d.get("handedness", "unknown"), score=float(d.get("score", 1.0)),
-                             world_xyz=_array(d.get("world_xyz"), d.get("world_dtype") or dt), track_id=int(d.get("track_id", 0)),
-                             frame_seq=int(d.get("frame_seq", 0)), source_id=d.get("source_id", "camera"))
+        return HandLandmarks(
+            image_xyz=_array(d["image_xyz"], dt),
+            t_capture_ns=int(d["t_capture_ns"]),
+            handedness=d.get("handedness", "unknown"),
+            score=float(d.get("score", 1.0)),
+            world_xyz=_array(d.get("world_xyz"), d.get("world_dtype") or dt),
+            track_id=int(d.get("track_id", 0)),
+            frame_seq=int(d.get("frame_seq", 0)),
+            source_id=d.get("source_id", "camera"),
+        )
     if schema == "cuekit.Observation":
         return Observation.from_json(d)
     if schema == "cuekit.IntentEvent":

@@ -1,10 +1,11 @@
 """Timestamped sensor sources, each a `perception.stream.Source` with a file twin running the same code.
 
-    video: CameraSource (index or URL)      <-> VideoFileSource
-    audio: MicrophoneSource (sounddevice)   <-> WavFileSource       (16 kHz mono float32 AudioChunks)
-    IMU:   ImuUdpSource, ImuSerialSource    <-> ImuCsvSource        (one line parser: imu_format.py)
-           SyntheticImuSource (seeded, injected events)
+video: CameraSource (index or URL)      <-> VideoFileSource
+audio: MicrophoneSource (sounddevice)   <-> WavFileSource       (16 kHz mono float32 AudioChunks)
+IMU:   ImuUdpSource, ImuSerialSource    <-> ImuCsvSource        (one line parser: imu_format.py)
+       SyntheticImuSource (seeded, injected events)
 """
+
 from perception.sources.audio import AudioSourceOptions, MicrophoneSource, WavFileSource, list_microphones
 from perception.sources.errors import DeviceBusyError, DeviceError, DeviceNotFoundError
 from perception.sources.imu import (
@@ -21,9 +22,26 @@ from perception.sources.imu_format import ImuFormatOptions, ImuLineParser, Malfo
 from perception.sources.video import CameraSource, VideoFileSource, VideoSourceOptions, list_cameras
 
 __all__ = [
-    "AudioSourceOptions", "CameraSource", "DeviceBusyError", "DeviceError", "DeviceNotFoundError",
-    "ImuCsvSource", "ImuEvent", "ImuFormatOptions", "ImuLineParser", "ImuSerialSource", "ImuSourceOptions",
-    "ImuUdpSource", "MalformedImuLine", "MicrophoneSource", "SyntheticImuOptions", "SyntheticImuSource",
-    "VideoFileSource", "VideoSourceOptions", "WavFileSource", "list_cameras", "list_microphones",
+    "AudioSourceOptions",
+    "CameraSource",
+    "DeviceBusyError",
+    "DeviceError",
+    "DeviceNotFoundError",
+    "ImuCsvSource",
+    "ImuEvent",
+    "ImuFormatOptions",
+    "ImuLineParser",
+    "ImuSerialSource",
+    "ImuSourceOptions",
+    "ImuUdpSource",
+    "MalformedImuLine",
+    "MicrophoneSource",
+    "SyntheticImuOptions",
+    "SyntheticImuSource",
+    "VideoFileSource",
+    "VideoSourceOptions",
+    "WavFileSource",
+    "list_cameras",
+    "list_microphones",
     "list_serial_ports",
 ]

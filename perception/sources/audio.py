@@ -8,6 +8,7 @@ The WAV twin anchors at the start of the file (0 on a replay clock). The microph
 first block (callback time on the pipeline clock minus the block's duration) and re-anchors after a
 device overflow or when the device clock has drifted more than `resync_ms` from the pipeline clock.
 """
+
 from __future__ import annotations
 
 import logging
@@ -103,8 +104,13 @@ class _AudioSource(Source):
             aj, at = self._anchor
             # input position of output sample k is k * in / out; exact integer nanoseconds
             t_first = at + (k * self.in_rate - aj * out_rate) * 1_000_000_000 // (self.in_rate * out_rate)
-            chunk = AudioChunk(samples=samples, sample_rate=out_rate, t_first_ns=int(t_first), seq=self._seq,
-                               source_id=self.options.source_id)
+            chunk = AudioChunk(
+                samples=samples,
+                sample_rate=out_rate,
+                t_first_ns=int(t_first),
+                seq=self._seq,
+                source_id=self.options.source_id,
+            )
             self._n_out_emitted += samples.size
             self._seq += 1
             if pace is not None:
@@ -170,9 +176,9 @@ def read_wav_info(path: str | os.PathLike) -> WavInfo:
 def _decode_frames(raw: bytes, info: WavInfo) -> np.ndarray:
     if info.sample_width == 3 and not info.is_float:
         b = np.frombuffer(raw, np.uint8).reshape(-1, 3)
-        v = (b[:, 0].astype(np.int32) | (b[:, 1].astype(np.int32) << 8) | (b[:, 2].astype(np.int32) << 16))
+        v = b[:, 0].astype(np.int32) | (b[:, 1].astype(np.int32) << 8) | (b[:, 2].astype(np.int32) << 16)
         v = np.where(v & 0x800000, v - 0x1000000, v)
-        a = (v.astype(np.float32) / 8388608.0)
+        a = v.astype(np.float32) / 8388608.0
     else:
         a = np.frombuffer(raw, info.dtype)
     return a.reshape(-1, info.channels)
@@ -183,8 +189,13 @@ class WavFileSource(_AudioSource):
 
     name = "wav"
 
-    def __init__(self, path: str | os.PathLike, options: AudioSourceOptions | None = None, name: str = "wav",
-                 t0_ns: int | None = None) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        options: AudioSourceOptions | None = None,
+        name: str = "wav",
+        t0_ns: int | None = None,
+    ) -> None:
         super().__init__(options, name)
         self.path = Path(path)
         if not self.path.is_file():
@@ -195,8 +206,11 @@ class WavFileSource(_AudioSource):
     def run(self, emit: Emit, stop: threading.Event) -> None:
         info = self.info
         self._start(info.sample_rate)
-        t0 = self.t0_ns if self.t0_ns is not None else (
-            0 if isinstance(self.clock, ReplayClock) else self.clock.now_ns())
+        t0 = (
+            self.t0_ns
+            if self.t0_ns is not None
+            else (0 if isinstance(self.clock, ReplayClock) else self.clock.now_ns())
+        )
         self._anchor_at(0, t0)
         frame_bytes = info.sample_width * info.channels
         block = max(1, int(info.sample_rate * 0.1))  # 100 ms reads
@@ -220,8 +234,12 @@ def _import_sounddevice(device: int | str | None = None):
     try:
         import sounddevice as sd
     except OSError as exc:  # the module imports fine but the PortAudio shared library is missing
-        raise DeviceNotFoundError("microphone", "default" if device is None else device, f"PortAudio is not usable ({exc}); install the "
-                                  "libportaudio2 system package", []) from exc
+        raise DeviceNotFoundError(
+            "microphone",
+            "default" if device is None else device,
+            f"PortAudio is not usable ({exc}); install the libportaudio2 system package",
+            [],
+        ) from exc
     return sd
 
 
@@ -232,8 +250,11 @@ def list_microphones() -> list[str]:
         devs = sd.query_devices()
     except Exception:  # noqa: BLE001 - listing is best effort for error messages
         return []
-    return [f"{i}: {d['name']} ({d['max_input_channels']} ch, {int(d['default_samplerate'])} Hz)"
-            for i, d in enumerate(devs) if d["max_input_channels"] > 0]
+    return [
+        f"{i}: {d['name']} ({d['max_input_channels']} ch, {int(d['default_samplerate'])} Hz)"
+        for i, d in enumerate(devs)
+        if d["max_input_channels"] > 0
+    ]
 
 
 class MicrophoneSource(_AudioSource):
@@ -242,8 +263,14 @@ class MicrophoneSource(_AudioSource):
 
     name = "microphone"
 
-    def __init__(self, device: int | str | None = None, options: AudioSourceOptions | None = None,
-                 name: str = "microphone", block_ms: float = 20.0, queue_blocks: int = 200) -> None:
+    def __init__(
+        self,
+        device: int | str | None = None,
+        options: AudioSourceOptions | None = None,
+        name: str = "microphone",
+        block_ms: float = 20.0,
+        queue_blocks: int = 200,
+    ) -> None:
         super().__init__(options, name)
         self.device = device
         self.block_ms = block_ms
@@ -255,7 +282,9 @@ class MicrophoneSource(_AudioSource):
         try:
             devs = sd.query_devices()
         except Exception as exc:  # noqa: BLE001
-            raise DeviceNotFoundError("microphone", self.device, f"cannot list audio devices ({exc})", []) from exc
+            raise DeviceNotFoundError(
+                "microphone", self.device, f"cannot list audio devices ({exc})", []
+            ) from exc
         if self.device is None:
             try:
                 info = sd.query_devices(kind="input")
@@ -265,10 +294,15 @@ class MicrophoneSource(_AudioSource):
         if isinstance(self.device, int) or (isinstance(self.device, str) and self.device.isdigit()):
             idx = int(self.device)
             if idx < 0 or idx >= len(devs) or devs[idx]["max_input_channels"] < 1:
-                raise DeviceNotFoundError("microphone", self.device, "no input device with that index", inputs)
+                raise DeviceNotFoundError(
+                    "microphone", self.device, "no input device with that index", inputs
+                )
             return idx, dict(devs[idx])
-        matches = [i for i, d in enumerate(devs) if self.device.lower() in d["name"].lower()
-                   and d["max_input_channels"] > 0]
+        matches = [
+            i
+            for i, d in enumerate(devs)
+            if self.device.lower() in d["name"].lower() and d["max_input_channels"] > 0
+        ]
         if not matches:
             raise DeviceNotFoundError("microphone", self.device, "no input device with that name", inputs)
         return matches[0], dict(devs[matches[0]])
@@ -284,12 +318,22 @@ class MicrophoneSource(_AudioSource):
         self._start(rate)
         blocksize = max(1, int(rate * self.block_ms / 1000))
         try:
-            self._stream = sd.InputStream(device=idx, channels=1, samplerate=rate, dtype="float32",
-                                          blocksize=blocksize, callback=self._callback)
+            self._stream = sd.InputStream(
+                device=idx,
+                channels=1,
+                samplerate=rate,
+                dtype="float32",
+                blocksize=blocksize,
+                callback=self._callback,
+            )
             self._stream.start()
         except Exception as exc:  # noqa: BLE001
-            raise DeviceBusyError("microphone", self.device if self.device is not None else info.get("name"),
-                                  f"cannot open input stream ({exc})", list_microphones()) from exc
+            raise DeviceBusyError(
+                "microphone",
+                self.device if self.device is not None else info.get("name"),
+                f"cannot open input stream ({exc})",
+                list_microphones(),
+            ) from exc
 
     def _callback(self, indata, frames, time_info, status) -> None:
         t = self.clock.now_ns()
@@ -335,8 +379,15 @@ def write_wav(path: str | os.PathLike, samples: np.ndarray, sample_rate: int) ->
         tag, width, raw = 3, 4, a.astype("<f4").tobytes()
     else:
         raise ValueError(f"write_wav takes int16 or float samples, got {a.dtype}")
-    fmt = struct.pack("<HHIIHH", tag, channels, int(sample_rate), int(sample_rate) * channels * width,
-                      channels * width, width * 8)
+    fmt = struct.pack(
+        "<HHIIHH",
+        tag,
+        channels,
+        int(sample_rate),
+        int(sample_rate) * channels * width,
+        channels * width,
+        width * 8,
+    )
     with open(path, "wb") as f:
         f.write(b"RIFF" + struct.pack("<I", 4 + 8 + len(fmt) + 8 + len(raw)) + b"WAVE")
         f.write(b"fmt " + struct.pack("<I", len(fmt)) + fmt)

@@ -1,4 +1,5 @@
 """Device errors that name the device asked for and list what is available instead."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence

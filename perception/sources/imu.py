@@ -8,6 +8,7 @@ get the receive time. The CSV twin runs the same parsing and batching and stamps
 (relative to its first sample) through the pipeline clock, so under a `ReplayClock` it is deterministic
 and under the live clock it plays at recorded speed.
 """
+
 from __future__ import annotations
 
 import csv
@@ -99,7 +100,9 @@ class _ImuLineSource(Source):
         accel = np.stack([c[1].accel for c in chunk])
         gyro = _stack_optional([c[1].gyro for c in chunk])
         mag = _stack_optional([c[1].mag for c in chunk])
-        batch = ImuBatch(t_ns=t, accel=accel, gyro=gyro, mag=mag, seq=self._seq, source_id=self.options.source_id)
+        batch = ImuBatch(
+            t_ns=t, accel=accel, gyro=gyro, mag=mag, seq=self._seq, source_id=self.options.source_id
+        )
         self._seq += 1
         self.count("samples", len(chunk))
         return batch
@@ -137,8 +140,9 @@ class ImuUdpSource(_LiveLineSource):
 
     name = "imu_udp"
 
-    def __init__(self, port: int, host: str = "0.0.0.0", options: ImuSourceOptions | None = None,
-                 name: str = "imu_udp") -> None:
+    def __init__(
+        self, port: int, host: str = "0.0.0.0", options: ImuSourceOptions | None = None, name: str = "imu_udp"
+    ) -> None:
         super().__init__(options, name)
         self.host, self.port = host, port
         self.sock: socket.socket | None = None
@@ -151,8 +155,12 @@ class ImuUdpSource(_LiveLineSource):
             s.bind((self.host, self.port))
         except OSError as exc:
             s.close()
-            raise DeviceBusyError("UDP port", f"{self.host}:{self.port}", f"cannot listen ({exc.strerror})",
-                                  ["any free port, e.g. 5555"]) from exc
+            raise DeviceBusyError(
+                "UDP port",
+                f"{self.host}:{self.port}",
+                f"cannot listen ({exc.strerror})",
+                ["any free port, e.g. 5555"],
+            ) from exc
         s.settimeout(0.05)
         self.sock = s
         self.port = s.getsockname()[1]  # the real port when 0 was asked for
@@ -205,8 +213,13 @@ class ImuSerialSource(_LiveLineSource):
 
     name = "imu_serial"
 
-    def __init__(self, port: str, baudrate: int = 115200, options: ImuSourceOptions | None = None,
-                 name: str = "imu_serial") -> None:
+    def __init__(
+        self,
+        port: str,
+        baudrate: int = 115200,
+        options: ImuSourceOptions | None = None,
+        name: str = "imu_serial",
+    ) -> None:
         super().__init__(options, name)
         self.port, self.baudrate = port, baudrate
         self.serial = None
@@ -220,8 +233,9 @@ class ImuSerialSource(_LiveLineSource):
             text = str(exc)
             busy = any(w in text.lower() for w in ("busy", "permission", "denied", "locked"))
             cls = DeviceBusyError if busy else DeviceNotFoundError
-            raise cls("serial port", self.port, "cannot open" + (f" ({text})" if text else ""),
-                      list_serial_ports()) from exc
+            raise cls(
+                "serial port", self.port, "cannot open" + (f" ({text})" if text else ""), list_serial_ports()
+            ) from exc
 
     def run(self, emit: Emit, stop: threading.Event) -> None:
         assert self.serial is not None
@@ -267,8 +281,13 @@ class ImuCsvSource(_ImuLineSource):
 
     name = "imu_csv"
 
-    def __init__(self, path: str | os.PathLike, options: ImuSourceOptions | None = None,
-                 name: str = "imu_csv", t0_ns: int | None = None) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        options: ImuSourceOptions | None = None,
+        name: str = "imu_csv",
+        t0_ns: int | None = None,
+    ) -> None:
         super().__init__(options, name)
         self.path = Path(path)
         self.t0_ns = t0_ns
@@ -308,7 +327,9 @@ class ImuCsvSource(_ImuLineSource):
         n = self.options.batch_size
         while self._pending and (all_now or len(self._pending) >= n) and not stop.is_set():
             k = min(n, len(self._pending))
-            self.clock.sleep_until_ns(self._pending[k - 1][0], stop)  # a batch exists once its last sample does
+            self.clock.sleep_until_ns(
+                self._pending[k - 1][0], stop
+            )  # a batch exists once its last sample does
             chunk, self._pending = self._pending[:k], self._pending[k:]
             emit(self._make_batch(chunk))
 
@@ -345,18 +366,24 @@ class SyntheticImuSource(Source):
 
     name = "imu_synthetic"
 
-    def __init__(self, options: SyntheticImuOptions | None = None, name: str = "imu_synthetic",
-                 t0_ns: int | None = None) -> None:
+    def __init__(
+        self,
+        options: SyntheticImuOptions | None = None,
+        name: str = "imu_synthetic",
+        t0_ns: int | None = None,
+    ) -> None:
         super().__init__(name)
         self.options = options or SyntheticImuOptions()
         self.t0_ns = t0_ns
         for ev in self.options.events:
             if ev.kind not in _EVENT_KINDS:
-                raise ValueError(f"unknown synthetic IMU event {ev.kind!r}; use one of {', '.join(_EVENT_KINDS)}")
+                raise ValueError(
+                    f"unknown synthetic IMU event {ev.kind!r}; use one of {', '.join(_EVENT_KINDS)}"
+                )
 
     def generate(self, i0: int, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         o = self.options
-        t = (np.arange(i0, i0 + n) / o.rate_hz)
+        t = np.arange(i0, i0 + n) / o.rate_hz
         accel = np.zeros((n, 3))
         accel[:, 2] = G
         accel += rng.normal(0.0, o.accel_noise, (n, 3))
@@ -368,7 +395,7 @@ class SyntheticImuSource(Source):
             phase = (t[inside] - ev.t_s) / ev.duration_s  # 0..1
             bump = np.sin(np.pi * phase)
             if ev.kind == "tap":
-                accel[inside, 2] += 3.0 * G * ev.amplitude * bump ** 4
+                accel[inside, 2] += 3.0 * G * ev.amplitude * bump**4
             elif ev.kind == "flick":
                 gyro[inside, 2] += 8.0 * ev.amplitude * bump
             elif ev.kind == "twist":
@@ -404,8 +431,20 @@ def write_imu_csv(path: str | os.PathLike, batches: list[ImuBatch], time_unit: s
         for b in batches:
             for k in range(len(b)):
                 g = b.gyro[k] if b.gyro is not None else (0.0, 0.0, 0.0)
-                w.writerow([int(b.t_ns[k]) // scale, *map(repr, map(float, b.accel[k])), *map(repr, map(float, g))])
+                w.writerow(
+                    [int(b.t_ns[k]) // scale, *map(repr, map(float, b.accel[k])), *map(repr, map(float, g))]
+                )
 
 
-__all__ = ["DeviceTimeMapper", "ImuCsvSource", "ImuEvent", "ImuSerialSource", "ImuSourceOptions",
-           "ImuUdpSource", "SyntheticImuOptions", "SyntheticImuSource", "list_serial_ports", "write_imu_csv"]
+__all__ = [
+    "DeviceTimeMapper",
+    "ImuCsvSource",
+    "ImuEvent",
+    "ImuSerialSource",
+    "ImuSourceOptions",
+    "ImuUdpSource",
+    "SyntheticImuOptions",
+    "SyntheticImuSource",
+    "list_serial_ports",
+    "write_imu_csv",
+]

@@ -22,6 +22,7 @@ median magnitude at the start (g ~1, m/s^2 ~9.8, milli-g ~1000); gyroscope deg/s
 35 (beyond a 2000 deg/s sensor's range in rad/s) or the accelerometer came in g/milli-g (the Arduino IMU
 libraries' convention), else rad/s; device time by the median step between samples (closest to 10 ms).
 """
+
 from __future__ import annotations
 
 import json
@@ -40,12 +41,38 @@ ACCEL_UNITS = {"g": G, "mg": G / 1000.0, "m/s^2": 1.0}
 GYRO_UNITS = {"deg/s": math.pi / 180.0, "rad/s": 1.0, "mdeg/s": math.pi / 180e3}
 TIME_UNITS = {"s": 1e9, "ms": 1e6, "us": 1e3, "ns": 1.0}
 _UNIT_ALIASES = {
-    "g": "g", "gs": "g", "mg": "mg", "millig": "mg", "m/s^2": "m/s^2", "m/s2": "m/s^2", "ms2": "m/s^2",
-    "ms^2": "m/s^2", "mps2": "m/s^2", "m/s/s": "m/s^2", "msec2": "m/s^2",
-    "deg/s": "deg/s", "dps": "deg/s", "degs": "deg/s", "deg": "deg/s", "°/s": "deg/s", "mdps": "mdeg/s",
-    "rad/s": "rad/s", "rads": "rad/s", "rps": "rad/s", "rad": "rad/s",
-    "s": "s", "sec": "s", "seconds": "s", "ms": "ms", "msec": "ms", "millis": "ms", "us": "us", "micros": "us",
-    "µs": "us", "ns": "ns", "nanos": "ns",
+    "g": "g",
+    "gs": "g",
+    "mg": "mg",
+    "millig": "mg",
+    "m/s^2": "m/s^2",
+    "m/s2": "m/s^2",
+    "ms2": "m/s^2",
+    "ms^2": "m/s^2",
+    "mps2": "m/s^2",
+    "m/s/s": "m/s^2",
+    "msec2": "m/s^2",
+    "deg/s": "deg/s",
+    "dps": "deg/s",
+    "degs": "deg/s",
+    "deg": "deg/s",
+    "°/s": "deg/s",
+    "mdps": "mdeg/s",
+    "rad/s": "rad/s",
+    "rads": "rad/s",
+    "rps": "rad/s",
+    "rad": "rad/s",
+    "s": "s",
+    "sec": "s",
+    "seconds": "s",
+    "ms": "ms",
+    "msec": "ms",
+    "millis": "ms",
+    "us": "us",
+    "micros": "us",
+    "µs": "us",
+    "ns": "ns",
+    "nanos": "ns",
 }
 
 
@@ -92,10 +119,37 @@ def normalise_unit(text: str, kind: str) -> str:
 
 
 # column / key names ---------------------------------------------------------------------------------
-_TIME_NAMES = {"t", "ts", "time", "timestamp", "stamp", "millis", "micros", "tms", "tns", "tus",
-               "timems", "timens", "timeus", "times", "loggingtime", "seconds", "elapsed", "timesec"}
+_TIME_NAMES = {
+    "t",
+    "ts",
+    "time",
+    "timestamp",
+    "stamp",
+    "millis",
+    "micros",
+    "tms",
+    "tns",
+    "tus",
+    "timems",
+    "timens",
+    "timeus",
+    "times",
+    "loggingtime",
+    "seconds",
+    "elapsed",
+    "timesec",
+}
 _PREFIX = {
-    "accel": ("a", "acc", "accel", "accelerometer", "acceleration", "accelerometeracceleration", "xl", "imuacc"),
+    "accel": (
+        "a",
+        "acc",
+        "accel",
+        "accelerometer",
+        "acceleration",
+        "accelerometeracceleration",
+        "xl",
+        "imuacc",
+    ),
     "gyro": ("g", "gyr", "gyro", "gyroscope", "w", "omega", "rot", "rotationrate", "gyrorotation", "imugyro"),
     "mag": ("m", "mag", "magn", "magnetometer", "magneticfield", "magnetometermagneticfield"),
 }
@@ -434,7 +488,9 @@ class ImuLineParser:
             mags = [math.sqrt(sum(x * x for x in r.accel)) for r in pend if r.accel is not None]
             m = float(np.median(mags)) if mags else G
             self._decided["accel"] = "g" if m < 4.0 else ("m/s^2" if m < 60.0 else "mg")
-            log.info("IMU accelerometer unit detected as %s (median |a| %.3g at start)", self._decided["accel"], m)
+            log.info(
+                "IMU accelerometer unit detected as %s (median |a| %.3g at start)", self._decided["accel"], m
+            )
         if self._declared["gyro"] is None and "gyro" not in self._decided:
             gmax = max((abs(x) for r in pend if r.gyro is not None for x in r.gyro), default=0.0)
             accel_unit = self._declared["accel"] or self._decided["accel"]
@@ -461,7 +517,11 @@ class ImuLineParser:
 
     def _normalise(self, raw: _Raw) -> ImuSample:
         a = np.asarray(raw.accel, dtype=np.float64) * ACCEL_UNITS[self._unit("accel")]
-        g = None if raw.gyro is None else np.asarray(raw.gyro, dtype=np.float64) * GYRO_UNITS[self._unit("gyro")]
+        g = (
+            None
+            if raw.gyro is None
+            else np.asarray(raw.gyro, dtype=np.float64) * GYRO_UNITS[self._unit("gyro")]
+        )
         m = None if raw.mag is None else np.asarray(raw.mag, dtype=np.float64)
         t = None if raw.t is None else int(round(raw.t * TIME_UNITS[self._unit("time")]))
         return ImuSample(t_dev_ns=t, accel=a, gyro=g, mag=m)

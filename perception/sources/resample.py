@@ -2,10 +2,12 @@
 
 `make_resampler` uses the native Kaiser-windowed-sinc `native.audio.Resampler` when the C extension
 has it (output sample m estimates the input at m / out_rate, no phase shift, so chunk times computed
-from the sample count stay exact; it holds back its filter look-ahead until `flush()`), and otherwise `LinearResampler`: exact rational positions (no drift over hours), linear interpolation,
+from the sample count stay exact; it holds back its filter look-ahead until `flush()`), and
+otherwise `LinearResampler`: exact rational positions (no drift over hours), linear interpolation,
 no anti-alias filter, so content above the output Nyquist aliases. That is tolerable for 16 kHz
 speech from a 44.1/48 kHz microphone and is why the native resampler replaces it when present.
 """
+
 from __future__ import annotations
 
 import logging
@@ -55,7 +57,6 @@ class LinearResampler:
         frac = ((num % self.out_rate) / self.out_rate).astype(np.float32)
         i1 = np.minimum(i0 + 1, buf.size - 1)
         return (buf[i0] * (1.0 - frac) + buf[i1] * frac).astype(np.float32)
-
 
     def flush(self) -> np.ndarray:
         """End of stream: nothing is held back (no look-ahead)."""

@@ -5,6 +5,7 @@ stamps with the pipeline clock right after `grab()` returns, the moment the fram
 twin stamps frame i at t0 + i / fps (t0 = 0 on a replay clock, the start time on the live clock) and
 waits for that time on the pipeline clock, so it replays deterministically or at recorded speed.
 """
+
 from __future__ import annotations
 
 import glob
@@ -39,7 +40,7 @@ class VideoSourceOptions:
 def list_cameras() -> list[str]:
     """Camera devices the OS shows (Linux /dev/video*, without opening them: they may be busy)."""
     devs = sorted(glob.glob("/dev/video*"), key=lambda p: int("".join(c for c in p if c.isdigit()) or 0))
-    return [f"{p[len('/dev/video'):]} ({p})" for p in devs]
+    return [f"{p[len('/dev/video') :]} ({p})" for p in devs]
 
 
 class _VideoSource(Source):
@@ -77,8 +78,11 @@ class _VideoSource(Source):
             self._wait(t, stop)
             if stop.is_set():
                 break
-            emit(VideoFrame(image=self._frame(image), t_capture_ns=t, seq=self._seq,
-                            source_id=self.options.source_id))
+            emit(
+                VideoFrame(
+                    image=self._frame(image), t_capture_ns=t, seq=self._seq, source_id=self.options.source_id
+                )
+            )
             self._seq += 1
 
     def _on_end(self) -> None:
@@ -95,8 +99,9 @@ class CameraSource(_VideoSource):
 
     name = "camera"
 
-    def __init__(self, device: int | str = 0, options: VideoSourceOptions | None = None,
-                 name: str = "camera") -> None:
+    def __init__(
+        self, device: int | str = 0, options: VideoSourceOptions | None = None, name: str = "camera"
+    ) -> None:
         super().__init__(options, name)
         self.device: int | str = int(device) if isinstance(device, str) and device.isdigit() else device
 
@@ -104,10 +109,17 @@ class CameraSource(_VideoSource):
         cap = cv2.VideoCapture(self.device)
         if not cap.isOpened():
             cap.release()
-            if isinstance(self.device, int) and not os.path.exists(f"/dev/video{self.device}") and \
-                    os.path.isdir("/dev"):
+            if (
+                isinstance(self.device, int)
+                and not os.path.exists(f"/dev/video{self.device}")
+                and os.path.isdir("/dev")
+            ):
                 raise DeviceNotFoundError("camera", self.device, "no such camera", list_cameras())
-            what = "cannot open stream" if isinstance(self.device, str) else "cannot open (in use or no permission)"
+            what = (
+                "cannot open stream"
+                if isinstance(self.device, str)
+                else "cannot open (in use or no permission)"
+            )
             cls = DeviceNotFoundError if isinstance(self.device, str) else DeviceBusyError
             raise cls("camera", self.device, what, list_cameras())
         o = self.options
@@ -119,7 +131,9 @@ class CameraSource(_VideoSource):
             cap.set(cv2.CAP_PROP_FPS, o.fps)
         if not cap.grab():  # opened but delivers nothing: another program holds it
             cap.release()
-            raise DeviceBusyError("camera", self.device, "opened but delivers no frames (busy?)", list_cameras())
+            raise DeviceBusyError(
+                "camera", self.device, "opened but delivers no frames (busy?)", list_cameras()
+            )
         self.cap = cap
 
     def _stamp(self, index: int) -> int:
@@ -134,8 +148,13 @@ class VideoFileSource(_VideoSource):
 
     name = "video"
 
-    def __init__(self, path: str | os.PathLike, options: VideoSourceOptions | None = None,
-                 name: str = "video", t0_ns: int | None = None) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        options: VideoSourceOptions | None = None,
+        name: str = "video",
+        t0_ns: int | None = None,
+    ) -> None:
         super().__init__(options, name)
         self.path = Path(path)
         if not self.path.is_file():
@@ -152,8 +171,11 @@ class VideoFileSource(_VideoSource):
         fps = cap.get(cv2.CAP_PROP_FPS)
         self.fps = float(self.options.fps or (fps if fps and 1.0 <= fps <= 1000.0 else 30.0))
         self.cap = cap
-        self._t0 = self.t0_ns if self.t0_ns is not None else (
-            0 if isinstance(self.clock, ReplayClock) else self.clock.now_ns())
+        self._t0 = (
+            self.t0_ns
+            if self.t0_ns is not None
+            else (0 if isinstance(self.clock, ReplayClock) else self.clock.now_ns())
+        )
 
     def _stamp(self, index: int) -> int:
         return self._t0 + round(index * 1e9 / self.fps)

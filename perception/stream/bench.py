@@ -6,6 +6,7 @@ moves N audio-sized items; the baseline calls the same functions in one plain Py
 thread hand-over overhead; with realistic per-item work (`--work`, a 512-sample numpy filter) it shows
 how much of that overhead remains once stages do something.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,6 +40,7 @@ def _work(reps: int):
         for _ in range(reps):
             x = np.convolve(x, kernel, mode="same")
         return x
+
     return f
 
 
@@ -73,7 +75,9 @@ def run_loop(items: list[np.ndarray], reps: int) -> float:
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="cuekit bench pipeline", description=__doc__.splitlines()[0])
     ap.add_argument("--items", type=int, default=20000)
-    ap.add_argument("--work", type=int, default=20, help="numpy filter passes per item and stage (realistic case)")
+    ap.add_argument(
+        "--work", type=int, default=20, help="numpy filter passes per item and stage (realistic case)"
+    )
     ap.add_argument("--repeat", type=int, default=3, help="best of N runs each")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
@@ -83,18 +87,28 @@ def main(argv: list[str]) -> int:
         sub = items[:n]
         pipe = max(run_pipeline(sub, reps) for _ in range(args.repeat))
         loop = max(run_loop(sub, reps) for _ in range(args.repeat))
-        result[label] = {"items": n, "work_passes": reps, "pipeline_items_per_s": round(pipe, 1),
-                         "loop_items_per_s": round(loop, 1), "ratio_pipeline_vs_loop": round(pipe / loop, 4),
-                         "overhead_us_per_item": round((1 / pipe - 1 / loop) * 1e6, 2)}
-        print(f"{label}: pipeline {pipe:,.0f} items/s, plain loop {loop:,.0f} items/s, ratio {pipe / loop:.3f}",
-              file=sys.stderr)
+        result[label] = {
+            "items": n,
+            "work_passes": reps,
+            "pipeline_items_per_s": round(pipe, 1),
+            "loop_items_per_s": round(loop, 1),
+            "ratio_pipeline_vs_loop": round(pipe / loop, 4),
+            "overhead_us_per_item": round((1 / pipe - 1 / loop) * 1e6, 2),
+        }
+        print(
+            f"{label}: pipeline {pipe:,.0f} items/s, plain loop {loop:,.0f} items/s, ratio {pipe / loop:.3f}",
+            file=sys.stderr,
+        )
     if args.json:
         print(json.dumps(result))
     else:
         for label in ("overhead", "with_work"):
             r = result[label]
-            print(f"{label:<10} pipeline {r['pipeline_items_per_s']:>12,.0f}/s  loop {r['loop_items_per_s']:>12,.0f}/s  "
-                  f"ratio {r['ratio_pipeline_vs_loop']:.3f}  (+{r['overhead_us_per_item']} us/item)")
+            print(
+                f"{label:<10} pipeline {r['pipeline_items_per_s']:>12,.0f}/s  "
+                f"loop {r['loop_items_per_s']:>12,.0f}/s  "
+                f"ratio {r['ratio_pipeline_vs_loop']:.3f}  (+{r['overhead_us_per_item']} us/item)"
+            )
     return 0
 
 

@@ -1,5 +1,6 @@
 """Truncated and corrupt recordings: refused with the byte offset of the damage, and what was readable
 before it is still replayed."""
+
 from __future__ import annotations
 
 import json
@@ -22,10 +23,21 @@ def good(tmp_path_factory):
     rng = np.random.default_rng(0)
     with McapWriter(path, RecorderOptions(chunk_size=32 * 1024)) as w:
         for i in range(40):
-            w.write(VideoFrame(image=rng.integers(0, 255, (96, 128, 3), dtype=np.uint8),
-                               t_capture_ns=i * 33_000_000, seq=i))
-            w.write(AudioChunk(samples=rng.normal(0, 0.1, 512).astype(np.float32), sample_rate=16000,
-                               t_first_ns=i * 32_000_000, seq=i))
+            w.write(
+                VideoFrame(
+                    image=rng.integers(0, 255, (96, 128, 3), dtype=np.uint8),
+                    t_capture_ns=i * 33_000_000,
+                    seq=i,
+                )
+            )
+            w.write(
+                AudioChunk(
+                    samples=rng.normal(0, 0.1, 512).astype(np.float32),
+                    sample_rate=16000,
+                    t_first_ns=i * 32_000_000,
+                    seq=i,
+                )
+            )
     all_items = [r.item for r in read_items(path)]
     with open(path, "rb") as f:
         chunks = sorted(make_reader(f).get_summary().chunk_indexes, key=lambda c: c.chunk_start_offset)

@@ -1,5 +1,6 @@
 """`cuekit record` from a video file, a WAV file and a UDP IMU stream, then replay: every sample and
 every time comes back exactly (video: the decoded JPEG that was written)."""
+
 from __future__ import annotations
 
 import base64
@@ -47,17 +48,31 @@ def session(tmp_path_factory):
     for i in range(15):
         img = np.zeros((60, 80, 3), np.uint8)
         img[..., 2] = 15 * i
-        img[10:30, 5 * i:5 * i + 20] = (255, 255, 255)
+        img[10:30, 5 * i : 5 * i + 20] = (255, 255, 255)
         frames.append(img)
     write_video(d / "clip.avi", frames, fps=30.0)
     pcm = (np.sin(np.arange(12000) / 7.0) * 12000).astype(np.int16)
     write_wav(d / "speech.wav", pcm, 16000)
     port = free_udp_port()
     out = d / "session.mcap"
-    args = cli.build_parser().parse_args(["--video", str(d / "clip.avi"), "--wav", str(d / "speech.wav"),
-                                          "--imu-udp", str(port), "--imu-host", "127.0.0.1",
-                                          "--imu-accel-unit", "g",
-                                          "--imu-gyro-unit", "deg/s", "--out", str(out)])
+    args = cli.build_parser().parse_args(
+        [
+            "--video",
+            str(d / "clip.avi"),
+            "--wav",
+            str(d / "speech.wav"),
+            "--imu-udp",
+            str(port),
+            "--imu-host",
+            "127.0.0.1",
+            "--imu-accel-unit",
+            "g",
+            "--imu-gyro-unit",
+            "deg/s",
+            "--out",
+            str(out),
+        ]
+    )
     tee: list = []
     rec = cli.build(args, extra_sinks=[CallbackSink(tee.append, name="tee")])
     imu = next(s for s in rec.sources if s.name == "imu")
@@ -79,8 +94,17 @@ def session(tmp_path_factory):
     th.start()
     code = cli.run(rec, duration=1.2)
     th.join()
-    return {"dir": d, "out": out, "tee": tee, "sent": sent, "frames": frames, "pcm": pcm, "code": code,
-            "rec": rec, "imu": imu}
+    return {
+        "dir": d,
+        "out": out,
+        "tee": tee,
+        "sent": sent,
+        "frames": frames,
+        "pcm": pcm,
+        "code": code,
+        "rec": rec,
+        "imu": imu,
+    }
 
 
 def replay_all(path, realtime=False):
@@ -144,8 +168,10 @@ def test_replay_reproduces_video_as_the_jpeg_written(session):
     assert [f.t_capture_ns for f in a] == [f.t_capture_ns for f in b]
     # the frames as written: decode the JPEG payloads straight from the file
     with open(session["out"], "rb") as fh:
-        written = [decode_jpeg(base64.b64decode(json.loads(m.data)["data"]))
-                   for _, ch, m in make_reader(fh).iter_messages(topics=["/video/camera"])]
+        written = [
+            decode_jpeg(base64.b64decode(json.loads(m.data)["data"]))
+            for _, ch, m in make_reader(fh).iter_messages(topics=["/video/camera"])
+        ]
     for w, r, orig in zip(written, b, a, strict=True):
         np.testing.assert_array_equal(w, r.image)
         assert np.mean(np.abs(r.image.astype(int) - orig.image)) < 3  # JPEG q90 of the original frame
@@ -178,16 +204,38 @@ def test_realtime_replay_keeps_recorded_pace(session):
 
 
 def test_observations_intents_and_landmarks_round_trip(tmp_path):
-    obs = Observation("hand", "pinch", 0.875, 1_000, 2_000, payload={"hand": "left", "xy": [0.25, 0.5]},
-                      source_id="camera")
-    intent = IntentEvent(id="i-1", name="select", slots={"target": "lamp"}, confidence=0.9,
-                         modalities=["hand", "speech"], derived_from=[obs.id], t_first_evidence_ns=1_000,
-                         t_emitted_ns=3_000, n_best=[{"name": "select", "confidence": 0.9}])
+    obs = Observation(
+        "hand", "pinch", 0.875, 1_000, 2_000, payload={"hand": "left", "xy": [0.25, 0.5]}, source_id="camera"
+    )
+    intent = IntentEvent(
+        id="i-1",
+        name="select",
+        slots={"target": "lamp"},
+        confidence=0.9,
+        modalities=["hand", "speech"],
+        derived_from=[obs.id],
+        t_first_evidence_ns=1_000,
+        t_emitted_ns=3_000,
+        n_best=[{"name": "select", "confidence": 0.9}],
+    )
     xyz = np.random.default_rng(0).normal(size=(21, 3)).astype(np.float32)
-    hand = HandLandmarks(image_xyz=xyz, t_capture_ns=1_500, handedness="left", score=0.75,
-                         world_xyz=xyz.astype(np.float64) / 10, track_id=2, frame_seq=9)
-    imu = ImuBatch(t_ns=np.array([10, 20], np.int64), accel=np.array([[0.1, 0.2, 9.8], [0.3, np.nan, 9.7]]),
-                   gyro=None, mag=np.ones((2, 3)) * 30.5, seq=4, source_id="wrist")
+    hand = HandLandmarks(
+        image_xyz=xyz,
+        t_capture_ns=1_500,
+        handedness="left",
+        score=0.75,
+        world_xyz=xyz.astype(np.float64) / 10,
+        track_id=2,
+        frame_seq=9,
+    )
+    imu = ImuBatch(
+        t_ns=np.array([10, 20], np.int64),
+        accel=np.array([[0.1, 0.2, 9.8], [0.3, np.nan, 9.7]]),
+        gyro=None,
+        mag=np.ones((2, 3)) * 30.5,
+        seq=4,
+        source_id="wrist",
+    )
     with McapWriter(tmp_path / "x.mcap") as w:
         for item in (obs, hand, imu, intent):
             w.write(item)
@@ -198,7 +246,13 @@ def test_observations_intents_and_landmarks_round_trip(tmp_path):
     assert h2.image_xyz.dtype == np.float32
     np.testing.assert_array_equal(h2.image_xyz, xyz)
     np.testing.assert_array_equal(h2.world_xyz, hand.world_xyz)
-    assert (h2.handedness, h2.score, h2.track_id, h2.frame_seq, h2.t_capture_ns) == ("left", 0.75, 2, 9, 1_500)
+    assert (h2.handedness, h2.score, h2.track_id, h2.frame_seq, h2.t_capture_ns) == (
+        "left",
+        0.75,
+        2,
+        9,
+        1_500,
+    )
     np.testing.assert_array_equal(i2.accel, imu.accel)  # NaN survives (as JSON null)
     assert i2.gyro is None and i2.source_id == "wrist"
     np.testing.assert_array_equal(i2.mag, imu.mag)
@@ -225,8 +279,20 @@ def test_record_and_replay_commands(tmp_path, capsys):
     write_video(tmp_path / "c.avi", frames, fps=25.0)
     write_wav(tmp_path / "s.wav", (np.arange(8000) % 200 - 100).astype(np.int16), 8000)
     out = tmp_path / "cmd.mcap"
-    code = cli.main(["--video", str(tmp_path / "c.avi"), "--wav", str(tmp_path / "s.wav"), "--imu-synthetic",
-                     "--duration", "0.5", "--fast", "--out", str(out)])
+    code = cli.main(
+        [
+            "--video",
+            str(tmp_path / "c.avi"),
+            "--wav",
+            str(tmp_path / "s.wav"),
+            "--imu-synthetic",
+            "--duration",
+            "0.5",
+            "--fast",
+            "--out",
+            str(out),
+        ]
+    )
     text = capsys.readouterr().out
     assert code == 0
     assert "recorder" in text and "wrote" in text and "/video/camera 5" in text

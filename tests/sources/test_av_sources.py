@@ -1,5 +1,6 @@
 """Audio and video sources: file twins (deterministic times, conversion to 16 kHz mono), resampling,
 and device errors that name the device and list what exists."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -57,7 +58,7 @@ def test_wav_44k_stereo_float_is_resampled_to_16k_mono(tmp_path):
     spectrum = np.abs(np.fft.rfft(mid * np.hanning(len(mid))))
     peak_hz = np.argmax(spectrum) * 16000 / len(mid)
     assert abs(peak_hz - f) < 2.0
-    assert np.sqrt(np.mean(mid ** 2)) == pytest.approx(0.5 / np.sqrt(2), rel=0.02)
+    assert np.sqrt(np.mean(mid**2)) == pytest.approx(0.5 / np.sqrt(2), rel=0.02)
     # sample m is the input at m / 16000 s: no phase shift, so times from the sample count hold
     ref = 0.5 * np.sin(2 * np.pi * f * np.arange(len(y)) / 16000)
     assert np.max(np.abs(y[200:-200] - ref[200:-200])) < 0.01
@@ -69,7 +70,7 @@ def test_linear_resampler_streaming_equals_one_shot():
     x = np.random.default_rng(2).normal(size=48000).astype(np.float32)
     one = LinearResampler(48000, 16000).push(x)
     r = LinearResampler(48000, 16000)
-    parts = [r.push(x[i:i + 1234]) for i in range(0, len(x), 1234)]
+    parts = [r.push(x[i : i + 1234]) for i in range(0, len(x), 1234)]
     np.testing.assert_array_equal(np.concatenate(parts), one)
     np.testing.assert_array_equal(one, x[::3])  # integer ratio: every third sample exactly
 
@@ -93,7 +94,7 @@ def make_video(path, n=12, fps=20.0):
     for i in range(n):
         img = np.zeros((48, 64, 3), np.uint8)
         img[:, :, 1] = 10 * i
-        img[8:16, 4 * i:4 * i + 8] = 255  # a moving square
+        img[8:16, 4 * i : 4 * i + 8] = 255  # a moving square
         frames.append(img)
     write_video(path, frames, fps)
     return frames

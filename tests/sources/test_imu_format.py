@@ -1,4 +1,5 @@
 """The shared IMU line parser: formats, unit normalisation and detection, malformed lines."""
+
 from __future__ import annotations
 
 import math
@@ -29,7 +30,9 @@ def parse_all(lines, **opts):
 
 
 def test_header_csv_with_units_in_names():
-    lines = ["t_ms,accX(g),accY(g),accZ(g),gx_dps,gy_dps,gz_dps"] + [f"{i * 10},0,0.5,1,{i},0,-90" for i in range(3)]
+    lines = ["t_ms,accX(g),accY(g),accZ(g),gx_dps,gy_dps,gz_dps"] + [
+        f"{i * 10},0,0.5,1,{i},0,-90" for i in range(3)
+    ]
     p, out, bad = parse_all(lines)
     assert bad == 0 and len(out) == 3
     assert p.units == {"time": "ms", "accel": "g", "gyro": "deg/s"}
@@ -50,8 +53,10 @@ def test_sensor_stream_imu_gps_tagged_groups():
 
 
 def test_hyperimu_json_and_csv():
-    js = ('{"os":"hyperimu","Timestamp":1518819953744,"lsm6dsl Accelerometer":[0.09,0.14,9.79],'
-          '"lsm6dsl Gyroscope":[0.001,0.002,0.003],"Linear Acceleration":[5,5,5]}')
+    js = (
+        '{"os":"hyperimu","Timestamp":1518819953744,"lsm6dsl Accelerometer":[0.09,0.14,9.79],'
+        '"lsm6dsl Gyroscope":[0.001,0.002,0.003],"Linear Acceleration":[5,5,5]}'
+    )
     _, out, bad = parse_all([js], time_unit="ms")
     assert bad == 0
     assert out[0].t_dev_ns == 1518819953744 * 1_000_000
@@ -67,8 +72,10 @@ def test_hyperimu_json_and_csv():
 @pytest.mark.parametrize("scale,unit", [(1.0, "g"), (1000.0, "mg"), (G, "m/s^2")])
 def test_accel_unit_detected_from_magnitude_at_rest(scale, unit):
     rng = np.random.default_rng(1)
-    lines = [",".join(f"{v:.6f}" for v in (np.array([0.01, -0.02, 1.0]) + rng.normal(0, 0.01, 3)) * scale)
-             for _ in range(12)]
+    lines = [
+        ",".join(f"{v:.6f}" for v in (np.array([0.01, -0.02, 1.0]) + rng.normal(0, 0.01, 3)) * scale)
+        for _ in range(12)
+    ]
     p, out, _ = parse_all(lines)
     assert p.units["accel"] == unit
     assert abs(np.linalg.norm(out[0].accel) - G) < 0.5
@@ -105,23 +112,28 @@ def test_arduino_plotter_pairs_and_tagged_lines():
 
 
 def test_json_array_and_nested_vectors():
-    line = '[{"t": 1, "accel": {"x": 0, "y": 0, "z": 1}}, {"t": 2, "accel": [0, 1, 0], "units": {"accel": "g"}}]'
+    line = (
+        '[{"t": 1, "accel": {"x": 0, "y": 0, "z": 1}}, {"t": 2, "accel": [0, 1, 0], "units": {"accel": "g"}}]'
+    )
     p, out, bad = parse_all([line], time_unit="s")
     assert bad == 0 and len(out) == 2 and p.units["accel"] == "g"
     np.testing.assert_allclose(out[1].accel, [0, G, 0])
 
 
-@pytest.mark.parametrize("line", [
-    "1,2",  # too few numbers
-    "0,0,abc,1",  # not a number
-    '{"t": 1, "ax": 0}',  # no full accelerometer
-    '{"accel": [0, 0]}',  # short vector
-    '{"accel": [0, 0, "x"]}',
-    "{not json",
-    "hello world",  # a header without accelerometer columns
-    "0,0,nan",
-    '{"accel": [0, 0, 1], "units": {"accel": "furlongs"}}',
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "1,2",  # too few numbers
+        "0,0,abc,1",  # not a number
+        '{"t": 1, "ax": 0}',  # no full accelerometer
+        '{"accel": [0, 0]}',  # short vector
+        '{"accel": [0, 0, "x"]}',
+        "{not json",
+        "hello world",  # a header without accelerometer columns
+        "0,0,nan",
+        '{"accel": [0, 0, 1], "units": {"accel": "furlongs"}}',
+    ],
+)
 def test_malformed_lines_raise(line):
     p = ImuLineParser(ImuFormatOptions(accel_unit="g"))
     with pytest.raises(MalformedImuLine):
@@ -129,8 +141,9 @@ def test_malformed_lines_raise(line):
 
 
 def test_bad_line_does_not_disturb_the_header():
-    p, out, bad = parse_all(["t,ax,ay,az", "1,0,0,1", "1,0", "2,0,0,1", b"\xff\xfe", "3,0,0,1"],
-                            accel_unit="g", time_unit="s")
+    p, out, bad = parse_all(
+        ["t,ax,ay,az", "1,0,0,1", "1,0", "2,0,0,1", b"\xff\xfe", "3,0,0,1"], accel_unit="g", time_unit="s"
+    )
     assert bad == 2 and len(out) == 3
 
 

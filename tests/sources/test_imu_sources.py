@@ -1,5 +1,6 @@
 """IMU sources on real transports (loopback UDP socket, a pty pair as the serial port), the CSV twin and
 the synthetic generator."""
+
 from __future__ import annotations
 
 import os
@@ -48,8 +49,11 @@ def wait_until(pred, timeout=5.0):
 
 
 def test_udp_malformed_datagrams_are_counted_and_skipped():
-    src = ImuUdpSource(0, host="127.0.0.1", options=ImuSourceOptions(
-        format=ImuFormatOptions(accel_unit="g", gyro_unit="deg/s", time_unit="ms")))
+    src = ImuUdpSource(
+        0,
+        host="127.0.0.1",
+        options=ImuSourceOptions(format=ImuFormatOptions(accel_unit="g", gyro_unit="deg/s", time_unit="ms")),
+    )
     src.setup()
     tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     good = [f"{1000 + 10 * i},0.0,{i / 100},1.0,{i},0,0" for i in range(30)]
@@ -63,6 +67,7 @@ def test_udp_malformed_datagrams_are_counted_and_skipped():
             time.sleep(0.002)
         # two lines in one datagram -> one batch of two samples
         tx.sendto(b"1300,0,0.3,1,0,0,0\n1310,0,0.31,1,0,0,0\n", src.address)
+
     send.expected = 32
     got, pipe = run_live(src, send)
     tx.close()
@@ -100,6 +105,7 @@ def test_serial_pty_lines_with_noise_are_counted_and_skipped():
         for line in noisy:
             os.write(master, (line + "\r\n").encode())
             time.sleep(0.001)
+
     send.expected = 40
     # pyserial flushes the input when it opens the port: send once it is open
     got, _ = run_live(src, send, ready=lambda: src.serial is not None)
@@ -150,8 +156,12 @@ def test_csv_twin_is_deterministic_and_keeps_file_times(tmp_path):
     np.testing.assert_array_equal(ta, tb)
     t_orig = np.concatenate([x.t_ns for x in batches])
     np.testing.assert_array_equal(ta, t_orig - t_orig[0])
-    np.testing.assert_array_equal(np.concatenate([x.accel for x in a]), np.concatenate([x.accel for x in batches]))
-    np.testing.assert_array_equal(np.concatenate([x.gyro for x in a]), np.concatenate([x.gyro for x in batches]))
+    np.testing.assert_array_equal(
+        np.concatenate([x.accel for x in a]), np.concatenate([x.accel for x in batches])
+    )
+    np.testing.assert_array_equal(
+        np.concatenate([x.gyro for x in a]), np.concatenate([x.gyro for x in batches])
+    )
     assert [len(x) for x in a][:3] == [7, 7, 7]
 
 
@@ -166,8 +176,11 @@ def test_synthetic_is_seeded_and_events_show_up():
         pipe.start()
         pipe.wait(5)
         pipe.stop()
-        return np.concatenate([b.t_ns for b in out]), np.concatenate([b.accel for b in out]), \
-            np.concatenate([b.gyro for b in out])
+        return (
+            np.concatenate([b.t_ns for b in out]),
+            np.concatenate([b.accel for b in out]),
+            np.concatenate([b.gyro for b in out]),
+        )
 
     t, a, g = gen(7)
     t2, a2, g2 = gen(7)
@@ -188,7 +201,9 @@ def test_device_time_mapper_uses_minimum_delay_and_resyncs():
     m = DeviceTimeMapper()
     # device ticks every 10 ms; transport delay varies between 2 and 9 ms
     delays = [5, 9, 2, 7, 3]
-    out = [m.map(i * 10_000_000, 1_000_000_000 + i * 10_000_000 + d * 1_000_000) for i, d in enumerate(delays)]
+    out = [
+        m.map(i * 10_000_000, 1_000_000_000 + i * 10_000_000 + d * 1_000_000) for i, d in enumerate(delays)
+    ]
     # once the 2 ms sample was seen, samples are placed with the 2 ms offset: spacing kept
     assert out[3] - out[2] == 10_000_000 and out[4] - out[3] == 10_000_000
     # device restart (time goes back): re-anchored on the receive time
