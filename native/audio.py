@@ -135,6 +135,8 @@ class LogMel:
 
     def _run(self, x: np.ndarray) -> np.ndarray:
         o = self.options
+        if x.size < o.win_length:
+            return np.zeros((0, o.n_mels if self._dct is None else self._dct.shape[0]), np.float32)
         return _kernels.logmel_frames(x, self._window, self._twiddles, o.hop, self._offsets,
                                       self._bins, self._weights, float(o.log_floor),
                                       float(o.preemphasis), bool(o.remove_dc), self._dct)
