@@ -8,6 +8,7 @@ and the stream is flushed at `end_ms`.
 from __future__ import annotations
 
 import json
+import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +69,7 @@ class ScenarioResult:
     latencies: list[dict[str, Any]]  # per matched/emitted intent
     stats: dict[str, int]
     tags: list[str]
+    push_ms: list[float] = field(default_factory=list)  # wall time of each engine.push call
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "path": self.path, "passed": self.passed, "problems": self.problems,
@@ -214,9 +216,12 @@ def run_scenario(sc: Scenario, spec: Spec, options: EngineOptions | None = None)
     events: list[IntentEvent] = []
     t = min([a.arrive_ns for a in arrivals] + [0])
     i = 0
+    push_ms: list[float] = []
     while t <= end_ns:
         while i < len(arrivals) and arrivals[i].arrive_ns <= t:
+            c0 = time.perf_counter()
             events += engine.push(arrivals[i].obs, now_ns=arrivals[i].arrive_ns)
+            push_ms.append((time.perf_counter() - c0) * 1e3)
             i += 1
         events += engine.advance(t)
         t += tick
@@ -224,7 +229,9 @@ def run_scenario(sc: Scenario, spec: Spec, options: EngineOptions | None = None)
         events += engine.push(arrivals[i].obs, now_ns=arrivals[i].arrive_ns)
         i += 1
     events += engine.flush(end_ns)
-    return _judge(sc, events, engine)
+    res = _judge(sc, events, engine)
+    res.push_ms = push_ms
+    return res
 
 
 def _slot_ok(want: Any, got: Any) -> bool:
@@ -261,13 +268,20 @@ def _judge(sc: Scenario, events: list[IntentEvent], engine: FusionEngine) -> Sce
             if k not in used:
                 problems.append(f"unexpected {ev.name}{ev.slots} at {ev.t_emitted_ns / MS:.0f} ms "
                                 f"from {[label_of.get(i, i) for i in ev.derived_from]}")
+    arrive = {t.obs.id: t.arrive_ns for t in sc.observations}
     lats = []
     for ev in events:
         ends = [obs_by_id[i].t_end_ns for i in ev.derived_from if i in obs_by_id]
         t_last = max(ends) if ends else ev.t_first_evidence_ns
+        arrived = [arrive[i] for i in ev.derived_from if i in arrive]
+        t_arr = max(arrived) if arrived else ev.t_emitted_ns
         mods = set(ev.modalities)
+        # latency_ms: first evidence -> emitted (the IntentEvent's own); after_last_evidence_ms: end of
+        # the last evidence -> emitted (includes the recognisers' simulated delays); decision_ms: last
+        # evidence's arrival -> emitted (what fusion itself adds: holds, windows, deixis waits)
         lats.append({"name": ev.name, "kind": _kind(mods), "latency_ms": ev.latency_ms,
-                     "after_last_evidence_ms": (ev.t_emitted_ns - t_last) / MS})
+                     "after_last_evidence_ms": (ev.t_emitted_ns - t_last) / MS,
+                     "decision_ms": max(0.0, (ev.t_emitted_ns - t_arr) / MS)})
     return ScenarioResult(sc.name, sc.path, not problems, problems, events, lats, engine.stats.to_json(), sc.tags)
 
 
