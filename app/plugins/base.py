@@ -16,6 +16,7 @@ Observations (scene targets, gaze, location), `cuekit.sinks` consume intents or 
 """
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -112,9 +113,18 @@ class PluginSpec:
                        consumes=tuple(obj.consumes), produces=tuple(obj.produces),
                        config_schema=dict(obj.config_schema), validate=obj.validate,
                        description=obj.description or (obj.__doc__ or "").strip().split("\n")[0])
-        if callable(obj):
+        if callable(obj) and not isinstance(obj, type) and _takes_no_arguments(obj):
             got = obj()
             if isinstance(got, PluginSpec) or (isinstance(got, type) and issubclass(got, Stage)):
                 return cls.from_object(name, group, got)
         raise TypeError(f"entry point {name!r} resolved to {obj!r}, which is neither a plugin class nor a "
                         "PluginSpec")
+
+
+def _takes_no_arguments(fn: Callable[..., Any]) -> bool:
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return False
+    return all(p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+               for p in sig.parameters.values())

@@ -68,7 +68,7 @@ def microphone() -> PluginSpec:
     def validate(config: dict[str, Any]) -> Validation:
         try:
             mics = list_microphones()
-        except Exception as exc:  # PortAudio missing
+        except Exception as exc:  # noqa: BLE001 - PortAudio missing or broken: decline, do not crash
             return Validation.decline(f"cannot list microphones: {exc}")
         return Validation(True) if mics else Validation.decline("no microphone found")
 

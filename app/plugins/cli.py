@@ -27,7 +27,7 @@ def main(argv: list[str]) -> int:
             if e.status == "ok":
                 try:
                     reg.check(e.group, e.name, {})
-                except Exception as exc:  # an empty config may not satisfy the schema: say so, keep going
+                except Exception as exc:  # noqa: BLE001 - an empty config may not satisfy the schema
                     e.error = f"validate: {exc}"
     failed = [e for e in entries if e.status == "failed"]
     if args.json:

@@ -6,6 +6,7 @@ import importlib.metadata as md
 import sys
 import threading
 from pathlib import Path
+from typing import Self
 
 import pytest
 
@@ -32,7 +33,7 @@ class RunningDaemon:
         asyncio.set_event_loop(self.loop)
         try:
             self.loop.run_until_complete(self._run())
-        except BaseException as exc:  # surfaced by start()/stop()
+        except BaseException as exc:  # noqa: BLE001 - surfaced by start()/stop()
             self.error = exc
             self._ready.set()
 
@@ -76,7 +77,7 @@ class RunningDaemon:
         assert self.result is not None
         return self.result
 
-    def __enter__(self) -> RunningDaemon:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -121,10 +121,10 @@ def test_wyoming_extra_data_is_merged():
     (b'{"type": "video-frame", "data": {"format": "jpeg"}, "payload_length": 4}\nGIF8', "payload"),
     ('{"type": "hand-joints", "data": {"layout": "mediapipe21", "space": "image", "joints": '
      + json.dumps([[0, 0, 0]] * 26) + "}}", "schema"),
-    ('{"type": "observation", "data": {"modality": "hand", "kind": "x", "confidence": 2, '
-     '"t_start_ns": 0, "t_end_ns": 1}}', "schema"),
-    ('{"type": "observation", "data": {"modality": "hand", "kind": "x", "confidence": 1, '
-     '"t_start_ns": 5, "t_end_ns": 1}}', "schema"),
+    (('{"type": "observation", "data": {"modality": "hand", "kind": "x", "confidence": 2, '
+     '"t_start_ns": 0, "t_end_ns": 1}}'), "schema"),
+    (('{"type": "observation", "data": {"modality": "hand", "kind": "x", "confidence": 1, '
+     '"t_start_ns": 5, "t_end_ns": 1}}'), "schema"),
     ('{"type": "scene-targets", "data": {"op": "remove"}}', "schema"),
     ("[" * 100_000 + "]" * 100_000, "too-large"),
     ('{"type": "ping", "data": ' + "[" * 5000 + "]" * 5000 + "}", "bad-json"),

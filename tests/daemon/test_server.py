@@ -63,7 +63,7 @@ def test_handshake_subscription_filters_and_ping(run_daemon):
             d.hub.publish_observation(Observation("hand", "pinch", 1.0, 1, 2))  # filtered by modality
             d.hub.publish_observation(Observation("gaze", "ray", 1.0, 1, 2))
             got = [await c.recv(2), await c.recv(2)]
-            assert [(e.type, e.data.get("id")) for e in got][0] == ("intent", "i1")
+            assert next((e.type, e.data.get("id")) for e in got) == ("intent", "i1")
             assert got[1].type == "observation" and got[1].data["modality"] == "gaze"
             assert await c.recv(0.3) is None
             assert 0 < await c.ping() < 1.0
@@ -105,8 +105,8 @@ def test_malformed_messages_are_answered_counted_and_survived(run_daemon):
             assert (await c.recv(2)).type == "subscribed"
             bad = ["{", b"\xff\xfe\x00", '{"type": "nope", "data": {}}', '{"type": "ping", "data": {"seq": "x"}}',
                    b'{"type": "video-frame", "data": {"format": "jpeg"}, "payload_length": 4}\nabcd',
-                   b'{"type": "audio-chunk", "data": {"rate": 16000, "width": 2, "channels": 1}, '
-                   b'"payload_length": 99}\nshort']
+                   (b'{"type": "audio-chunk", "data": {"rate": 16000, "width": 2, "channels": 1}, '
+                   b'"payload_length": 99}\nshort')]
             for frame in bad:
                 await c.send_raw(frame)
             errors = [await c.recv(2) for _ in bad]

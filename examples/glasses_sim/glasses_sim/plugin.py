@@ -80,7 +80,7 @@ class GlassesSceneContext(ContextPlugin):
         k = 0
         while not stop.is_set() and (seconds <= 0 or k / 30 < seconds):
             t = t0 + int(k / 30 * 1e9)
-            origin, direction, target = self.sim.gaze(k / 30)
+            origin, direction, _target = self.sim.gaze(k / 30)
             emit(Observation("gaze", "ray", 1.0, t, t, {"origin": origin, "direction": direction}, self.name))
             k += 1
             self.clock.sleep_until_ns(t0 + int(k / 30 * 1e9), stop)
