@@ -107,3 +107,42 @@ def test_tracker_dwell_emits_once_per_threshold_and_breaks_on_gaps():
     for t in (0, 100, 200, 500, 600):  # a 200 ms gap breaks the dwell
         got += tr2.observe(_gaze(t, t + 50, [30, 30]))
     assert got == []
+
+
+def test_udp_feed_applies_scene_and_emits_gaze_over_loopback():
+    import json
+    import socket
+    import threading
+    import time
+
+    from perception.context.feed import ContextUdpSource
+    sc = Scene()
+    src = ContextUdpSource(sc)
+    addr = src.address
+    got = []
+    stop = threading.Event()
+    th = threading.Thread(target=src.run, args=(got.append, stop), daemon=True)
+    th.start()
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    msgs = [{"type": "scene", "op": "upsert", "target": {"id": "cup", "label": "cup", "position": [0, 0, 2]}},
+            {"type": "gaze", "origin": [0, 0, 0], "direction": [0, 0, 1], "t_ns": 5_000_000_000},
+            "not json", {"type": "gaze", "origin": [0, 0], "direction": [1, 0, 0]},
+            {"type": "scene", "op": "upsert", "target": {"id": "x"}}]
+    for m in msgs:
+        tx.sendto((m if isinstance(m, str) else json.dumps(m)).encode(), addr)
+    tx.sendto(b'{"type": "gaze", "point": [5, 5]}\n{"type": "bogus"}', addr)
+    deadline = time.monotonic() + 3
+    while (src.received < 7) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    stop.set()
+    th.join(2)
+    tx.close()
+    assert src.received == 7 and src.malformed == 4
+    assert sc.get("cup") is not None
+    kinds = [(o.modality, o.kind) for o in got]
+    assert kinds == [("context", "scene"), ("gaze", "ray"), ("gaze", "point")]
+    assert got[1].t_end_ns == 5_000_000_000
+    # the gaze ray designates the cup
+    tr = ContextTracker(sc)
+    tr.observe(got[1])
+    assert tr.at("gaze", 4_900_000_000, 5_000_000_000).target_id == "cup"
