@@ -4,7 +4,8 @@ A 3-stage pipeline (source -> stage -> stage -> sink, each in its own thread, bo
 moves N audio-sized items; the baseline calls the same functions in one plain Python loop. The ratio
 (pipeline items/s / loop items/s) is the runtime's cost: with no work per item it is pure queue and
 thread hand-over overhead; with realistic per-item work (`--work`, a 512-sample numpy filter) it shows
-how much of that overhead remains once stages do something.
+how much of that overhead remains once stages do something; `fan_in_idle` adds two silent live
+inputs to the first stage (as a fusion stage has), which must not slow the busy one.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 import time
 
 import numpy as np
@@ -62,6 +64,40 @@ def run_pipeline(items: list[np.ndarray], reps: int) -> float:
     return len(items) / dt
 
 
+class _Idle(Source):
+    """A live input with nothing to say (a UDP port nobody sends to)."""
+
+    def run(self, emit, stop) -> None:
+        stop.wait()
+
+
+def run_fan_in(items: list[np.ndarray], reps: int) -> float:
+    """One busy and two idle inputs into one stage: idle inputs must not slow the busy one."""
+    f = _work(reps)
+    count = [0]
+    done = threading.Event()
+
+    def sink(x) -> None:
+        count[0] += 1
+        if count[0] == len(items):
+            done.set()
+
+    pipe = Pipeline(clock=ReplayClock(), name="bench-fan-in")
+    src = pipe.add(_Items(items))
+    idle = [pipe.add(_Idle(f"idle{i}")) for i in range(2)]
+    a = pipe.add(FunctionStage(f, name="stage1"), inputs=[src, *idle])
+    b = pipe.add(FunctionStage(f, name="stage2"), inputs=[a])
+    pipe.add(CallbackSink(sink, name="sink"), inputs=[b])
+    t0 = time.perf_counter()
+    pipe.start()
+    done.wait(120)
+    dt = time.perf_counter() - t0
+    pipe.stop()
+    if count[0] != len(items):
+        raise RuntimeError(f"fan-in pipeline delivered {count[0]} of {len(items)} items")
+    return len(items) / dt
+
+
 def run_loop(items: list[np.ndarray], reps: int) -> float:
     f = _work(reps)
     count = 0
@@ -83,9 +119,11 @@ def main(argv: list[str]) -> int:
     args = ap.parse_args(argv)
     items = [np.random.default_rng(i).normal(size=512).astype(np.float32) for i in range(args.items)]
     result: dict[str, object] = {"items": args.items, "stages": 3}
-    for label, reps, n in (("overhead", 0, args.items), ("with_work", args.work, max(1, args.items // 10))):
-        sub = items[:n]
-        pipe = max(run_pipeline(sub, reps) for _ in range(args.repeat))
+    cases = (("overhead", run_pipeline, 0, args.items), ("with_work", run_pipeline, args.work, args.items // 10),
+             ("fan_in_idle", run_fan_in, 0, args.items))
+    for label, runner, reps, n in cases:
+        sub = items[: max(1, n)]
+        pipe = max(runner(sub, reps) for _ in range(args.repeat))
         loop = max(run_loop(sub, reps) for _ in range(args.repeat))
         result[label] = {
             "items": n,
@@ -102,7 +140,7 @@ def main(argv: list[str]) -> int:
     if args.json:
         print(json.dumps(result))
     else:
-        for label in ("overhead", "with_work"):
+        for label, *_ in cases:
             r = result[label]
             print(
                 f"{label:<10} pipeline {r['pipeline_items_per_s']:>12,.0f}/s  "

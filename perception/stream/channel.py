@@ -45,6 +45,17 @@ class Channel:
         self.put_count = 0
         self._items: collections.deque[Any] = collections.deque()
         self._cond = threading.Condition()
+        self._listeners: list[threading.Event] = []  # consumers waiting on several channels at once
+
+    def add_listener(self, event: threading.Event) -> None:
+        """`event` is set whenever an item (or END) is queued; a multi-input stage waits on it."""
+        with self._cond:
+            self._listeners.append(event)
+
+    def _notify(self) -> None:
+        self._cond.notify_all()
+        for ev in self._listeners:
+            ev.set()
 
     def __len__(self) -> int:
         with self._cond:
@@ -55,7 +66,7 @@ class Channel:
         with self._cond:
             if item is END:  # end of stream always gets through, whatever the policy
                 self._items.append(item)
-                self._cond.notify_all()
+                self._notify()
                 return True
             if len(self._items) >= self.capacity:
                 if self.policy is QueuePolicy.LATEST:
@@ -73,8 +84,17 @@ class Channel:
                         self._cond.wait(0.05)
             self._items.append(item)
             self.put_count += 1
-            self._cond.notify_all()
+            self._notify()
             return True
+
+    def get_nowait(self) -> Any:
+        """Next item, or None if the channel is empty."""
+        with self._cond:
+            if not self._items:
+                return None
+            item = self._items.popleft()
+            self._cond.notify_all()
+            return item
 
     def get(self, timeout: float) -> Any:
         """Next item, or None if none arrived within `timeout` seconds."""

@@ -176,6 +176,14 @@ class Pipeline:
                 self._fail(node, "close", exc)
             self._finish(node)
 
+    def _process(self, node: _Node, item: Any, emit) -> None:
+        t0 = time.perf_counter()
+        try:
+            node.stage.process(item, emit)
+        except Exception as exc:
+            self._fail(node, "process", exc)
+        node.stats.record_processing(time.perf_counter() - t0)
+
     def _run_stage(self, node: _Node) -> None:
         emit = self._emitter(node)
         try:
@@ -183,23 +191,35 @@ class Pipeline:
         except Exception as exc:
             self._fail(node, "setup", exc)
         open_inputs = list(node.inputs)
-        i = 0
-        while open_inputs and not self._stop.is_set():
-            # round-robin over inputs so one busy stream cannot starve another
-            ch = open_inputs[i % len(open_inputs)]
-            i += 1
-            item = ch.get(_POLL_S if len(open_inputs) == 1 else 0.002)
-            if item is None:
-                continue
-            if item is END:
-                open_inputs.remove(ch)
-                continue
-            t0 = time.perf_counter()
-            try:
-                node.stage.process(item, emit)
-            except Exception as exc:
-                self._fail(node, "process", exc)
-            node.stats.record_processing(time.perf_counter() - t0)
+        if len(open_inputs) == 1:
+            ch = open_inputs[0]
+            while not self._stop.is_set():
+                item = ch.get(_POLL_S)
+                if item is None:
+                    continue
+                if item is END:
+                    break
+                self._process(node, item, emit)
+        elif open_inputs:
+            # several inputs: one wake-up event for all of them, so an idle input never delays a busy
+            # one; each pass takes at most one item per input (round-robin: no stream starves another)
+            wake = threading.Event()
+            for ch in open_inputs:
+                ch.add_listener(wake)
+            while open_inputs and not self._stop.is_set():
+                wake.clear()  # before polling: a put that lands after the poll re-sets it
+                got = False
+                for ch in list(open_inputs):
+                    item = ch.get_nowait()
+                    if item is None:
+                        continue
+                    got = True
+                    if item is END:
+                        open_inputs.remove(ch)
+                    else:
+                        self._process(node, item, emit)
+                if not got:
+                    wake.wait(_POLL_S)
         try:
             node.stage.close(emit)
         except Exception as exc:

@@ -39,10 +39,12 @@ class Stage:
         return self.__dict__.setdefault("_counters", {})
 
     def count(self, what: str, n: int = 1) -> int:
-        """Add `n` to counter `what`; returns the new total."""
+        """Add `n` to counter `what`; returns the new total. Thread-safe (device callbacks count too)."""
         c = self.counters
-        c[what] = c.get(what, 0) + n
-        return c[what]
+        lock = self.__dict__.get("_counters_lock") or self.__dict__.setdefault("_counters_lock", threading.Lock())
+        with lock:
+            c[what] = c.get(what, 0) + n
+            return c[what]
 
     def process(self, item: Any, emit: Emit) -> None:
         raise NotImplementedError

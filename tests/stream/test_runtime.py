@@ -206,3 +206,38 @@ def test_duplicate_and_unknown_stage_names_are_refused():
         pipe.add(FrameSource(1, name="a"))
     with pytest.raises(ValueError, match="unknown input 'nope'"):
         pipe.add(CallbackSink(print), inputs=["nope"])
+
+
+class Idle(Source):
+    """Alive but silent (a UDP source nobody sends to) until stopped."""
+
+    def run(self, emit, stop):
+        stop.wait()
+
+
+def test_multi_input_stage_takes_from_every_input_and_ends_when_all_end():
+    got = []
+    pipe = Pipeline(clock=ReplayClock())
+    a = pipe.add(FrameSource(400, name="a"))
+    b = pipe.add(ChunkSource(150, name="b"))
+    pipe.add(CallbackSink(got.append, name="sink"), inputs=[a, b], capacity=4)
+    pipe.start()
+    assert pipe.wait(10)
+    pipe.stop()
+    assert [x.seq for x in got if isinstance(x, VideoFrame)] == list(range(400))
+    assert [x.seq for x in got if isinstance(x, AudioChunk)] == list(range(150))
+
+
+def test_idle_input_does_not_hold_back_a_busy_one():
+    got = []
+    pipe = Pipeline(clock=ReplayClock())
+    busy = pipe.add(FrameSource(3000, name="busy"))
+    idle = pipe.add(Idle(name="idle"))
+    pipe.add(CallbackSink(got.append, name="sink"), inputs=[idle, busy])
+    pipe.start()
+    deadline = time.monotonic() + 10
+    while len(got) < 3000 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert pipe.stop() == []
+    assert len(got) == 3000
+    assert [f.seq for f in got] == list(range(3000))
