@@ -1,0 +1,72 @@
+"""The recogniser interface: audio of one speech segment in, ranked text hypotheses out.
+
+Every backend returns plain text plus word timings; turning text into an intent is done once, by
+`perception.speech.parser`, so a grammar-constrained decoder (PocketSphinx, shipped) and an
+open-vocabulary one (Vosk, Whisper via sherpa-onnx, when a user has the model files) are
+interchangeable behind `SpeechBackend`.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(slots=True)
+class WordTiming:
+    word: str
+    start_s: float  # from the start of the decoded audio
+    end_s: float
+    confidence: float = 1.0
+
+
+@dataclass(slots=True)
+class Hypothesis:
+    """One transcript. `score` is the backend's log score (comparable within one decode only);
+    `confidence` in [0, 1] is the backend's belief that the segment really was this in-domain speech."""
+
+    text: str
+    score: float
+    confidence: float
+    words: list[WordTiming] = field(default_factory=list)
+    features: dict[str, float] = field(default_factory=dict)  # what the confidence was computed from
+
+
+class SpeechBackend(ABC):
+    """Decode one segment. An empty list means nothing was recognised."""
+
+    name: str = "backend"
+    grammar_constrained: bool = False  # True: only in-grammar text comes out (no open vocabulary)
+
+    @abstractmethod
+    def decode(self, segment_audio: np.ndarray, sample_rate: int) -> list[Hypothesis]:
+        """`segment_audio` float32 mono in [-1, 1]. Best hypothesis first."""
+
+    def close(self) -> None:
+        """Free native resources (optional)."""
+
+
+_REGISTRY: dict[str, Callable[..., SpeechBackend]] = {}
+
+
+def register_backend(name: str, factory: Callable[..., SpeechBackend]) -> None:
+    """Plug-in point: `register_backend("vosk", lambda grammar, **kw: MyVosk(...))`."""
+    _REGISTRY[name] = factory
+
+
+def create_backend(name: str, grammar, **kwargs) -> SpeechBackend:
+    if name not in _REGISTRY:
+        # the shipped backends register on import
+        import perception.speech.pocketsphinx_backend  # noqa: F401
+        import perception.speech.vosk_backend  # noqa: F401
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown speech backend {name!r}; known: {sorted(_REGISTRY)}")
+    return _REGISTRY[name](grammar, **kwargs)
+
+
+def available_backends() -> list[str]:
+    import perception.speech.pocketsphinx_backend  # noqa: F401
+    import perception.speech.vosk_backend  # noqa: F401
+    return sorted(_REGISTRY)
