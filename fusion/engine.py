@@ -27,6 +27,7 @@ How it decides
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import math
@@ -44,6 +45,8 @@ log = logging.getLogger("cuekit.fusion")
 
 INF = math.inf
 _CONDITION_TOL_NS = 300_000_000  # a pointing/gaze condition may lead/trail its event by this much
+# what the speech recogniser emits: "utterance" (no intent), "intent" (parsed), "wake" (wake phrase)
+SPEECH_KINDS = frozenset({"utterance", "intent", "wake"})
 
 
 @dataclass(slots=True)
@@ -180,13 +183,15 @@ class FusionEngine:
         self.spec = spec
         self.scene = scene if scene is not None else Scene()
         self.options = options or EngineOptions()
-        copts = self.options.context
-        copts.dwell_ms = tuple(sorted(set(copts.dwell_ms) | set(spec.dwell_times())))
+        base = self.options.context
+        copts = dataclasses.replace(base, dwell_ms=tuple(sorted(set(base.dwell_ms) | set(spec.dwell_times()))))
         self.context = ContextTracker(self.scene, copts)
         self.stats = EngineStats()
         self._now_fn = now_fn
         self._now = -(2 ** 62)
         self._buffer: dict[int, Observation] = {}
+        self._dirty = False  # an observation or the scene changed since the last decision
+        self.scene.on_change(self._mark_dirty)
         self._obs_modality: dict[int, str] = {}
         self._consumed: set[int] = set()
         self._pending: dict[tuple, _Candidate] = {}
@@ -221,6 +226,7 @@ class FusionEngine:
             return self._step(now_ns)
         self._set_now(now_ns if now_ns is not None else
                       (self._now_fn() if self._now_fn is not None else obs.t_end_ns))
+        self._dirty = True
         if obs.modality == "context" and obs.kind == "scene":
             try:
                 self.scene.apply(obs.payload)
@@ -255,6 +261,9 @@ class FusionEngine:
 
     # ------------------------------------------------------------------------------------------
 
+    def _mark_dirty(self, _scene: Scene | None = None) -> None:
+        self._dirty = True
+
     def _set_now(self, t: int | None) -> None:
         if t is not None and t > self._now:
             self._now = int(t)
@@ -264,7 +273,7 @@ class FusionEngine:
 
     def _is_event(self, obs: Observation) -> bool:
         if obs.modality == "speech":
-            return obs.kind == "utterance"
+            return obs.kind in SPEECH_KINDS
         if obs.modality == "gaze":
             return obs.kind == "dwell"
         return (obs.modality, obs.kind) in self._event_kinds
@@ -275,11 +284,14 @@ class FusionEngine:
 
     def _prune(self) -> None:
         horizon = self._now - self._max_window_ns - self._max_late_ns - int(self.options.buffer_s * 1e9)
-        for oid in [o for o, ob in self._buffer.items() if ob.t_end_ns < horizon]:
-            del self._buffer[oid]
-        for oid in [o for o in self._consumed if o not in self._buffer]:
-            self._consumed.discard(oid)
-        self._emitted = [e for e in self._emitted if e.t_last >= horizon]
+        old = [o for o, ob in self._buffer.items() if ob.t_end_ns < horizon]
+        if old:
+            for oid in old:
+                del self._buffer[oid]
+                self._obs_modality.pop(oid, None)
+            self._consumed &= self._buffer.keys()
+            self._seen_bad = {k for k in self._seen_bad if k[1] <= self._buffer.keys()}
+            self._emitted = [e for e in self._emitted if e.t_last >= horizon]
         if len(self._speech_cache) > 4096:
             self._speech_cache.clear()
 
@@ -372,7 +384,7 @@ class FusionEngine:
             return _Match((o.id,), o.t_start_ns, o.t_end_ns, (o.confidence,), slots, ctx,
                           frozenset({"gaze"}), starts=(o.t_start_ns,))
         # speech
-        if o.kind != "utterance":
+        if o.kind not in SPEECH_KINDS:
             return None
         key = (o.id, self._leaf_ids.get(id(lf), -1), self.scene.version)
         if key not in self._speech_cache:
@@ -388,7 +400,8 @@ class FusionEngine:
         p = o.payload
         words = p.get("words") if isinstance(p.get("words"), list) else []
         hyps: list[tuple[str, Any, Any, float, list]] = [
-            (p.get("text") or " ".join(str(w.get("word", "")) for w in words if isinstance(w, dict)),
+            (p.get("text") or p.get("phrase")
+             or " ".join(str(w.get("word", "")) for w in words if isinstance(w, dict)),
              p.get("intent"), p.get("slots"), float(o.confidence), words)]
         for alt in p.get("n_best") or []:
             if isinstance(alt, dict) and ("text" in alt or "intent" in alt):
@@ -453,14 +466,18 @@ class FusionEngine:
             ref = (sv.t0 + sv.t1) // 2
             value, rec = self._resolve_target(dx.sources, lo, hi, ref, used,
                                               allow_location=sv.value in ("here", "there"))
-            # found by the preferred source: done. Otherwise a preferred source may still be in flight
+            # found by the preferred source in a moment of its own: done. Otherwise (a fallback source,
+            # or a moment already bound to an earlier word) a better moment may still be in flight
             by = rec.source if rec is not None else ("last" if value is not None else None)
+            reused = rec is not None and rec.obs_id in used
             for src in dx.sources:
-                if src == by:
+                if src == by and not reused:
                     break
                 if src in ("pointing", "gaze"):
                     mod = "hand" if src == "pointing" else "gaze"
                     wait[mod] = max(wait.get(mod, 0), hi)
+                if src == by:
+                    break
             if value is None:
                 slots[name] = None
                 continue
@@ -514,11 +531,14 @@ class FusionEngine:
     def _step(self, now_ns: int | None, final: bool = False) -> list[IntentEvent]:
         self._set_now(now_ns)
         out: list[IntentEvent] = []
-        while True:
-            ev = self._decide_one(final)
-            if ev is None:
-                break
-            out.append(ev)
+        # nothing new and nothing waiting: time alone cannot produce an intent (saves the ticks)
+        if final or self._dirty or self._pending:
+            while True:
+                ev = self._decide_one(final)
+                if ev is None:
+                    break
+                out.append(ev)
+            self._dirty = False
         self._prune()
         return out
 

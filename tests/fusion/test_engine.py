@@ -210,3 +210,20 @@ def test_stage_applies_scene_updates(spec):
                out.append)
     st.close(out.append)
     assert [(x.name, x.slots) for x in out] == [("select", {"target": "poster"})]
+
+
+def test_long_stream_keeps_memory_bounded_and_keeps_working(spec):
+    e = FusionEngine(spec, scene())
+    rng = random.Random(1)
+    kinds = ["rock", "call", "four", "point", "pinch_tap"]
+    n_sel, expected, last = 0, 0, -(10 ** 9)
+    for i in range(3000):  # ten minutes at 5 observations a second
+        t = 1000 + i * 200
+        k = rng.choice(kinds)
+        if k == "pinch_tap" and t - (last + 100) >= 500:  # select's 500 ms refractory period
+            expected, last = expected + 1, t
+        o = ob("hand", k, t, t + 100, index_tip=[150, 400], index_dir=[0, -1])
+        n_sel += sum(ev.name == "select" for ev in e.push(o, now_ns=(t + 120) * MS))
+        e.advance((t + 190) * MS)
+    assert len(e._buffer) < 100 and len(e.context._records) < 200
+    assert n_sel == expected and expected > 400
