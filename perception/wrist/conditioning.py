@@ -21,7 +21,7 @@ import numpy as np
 
 from native import imu as native_imu
 from perception.stream.types import ImuBatch
-from perception.wrist.units import accel_scale_to_g, guess_accel_unit, guess_gyro_unit, gyro_scale_to_rad_s
+from perception.wrist.units import G, accel_scale_to_g, guess_accel_unit, guess_gyro_unit, gyro_scale_to_rad_s
 
 
 @dataclass
@@ -85,8 +85,13 @@ def validate_batch(batch: ImuBatch) -> None:
             raise ValueError(f"ImuBatch.gyro must be ({t.shape[0]},3) to match t_ns, got {g.shape}")
         if not np.all(np.isfinite(g)):
             raise ValueError("ImuBatch.gyro contains NaN or inf")
-    if t.shape[0] > 1 and np.any(np.diff(t) <= 0):
-        raise ValueError("ImuBatch.t_ns must be strictly increasing")
+    if t.shape[0] > 1:
+        dt = np.diff(t)
+        if np.any(dt <= 0):
+            raise ValueError("ImuBatch.t_ns must be strictly increasing")
+        if t.shape[0] > 2 and np.median(dt) < 50_000:
+            raise ValueError(f"ImuBatch.t_ns spacing of {int(np.median(dt))} ns means > 20 kHz: "
+                             "timestamps are not nanoseconds")
 
 
 def _off_one_g(v: np.ndarray, tol: float) -> np.ndarray:
@@ -101,19 +106,11 @@ def _hold_where(v: np.ndarray, bad: np.ndarray, prev: np.ndarray) -> tuple[np.nd
     return v, v[-1].copy()
 
 
-def gravity_from_quat(q: np.ndarray) -> np.ndarray:
-    """Unit 'up' direction in the sensor frame (what a resting accelerometer reads, in g) from Madgwick
-    quaternions (earth->sensor convention of Madgwick's filter, w,x,y,z)."""
-    w, x, y, z = q[:, 0], q[:, 1], q[:, 2], q[:, 3]
-    return np.stack([2 * (x * z - w * y), 2 * (w * x + y * z), w * w - x * x - y * y + z * z], axis=1)
-
-
 class Conditioner:
     """Streaming conditioner; `push(batch)` returns the new uniform samples (possibly none)."""
 
     def __init__(self, options: ConditionerOptions | None = None) -> None:
         self.options = options or ConditionerOptions()
-        self._period_ns = 1e9 / self.options.rate_hz
         self.reset()
 
     def reset(self) -> None:
@@ -122,10 +119,9 @@ class Conditioner:
         self._gyro_unit = self.options.gyro_unit
         self._last_t: int | None = None  # last input time
         self._last_v: np.ndarray | None = None  # last (filtered) input sample, to bridge batches
-        self._next_out: int | None = None  # next grid time
-        self._n_out = 0  # grid index since the grid started
-        self._grid_t0 = 0
+        self._resampler: native_imu.IrregularResampler | None = None
         self._in_rate: float | None = None
+        self._dts = np.zeros(0, np.int64)
         self._aa: object | None = None  # anti-alias biquad (native) at the input rate
         self._has_gyro: bool | None = None
         self._ahrs: object | None = None
@@ -151,15 +147,21 @@ class Conditioner:
         gyro = None
         if batch.gyro is not None:
             gyro = np.asarray(batch.gyro, dtype=np.float64)
-            if self._gyro_unit == "auto" and guess_gyro_unit(gyro) == "deg/s":
-                self._gyro_unit = "deg/s"  # stays: rest periods cannot tell, fast motion can
+            in_g_or_mg = abs(self._accel_scale - 1.0 / G) > 1e-12
+            if self._gyro_unit == "auto" and (guess_gyro_unit(gyro) == "deg/s" or in_g_or_mg):
+                # stays: rest periods cannot tell, fast motion can; and boards that send g or milli-g
+                # send deg/s (the Arduino IMU libraries' convention, as the line parser assumes)
+                self._gyro_unit = "deg/s"
             unit = "rad/s" if self._gyro_unit == "auto" else self._gyro_unit
             gyro = gyro * gyro_scale_to_rad_s(unit)
         return accel * self._accel_scale, gyro
 
     def _anti_alias(self, t: np.ndarray, v: np.ndarray) -> np.ndarray:
-        if len(t) > 1:
-            rate = 1e9 / float(np.median(np.diff(t)))
+        # input rate from the recent sample spacing (across batches: tiny batches say little alone)
+        dts = np.diff(t if self._last_t is None else np.concatenate([[self._last_t], t]))
+        self._dts = np.concatenate([self._dts, dts])[-64:]
+        if len(self._dts):
+            rate = 1e9 / float(np.median(self._dts))
             if self._in_rate is None or abs(rate - self._in_rate) > 0.2 * self._in_rate:
                 self._in_rate = rate
                 cutoff = 0.4 * self.options.rate_hz
@@ -167,60 +169,43 @@ class Conditioner:
                 self._aa = (native_imu.Biquad.lowpass(cutoff, rate, 0.7071)
                             if rate > 2.2 * self.options.rate_hz else None)
                 if self._aa is not None:
-                    self._prime(self._aa, self._last_v if self._last_v is not None else v[0])
+                    self._prime(self._aa, self._last_v if self._last_v is not None else v[0], cutoff, rate)
         if self._aa is None:
             return v
         return np.asarray(self._aa.process(np.ascontiguousarray(v)), dtype=np.float64)
 
     @staticmethod
-    def _prime(filt: object, value: np.ndarray, n: int = 400) -> None:
-        """Settle a low-pass on a constant so the stream does not start with a step from zero."""
+    def _prime(filt: object, value: np.ndarray, fc: float, fs: float) -> None:
+        """Settle a low-pass on a constant so the stream does not start with a step from zero
+        (about eight time constants of the cut-off)."""
+        n = int(min(20_000, max(50, 8 * fs / fc)))
         filt.process(np.ascontiguousarray(np.repeat(value[None, :], n, axis=0)))
 
     def _resample(self, t: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if self._last_t is not None and t[0] - self._last_t > self.options.max_gap_s * 1e9:
-            self.gaps += 1
-            self._last_t = None
-            self._last_v = None
-        if self._last_t is None:
-            self._grid_t0 = int(t[0])
-            self._n_out = 0
-        else:
-            t = np.concatenate([[self._last_t], t])
-            v = np.concatenate([self._last_v[None, :], v])
+            self.gaps += 1  # do not interpolate across a dropout: start a new grid after it
+            self._resampler = None
+        if self._resampler is None:
+            self._resampler = native_imu.IrregularResampler(float(self.options.rate_hz))
         self._last_t = int(t[-1])
         self._last_v = v[-1].copy()
-        t0 = self._grid_t0 + round(self._n_out * self._period_ns)
-        if t0 > t[-1] or len(t) < 2:
-            if len(t) == 1 and t0 == t[0]:
-                self._n_out += 1
-                return t.copy(), v.copy()
-            return np.zeros(0, np.int64), np.zeros((0, v.shape[1]))
-        t_out, v_out = native_imu.resample_irregular(np.ascontiguousarray(t, dtype=np.int64),
-                                                     np.ascontiguousarray(v, dtype=np.float64),
-                                                     float(self.options.rate_hz), int(t0))
-        t_out = np.asarray(t_out, dtype=np.int64)
-        v_out = np.asarray(v_out, dtype=np.float64)
-        keep = t_out <= t[-1]
-        t_out, v_out = t_out[keep], v_out[keep]
-        self._n_out += len(t_out)
-        return t_out, v_out
+        t_out, v_out = self._resampler.push(np.ascontiguousarray(t, dtype=np.int64),
+                                            np.ascontiguousarray(v, dtype=np.float64))
+        return np.asarray(t_out, dtype=np.int64), np.asarray(v_out, dtype=np.float64)
 
     def _orientation(self, accel: np.ndarray, gyro: np.ndarray | None
                      ) -> tuple[np.ndarray, np.ndarray | None]:
         if gyro is not None:
             if self._ahrs is None:
+                # starts level from the first accelerometer reading
                 self._ahrs = native_imu.Madgwick(float(self.options.rate_hz), float(self.options.ahrs_beta))
-                # settle on the first reading: the filter starts from identity and converges slowly
-                n = 4000  # beta*dt per step: ~1600 steps to turn 180 deg
-                self._ahrs.update(np.repeat(accel[:1], n, axis=0), np.zeros((n, 3)))
             q = np.asarray(self._ahrs.update(np.ascontiguousarray(accel), np.ascontiguousarray(gyro)),
                            dtype=np.float64)
-            return gravity_from_quat(q), q  # unit vector = 1 g
+            return native_imu.gravity_in_sensor(q), q  # unit vector = 1 g
         if self._grav_lp is None:
             self._grav_lp = native_imu.Biquad.lowpass(self.options.gravity_lowpass_hz,
                                                      float(self.options.rate_hz), 0.7071)
-            self._prime(self._grav_lp, accel[0])
+            self._prime(self._grav_lp, accel[0], self.options.gravity_lowpass_hz, self.options.rate_hz)
             self._grav_hold = accel[0].copy()
         # only near-1 g readings say where gravity is; a tap or a flick would drag the low-pass along
         gated, self._grav_hold = _hold_where(accel, _off_one_g(accel, 0.25), self._grav_hold)
@@ -268,7 +253,7 @@ class Conditioner:
             if self._tilt_lp is None:
                 self._tilt_lp = native_imu.Biquad.lowpass(self.options.tilt_lowpass_hz,
                                                          float(self.options.rate_hz), 0.7071)
-                self._prime(self._tilt_lp, accel_u[0])
+                self._prime(self._tilt_lp, accel_u[0], self.options.tilt_lowpass_hz, self.options.rate_hz)
             tilt = np.asarray(self._tilt_lp.process(np.ascontiguousarray(accel_u)), dtype=np.float64)
             # while the wrist accelerates hard the accel is no tilt reading (a downward flick even
             # flips it): hold the last trustworthy direction there

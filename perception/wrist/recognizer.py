@@ -213,8 +213,11 @@ class WristGestureRecognizer(Stage):
     def __init__(self, options: WristOptions | None = None, name: str | None = None) -> None:
         super().__init__(name)
         self.options = options or WristOptions()
-        self.malformed = 0
         self._rec: WristGestures | None = None
+
+    @property
+    def malformed(self) -> int:
+        return self.counters.get("malformed", 0)
 
     def setup(self) -> None:
         self._rec = WristGestures(self.options, source_id=self.name)
@@ -229,15 +232,17 @@ class WristGestureRecognizer(Stage):
         if self._rec is None:
             self.setup()
         if not isinstance(item, ImuBatch):
-            self.malformed += 1
+            self.count("malformed")
             log.warning("%s: expected ImuBatch, got %s; skipped", self.name, type(item).__name__)
             return
         try:
             obs = self._rec.push(item)
         except ValueError as exc:
-            self.malformed += 1
+            self.count("malformed")
             log.warning("%s: skipping malformed ImuBatch (seq %s): %s", self.name, item.seq, exc)
             return
+        if obs:
+            self.count("observations", len(obs))
         self._stamp(obs, emit)
 
     def close(self, emit: Emit) -> None:

@@ -8,26 +8,18 @@ from __future__ import annotations
 
 import numpy as np
 
-G = 9.80665  # m/s^2 per g
-
-ACCEL_UNITS: dict[str, float] = {"g": 1.0, "mg": 1e-3, "milli-g": 1e-3, "m/s^2": 1.0 / G, "m/s2": 1.0 / G}
-GYRO_UNITS: dict[str, float] = {"rad/s": 1.0, "deg/s": np.pi / 180.0, "dps": np.pi / 180.0}
+# one unit table for the project: the IMU line parser's (values per unit in m/s^2 and rad/s)
+from perception.sources.imu_format import ACCEL_UNITS, GYRO_UNITS, G, normalise_unit
 
 
 def accel_scale_to_g(unit: str) -> float:
-    """Factor that turns accelerometer values in `unit` into g."""
-    try:
-        return ACCEL_UNITS[unit]
-    except KeyError:
-        raise ValueError(f"unknown accelerometer unit {unit!r}; choose from {sorted(ACCEL_UNITS)} or 'auto'") from None
+    """Factor that turns accelerometer values in `unit` ('g', 'mg', 'm/s^2' and aliases) into g."""
+    return ACCEL_UNITS[normalise_unit(unit, "accel")] / G
 
 
 def gyro_scale_to_rad_s(unit: str) -> float:
-    """Factor that turns gyroscope values in `unit` into rad/s."""
-    try:
-        return GYRO_UNITS[unit]
-    except KeyError:
-        raise ValueError(f"unknown gyroscope unit {unit!r}; choose from {sorted(GYRO_UNITS)} or 'auto'") from None
+    """Factor that turns gyroscope values in `unit` ('rad/s', 'deg/s', 'dps'...) into rad/s."""
+    return GYRO_UNITS[normalise_unit(unit, "gyro")]
 
 
 def guess_accel_unit(accel: np.ndarray) -> str:

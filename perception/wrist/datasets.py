@@ -1,0 +1,174 @@
+"""Readers for the two wrist-gesture recording layouts CueKit evaluates on.
+
+FBK SmartWatch Gestures: `<root>/U0x/<class 01..20>/<rep>.txt`, lines
+  `currentTimeMillis nanoTime event.timestamp ax ay az` (m/s^2, ~9 Hz, wrist-worn watch).
+TensorFlow Lite Micro "magic wand": `<root>/<gesture>/output_<gesture>_<person>.txt` (or flat), lines
+  `x,y,z` in milli-g at 25 Hz, `-,-,-` before each repetition; terminal-capture junk is skipped.
+  `negative/` holds non-gesture motion (continuous streams, sometimes split by separators).
+
+Every reader returns `Recording`s in g with nanosecond timestamps, so the rest of the code is one path.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from perception.wrist.units import accel_scale_to_g
+
+log = logging.getLogger(__name__)
+
+WAND_RATE_HZ = 25.0
+_WAND_LINE = re.compile(r"^\s*(-?\d+(?:\.\d*)?),(-?\d+(?:\.\d*)?),(-?\d+(?:\.\d*)?)\s*$")
+_WAND_FILE = re.compile(r"^output_(?P<gesture>.+)_(?P<person>[^_]+)\.txt$")
+
+
+@dataclass
+class Recording:
+    user: str
+    label: str
+    t_ns: np.ndarray  # (N,) int64
+    accel: np.ndarray  # (N,3) g
+    source: str = ""
+
+    @property
+    def duration_s(self) -> float:
+        return float(self.t_ns[-1] - self.t_ns[0]) / 1e9 if len(self.t_ns) > 1 else 0.0
+
+
+# -- FBK --------------------------------------------------------------------------------------------------
+def is_fbk_user_dir(p: Path) -> bool:
+    return p.is_dir() and any(c.is_dir() and c.name.isdigit() for c in p.iterdir())
+
+
+def read_fbk_file(path: Path, user: str, label: str) -> Recording | None:
+    try:
+        a = np.loadtxt(path, ndmin=2)
+    except ValueError as exc:
+        log.warning("skipping %s: %s", path, exc)
+        return None
+    if a.shape[0] < 3 or a.shape[1] < 6:
+        log.warning("skipping %s: %d rows of %d columns (need >=3 x 6)", path, a.shape[0], a.shape[1])
+        return None
+    t = a[:, 2].astype(np.int64)
+    keep = np.concatenate([[True], np.diff(t) > 0])  # duplicate sensor timestamps happen
+    return Recording(user=user, label=label, t_ns=t[keep], accel=a[keep, 3:6] * accel_scale_to_g("m/s^2"),
+                     source=str(path))
+
+
+def load_fbk_user(user_dir: Path) -> list[Recording]:
+    out = []
+    for cls in sorted(c for c in user_dir.iterdir() if c.is_dir() and c.name.isdigit()):
+        for f in sorted(cls.glob("*.txt")):
+            r = read_fbk_file(f, user_dir.name, cls.name)
+            if r is not None:
+                out.append(r)
+    return out
+
+
+# -- magic wand -----------------------------------------------------------------------------------------
+def read_wand_file(path: Path) -> list[np.ndarray]:
+    """Segments (each (N,3) milli-g) between `-,-,-` separators; lines before the first separator belong
+    to a segment only in files that have no separator at all."""
+    segs: list[list[tuple[float, float, float]]] = []
+    cur: list[tuple[float, float, float]] | None = None
+    pre: list[tuple[float, float, float]] = []
+    with open(path, errors="replace") as fh:
+        for line in fh:
+            if "-,-,-" in line:
+                if cur:
+                    segs.append(cur)
+                cur = []
+                continue
+            m = _WAND_LINE.match(line)
+            if m:
+                (cur if cur is not None else pre).append(tuple(float(v) for v in m.groups()))
+    if cur:
+        segs.append(cur)
+    if not segs and pre:
+        segs.append(pre)
+    return [np.asarray(s, dtype=np.float64) for s in segs]
+
+
+def wand_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("output_*.txt"))
+
+
+def is_wand_dir(p: Path) -> bool:
+    return p.is_dir() and any(True for _ in p.rglob("output_*.txt"))
+
+
+def load_wand(root: Path, persons: list[str] | None = None, include_negative: bool = False,
+              min_len: int = 10) -> list[Recording]:
+    """Gesture repetitions (label = gesture, user = person) from a magic-wand tree."""
+    out = []
+    for f in wand_files(root):
+        m = _WAND_FILE.match(f.name)
+        if m is None:
+            continue
+        gesture, person = m.group("gesture"), m.group("person")
+        negative = gesture.startswith("negative") or f.parent.name == "negative"
+        if negative and not include_negative:
+            continue
+        if persons is not None and person not in persons:
+            continue
+        for k, seg in enumerate(read_wand_file(f)):
+            if len(seg) < min_len:
+                continue
+            t = (np.arange(len(seg)) * (1e9 / WAND_RATE_HZ)).astype(np.int64)
+            out.append(Recording(user=person, label="negative" if negative else gesture, t_ns=t,
+                                 accel=seg * accel_scale_to_g("mg"), source=f"{f}#{k}"))
+    return out
+
+
+def load_wand_negative_streams(root: Path, names: list[str] | None = None) -> list[Recording]:
+    """Continuous non-gesture streams from `negative/` (each separated stretch is its own stream)."""
+    neg = root / "negative" if (root / "negative").is_dir() else root
+    out = []
+    for f in sorted(neg.glob("output_negative*.txt")):
+        stem = f.stem.removeprefix("output_negative_")
+        if names is not None and stem not in names:
+            continue
+        for k, seg in enumerate(read_wand_file(f)):
+            if len(seg) < 10:
+                continue
+            t = (np.arange(len(seg)) * (1e9 / WAND_RATE_HZ)).astype(np.int64)
+            out.append(Recording(user=stem, label="negative", t_ns=t, accel=seg * accel_scale_to_g("mg"),
+                                 source=f"{f}#{k}"))
+    return out
+
+
+# -- layout detection --------------------------------------------------------------------------------------
+def detect_layout(path: Path) -> str:
+    """'fbk' for a FBK root or user dir, 'wand' for a magic-wand tree."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist")
+    if is_fbk_user_dir(path) or any(is_fbk_user_dir(c) for c in path.iterdir() if c.is_dir()):
+        return "fbk"
+    if is_wand_dir(path):
+        return "wand"
+    raise ValueError(f"{path} is neither a FBK layout (U0x/<class>/<rep>.txt) nor a magic-wand layout "
+                     "(output_<gesture>_<person>.txt)")
+
+
+def load_fbk(paths: list[Path], users: list[str] | None = None) -> list[Recording]:
+    """FBK recordings from user dirs and/or roots holding user dirs, optionally filtered by user name."""
+    out = []
+    for p in paths:
+        dirs = [p] if is_fbk_user_dir(p) else sorted(c for c in p.iterdir() if is_fbk_user_dir(c))
+        for d in dirs:
+            if users is None or d.name in users:
+                out.extend(load_fbk_user(d))
+    return out
+
+
+def wand_persons(root: Path) -> list[str]:
+    ps = set()
+    for f in wand_files(root):
+        m = _WAND_FILE.match(f.name)
+        if m and not m.group("gesture").startswith("negative") and f.parent.name != "negative":
+            ps.add(m.group("person"))
+    return sorted(ps)
