@@ -45,7 +45,7 @@ MODALITIES = ("speech", "hand", "wrist", "context")
 PREDICATES = ("gaze_on", "pointing_at")
 SLOT_KINDS = ("enum", "target", "string", "number")
 DEFAULT_DEIXIS = ("this", "that", "here", "there", "it")
-DEFAULT_LATENESS_MS = {"hand": 150, "wrist": 150, "speech": 1500, "gaze": 150, "context": 150}
+DEFAULT_LATENESS_MS = {"hand": 150, "wrist": 300, "speech": 1500, "gaze": 150, "context": 150}
 
 _PRED_RE = re.compile(r"^\s*(\w+)\s*\(\s*([^)]*?)\s*\)\s*$")
 _IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -113,8 +113,8 @@ def test_compound_waits_for_slower_partner_then_prefix_fires_after_window(spec):
     e = FusionEngine(spec, scene())
     assert e.push(ob("hand", "fist", 1000, 1200), now_ns=1230 * MS) == []
     assert e.pending() == ["close"]
-    assert e.advance(1640 * MS) == []  # sleep's window (500 ms from 1000) + wrist lateness not yet past
-    [ev] = e.advance(1650 * MS)
+    assert e.advance(1790 * MS) == []  # sleep's window (500 ms from 1000) + wrist lateness (300) not yet past
+    [ev] = e.advance(1800 * MS)
     assert ev.name == "close"
 
 
