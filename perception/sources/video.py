@@ -52,7 +52,8 @@ class _VideoSource(Source):
         self.cap: cv2.VideoCapture | None = None
         self._seq = 0
 
-    def _stamp(self, index: int) -> int:
+    def _grab(self) -> tuple[bool, int]:
+        """Grab the next frame; (False, 0) at the end. Returns its capture time."""
         raise NotImplementedError
 
     def _wait(self, t_ns: int, stop: threading.Event) -> None:
@@ -67,10 +68,10 @@ class _VideoSource(Source):
         assert self.cap is not None
         limit = self.options.max_frames
         while not stop.is_set() and (limit is None or self._seq < limit):
-            if not self.cap.grab():
+            grabbed, t = self._grab()
+            if not grabbed:
                 self._on_end()
                 break
-            t = self._stamp(self._seq)
             ok, image = self.cap.retrieve()
             if not ok or image is None:
                 self.count("decode_failed")
@@ -104,6 +105,7 @@ class CameraSource(_VideoSource):
     ) -> None:
         super().__init__(options, name)
         self.device: int | str = int(device) if isinstance(device, str) and device.isdigit() else device
+        self._probe_t: int | None = None
 
     def setup(self) -> None:
         cap = cv2.VideoCapture(self.device)
@@ -134,10 +136,15 @@ class CameraSource(_VideoSource):
             raise DeviceBusyError(
                 "camera", self.device, "opened but delivers no frames (busy?)", list_cameras()
             )
+        self._probe_t = self.clock.now_ns()  # that probe frame is the first one emitted
         self.cap = cap
 
-    def _stamp(self, index: int) -> int:
-        return self.clock.now_ns()
+    def _grab(self) -> tuple[bool, int]:
+        if self._probe_t is not None:
+            t, self._probe_t = self._probe_t, None
+            return True, t
+        ok = self.cap.grab()
+        return ok, self.clock.now_ns()  # stamped the moment the frame reached us
 
     def _on_end(self) -> None:
         log.warning("%s: camera %r stopped delivering frames", self.name, self.device)
@@ -162,6 +169,7 @@ class VideoFileSource(_VideoSource):
         self.t0_ns = t0_ns
         self.fps = 30.0
         self._t0 = 0
+        self._index = 0
 
     def setup(self) -> None:
         cap = cv2.VideoCapture(str(self.path))
@@ -177,8 +185,11 @@ class VideoFileSource(_VideoSource):
             else (0 if isinstance(self.clock, ReplayClock) else self.clock.now_ns())
         )
 
-    def _stamp(self, index: int) -> int:
-        return self._t0 + round(index * 1e9 / self.fps)
+    def _grab(self) -> tuple[bool, int]:
+        # frame i of the file is at i / fps, counting frames that fail to decode too
+        t = self._t0 + round(self._index * 1e9 / self.fps)
+        self._index += 1
+        return self.cap.grab(), t
 
     def _wait(self, t_ns: int, stop: threading.Event) -> None:
         self.clock.sleep_until_ns(t_ns, stop)

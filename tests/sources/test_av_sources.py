@@ -3,6 +3,8 @@ and device errors that name the device and list what exists."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -145,3 +147,60 @@ def test_native_resampler_is_used_when_built():
 
     assert isinstance(make_resampler(48000, 16000), native_audio.Resampler)
     assert isinstance(make_resampler(16000, 16000), LinearResampler)  # identity stays a copy
+
+
+def test_camera_loop_on_a_stream_url_stamps_with_the_pipeline_clock(tmp_path):
+    # OpenCV opens a local file given as a stream URL: the camera's own loop runs without a device
+    make_video(tmp_path / "cam.avi", n=8)
+    clock = MonotonicClock()
+    t0 = clock.now_ns()
+    out, pipe = collect(CameraSource(str(tmp_path / "cam.avi")), clock=clock)
+    assert [f.seq for f in out] == list(range(8))  # the probe frame from setup() is not lost
+    t = [f.t_capture_ns for f in out]
+    assert t0 <= t[0] and all(b >= a for a, b in zip(t, t[1:], strict=False)) and t[-1] <= clock.now_ns()
+    assert out[0].image.shape == (48, 64, 3)
+
+
+class _Status:
+    def __init__(self, overflow=False):
+        self.input_overflow = overflow
+
+
+def test_microphone_conditioning_anchoring_and_overflow_after_the_callback():
+    """The microphone path after the device: blocks as the sounddevice callback delivers them."""
+    import threading
+
+    clock = ReplayClock()
+    mic = MicrophoneSource(options=AudioSourceOptions(chunk_samples=320), queue_blocks=4)
+    mic.clock = clock
+    mic._start(48000)
+    block = 960  # 20 ms at 48 kHz
+    tone = (0.25 * np.sin(2 * np.pi * 300 * np.arange(48000) / 48000)).astype(np.float32)
+    t_cb = 10_000_000_000
+
+    def deliver(i, jitter_ns=0, overflow=False):
+        clock.advance_to(t_cb + (i + 1) * 20_000_000 + jitter_ns)
+        mic._callback(tone[i * block : (i + 1) * block, None], block, None, _Status(overflow))
+
+    got, stop = [], threading.Event()
+    th = threading.Thread(target=mic.run, args=(got.append, stop))
+    th.start()
+    for i in range(10):
+        deliver(i, jitter_ns=3_000_000 * (i % 2))  # USB jitter below the resync threshold
+        time.sleep(0.005)
+    time.sleep(0.1)
+    n_before = len(got)
+    deliver(10, jitter_ns=200_000_000)  # device clock 200 ms off: re-anchored
+    deliver(11, overflow=True)  # the device reported lost input: re-anchored
+    time.sleep(0.1)
+    stop.set()
+    th.join(2)
+    # first block's first sample = callback time - block duration; then by sample count (20 ms chunks)
+    assert got[0].t_first_ns == t_cb
+    assert [c.t_first_ns - t_cb for c in got[:n_before]] == [k * 20_000_000 for k in range(n_before)]
+    assert mic.counters["resync"] == 2 and mic.counters["overflow"] == 1
+    assert all(c.sample_rate == 16000 and len(c.samples) == 320 for c in got)
+    # the callback never blocks: with the consumer stopped, a full queue is counted, not waited on
+    for i in range(6):
+        mic._callback(tone[:block, None], block, None, _Status())
+    assert mic.counters["overflow"] == 1 + 2
