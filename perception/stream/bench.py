@@ -119,8 +119,11 @@ def main(argv: list[str]) -> int:
     args = ap.parse_args(argv)
     items = [np.random.default_rng(i).normal(size=512).astype(np.float32) for i in range(args.items)]
     result: dict[str, object] = {"items": args.items, "stages": 3}
-    cases = (("overhead", run_pipeline, 0, args.items), ("with_work", run_pipeline, args.work, args.items // 10),
-             ("fan_in_idle", run_fan_in, 0, args.items))
+    cases = (
+        ("overhead", run_pipeline, 0, args.items),
+        ("with_work", run_pipeline, args.work, args.items // 10),
+        ("fan_in_idle", run_fan_in, 0, args.items),
+    )
     for label, runner, reps, n in cases:
         sub = items[: max(1, n)]
         pipe = max(runner(sub, reps) for _ in range(args.repeat))

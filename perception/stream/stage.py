@@ -41,7 +41,8 @@ class Stage:
     def count(self, what: str, n: int = 1) -> int:
         """Add `n` to counter `what`; returns the new total. Thread-safe (device callbacks count too)."""
         c = self.counters
-        lock = self.__dict__.get("_counters_lock") or self.__dict__.setdefault("_counters_lock", threading.Lock())
+        d = self.__dict__
+        lock = d.get("_counters_lock") or d.setdefault("_counters_lock", threading.Lock())
         with lock:
             c[what] = c.get(what, 0) + n
             return c[what]
