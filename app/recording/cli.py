@@ -46,6 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--imu-accel-unit", default="auto", help="g | mg | m/s^2 | auto (default)")
     ap.add_argument("--imu-gyro-unit", default="auto", help="deg/s | rad/s | auto (default)")
     ap.add_argument("--seed", type=int, default=0, help="synthetic IMU seed")
+    ap.add_argument(
+        "--imu-events",
+        default="",
+        metavar="T:KIND,...",
+        help="synthetic IMU events, e.g. 1.0:tap,2.5:flick (kinds: tap, flick, shake, twist)",
+    )
     ap.add_argument("--out", required=True, metavar="FILE.mcap", help="output MCAP file")
     ap.add_argument(
         "--duration",
@@ -60,6 +66,20 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--audio-encoding", choices=["pcm_f32le", "pcm_s16le"], default="pcm_f32le")
     ap.add_argument("--json", action="store_true", help="print the statistics as one JSON object")
     return ap
+
+
+def parse_events(text: str) -> list:
+    """'1.0:tap,2.5:flick' -> [ImuEvent(1.0, 'tap'), ImuEvent(2.5, 'flick')]."""
+    from perception.sources import ImuEvent
+
+    events = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        t, _, kind = part.partition(":")
+        try:
+            events.append(ImuEvent(float(t), kind.strip()))
+        except ValueError:
+            raise ValueError(f"--imu-events: {part!r} is not TIME:KIND (e.g. 1.5:tap)") from None
+    return events
 
 
 @dataclass
@@ -112,7 +132,10 @@ def build(args: argparse.Namespace, extra_sinks: list[Stage] = ()) -> Recording:
         sources.append(ImuCsvSource(args.imu_csv, options=imu_opts, name="imu"))
     if args.imu_synthetic:
         dur = args.duration if args.duration else 10.0
-        sources.append(SyntheticImuSource(SyntheticImuOptions(seed=args.seed, duration_s=dur), name="imu"))
+        events = parse_events(args.imu_events)
+        sources.append(
+            SyntheticImuSource(SyntheticImuOptions(seed=args.seed, duration_s=dur, events=events), name="imu")
+        )
     if not sources:
         raise ValueError("nothing to record: choose at least one of --video/--camera, --wav/--mic, --imu-*")
     if args.fast and devices:

@@ -28,8 +28,8 @@ def describe(item: Any) -> str:
     if n == "VideoFrame":
         return f"{item.t_capture_ns:>16} video  {item.source_id} #{item.seq} {item.size[0]}x{item.size[1]}"
     if n == "AudioChunk":
-        n = len(item.samples)
-        return f"{item.t_first_ns:>16} audio  {item.source_id} #{item.seq} {n} samples @ {item.sample_rate}"
+        k = len(item.samples)
+        return f"{item.t_first_ns:>16} audio  {item.source_id} #{item.seq} {k} samples @ {item.sample_rate}Hz"
     if n == "ImuBatch":
         return f"{int(item.t_ns[0]):>16} imu    {item.source_id} #{item.seq} {len(item)} samples"
     if n == "Observation":

@@ -77,6 +77,10 @@ class _ImuLineSource(Source):
             if n == 1 or n % 100 == 0:
                 log.warning("%s: skipped malformed line (%d so far): %s", self.name, n, exc)
             return []
+        except Exception as exc:  # noqa: BLE001 - a parser bug must not end a live stream
+            self.count("malformed")
+            log.error("%s: parser failed on %r: %s: %s", self.name, line[:80], type(exc).__name__, exc)
+            return []
 
     def _monotone(self, t: int) -> int:
         # downstream resamplers need strictly increasing times; equal stamps are nudged by 1 ns

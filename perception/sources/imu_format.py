@@ -235,6 +235,8 @@ def _is_num(tok: str) -> bool:
         return False
 
 
+_MAX_SENSOR_VALUE = 1e7  # beyond any accelerometer/gyro/magnetometer reading in any unit we accept
+
 _SPLIT = re.compile(r"[,;\t ]+")
 
 
@@ -458,6 +460,10 @@ class ImuLineParser:
 
     # units ----------------------------------------------------------------------------------------
     def _accept(self, raw: _Raw) -> list[ImuSample]:
+        for fld in ("accel", "gyro", "mag"):
+            v = getattr(raw, fld)
+            if v is not None and max(abs(x) for x in v) > _MAX_SENSOR_VALUE:
+                raise MalformedImuLine(f"{fld} value out of range: {v}")
         for fld in ("gyro", "mag"):
             if getattr(raw, fld) is None and fld in self._held:
                 setattr(raw, fld, self._held[fld])

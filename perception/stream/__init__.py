@@ -15,7 +15,15 @@ __all__ = [
 ]
 from perception.stream.channel import END, Channel, QueuePolicy  # noqa: E402
 from perception.stream.pipeline import Pipeline  # noqa: E402
-from perception.stream.stage import CallbackSink, Emit, FunctionStage, Sink, Source, Stage  # noqa: E402
+from perception.stream.stage import (  # noqa: E402
+    CallbackSink,
+    Emit,
+    FunctionStage,
+    Sink,
+    Source,
+    Stage,
+    TypeFilter,
+)
 
 __all__ += ["END", "CallbackSink", "Channel", "Emit", "FunctionStage", "Pipeline", "QueuePolicy", "Sink",
-            "Source", "Stage"]
+            "Source", "Stage", "TypeFilter"]

@@ -313,3 +313,49 @@ def test_record_refuses_bad_combinations(tmp_path, capsys):
     code = cli.main(["--camera", "57", "--out", str(tmp_path / "y.mcap"), "--duration", "3"])
     assert code == 1
     assert "camera 57" in capsys.readouterr().err
+
+
+def test_one_replay_split_into_typed_streams(session):
+    from perception.stream import QueuePolicy, TypeFilter
+
+    got: dict[str, list] = {"video": [], "audio": [], "imu": []}
+    pipe = Pipeline(clock=ReplayClock())
+    src = pipe.add(McapReplaySource(session["out"]))
+    for key, cls in (("video", VideoFrame), ("audio", AudioChunk), ("imu", ImuBatch)):
+        f = pipe.add(TypeFilter(cls, name=f"only_{key}"), inputs=[src])
+        pipe.add(CallbackSink(got[key].append, name=key, policy=QueuePolicy.BLOCK), inputs=[f])
+    pipe.start()
+    assert pipe.wait(30)
+    pipe.stop()
+    for key, cls in (("video", VideoFrame), ("audio", AudioChunk), ("imu", ImuBatch)):
+        assert got[key] and all(isinstance(x, cls) for x in got[key])
+        assert [x.seq for x in got[key]] == [x.seq for x in by_type(session["tee"], cls)]
+
+
+def test_record_synthetic_imu_with_events(tmp_path, capsys):
+    out = tmp_path / "syn.mcap"
+    assert (
+        cli.main(
+            [
+                "--imu-synthetic",
+                "--imu-events",
+                "0.3:tap,0.6:flick",
+                "--duration",
+                "1",
+                "--fast",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    batches = [r.item for r in read_items(out)]
+    t = np.concatenate([b.t_ns for b in batches])
+    a = np.concatenate([b.accel for b in batches])
+    g = np.concatenate([b.gyro for b in batches])
+    assert len(t) == 100
+    assert a[(t >= 0.3e9) & (t < 0.45e9), 2].max() > 2 * 9.80665
+    assert g[(t >= 0.6e9) & (t < 0.75e9), 2].max() > 5
+    assert cli.main(["--imu-synthetic", "--imu-events", "soon:tap", "--out", str(out)]) == 2
+    assert "TIME:KIND" in capsys.readouterr().err

@@ -157,3 +157,69 @@ def test_names_and_units():
     assert normalise_unit("m/s2", "accel") == "m/s^2"
     with pytest.raises(ValueError, match="unknown gyro unit"):
         normalise_unit("rpm", "gyro")
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_TOKENS = st.sampled_from(
+    [
+        "t",
+        "ax",
+        "ay",
+        "az",
+        "gx",
+        "gy",
+        "gz",
+        "3",
+        "4",
+        "5",
+        "1",
+        "0.5",
+        "-9.81",
+        "1e308",
+        "nan",
+        "ACC",
+        "GYR",
+        "{",
+        "}",
+        "[",
+        "]",
+        ":",
+        "=",
+        ",",
+        ";",
+        " ",
+        '"',
+        "accel",
+        "units",
+        "x",
+        "null",
+        "true",
+        "1e-300",
+        "\t",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.binary(max_size=40), st.lists(_TOKENS, max_size=20).map("".join)), max_size=12))
+def test_any_input_is_parsed_or_refused_as_malformed(lines):
+    p = ImuLineParser()
+    for line in lines:
+        try:
+            out = p.feed(line)
+        except MalformedImuLine:
+            continue
+        for s in out:
+            assert s.accel.shape == (3,) and np.all(np.isfinite(s.accel))
+    for s in p.flush():
+        assert s.accel.shape == (3,)
+
+
+def test_absurd_values_are_malformed_not_infinite():
+    p = ImuLineParser(ImuFormatOptions(accel_unit="g"))
+    with pytest.raises(MalformedImuLine, match="out of range"):
+        p.feed("1e308,0,1")
+    with pytest.raises(MalformedImuLine):
+        p.feed('{"accel": [NaN, 0, 1]}')
