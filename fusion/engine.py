@@ -318,7 +318,7 @@ class FusionEngine:
         if any(not lst for lst in lists):
             return []
         out: list[_Match] = []
-        for combo in itertools.product(*lists):
+        for combo in _windowed_product(lists, node.within_ns, node.op == "sequence"):
             m = _combine(list(combo))
             if m is None or (not m.real and not m.open_mods):
                 continue
@@ -584,7 +584,8 @@ class FusionEngine:
                 log.info("%s suppressed: within refractory period of an emitted %s", c.intent.name,
                          c.intent.name)
                 return self._decide_one(final)
-        cands.sort(key=lambda c: (c.rank, -c.match.t_first), reverse=True)
+        # best rank first; among equals the tightest reading (a sequence's latest start), then the earliest
+        cands.sort(key=lambda c: (c.rank, c.match.t_first - c.match.t_last, -c.match.t_first), reverse=True)
         partial_cache: dict[str, list[_Match]] = {}
         for c in cands:
             rivals = [o for o in cands if o is not c and self._conflicts(c, o)]
@@ -657,13 +658,14 @@ class FusionEngine:
         self._consume(c.match.obs)
         for r in rivals:
             self._consume(r.match.obs)
-            if r.intent.name == it.name:  # the same action seen by another modality
+            if r.intent.name == it.name and not set(r.match.obs) & set(c.match.obs):
+                # the same action seen by another modality (sharing evidence = another reading of it)
                 self.stats.duplicates_merged += 1
                 derived += [i for i in list(r.match.obs) + list(r.context_ids) if i not in derived]
                 mods |= set(r.modalities)
                 confs.append(r.score)
                 t_first, t_last = min(t_first, r.match.t_first), max(t_last, r.match.t_last)
-            else:
+            elif r.intent.name != it.name:
                 self.stats.conflicts_lost += 1
                 n_best.append({"name": r.intent.name, "confidence": round(r.score, 4), "slots": r.slots})
         conf = 1.0 - math.prod(1.0 - x for x in confs)
@@ -703,8 +705,37 @@ def _gap(a: _Match, b: _Match) -> int:
 def _cap(ms: list[_Match], cap: int) -> list[_Match]:
     if len(ms) <= cap:
         return ms
-    ms.sort(key=lambda m: (bool(m.open_mods), -m.score()))
+    # complete before partial, confident before doubtful, tight before loose
+    ms.sort(key=lambda m: (bool(m.open_mods), -m.score(), m.t_last - m.t_first))
     return ms[:cap]
+
+
+def _windowed_product(lists: list[list[_Match]], within: int, ordered: bool):
+    """itertools.product over the parts' matches, pruned as soon as the real parts chosen so far span
+    more than `within` (or, for a sequence, start out of order), so a buffer full of old
+    observations costs little and no valid combination is crowded out."""
+    n = len(lists)
+    chosen: list[_Match] = []
+
+    def rec(k: int, lo: int, hi: int, last_start: int | None):
+        if k == n:
+            yield tuple(chosen)
+            return
+        for m in lists[k]:
+            if m.real:
+                lo2, hi2 = min(lo, m.t_first), max(hi, m.t_last)
+                if hi2 - lo2 > within:
+                    continue
+                if ordered and last_start is not None and m.t_first <= last_start:
+                    continue
+                nxt = m.t_first
+            else:
+                lo2, hi2, nxt = lo, hi, last_start
+            chosen.append(m)
+            yield from rec(k + 1, lo2, hi2, nxt)
+            chosen.pop()
+
+    yield from rec(0, 2 ** 62, -(2 ** 62), None)
 
 
 def _max_window(node: Node) -> int:

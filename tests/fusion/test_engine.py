@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from fusion.engine import FusionEngine
+from fusion.engine import EngineOptions, FusionEngine
 from fusion.schemas import validate
 from fusion.spec import load_spec, loads_spec
 from fusion.stage import FusionStage, Ticker
@@ -227,3 +227,18 @@ def test_long_stream_keeps_memory_bounded_and_keeps_working(spec):
         e.advance((t + 190) * MS)
     assert len(e._buffer) < 100 and len(e.context._records) < 200
     assert n_sel == expected and expected > 400
+
+
+def test_compound_found_among_many_old_parts(spec):
+    # 60 unanswered victory signs, then one answered by a tap: the one valid sequence is found
+    e = FusionEngine(spec, scene(), EngineOptions(max_matches_per_node=8))
+    out = []
+    for i in range(60):
+        t = 1000 + i * 100
+        out += e.push(ob("hand", "victory", t, t + 50), now_ns=(t + 60) * MS)
+    out += e.push(ob("wrist", "tap", 7100, 7150), now_ns=7160 * MS)
+    out += e.flush(9000 * MS)
+    assert [x.name for x in out] == ["take_photo"]
+    ev = out[0]
+    assert len(ev.derived_from) == 2 and ev.confidence == pytest.approx(0.9)
+    assert e._buffer[ev.derived_from[0]].t_start_ns == 6900 * MS  # the latest victory: the tightest reading
