@@ -160,11 +160,11 @@ def roi_transform(image_size: tuple[int, int], roi: Sequence[float], rotation: f
         w, h = new_w, new_h
     c, s = math.cos(rotation), math.sin(rotation)
     # Image y points down, so this rotation turns the ROI clockwise on screen (MediaPipe sign).
-    u = np.array([c, s]) * (w / ow)
-    v = np.array([-s, c]) * (h / oh)
-    origin = np.array([cx, cy]) - u * (ow / 2.0) - v * (oh / 2.0)
-    m = np.eye(3)
-    m[:2, 0], m[:2, 1], m[:2, 2] = u, v, origin
+    ux, uy = c * w / ow, s * w / ow
+    vx, vy = -s * h / oh, c * h / oh
+    tx = cx - ux * ow / 2.0 - vx * oh / 2.0
+    ty = cy - uy * ow / 2.0 - vy * oh / 2.0
+    m = np.array([[ux, vx, tx], [uy, vy, ty], [0.0, 0.0, 1.0]])
     return RoiTransform(m, (ow, oh), (img_w, img_h), (cx, cy, w, h), rotation, padding)
 
 
@@ -205,12 +205,12 @@ def image_to_tensor(image: np.ndarray, roi: Sequence[float], rotation: float = 0
     lo, hi = _finite("value_range lo", lo), _finite("value_range hi", hi)
     oc = 0 if out_channels is None else int(out_channels)
     tf = roi_transform((img_w, img_h), roi, rotation, out_size, keep_aspect)
-    m = tf.matrix
+    (a, b, tx), (c, d, ty) = tf.matrix[:2].tolist()
     if pixel_centers:
         # sample tensor pixel centre (x + 0.5) at image pixel centre convention (index - 0.5)
-        m = m.copy()
-        m[:2, 2] += 0.5 * m[:2, 0] + 0.5 * m[:2, 1] - 0.5
-    matrix6 = tuple(float(v) for v in m[:2].reshape(-1))
+        tx += 0.5 * a + 0.5 * b - 0.5
+        ty += 0.5 * c + 0.5 * d - 0.5
+    matrix6 = (a, b, tx, c, d, ty)
     tensor = _kernels.warp_to_tensor(image, matrix6, tf.out_size[0], tf.out_size[1],
                                      border == "replicate", lo, hi, layout == "nchw",
                                      interp == "cubic", oc)

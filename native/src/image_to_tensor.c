@@ -44,6 +44,105 @@ static inline __attribute__((always_inline)) void store(const warp_job *j, npy_i
         j->dst[(y * j->ow + x) * j->oc + k] = j->lo + j->scale * v;
 }
 
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#include <immintrin.h>
+#define CK_HAVE_AVX2_PATH 1
+/* One fully-inside row with AVX2 + FMA, 8 pixels per step: 32-bit gathers fetch each tap's
+ * channels at once; channels are split into lanes, blended, and written per plane (NCHW) or
+ * interleaved (NHWC). Chosen at run time when the CPU has AVX2 and FMA; the caller guarantees
+ * that every tap is inside the image, that 4-byte reads after each tap stay inside the buffer,
+ * and that offsets fit in int32. Returns the number of pixels done (a multiple of 8). */
+__attribute__((target("avx2,fma"))) static npy_intp row_avx2(
+    const uint8_t *src, npy_intp rs, int c, int oc, float fxmax, float fymax, double bx,
+    double by, double m0, double m3, npy_intp ow, float lo, float sc, float *o, int nchw,
+    npy_intp plane) {
+    const __m256 ramp = _mm256_set_ps(7, 6, 5, 4, 3, 2, 1, 0);
+    const __m256 vm0 = _mm256_set1_ps((float)m0), vm3 = _mm256_set1_ps((float)m3);
+    const __m256 xmax = _mm256_set1_ps(fxmax), ymax = _mm256_set1_ps(fymax);
+    const __m256 vlo = _mm256_set1_ps(lo), vsc = _mm256_set1_ps(sc), z = _mm256_setzero_ps();
+    const __m256i vrs = _mm256_set1_epi32((int)rs), vc = _mm256_set1_epi32(c);
+    /* vpshufb indexes bytes within each 128-bit half: dword d holds bytes 4d..4d+3 */
+#define B(d, k) (int)(0x80808000u | (unsigned)(4 * (d) + (k)))
+#define SEL(k) _mm256_setr_epi32(B(0, k), B(1, k), B(2, k), B(3, k), B(0, k), B(1, k), B(2, k), \
+                                 B(3, k))
+    const __m256i sel0 = SEL(0), sel1 = SEL(1), sel2 = SEL(2), sel3 = SEL(3);
+#undef SEL
+#undef B
+    npy_intp x = 0;
+    for (; x + 8 <= ow; x += 8) {
+        __m256 fx = _mm256_fmadd_ps(vm0, ramp, _mm256_set1_ps((float)(m0 * (double)x + bx)));
+        __m256 fy = _mm256_fmadd_ps(vm3, ramp, _mm256_set1_ps((float)(m3 * (double)x + by)));
+        fx = _mm256_max_ps(_mm256_min_ps(fx, xmax), z);
+        fy = _mm256_max_ps(_mm256_min_ps(fy, ymax), z);
+        __m256i ix = _mm256_cvttps_epi32(fx), iy = _mm256_cvttps_epi32(fy);
+        __m256 ax = _mm256_sub_ps(fx, _mm256_cvtepi32_ps(ix));
+        __m256 ay = _mm256_sub_ps(fy, _mm256_cvtepi32_ps(iy));
+        __m256i off = _mm256_add_epi32(_mm256_mullo_epi32(iy, vrs), _mm256_mullo_epi32(ix, vc));
+        /* scalar 4-byte loads beat hardware gathers on the CPUs we measured (Zen 4) */
+        int of[8];
+        _mm256_storeu_si256((__m256i *)of, off);
+#define T(e, d) ld32(src + of[e] + (d))
+#define ROW(d) _mm256_setr_epi32(T(0, d), T(1, d), T(2, d), T(3, d), T(4, d), T(5, d), T(6, d), \
+                                 T(7, d))
+        __m256i g00 = ROW(0), g01 = ROW(c), g10 = ROW(rs), g11 = ROW(rs + c);
+#undef ROW
+#undef T
+        __m256 res[4];
+        for (int k = 0; k < oc; k++) {
+            /* byte k of every dword, zero-extended: one shuffle per tap */
+            const __m256i pick = k == 0 ? sel0 : (k == 1 ? sel1 : (k == 2 ? sel2 : sel3));
+            __m256 p00 = _mm256_cvtepi32_ps(_mm256_shuffle_epi8(g00, pick));
+            __m256 p01 = _mm256_cvtepi32_ps(_mm256_shuffle_epi8(g01, pick));
+            __m256 p10 = _mm256_cvtepi32_ps(_mm256_shuffle_epi8(g10, pick));
+            __m256 p11 = _mm256_cvtepi32_ps(_mm256_shuffle_epi8(g11, pick));
+            __m256 top = _mm256_fmadd_ps(_mm256_sub_ps(p01, p00), ax, p00);
+            __m256 bot = _mm256_fmadd_ps(_mm256_sub_ps(p11, p10), ax, p10);
+            __m256 v = _mm256_fmadd_ps(_mm256_sub_ps(bot, top), ay, top);
+            res[k] = _mm256_fmadd_ps(v, vsc, vlo);
+        }
+        if (nchw) {
+            for (int k = 0; k < oc; k++) _mm256_storeu_ps(o + k * plane + x, res[k]);
+        } else if (oc == 3) {
+            /* interleave r, g, b lanes into 24 floats: each output vector gathers its lanes
+             * from the three planes by permutes and picks them by blends */
+            const __m256 r = res[0], g = res[1], b = res[2];
+            float *d = o + x * 3;
+#define PERM(v, a0, a1, a2, a3, a4, a5, a6, a7) \
+    _mm256_permutevar8x32_ps(v, _mm256_setr_epi32(a0, a1, a2, a3, a4, a5, a6, a7))
+            __m256 o0 = _mm256_blend_ps(
+                _mm256_blend_ps(PERM(r, 0, 0, 0, 1, 0, 0, 2, 0), PERM(g, 0, 0, 0, 0, 1, 0, 0, 2), 0x92),
+                PERM(b, 0, 0, 0, 0, 0, 1, 0, 0), 0x24);
+            __m256 o1 = _mm256_blend_ps(
+                _mm256_blend_ps(PERM(r, 0, 3, 0, 0, 4, 0, 0, 5), PERM(g, 0, 0, 3, 0, 0, 4, 0, 0), 0x24),
+                PERM(b, 2, 0, 0, 3, 0, 0, 4, 0), 0x49);
+            __m256 o2 = _mm256_blend_ps(
+                _mm256_blend_ps(PERM(r, 0, 0, 6, 0, 0, 7, 0, 0), PERM(g, 5, 0, 0, 6, 0, 0, 7, 0), 0x49),
+                PERM(b, 0, 5, 0, 0, 6, 0, 0, 7), 0x92);
+#undef PERM
+            _mm256_storeu_ps(d, o0);
+            _mm256_storeu_ps(d + 8, o1);
+            _mm256_storeu_ps(d + 16, o2);
+        } else {
+            float tmp[4][8];
+            for (int k = 0; k < oc; k++) _mm256_storeu_ps(tmp[k], res[k]);
+            float *d = o + x * oc;
+            for (int e = 0; e < 8; e++)
+                for (int k = 0; k < oc; k++) d[e * oc + k] = tmp[k][e];
+        }
+    }
+    return x;
+}
+
+static int cpu_has_avx2_fma(void) {
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }
+    return cached;
+}
+#endif
+
 /* Everything the loop needs is copied to locals first: the uint8 source may alias anything, so
  * fields read through the job pointer would be reloaded after every store. */
 static inline __attribute__((always_inline)) void bilinear_rows(const warp_job *j, const int c,
@@ -55,57 +154,108 @@ static inline __attribute__((always_inline)) void bilinear_rows(const warp_job *
     const npy_intp pstep = j->nchw ? 1 : oc, cstep = j->nchw ? ow * oh : 1;
     const double m0 = j->m[0], m1 = j->m[1], m2 = j->m[2], m3 = j->m[3], m4 = j->m[4],
                  m5 = j->m[5];
+#ifdef CK_HAVE_AVX2_PATH
+    /* gathers take int32 byte offsets */
+    const int use_avx2 = cpu_has_avx2_fma() && (double)(h - 1) * (double)rs + (double)w * c < 2e9;
+#endif
     for (npy_intp y = 0; y < oh; y++) {
         const double bx = m1 * (double)y + m2;
         const double by = m4 * (double)y + m5;
         float *restrict o = j->dst + (j->nchw ? y * ow : y * ow * oc);
         /* The row is a straight segment in the image: when both ends are inside, so is every
-         * sample, and the loop runs without border checks (fixed-point weights, 1/2048 px). */
+         * sample, and the loop runs without border checks. */
         const double ex = m0 * (double)(ow - 1) + bx, ey = m3 * (double)(ow - 1) + by;
+        /* zero border and the whole row beyond one image edge (letterbox bars, empty crops) */
+        if (!replicate && ((bx <= -1.0 && ex <= -1.0) || (by <= -1.0 && ey <= -1.0) ||
+                           (bx >= (double)w && ex >= (double)w) ||
+                           (by >= (double)h && ey >= (double)h))) {
+            for (npy_intp x = 0; x < ow; x++)
+                for (int k = 0; k < oc; k++) o[x * pstep + k * cstep] = lo;
+            continue;
+        }
         if (bx >= 0.0 && ex >= 0.0 && by >= 0.0 && ey >= 0.0 && bx < (double)(w - 1) &&
             ex < (double)(w - 1) && by < (double)(h - 1) && ey < (double)(h - 1)) {
+#ifdef CK_HAVE_AVX2_PATH
+            npy_intp done = 0;
+            /* rows whose taps reach the last image row could read past the buffer's end */
+            if (use_avx2 && c >= 3 && oc >= 3 && by < (double)h - 2.01 && ey < (double)h - 2.01) {
+                done = row_avx2(src, rs, c, oc, nextafterf((float)(w - 1), 0.0f),
+                                nextafterf((float)(h - 1), 0.0f), bx, by, m0, m3, ow, lo, sc,
+                                j->dst + (j->nchw ? y * ow : y * ow * oc), j->nchw, ow * oh);
+                o += done * pstep;
+            }
+#else
+            const npy_intp done = 0;
+#endif
 #ifdef __SSE2__
             if (c >= 3 && oc >= 3) {
-                /* One pixel's channels per SSE lane group: 4-byte loads, float blend. A 4-byte
-                 * load of a 3-channel pixel reads one byte past it, so the very last pixel of
-                 * the image goes through the scalar path (`last`). */
+                /* Four pixels per step: coordinates and weights in SSE lanes, then each pixel's
+                 * channels blended in lanes from 4-byte loads. A 4-byte load of a 3-channel pixel
+                 * reads one byte past it, so a pixel whose bottom-right tap is the image's last
+                 * pixel goes through the scalar path. NHWC stores write 4 floats per pixel; the
+                 * spare lane is overwritten by the next pixel, except at the end of the row. */
                 const uint8_t *last = src + (h - 1) * rs + (w - 1) * c;
                 const __m128 vlo = _mm_set1_ps(lo), vsc = _mm_set1_ps(sc);
+                const __m128 ramp = _mm_set_ps(3.0f, 2.0f, 1.0f, 0.0f);
+                const __m128 vm0 = _mm_set1_ps((float)m0), vm3 = _mm_set1_ps((float)m3);
+                /* largest float below w-1 / h-1: truncation then stays <= w-2 / h-2 */
+                const __m128 xmax = _mm_set1_ps(nextafterf((float)(w - 1), 0.0f));
+                const __m128 ymax = _mm_set1_ps(nextafterf((float)(h - 1), 0.0f));
                 const __m128i zero = _mm_setzero_si128();
-                for (npy_intp x = 0; x < ow; x++, o += pstep) {
-                    float fx = (float)(m0 * (double)x + bx);
-                    float fy = (float)(m3 * (double)x + by);
-                    npy_intp x0 = (npy_intp)fx, y0 = (npy_intp)fy;
-                    if (x0 > w - 2) x0 = w - 2;
-                    if (y0 > h - 2) y0 = h - 2;
-                    float ax = fx - (float)x0, ay = fy - (float)y0;
-                    const uint8_t *p = src + y0 * rs + x0 * c;
-                    const uint8_t *q = p + rs;
-                    float res[4];
-                    if (c == 3 && q + c == last) {
-                        for (int k = 0; k < oc; k++) {
-                            float top = p[k] + (p[c + k] - p[k]) * ax;
-                            float bot = q[k] + (q[c + k] - q[k]) * ax;
-                            res[k] = lo + sc * (top + (bot - top) * ay);
+                const int direct = !j->nchw && oc == 3;
+                o -= done * pstep; /* the loop below indexes from the row start */
+                for (npy_intp x = done; x < ow; x += 4) {
+                    const npy_intp cnt = ow - x < 4 ? ow - x : 4;
+                    __m128 fx = _mm_add_ps(_mm_set1_ps((float)(m0 * (double)x + bx)),
+                                           _mm_mul_ps(vm0, ramp));
+                    __m128 fy = _mm_add_ps(_mm_set1_ps((float)(m3 * (double)x + by)),
+                                           _mm_mul_ps(vm3, ramp));
+                    fx = _mm_max_ps(_mm_min_ps(fx, xmax), _mm_setzero_ps());
+                    fy = _mm_max_ps(_mm_min_ps(fy, ymax), _mm_setzero_ps());
+                    __m128i ix = _mm_cvttps_epi32(fx), iy = _mm_cvttps_epi32(fy);
+                    __m128 ax = _mm_sub_ps(fx, _mm_cvtepi32_ps(ix));
+                    __m128 ay = _mm_sub_ps(fy, _mm_cvtepi32_ps(iy));
+                    int xi[4], yi[4];
+                    float axs[4], ays[4];
+                    _mm_storeu_si128((__m128i *)xi, ix);
+                    _mm_storeu_si128((__m128i *)yi, iy);
+                    _mm_storeu_ps(axs, ax);
+                    _mm_storeu_ps(ays, ay);
+                    for (npy_intp e = 0; e < cnt; e++) {
+                        const uint8_t *p = src + (npy_intp)yi[e] * rs + (npy_intp)xi[e] * c;
+                        const uint8_t *q = p + rs;
+                        float *oe = o + (x + e) * pstep;
+                        if (c == 3 && q + c == last) {
+                            for (int k = 0; k < oc; k++) {
+                                float top = p[k] + (p[c + k] - p[k]) * axs[e];
+                                float bot = q[k] + (q[c + k] - q[k]) * axs[e];
+                                oe[k * cstep] = lo + sc * (top + (bot - top) * ays[e]);
+                            }
+                            continue;
                         }
-                    } else {
 #define LOAD4(ptr) _mm_cvtepi32_ps(_mm_unpacklo_epi16(_mm_unpacklo_epi8( \
         _mm_cvtsi32_si128(ld32(ptr)), zero), zero))
                         __m128 p00 = LOAD4(p), p01 = LOAD4(p + c);
                         __m128 p10 = LOAD4(q), p11 = LOAD4(q + c);
-                        __m128 vax = _mm_set1_ps(ax), vay = _mm_set1_ps(ay);
+#undef LOAD4
+                        __m128 vax = _mm_set1_ps(axs[e]), vay = _mm_set1_ps(ays[e]);
                         __m128 top = _mm_add_ps(p00, _mm_mul_ps(_mm_sub_ps(p01, p00), vax));
                         __m128 bot = _mm_add_ps(p10, _mm_mul_ps(_mm_sub_ps(p11, p10), vax));
                         __m128 v = _mm_add_ps(top, _mm_mul_ps(_mm_sub_ps(bot, top), vay));
-                        _mm_storeu_ps(res, _mm_add_ps(vlo, _mm_mul_ps(vsc, v)));
-#undef LOAD4
+                        v = _mm_add_ps(vlo, _mm_mul_ps(vsc, v));
+                        if (direct && x + e + 1 < ow) {
+                            _mm_storeu_ps(oe, v);
+                        } else {
+                            float res[4];
+                            _mm_storeu_ps(res, v);
+                            for (int k = 0; k < oc; k++) oe[k * cstep] = res[k];
+                        }
                     }
-                    for (int k = 0; k < oc; k++) o[k * cstep] = res[k];
                 }
                 continue;
             }
 #endif
-            for (npy_intp x = 0; x < ow; x++, o += pstep) {
+            for (npy_intp x = done; x < ow; x++, o += pstep) {
                 float fx = (float)(m0 * (double)x + bx);
                 float fy = (float)(m3 * (double)x + by);
                 npy_intp x0 = (npy_intp)fx, y0 = (npy_intp)fy;
