@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import numpy as np
 
 from fusion.scenario import ScenarioResult, load_scenario, resolve_spec, run_scenario, scenario_files
+from fusion.schemas import validate
 from fusion.spec import REPO, SpecError
 
 log = logging.getLogger("cuekit.fusion.eval")
@@ -101,6 +103,12 @@ def evaluate(options: EvalOptions) -> EvalResult:
             print(f"[{i + 1}/{len(files)}] {f.name}: LOAD ERROR {exc}", file=sys.stderr)
             continue
         r = run_scenario(sc, spec)
+        for ev in r.events:  # what the engine emits must match the published schema
+            try:
+                validate("intent_event", ev.to_json())
+            except jsonschema.ValidationError as exc:
+                r.passed = False
+                r.problems.append(f"{ev.name} violates intent_event schema: {exc.message}")
         results.append(r)
         print(f"[{i + 1}/{len(files)}] {'PASS' if r.passed else 'FAIL'} {sc.name}"
               + ("" if r.passed else ": " + "; ".join(r.problems)), file=sys.stderr)

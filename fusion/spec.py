@@ -195,9 +195,10 @@ class Spec:
                         for t in scene.targets():
                             for name in t.names:
                                 toks = tuple(tokenize(name))
-                                if toks:
+                                if toks:  # "lamp", "the lamp", "that lamp": the named target
                                     vals.append((toks, t.id))
-                                    vals.append((("the", *toks), t.id))
+                                    for det in ("the", "this", "that"):
+                                        vals.append(((det, *toks), t.id))
                     cache[type_name] = sorted(vals, key=lambda tv: -len(tv[0]))
                 else:
                     cache[type_name] = st.token_values()

@@ -44,6 +44,7 @@ def test_parse_text_uses_spec_expressions_and_scene_names():
     scene = Scene([Target("lamp1", "lamp", (0, 0, 10, 10), aliases=("light",))])
     assert spec.parse_text("move that there") == ("move", {"object": "that", "destination": "there"})
     assert spec.parse_text("select the light", scene) == ("select", {"target": "lamp1"})
+    assert spec.parse_text("open that lamp", scene) == ("open", {"target": "lamp1"})
     assert spec.parse_text("scroll sideways") is None
 
 
