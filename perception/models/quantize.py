@@ -6,6 +6,7 @@ by up to 0.8), so `registry.ModelSpec.int8_candidate` limits the attempt to the 
 """
 from __future__ import annotations
 
+import logging
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,14 +69,21 @@ def quantize(model: onnx.ModelProto, calibration: list[np.ndarray], options: Opt
     excluded = [n.name for n in model.graph.node
                 if any(part in n.name for part in opt.exclude_name_parts)]
     input_name = model.graph.input[0].name
-    with tempfile.TemporaryDirectory() as tmp:
-        src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
-        onnx.save(model, src)
-        quantize_static(src, dst, _Reader(input_name, calibration), quant_format=QuantFormat.QDQ,
-                        per_channel=opt.per_channel, activation_type=opt.activation_type,
-                        weight_type=opt.weight_type, calibrate_method=opt.calibrate_method,
-                        nodes_to_exclude=excluded, extra_options={"ActivationSymmetric": False})
-        q = onnx.load(dst)
+    root_logger = logging.getLogger()
+    level = root_logger.level
+    # quantize_static logs a generic "consider pre-processing" advice on the root logger every call
+    root_logger.setLevel(logging.ERROR)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
+            onnx.save(model, src)
+            quantize_static(src, dst, _Reader(input_name, calibration), quant_format=QuantFormat.QDQ,
+                            per_channel=opt.per_channel, activation_type=opt.activation_type,
+                            weight_type=opt.weight_type, calibrate_method=opt.calibrate_method,
+                            nodes_to_exclude=excluded, extra_options={"ActivationSymmetric": False})
+            q = onnx.load(dst)
+    finally:
+        root_logger.setLevel(level)
     return Result(model=q, excluded_nodes=excluded, calibration_count=len(calibration))
 
 

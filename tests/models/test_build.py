@@ -219,3 +219,11 @@ def test_unsupported_op_is_named(built_store):
     data = source.read_member(wheel, "mediapipe/modules/face_detection/face_detection_full_range_sparse.tflite")
     with pytest.raises(ConversionError, match="DENSIFY"):
         convert(data)
+
+
+def test_tflite_model_is_the_pinned_source(built_store):
+    data = built_store.tflite("hand_landmark_lite")
+    expected = built_store.manifest()["models"]["hand_landmark_lite"]["source"]["tflite_sha256"]
+    assert source.sha256_bytes(data) == expected
+    with pytest.raises(UnknownModelError):
+        built_store.tflite("pose_landmark_full")
