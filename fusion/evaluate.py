@@ -138,12 +138,52 @@ def plot_latency(res: EvalResult, path: Path) -> None:
     plt.close(fig)
 
 
+def plot_timeline(res: ScenarioResult, sc_path: Path, path: Path) -> None:
+    """One scenario on a time axis: evidence spans per modality, arrivals, spoken words, intents."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from fusion.scenario import load_scenario
+    sc = load_scenario(sc_path)
+    rows = ["speech", "hand", "wrist", "gaze", "context"]
+    used = [r for r in rows if any(t.obs.modality == r for t in sc.observations)]
+    fig, ax = plt.subplots(figsize=(10, 1.2 + 0.8 * (len(used) + 1)))
+    y = {r: i for i, r in enumerate(used)}
+    for t in sc.observations:
+        o = t.obs
+        yy = y.get(o.modality, 0)
+        t0, t1 = o.t_start_ns / 1e6, o.t_end_ns / 1e6
+        ax.barh(yy, max(t1 - t0, 8), left=t0, height=0.5, alpha=0.6)
+        ax.plot([t.arrive_ns / 1e6], [yy], marker="v", color="k", ms=5)
+        ax.text(t0, yy + 0.3, f"{t.label}: {o.kind}", fontsize=7)
+        for w in o.payload.get("words") or []:
+            ax.text(w["t_start_ns"] / 1e6, yy - 0.45, w["word"], fontsize=8, color="navy")
+    top = len(used)
+    for ev in res.events:
+        te = ev.t_emitted_ns / 1e6
+        ax.axvline(te, color="crimson", lw=1)
+        ax.text(te, top - 0.2, f" {ev.name}{ev.slots}", fontsize=8, color="crimson")
+    right = max([t.arrive_ns / 1e6 for t in sc.observations] + [e.t_emitted_ns / 1e6 for e in res.events])
+    ax.set_xlim(min(t.obs.t_start_ns / 1e6 for t in sc.observations) - 100, right + 900)
+    ax.set_yticks(range(len(used)), used)
+    ax.set_ylim(-0.8, top + 0.3)
+    ax.set_xlabel("ms (bars: evidence spans; triangles: arrival at fusion; red: intent emitted)")
+    ax.set_title(f"scenario {sc.name}")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="cuekit eval fusion", description=__doc__.splitlines()[0])
     ap.add_argument("--scenarios", type=Path, default=DEFAULT_DIR, help="folder of scenario files")
     ap.add_argument("--only", help="run scenarios whose name contains this")
     ap.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     ap.add_argument("--plot", type=Path, help="save a latency plot (PNG)")
+    ap.add_argument("--timeline", nargs=2, metavar=("SCENARIO", "PNG"),
+                    help="save a timeline plot of the scenario with this name")
     args = ap.parse_args(argv)
     if not args.scenarios.is_dir():
         print(f"cuekit eval fusion: no such folder: {args.scenarios}", file=sys.stderr)
@@ -152,6 +192,12 @@ def main(argv: list[str]) -> int:
     res = evaluate(EvalOptions(args.scenarios, args.only))
     if args.plot:
         plot_latency(res, args.plot)
+    if args.timeline:
+        match = [r for r in res.results if r.name == args.timeline[0]]
+        if not match:
+            print(f"cuekit eval fusion: no scenario named {args.timeline[0]!r}", file=sys.stderr)
+            return 2
+        plot_timeline(match[0], Path(match[0].path), Path(args.timeline[1]))
     out = res.to_json()
     if args.json:
         print(json.dumps(out))
