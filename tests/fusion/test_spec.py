@@ -204,3 +204,16 @@ def test_rhino_errors_name_yaml_line_and_key(tmp_path):
         load_rhino_context(p)
     assert ei.value.line == 5 and ei.value.key == "context.expressions.order[1]"
     assert "undefined slot type 'size'" in ei.value.message
+
+
+def test_speech_grammar_compiles_with_the_speech_recogniser():
+    # the contract with perception/speech: its grammar compiler takes our export as it is
+    context_mod = pytest.importorskip("perception.speech.context")
+    grammar_mod = pytest.importorskip("perception.speech.grammar")
+    spec = load_spec("default_ar")
+    scene = Scene([Target("cup", "coffee cup", (0, 0, 1, 1))])
+    g = grammar_mod.compile_grammar(context_mod.Context.from_spec(speech_grammar(spec, scene)))
+    p = g.parse("move that there".split())
+    assert p.intent == "move" and p.slots == {"object": "that", "destination": "there"}
+    assert g.parse("select the coffee cup".split()).slots == {"target": "coffee cup"}
+    assert spec.parse_text("select the coffee cup", scene) == ("select", {"target": "cup"})
