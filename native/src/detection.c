@@ -6,7 +6,6 @@
 #include "kernels.h"
 #include <numpy/arrayobject.h>
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 /* decode_boxes(raw (N, D) f32, anchors (N, 4) f32 [xc, yc, w, h], scales (sx, sy, sw, sh),
@@ -112,11 +111,28 @@ PyObject *ck_sigmoid_scores(PyObject *self, PyObject *args, PyObject *kwargs) {
 
 typedef struct { float score; npy_intp idx; } ranked;
 
-static int by_score_desc(const void *pa, const void *pb) {
-    const ranked *a = pa, *b = pb;
-    if (a->score > b->score) return -1;
-    if (a->score < b->score) return 1;
-    return a->idx < b->idx ? -1 : (a->idx > b->idx); /* deterministic ties */
+/* a before b: higher score first, then lower index (deterministic ties) */
+static inline int before(const ranked *a, const ranked *b) {
+    return a->score > b->score || (a->score == b->score && a->idx < b->idx);
+}
+
+/* Bottom-up merge sort with an inlined comparison: qsort's indirect calls cost more than the
+ * suppression itself for the few hundred candidates a detector yields. tmp holds n items. */
+static void sort_ranked(ranked *a, ranked *tmp, npy_intp n) {
+    ranked *src = a, *dst = tmp;
+    for (npy_intp width = 1; width < n; width *= 2) {
+        for (npy_intp lo = 0; lo < n; lo += 2 * width) {
+            npy_intp mid = lo + width < n ? lo + width : n;
+            npy_intp hi = lo + 2 * width < n ? lo + 2 * width : n;
+            npy_intp i = lo, j = mid, k = lo;
+            while (i < mid && j < hi) dst[k++] = before(&src[j], &src[i]) ? src[j++] : src[i++];
+            while (i < mid) dst[k++] = src[i++];
+            while (j < hi) dst[k++] = src[j++];
+        }
+        ranked *t = src; src = dst; dst = t;
+    }
+    if (src != a)
+        for (npy_intp i = 0; i < n; i++) a[i] = src[i];
 }
 
 static inline float iou(const float *a, const float *b) {
@@ -179,14 +195,15 @@ PyObject *ck_weighted_nms(PyObject *self, PyObject *args, PyObject *kwargs) {
     }
     if (max_out < 0 || max_out > n) max_out = n;
     ranked *order = PyMem_RawMalloc(sizeof(ranked) * (size_t)(n > 0 ? n : 1));
+    ranked *tmp = PyMem_RawMalloc(sizeof(ranked) * (size_t)(n > 0 ? n : 1));
     npy_intp *alive = PyMem_RawMalloc(sizeof(npy_intp) * (size_t)(n > 0 ? n : 1));
     float *acc = PyMem_RawMalloc(sizeof(float) * (size_t)(d * (max_out > 0 ? max_out : 1)));
     float *oscore = PyMem_RawMalloc(sizeof(float) * (size_t)(max_out > 0 ? max_out : 1));
     npy_intp *osize = PyMem_RawMalloc(sizeof(npy_intp) * (size_t)(max_out > 0 ? max_out : 1));
     npy_intp *oidx = PyMem_RawMalloc(sizeof(npy_intp) * (size_t)(max_out > 0 ? max_out : 1));
     double *sum = PyMem_RawMalloc(sizeof(double) * (size_t)d);
-    if (!order || !alive || !acc || !oscore || !osize || !oidx || !sum) {
-        PyMem_RawFree(order); PyMem_RawFree(alive); PyMem_RawFree(acc); PyMem_RawFree(oscore);
+    if (!order || !tmp || !alive || !acc || !oscore || !osize || !oidx || !sum) {
+        PyMem_RawFree(order); PyMem_RawFree(tmp); PyMem_RawFree(alive); PyMem_RawFree(acc); PyMem_RawFree(oscore);
         PyMem_RawFree(osize); PyMem_RawFree(oidx); PyMem_RawFree(sum);
         return PyErr_NoMemory();
     }
@@ -203,7 +220,7 @@ PyObject *ck_weighted_nms(PyObject *self, PyObject *args, PyObject *kwargs) {
             m++;
         }
     }
-    qsort(order, (size_t)m, sizeof(ranked), by_score_desc);
+    sort_ranked(order, tmp, m);
     for (npy_intp i = 0; i < m; i++) alive[i] = order[i].idx;
     npy_intp n_alive = m;
     while (n_alive > 0 && kept < max_out) {
@@ -237,6 +254,7 @@ PyObject *ck_weighted_nms(PyObject *self, PyObject *args, PyObject *kwargs) {
     }
     Py_END_ALLOW_THREADS
     PyMem_RawFree(order);
+    PyMem_RawFree(tmp);
     PyMem_RawFree(alive);
     PyMem_RawFree(sum);
     npy_intp d2[2] = {kept, d}, d1[1] = {kept};
