@@ -406,10 +406,15 @@ class FusionEngine:
         for alt in p.get("n_best") or []:
             if isinstance(alt, dict) and ("text" in alt or "intent" in alt):
                 c = alt.get("confidence", o.confidence)
+                ok = isinstance(c, (int, float)) and not isinstance(c, bool) and 0.0 <= c <= 1.0
                 hyps.append((str(alt.get("text", "")), alt.get("intent"), alt.get("slots"),
-                             float(c) if isinstance(c, (int, float)) else float(o.confidence),
+                             float(c) if ok else float(o.confidence),
                              alt.get("words") if isinstance(alt.get("words"), list) else []))
         for text, intent, given_slots, conf, hw in hyps:
+            # recogniser output is input: anything odd in it is ignored, not trusted
+            text = text if isinstance(text, str) else ""
+            intent = intent if isinstance(intent, str) else None
+            given_slots = given_slots if isinstance(given_slots, dict) else {}
             if intent is not None and intent in self._speech_intents and intent != lf.speech_intent:
                 continue  # the recogniser decided on another of our intents
             toks, times = _tokens_and_times(text, hw, o)

@@ -242,3 +242,40 @@ def test_compound_found_among_many_old_parts(spec):
     ev = out[0]
     assert len(ev.derived_from) == 2 and ev.confidence == pytest.approx(0.9)
     assert e._buffer[ev.derived_from[0]].t_start_ns == 6900 * MS  # the latest victory: the tightest reading
+
+
+def test_random_streams_never_break_the_engine(spec):
+    # arbitrary (also nonsensical) observations: the engine never raises and what it emits is valid
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    kinds = {"hand": ["pinch_tap", "fist", "point", "point_hold", "victory", "swipe_up", "thumbs_up"],
+             "wrist": ["tap", "double_tap", "twist_ccw", "raise", "bogus"],
+             "speech": ["utterance", "intent", "wake"], "gaze": ["point", "ray", "dwell"],
+             "context": ["scene"]}
+    payloads = st.sampled_from([
+        {}, {"index_tip": [150, 400], "index_dir": [0, -1]}, {"index_tip": [1, 2], "index_dir": [0, 0]},
+        {"index_tip": "x"}, {"text": "move that there"}, {"text": "select the cup", "intent": "select"},
+        {"text": "", "words": [{"word": "that"}]}, {"intent": "move", "slots": {"object": "that"}},
+        {"point": [150, 150], "plane": "image"}, {"origin": [0, 0, 0], "direction": [0, 0, 1]},
+        {"op": "upsert", "target": {"id": "t", "box": [0, 0, 5, 5]}}, {"op": "nope"}, {"phrase": "wake up"},
+        {"n_best": [{"text": "cancel", "confidence": 2}]}, {"intent": ["x"], "slots": [1], "text": 5},
+        {"words": "that", "n_best": "x"}, {"intent": "move", "slots": {"object": 3}, "text": "move"},
+        {"point": [1, "a"], "plane": 7}, {"origin": [0, 0, 0], "direction": [0, 0, 0]}])
+    obs = st.tuples(st.sampled_from(sorted(kinds)), st.integers(0, 10), st.integers(0, 3000),
+                    st.integers(0, 900), st.floats(0, 1), payloads, st.integers(0, 400))
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.lists(obs, max_size=25))
+    def check(items):
+        e = FusionEngine(spec, scene())
+        out = []
+        for mod, k, t0, dur, conf, p, delay in sorted(items, key=lambda x: x[2] + x[3] + x[6]):
+            kind = kinds[mod][k % len(kinds[mod])]
+            o = Observation(mod, kind, conf, t0 * MS, (t0 + dur) * MS, dict(p))
+            out += e.push(o, now_ns=max((t0 + dur + delay) * MS, e.now_ns))
+            out += e.advance(e.now_ns + 5 * MS)
+        out += e.flush()
+        for ev in out:
+            validate("intent_event", ev.to_json())
+    check()

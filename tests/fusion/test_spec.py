@@ -213,7 +213,44 @@ def test_speech_grammar_compiles_with_the_speech_recogniser():
     spec = load_spec("default_ar")
     scene = Scene([Target("cup", "coffee cup", (0, 0, 1, 1))])
     g = grammar_mod.compile_grammar(context_mod.Context.from_spec(speech_grammar(spec, scene)))
-    p = g.parse("move that there".split())
+    p = g.parse(["move", "that", "there"])
     assert p.intent == "move" and p.slots == {"object": "that", "destination": "there"}
-    assert g.parse("select the coffee cup".split()).slots == {"target": "coffee cup"}
+    assert g.parse(["select", "the", "coffee", "cup"]).slots == {"target": "coffee cup"}
     assert spec.parse_text("select the coffee cup", scene) == ("select", {"target": "cup"})
+
+
+def test_line_finder_on_the_shipped_spec():
+    text = (SPECS_DIR / "default_ar.toml").read_text()
+    lines = text.splitlines()
+    spec = load_spec("default_ar")
+    for name in spec.intents:
+        assert lines[toml_line_of(text, ["intents", name]) - 1].startswith(f"[intents.{name}")
+    assert "swipe_down" in lines[toml_line_of(text, ["intents", "scroll", "trigger", "any", 2]) - 1]
+    assert "lateness" not in lines[toml_line_of(text, ["lateness_ms", "speech"]) - 1]
+    assert lines[toml_line_of(text, ["lateness_ms", "speech"]) - 1].startswith("speech = 1500")
+
+
+def test_mutated_specs_fail_only_with_spec_errors():
+    # every damaged spec either loads or raises SpecError with a message: never another exception
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    text = (SPECS_DIR / "default_ar.toml").read_text()
+    lines = text.splitlines()
+    tokens = ['"', "[", "]", "{", "}", ",", "=", "1.5", "-3", "true", '"x"', "[]", "{}", "any", "all",
+              "within_ms", "hand", "speech", "wrist", "context", "slots", "$", "(", ")", "gaze_on(", "\n"]
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.integers(0, len(lines) - 1), st.integers(0, 200), st.sampled_from(tokens), st.booleans())
+    def check(i, col, tok, delete):
+        ls = list(lines)
+        if delete:
+            del ls[i]
+        else:
+            c = min(col, len(ls[i]))
+            ls[i] = ls[i][:c] + tok + ls[i][c:]
+        try:
+            loads_spec("\n".join(ls), name="mut.toml")
+        except SpecError as e:
+            assert e.message and str(e).startswith("mut.toml")
+    check()
