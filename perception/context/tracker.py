@@ -105,6 +105,9 @@ class ContextTracker:
 
     def _resolve_gaze(self, obs: Observation) -> tuple[RayHit | None, tuple[float, ...] | None]:
         p, o = obs.payload, self.options
+        tid = p.get("target_id")
+        if isinstance(tid, str) and (t := self.scene.get(tid)) is not None:
+            return RayHit(t, 0.0, 0.0), None  # the glasses resolved it themselves (their scene, their ray)
         if obs.kind == "ray" and _vec(p.get("origin"), 3) and _vec(p.get("direction"), 3):
             return cast_ray_3d(p["origin"], p["direction"], self.scene.targets(), o.gaze_max_angle_deg), None
         if obs.kind == "ray" and _vec(p.get("origin"), 2) and _vec(p.get("direction"), 2):

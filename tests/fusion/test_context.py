@@ -146,3 +146,14 @@ def test_udp_feed_applies_scene_and_emits_gaze_over_loopback():
     tr = ContextTracker(sc)
     tr.observe(got[1])
     assert tr.at("gaze", 4_900_000_000, 5_000_000_000).target_id == "cup"
+
+
+def test_gaze_with_a_target_id_from_the_glasses_is_taken_as_is():
+    tr = ContextTracker(scene())
+    # the ray itself points nowhere near the cup; the glasses say they were looking at it
+    tr.observe(Observation("gaze", "ray", 1.0, 0, 10 * MS, {"origin": [0, 0, 0], "direction": [0, 0, -1],
+                                                            "target_id": "cup"}))
+    tr.observe(Observation("gaze", "ray", 1.0, 20 * MS, 30 * MS, {"origin": [0, 0, 0], "direction": [0, 0, -1],
+                                                                  "target_id": "unknown"}))
+    assert tr.at("gaze", 0, 10 * MS).target_id == "cup"
+    assert tr.at("gaze", 20 * MS, 30 * MS) is None
