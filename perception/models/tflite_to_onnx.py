@@ -22,7 +22,7 @@ from tflite.Padding import Padding
 from tflite.TensorType import TensorType
 
 # Bump when the produced graphs change: cached builds made by another version are rebuilt.
-CONVERTER_VERSION = "1"
+CONVERTER_VERSION = "2"
 OPSET = 17
 
 _OP_NAMES = {v: k for k, v in vars(Op).items() if not k.startswith("_")}

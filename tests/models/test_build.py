@@ -72,11 +72,12 @@ def test_built_model_matches_litert_on_real_crops(built_store, photos, name):
     assert all(r <= 1.0 for r in parity["tolerance_ratio"].values())
 
 
+@pytest.mark.parametrize("form", ["min", "neg"])
 @pytest.mark.parametrize("name", ["palm_detection_full", "face_landmark", "iris_landmark"])
-def test_prelu_rewrite_is_output_identical(built_store, photos, name):
+def test_prelu_rewrite_is_output_identical(built_store, photos, name, form):
     spec = MODELS[name]
     faithful = convert(_tflite(built_store, name)).model
-    fast, stats = optimise(faithful)
+    fast, stats = optimise(faithful, prelu_form=form)
     n_prelu = sum(n.op_type == "PRelu" for n in faithful.graph.node)
     assert stats["prelu_rewritten"] == n_prelu > 0
     assert not any(n.op_type in ("PRelu", "Cast") for n in fast.graph.node)
@@ -87,7 +88,8 @@ def test_prelu_rewrite_is_output_identical(built_store, photos, name):
             assert np.array_equal(p, q)
 
 
-def test_prelu_rewrite_identical_on_edge_values():
+@pytest.mark.parametrize("form", ["min", "neg"])
+def test_prelu_rewrite_identical_on_edge_values(form):
     from onnx import TensorProto, helper, numpy_helper
     slopes = np.array([-4.6, -0.5, 0.0, 0.25, 1.0, 12.2], np.float32).reshape(6, 1, 1)
     g = helper.make_graph([helper.make_node("PRelu", ["x", "a"], ["y"], name="p")], "g",
@@ -95,16 +97,21 @@ def test_prelu_rewrite_identical_on_edge_values():
                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 6, 4, 4])],
                           [numpy_helper.from_array(slopes, "a")])
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
-    fast, stats = optimise(m)
+    fast, stats = optimise(m, prelu_form=form)
     assert stats["prelu_rewritten"] == 1
     x = np.random.default_rng(1).normal(0, 100, (1, 6, 4, 4)).astype(np.float32)
     x[0, :, 0, 0] = 0.0
     x[0, :, 0, 1] = -0.0
     x[0, :, 1, 0] = np.float32(1e-40)  # subnormal
+    x[0, :, 1, 1] = np.float32(-1e-40)
+    x[0, :, 2, 0] = np.inf
+    x[0, :, 2, 1] = -np.inf
     y0 = session(m).run(None, {"x": x})[0]
     y1 = session(fast).run(None, {"x": x})[0]
-    assert np.array_equal(y0, y1)
-    assert np.array_equal(y0, np.where(x > 0, x, slopes * x))
+    with np.errstate(invalid="ignore"):
+        expected = np.where(x > 0, x, slopes * x)  # slope 0 at -inf gives NaN in both
+    assert np.array_equal(y0, y1, equal_nan=True)
+    assert np.array_equal(y0, expected, equal_nan=True)
 
 
 @pytest.mark.parametrize("name", ["hand_landmark_full", "hand_landmark_lite"])
