@@ -40,6 +40,16 @@ class Recording:
 
 
 # -- FBK --------------------------------------------------------------------------------------------------
+# the 20 classes as drawn in the dataset's gestures.png (start dot -> arrow), in the watch wearer's view
+FBK_NAMES = {
+    "01": "swipe_right", "02": "swipe_left", "03": "swipe_up", "04": "swipe_down",
+    "05": "circle_cw", "06": "circle_ccw", "07": "square_cw", "08": "square_ccw",
+    "09": "corner_up_right", "10": "corner_up_left", "11": "corner_right_down", "12": "corner_left_down",
+    "13": "v", "14": "v_mirrored", "15": "caret", "16": "caret_mirrored",
+    "17": "s_top_right", "18": "s_top_left", "19": "s_bottom_left", "20": "s_bottom_right",
+}
+
+
 def is_fbk_user_dir(p: Path) -> bool:
     return p.is_dir() and any(c.is_dir() and c.name.isdigit() for c in p.iterdir())
 
@@ -63,7 +73,7 @@ def load_fbk_user(user_dir: Path) -> list[Recording]:
     out = []
     for cls in sorted(c for c in user_dir.iterdir() if c.is_dir() and c.name.isdigit()):
         for f in sorted(cls.glob("*.txt")):
-            r = read_fbk_file(f, user_dir.name, cls.name)
+            r = read_fbk_file(f, user_dir.name, FBK_NAMES.get(cls.name, cls.name))
             if r is not None:
                 out.append(r)
     return out

@@ -15,7 +15,9 @@ import numpy as np
 from perception.stream.stage import Emit, Stage
 from perception.stream.types import ImuBatch, Observation
 from perception.wrist.conditioning import ConditionedBlock, Conditioner, ConditionerOptions
+from perception.wrist.fewshot import CustomGestures
 from perception.wrist.gestures import Candidate, RuleOptions, classify_segment
+from perception.wrist.learned import StreamingClassifier, StreamingOptions, WristModel
 from perception.wrist.segmenter import MotionSegmenter, Segment, SegmenterOptions
 
 log = logging.getLogger(__name__)
@@ -40,8 +42,8 @@ class WristOptions:
     double_tap_min_gap_s: float = 0.08  # onset to onset
     double_tap_max_gap_s: float = 0.45
     model_path: Path | None = None  # learned shape gestures (ONNX from perception/wrist/train.py)
-    custom_path: Path | None = None  # enrolled custom gestures (perception/wrist/fewshot.py)
-    min_learned_s: float = 0.6  # shorter segments are left to the rules
+    custom_path: Path | None = None  # enrolled custom gestures (perception/wrist/fewshot.py), needs model_path
+    streaming: StreamingOptions = field(default_factory=StreamingOptions)
     emit_kinds: tuple[str, ...] | None = None  # None: all
 
     def __post_init__(self) -> None:
@@ -103,10 +105,14 @@ class WristGestures:
         self._pending_tap: Candidate | None = None
         self._last_end: int | None = None
         self.segments = 0
-        self.learned = None
-        if self.options.model_path is not None or self.options.custom_path is not None:
-            from perception.wrist.learned import LearnedSegmentClassifier
-            self.learned = LearnedSegmentClassifier(self.options.model_path, self.options.custom_path)
+        self.learned: StreamingClassifier | None = None
+        if self.options.custom_path is not None and self.options.model_path is None:
+            raise ValueError("custom gestures need the model they were enrolled with (model_path)")
+        if self.options.model_path is not None:
+            model = WristModel(self.options.model_path)
+            custom = (CustomGestures.load(self.options.custom_path, model)
+                      if self.options.custom_path is not None else None)
+            self.learned = StreamingClassifier(model, self.options.streaming, custom)
 
     # -- candidate handling ----------------------------------------------------------------------------
     def _obs(self, c: Candidate) -> Observation:
@@ -154,12 +160,7 @@ class WristGestures:
         self._emit(c, out)
 
     def _classify(self, seg: Segment) -> Candidate | None:
-        c = classify_segment(seg, self.options.rules)
-        if self.learned is not None and seg.duration_s >= self.options.min_learned_s:
-            lc = self.learned.classify(seg)
-            if lc is not None and (c is None or lc.confidence > c.confidence):
-                return lc
-        return c
+        return classify_segment(seg, self.options.rules)
 
     # -- public ------------------------------------------------------------------------------------------
     def push(self, batch: ImuBatch) -> list[Observation]:
@@ -174,6 +175,9 @@ class WristGestures:
             if c is not None:
                 cands.append(c)
         cands.extend(self.raise_detector.push(block))
+        if self.learned is not None:
+            # the CNN slides over the same conditioned stream (accel in g, gravity included as trained)
+            cands.extend(self.learned.push(block.t_ns, block.accel))
         for c in sorted(cands, key=lambda c: c.t_start_ns):
             self._candidate(c, out)
         self._flush_tap(int(block.t_ns[-1]), out)

@@ -65,12 +65,17 @@ class TrainResult:
     options: TrainOptions
     history: list[dict] = field(default_factory=list)
     seconds: float = 0.0
+    embedding_mean: np.ndarray | None = None
 
     def metadata(self, **extra) -> dict:
         o = self.options
         return {"labels": self.labels, "rate_hz": o.rate_hz, "window": o.window, "channels": N_CHANNELS,
                 "features": "accel_g+diff_g_per_0.1s", "trained_by": "perception/wrist/train.py",
-                "train_options": {k: v for k, v in asdict(o).items()}, **extra}
+                "train_options": {k: v for k, v in asdict(o).items()},
+                "embedding_dim": self.params.embedding_dim,
+                "embedding_mean": None if self.embedding_mean is None else [round(float(v), 6)
+                                                                            for v in self.embedding_mean],
+                **extra}
 
     def to_onnx(self, path: Path, **extra) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -160,8 +165,10 @@ def _train(recs: list[Recording], o: TrainOptions, negatives: list[Recording] | 
         if progress:
             print(f"[wrist train] epoch {epoch + 1}/{o.epochs} loss {loss_sum / len(order):.3f} "
                   f"train acc {correct / len(order):.3f} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
+    # centre of the training embeddings: few-shot prototypes are compared after removing it
+    _, emb = predict_numpy(params, np.stack([place(x, o.window) for x in xs]), o.rate_hz)
     return TrainResult(params=params, labels=labels, options=o, history=history,
-                       seconds=time.perf_counter() - t0)
+                       seconds=time.perf_counter() - t0, embedding_mean=emb.mean(axis=0))
 
 
 def predict_numpy(params: cnn.CnnParams, windows: np.ndarray, rate_hz: float) -> tuple[np.ndarray, np.ndarray]:

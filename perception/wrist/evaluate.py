@@ -1,0 +1,338 @@
+"""`cuekit eval imu`: cross-user accuracy of the wrist CNN, false activations per hour on non-gesture
+streams, and few-shot accuracy for gestures the model never saw, from users it never saw.
+
+    cuekit eval imu                                   # everything on ../shared/data/imu, default splits
+    cuekit eval imu --train DIR/U01 DIR/U02 DIR/U03 --test DIR/U04 --json
+    cuekit eval imu --train ROOT --train-users U01,U02,U03 --test ROOT --test-users U04
+    cuekit eval imu --train WAND --test WAND --train-users dengyl,hyw,jiangyh,lsj,pengxl --test-users shiyun,tangsy
+    cuekit eval imu --few-shot 1 3 5
+
+Each run trains its own model with perception/wrist/train.py (the test users are never seen). Pre-cut
+clips are classified among the gesture classes; false activations are counted with the model sliding
+over whole non-gesture recordings exactly as it runs live (learned.StreamingClassifier).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from perception.wrist.datasets import (
+    Recording,
+    detect_layout,
+    load_fbk,
+    load_wand,
+    load_wand_negative_streams,
+    wand_persons,
+)
+from perception.wrist.fewshot import CustomGestures
+from perception.wrist.learned import StreamingOptions, WristModel, count_activations
+from perception.wrist.train import TrainOptions, train_model
+
+log = logging.getLogger("cuekit.wrist.eval")
+
+REPO = Path(__file__).resolve().parents[2]
+ANCHOR = {"source": "Xu et al., CHI 2022 (accel+gyro, 500+ people)", "cross_user_accuracy": 0.957,
+          "false_positives_per_hour": 0.6, "few_shot_accuracy": {"1": 0.55, "3": 0.83, "5": 0.87}}
+FBK_DEFAULT = (["U01", "U02", "U03"], ["U04"])
+WAND_NEG_TRAIN = ["1", "2", "3", "ccw_1"]
+WAND_NEG_TEST = ["4", "5", "ccw_2", "jiangyh"]
+
+
+def shared_imu_root() -> Path:
+    return Path(os.environ.get("CUEKIT_SHARED", REPO.parent / "shared")) / "data" / "imu"
+
+
+def _progress(msg: str) -> None:
+    print(f"[eval imu] {msg}", file=sys.stderr, flush=True)
+
+
+def _clips(recs: list[Recording]) -> list[tuple[np.ndarray, np.ndarray]]:
+    return [(r.t_ns, r.accel) for r in recs]
+
+
+# -- loading -------------------------------------------------------------------------------------------------
+def load_split(paths: list[Path], users: list[str] | None) -> tuple[str, list[Recording], Path]:
+    layouts = {detect_layout(p) for p in paths}
+    if len(layouts) != 1:
+        raise ValueError(f"--train/--test mix layouts {sorted(layouts)}; give one kind of data per run")
+    layout = layouts.pop()
+    if layout == "fbk":
+        return layout, load_fbk(paths, users), paths[0]
+    recs = []
+    for p in paths:
+        recs += load_wand(p, users)
+    return layout, recs, paths[0]
+
+
+# -- metrics -------------------------------------------------------------------------------------------------
+def confusion(y_true: list[str], y_pred: list[str], labels: list[str]) -> np.ndarray:
+    idx = {lab: i for i, lab in enumerate(labels)}
+    m = np.zeros((len(labels), len(labels)), dtype=int)
+    for t, p in zip(y_true, y_pred):
+        m[idx[t], idx[p]] += 1
+    return m
+
+
+def plot_confusion(m: np.ndarray, labels: list[str], title: str, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    frac = m / np.maximum(m.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(1.2 + 0.42 * len(labels), 1.0 + 0.4 * len(labels)))
+    ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(labels)), labels, rotation=90 if len(labels) > 6 else 0)
+    ax.set_yticks(range(len(labels)), labels)
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            if m[i, j]:
+                ax.text(j, i, str(m[i, j]), ha="center", va="center", fontsize=7,
+                        color="white" if frac[i, j] > 0.5 else "black")
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_few_shot(results: dict, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ks = sorted(int(k) for k in results)
+    fig, ax = plt.subplots(figsize=(4.6, 3.2))
+    for key, lab in (("novel_way", "CueKit: new gestures among new"), ("all_way", "CueKit: new among all")):
+        ys = [results[str(k)][key] for k in ks]
+        if all(y is not None for y in ys):
+            ax.plot(ks, [100 * y for y in ys], "o-", label=lab)
+    ak = [k for k in ks if str(k) in ANCHOR["few_shot_accuracy"]]
+    ax.plot(ak, [100 * ANCHOR["few_shot_accuracy"][str(k)] for k in ak], "s--", color="gray",
+            label="Xu et al. CHI 2022")
+    ax.set_xlabel("examples per new gesture (K)")
+    ax.set_ylabel("accuracy on unseen users (%)")
+    ax.set_xticks(ks)
+    ax.set_ylim(0, 100)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# -- evaluations ---------------------------------------------------------------------------------------------
+def cross_user(train: list[Recording], test: list[Recording], options: TrainOptions, layout: str,
+               negatives: list[Recording] | None, model_path: Path, plot: Path | None) -> dict:
+    _progress(f"{layout}: training on {len(train)} clips of users {sorted({r.user for r in train})}")
+    res = train_model(train, options, negatives=negatives)
+    res.to_onnx(model_path, dataset=layout, train_users=sorted({r.user for r in train}))
+    model = WristModel(model_path)
+    t0 = time.perf_counter()
+    pred, _conf, _ = model.classify_clips(_clips(test))
+    infer_ms = (time.perf_counter() - t0) * 1000 / max(1, len(test))
+    truth = [r.label for r in test]
+    labels = model.gesture_labels
+    m = confusion(truth, pred, labels)
+    acc = float(np.trace(m) / max(1, m.sum()))
+    per_user = {}
+    for u in sorted({r.user for r in test}):
+        sel = [i for i, r in enumerate(test) if r.user == u]
+        per_user[u] = float(np.mean([pred[i] == truth[i] for i in sel]))
+    out = {"train_users": sorted({r.user for r in train}), "test_users": sorted({r.user for r in test}),
+           "n_train": len(train), "n_test": len(test), "classes": labels, "accuracy": acc,
+           "per_user": per_user,
+           "per_class": {lab: float(m[i, i] / max(1, m[i].sum())) for i, lab in enumerate(labels)},
+           "confusion": m.tolist(), "train_seconds": round(res.seconds, 1), "ms_per_clip": round(infer_ms, 3)}
+    if plot is not None:
+        plot_confusion(m, labels, f"wrist CNN, {layout}: train {','.join(out['train_users'])} -> test "
+                       f"{','.join(out['test_users'])}  acc {100 * acc:.1f}%", plot)
+        out["confusion_plot"] = str(plot)
+    _progress(f"{layout}: cross-user accuracy {100 * acc:.1f}% on {len(test)} clips")
+    return out
+
+
+def false_activations(model_path: Path, negatives: list[Recording], test: list[Recording],
+                      options: StreamingOptions) -> dict:
+    model = WristModel(model_path)
+    n, hours, _ = count_activations(model, _clips(negatives), options)
+    # the same streaming path on the test users' gestures, each inside rest: does it fire, correctly?
+    hit = 0
+    for r in test:
+        pad = int(1.5 * 25)
+        a = np.concatenate([np.repeat(r.accel[:1], pad, 0), r.accel, np.repeat(r.accel[-1:], pad, 0)])
+        dt = int(np.median(np.diff(r.t_ns))) if len(r.t_ns) > 1 else 40_000_000
+        t = np.concatenate([r.t_ns[0] - dt * np.arange(pad, 0, -1), r.t_ns, r.t_ns[-1] + dt * np.arange(1, pad + 1)])
+        _, _, c = count_activations(model, [(t, a)], options)
+        hit += int(any(x.kind == r.label for x in c))
+    fph = n / hours if hours > 0 else float("nan")
+    _progress(f"false activations: {n} in {hours * 60:.1f} min of non-gesture motion = {fph:.1f}/h; "
+              f"stream detection of test gestures {hit}/{len(test)}")
+    return {"false_activations": n, "negative_minutes": round(hours * 60, 2), "false_activations_per_hour": fph,
+            "negative_streams": sorted({r.user for r in negatives}),
+            "stream_detection_rate": hit / max(1, len(test)), "streaming": vars(options)}
+
+
+def few_shot(train: list[Recording], test: list[Recording], ks: list[int], options: TrainOptions,
+             tmp: Path, n_folds: int = 4, episodes: int = 30, seed: int = 0) -> dict:
+    """Hold out a fold of classes, train on the rest (train users), enroll K examples per class from each
+    unseen test user, classify that user's other examples."""
+    classes = sorted({r.label for r in train} | {r.label for r in test})
+    n_folds = min(n_folds, len(classes))
+    rng = np.random.default_rng(seed)
+    acc = {k: {"novel_way": [], "all_way": []} for k in ks}
+    for f in range(n_folds):
+        novel = [c for i, c in enumerate(classes) if i % n_folds == f]
+        base_train = [r for r in train if r.label not in novel]
+        _progress(f"few-shot fold {f + 1}/{n_folds}: held-out classes {novel}; training on {len(base_train)} clips")
+        res = train_model(base_train, options)
+        path = tmp / f"fewshot_fold{f}.onnx"
+        res.to_onnx(path, dataset="fewshot", held_out=novel)
+        cg = CustomGestures(WristModel(path))
+        for user in sorted({r.user for r in test}):
+            urecs = [r for r in test if r.user == user]
+            emb = cg.embed_clips(_clips(urecs))
+            lab = np.array([r.label for r in urecs])
+            for k in ks:
+                for _ in range(episodes):
+                    support: dict[str, np.ndarray] = {}
+                    query = np.ones(len(urecs), bool)
+                    for c in classes:
+                        idx = np.flatnonzero(lab == c)
+                        if len(idx) <= k:
+                            continue
+                        pick = rng.choice(idx, k, replace=False)
+                        support[c] = pick
+                        query[pick] = False
+                    for key, pool in (("novel_way", novel), ("all_way", classes)):
+                        pool = [c for c in pool if c in support]
+                        if len(pool) < 2:
+                            continue
+                        protos = np.stack([emb[support[c]].mean(axis=0) for c in pool])
+                        protos /= np.linalg.norm(protos, axis=1, keepdims=True)
+                        q = np.flatnonzero(query & np.isin(lab, novel))  # queries: the new gestures
+                        pred = np.array(pool)[(emb[q] @ protos.T).argmax(axis=1)]
+                        acc[k][key].append(float(np.mean(pred == lab[q])))
+    out = {str(k): {key: (float(np.mean(v)) if v else None) for key, v in acc[k].items()} for k in ks}
+    for k in ks:
+        _progress(f"few-shot K={k}: new-among-new {out[str(k)]['novel_way']}, new-among-all {out[str(k)]['all_way']}")
+    return {"k": out, "folds": n_folds, "episodes_per_user_and_fold": episodes, "classes": classes,
+            "protocol": "classes split into folds; per fold the CNN trains on the other classes of the train "
+                        "users; each test user enrolls K of their own examples per class; queries are that "
+                        "user's remaining examples of the held-out classes; novel_way = choose among the "
+                        "held-out classes, all_way = among prototypes of every class"}
+
+
+# -- CLI -------------------------------------------------------------------------------------------------------
+def _users(s: str | None) -> list[str] | None:
+    return [u for u in s.split(",") if u] if s else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="cuekit eval imu", description=__doc__.split("\n")[0])
+    ap.add_argument("--train", type=Path, nargs="+", help="user dirs or a root (FBK), or a magic-wand root")
+    ap.add_argument("--test", type=Path, nargs="+")
+    ap.add_argument("--train-users", help="comma-separated users/persons to train on (with a root)")
+    ap.add_argument("--test-users", help="comma-separated users/persons to test on (with a root)")
+    ap.add_argument("--negatives", type=Path, help="non-gesture streams (magic-wand negative/); default: "
+                    "<wand root>/negative when the data is magic-wand")
+    ap.add_argument("--neg-train", default=",".join(WAND_NEG_TRAIN), help="negative streams used for training")
+    ap.add_argument("--neg-test", default=",".join(WAND_NEG_TEST), help="negative streams for false activations")
+    ap.add_argument("--few-shot", type=int, nargs="*", metavar="K", help="few-shot accuracy for these K")
+    ap.add_argument("--epochs", type=int, default=40)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threshold", type=float, default=StreamingOptions.threshold)
+    ap.add_argument("--plots", type=Path, default=REPO / "docs" / "img", help="where plots go")
+    ap.add_argument("--no-plots", action="store_true")
+    ap.add_argument("--save-model", type=Path, help="keep the trained model here")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    if (args.train is None) != (args.test is None):
+        ap.error("--train and --test go together")
+    t_start = time.perf_counter()
+    plots = None if args.no_plots else args.plots
+    out: dict = {"anchor": ANCHOR}
+    with tempfile.TemporaryDirectory(prefix="cuekit_wrist_") as td:
+        tmp = Path(td)
+        if args.train is None:
+            root = shared_imu_root()
+            if not root.is_dir():
+                print(f"cuekit eval imu: no data given and {root} is absent; pass --train/--test", file=sys.stderr)
+                return 2
+            runs = [("fbk", [root / "fbk_smartwatch"], [root / "fbk_smartwatch"],
+                     _users(args.train_users) or FBK_DEFAULT[0], _users(args.test_users) or FBK_DEFAULT[1]),
+                    ("wand", [root / "magic_wand"], [root / "magic_wand"], None, None)]
+            few_ks = args.few_shot if args.few_shot else [1, 3, 5]
+        else:
+            runs = [("given", args.train, args.test, _users(args.train_users), _users(args.test_users))]
+            few_ks = args.few_shot or []
+        for name, tr_paths, te_paths, tr_users, te_users in runs:
+            layout = detect_layout(tr_paths[0])
+            if layout == "wand" and tr_users is None and te_users is None:
+                persons = wand_persons(tr_paths[0])
+                tr_users, te_users = persons[:-2], persons[-2:]
+            _, train, _ = load_split(tr_paths, tr_users)
+            _, test, _ = load_split(te_paths, te_users)
+            if not train or not test:
+                raise SystemExit(f"cuekit eval imu: no recordings found for {name} (train {len(train)}, "
+                                 f"test {len(test)}); check the paths and user names")
+            overlap = {r.user for r in train} & {r.user for r in test}
+            if overlap:
+                log.warning("users %s are in both train and test: this is not a cross-user figure", sorted(overlap))
+            neg_dir = args.negatives or (tr_paths[0] / "negative" if layout == "wand" else None)
+            negs_train = negs_test = None
+            if layout == "wand" and neg_dir is not None and neg_dir.is_dir():
+                negs_train = load_wand_negative_streams(neg_dir, _users(args.neg_train))
+                negs_test = load_wand_negative_streams(neg_dir, _users(args.neg_test))
+            opts = TrainOptions(epochs=args.epochs, seed=args.seed, window_s=3.2 if layout == "fbk" else 4.0,
+                                negatives_per_epoch=len(train) // 3 if negs_train else 0)
+            model_path = args.save_model if (args.save_model and len(runs) == 1) else tmp / f"{layout}.onnx"
+            plot = plots / f"wrist_confusion_{layout}.png" if plots else None
+            res = cross_user(train, test, opts, layout, negs_train, model_path, plot)
+            res["layout"] = layout
+            if negs_test:
+                res.update(false_activations(model_path, negs_test, test, StreamingOptions(threshold=args.threshold)))
+            out[layout] = res
+            if few_ks and (layout == "fbk" or args.train is not None):
+                fs_opts = TrainOptions(epochs=max(10, int(args.epochs * 0.75)), seed=args.seed,
+                                       window_s=opts.window_s)
+                out["few_shot"] = few_shot(train, test, few_ks, fs_opts, tmp, seed=args.seed)
+                out["few_shot"]["dataset"] = layout
+                if plots:
+                    plot_few_shot(out["few_shot"]["k"], plots / "wrist_fewshot.png")
+                    out["few_shot"]["plot"] = str(plots / "wrist_fewshot.png")
+    out["seconds"] = round(time.perf_counter() - t_start, 1)
+    if args.json:
+        print(json.dumps(out, default=float))
+    else:
+        for key in ("fbk", "wand", "given"):
+            if key in out:
+                r = out[key]
+                line = f"{key}: cross-user accuracy {100 * r['accuracy']:.1f}% ({r['n_test']} clips, users " \
+                       f"{','.join(r['test_users'])})"
+                if "false_activations_per_hour" in r:
+                    line += f"; {r['false_activations_per_hour']:.1f} false activations/h " \
+                            f"over {r['negative_minutes']:.1f} min"
+                print(line)
+        if "few_shot" in out:
+            for k, v in out["few_shot"]["k"].items():
+                print(f"few-shot K={k}: new-among-new {v['novel_way']}, new-among-all {v['all_way']}")
+        print(f"anchor ({ANCHOR['source']}): {100 * ANCHOR['cross_user_accuracy']:.1f}% cross-user, "
+              f"{ANCHOR['false_positives_per_hour']} FP/h, few-shot {ANCHOR['few_shot_accuracy']}")
+        print(f"({out['seconds']} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    sys.exit(main())
