@@ -99,6 +99,7 @@ class _Match:
     open_mods: frozenset[str] = frozenset()
     deadline: float = INF
     starts: tuple[int, ...] = ()  # t_start of each real part, for sequence ordering
+    n_open: int = 0  # parts still missing (partial matches)
 
     @property
     def real(self) -> bool:
@@ -116,7 +117,7 @@ _WILD_CACHE: dict[str, _Match] = {}
 def _wild(mod: str) -> _Match:
     m = _WILD_CACHE.get(mod)
     if m is None:
-        m = _WILD_CACHE[mod] = _Match((), 0, 0, (), {}, open_mods=frozenset({mod}))
+        m = _WILD_CACHE[mod] = _Match((), 0, 0, (), {}, open_mods=frozenset({mod}), n_open=1)
     return m
 
 
@@ -141,7 +142,7 @@ def _combine(parts: list[_Match]) -> _Match | None:
                   frozenset().union(*(p.context_mods for p in parts)),
                   frozenset().union(*(p.open_mods for p in parts)),
                   min((p.deadline for p in parts), default=INF),
-                  tuple(s for p in parts for s in p.starts))
+                  tuple(s for p in parts for s in p.starts), sum(p.n_open for p in parts))
 
 
 @dataclass(slots=True)
@@ -350,7 +351,7 @@ class FusionEngine:
             if not lf.literal:
                 slots.setdefault(lf.argument, _SlotVal(rec.target_id, "target"))
             m = _Match(m.obs, m.t_first, m.t_last, m.confs, slots, m.context + (rec.obs_id,),
-                       m.context_mods | {rec.modality}, m.open_mods, m.deadline, m.starts)
+                       m.context_mods | {rec.modality}, m.open_mods, m.deadline, m.starts, m.n_open)
         return m
 
     def _literal_target(self, lf: Leaf) -> str | None:
@@ -646,6 +647,8 @@ class FusionEngine:
             for m in cache[j.name]:
                 if not (mine & set(m.obs)):
                     continue
+                if (j.priority, len(m.obs) + m.n_open) <= (c.intent.priority, len(c.match.obs)):
+                    continue  # even complete, that reading would not outrank this one
                 if all(self._wm(mod, False) < m.deadline for mod in m.open_mods):
                     return False  # a stronger reading of this evidence can still complete
         return True
