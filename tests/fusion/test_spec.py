@@ -254,3 +254,12 @@ def test_mutated_specs_fail_only_with_spec_errors():
         except SpecError as e:
             assert e.message and str(e).startswith("mut.toml")
     check()
+
+
+def test_the_documented_spec_example_loads():
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "fusion.md").read_text()
+    block = re.search(r"```toml\n(\[spec\].*?)```", doc, flags=re.S).group(1)
+    spec = loads_spec(block, name="docs/fusion.md")
+    assert spec.intents["scroll"].slots == {"direction": "direction"}
+    assert spec.slot_types["colour"].values == ["red", "dark green"]
+    assert spec.lateness_ms["wrist"] == 300 and spec.deixis.after_ms == 300
