@@ -31,7 +31,7 @@ __all__ = [
                               "Resampler",
                               "RoiTransform",
                               "decode_boxes",
-                              "decode_detections",
+                              "decode_detections", "decode_detections_arrays",
                               "gravity_in_sensor",
                               "image_to_tensor",
                               "letterbox",

@@ -137,7 +137,13 @@ def _palm_outputs(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 def _detection_rows(rounds: int, budget: float) -> list[Row]:
     from native import _reference as ref
-    from native.detection import decode_boxes, sigmoid_scores, ssd_anchors, weighted_nms_arrays
+    from native.detection import (
+        decode_boxes,
+        decode_detections_arrays,
+        sigmoid_scores,
+        ssd_anchors,
+        weighted_nms_arrays,
+    )
 
     anchors = ssd_anchors()
     raw_boxes, raw_scores = _palm_outputs()
@@ -149,11 +155,13 @@ def _detection_rows(rounds: int, budget: float) -> list[Row]:
                      lambda: ref.weighted_nms(boxes, scores, 0.3, 0.5), 10.0, rounds, budget)]
 
     def kernel():
-        return weighted_nms_arrays(decode_boxes(raw_boxes, anchors), sigmoid_scores(raw_scores))
+        return decode_detections_arrays(raw_boxes, raw_scores, anchors)
 
     def baseline():
-        s = 1.0 / (1.0 + np.exp(-np.clip(raw_scores, -100, 100)))
-        return ref.weighted_nms(ref.decode_boxes(raw_boxes, anchors), s.astype(np.float32))
+        # the same pre-filter on logits, then the numpy decode, sigmoid and NMS
+        keep = np.flatnonzero(raw_scores >= -1e-3)
+        s = 1.0 / (1.0 + np.exp(-np.clip(raw_scores[keep], -100, 100)))
+        return ref.weighted_nms(ref.decode_boxes(raw_boxes[keep], anchors[keep]), s.astype(np.float32))
 
     rows.append(_compare("palm post-processing (decode + sigmoid + NMS)", kernel, "numpy", baseline,
                          10.0, rounds, budget))

@@ -147,6 +147,13 @@ def weighted_nms_arrays(boxes: np.ndarray, scores: np.ndarray, iou_threshold: fl
                                  bool(weighted))
 
 
+def _detections(b: np.ndarray, s: np.ndarray, size: np.ndarray, idx: np.ndarray) -> list[Detection]:
+    k = (b.shape[1] - 4) // 2
+    kps = b[:, 4:4 + 2 * k].reshape(b.shape[0], k, 2)
+    return [Detection(tuple(box[:4]), kps[i], sc, sz, ix)
+            for i, (box, sc, sz, ix) in enumerate(zip(b.tolist(), s.tolist(), size.tolist(), idx.tolist()))]
+
+
 def weighted_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float = 0.3,
                  score_threshold: float = 0.5, max_out: int = -1) -> list[Detection]:
     """MediaPipe WEIGHTED non-max suppression -> detections, best first.
@@ -157,18 +164,46 @@ def weighted_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float = 0
     its box and keypoints are the score-weighted mean of the cluster, its score the best one's.
     max_out < 0 means no limit.
     """
-    b, s, size, idx = weighted_nms_arrays(boxes, scores, iou_threshold, score_threshold, max_out)
-    k = (b.shape[1] - 4) // 2
-    return [Detection(tuple(float(v) for v in b[i, :4]), b[i, 4:4 + 2 * k].reshape(k, 2).copy(),
-                      float(s[i]), int(size[i]), int(idx[i])) for i in range(b.shape[0])]
+    return _detections(*weighted_nms_arrays(boxes, scores, iou_threshold, score_threshold, max_out))
+
+
+def decode_detections_arrays(raw_boxes: np.ndarray, raw_scores: np.ndarray, anchors: np.ndarray,
+                             scale: float | tuple[float, float, float, float] = 192.0,
+                             num_keypoints: int = 7, score_threshold: float = 0.5,
+                             iou_threshold: float = 0.3, clip: float = 100.0, max_out: int = -1
+                             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Array form of decode_detections -> (boxes (M, 4 + 2K), scores (M,), cluster_size (M,),
+    anchor_index (M,)), best first."""
+    rb = np.ascontiguousarray(raw_boxes, dtype=np.float32)
+    if rb.ndim == 3 and rb.shape[0] == 1:
+        rb = rb[0]
+    rs = np.ascontiguousarray(raw_scores, dtype=np.float32).reshape(-1)
+    anchors = _f32("anchors", anchors)
+    if rb.ndim != 2 or not rb.shape[0] == rs.shape[0] == anchors.shape[0]:
+        raise ValueError(f"raw_boxes {np.shape(raw_boxes)}, raw_scores {np.shape(raw_scores)} and "
+                         f"anchors {anchors.shape} must describe the same number of anchors")
+    if rs.shape[0] == 0:
+        d = 4 + 2 * int(num_keypoints)
+        return (np.zeros((0, d), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64),
+                np.zeros(0, np.int64))
+    scales = (float(scale),) * 4 if np.isscalar(scale) else tuple(float(v) for v in scale)
+    return _kernels.ssd_detect(rb, rs, np.ascontiguousarray(anchors), scales, int(num_keypoints),
+                               0, 4, True, False, float(clip), float(score_threshold),
+                               float(iou_threshold), int(max_out))
 
 
 def decode_detections(raw_boxes: np.ndarray, raw_scores: np.ndarray, anchors: np.ndarray,
-                      scale: float = 192.0, num_keypoints: int = 7, score_threshold: float = 0.5,
+                      scale: float | tuple[float, float, float, float] = 192.0,
+                      num_keypoints: int = 7, score_threshold: float = 0.5,
                       iou_threshold: float = 0.3, clip: float = 100.0, max_out: int = -1
                       ) -> list[Detection]:
-    """Whole palm-detector post-processing: model outputs -> detections after weighted NMS."""
-    scores = sigmoid_scores(np.ascontiguousarray(raw_scores, dtype=np.float32).reshape(-1), clip)
-    boxes = decode_boxes(np.ascontiguousarray(raw_boxes, dtype=np.float32), anchors, scale,
-                         num_keypoints)
-    return weighted_nms(boxes, scores, iou_threshold, score_threshold, max_out)
+    """Whole palm-detector post-processing: model outputs -> detections after weighted NMS.
+
+    raw_boxes (N, D) or (1, N, D), raw_scores (N,), (N, 1) or (1, N, 1) logits, anchors (N, 4).
+    One C call: clipped sigmoid scores, then only anchors reaching score_threshold are decoded
+    (same result as decoding all of them), then weighted NMS. Detection.index is the anchor
+    row. scale: one number or (x, y, w, h).
+    """
+    return _detections(*decode_detections_arrays(raw_boxes, raw_scores, anchors, scale,
+                                                 num_keypoints, score_threshold, iou_threshold,
+                                                 clip, max_out))

@@ -6,7 +6,59 @@
 #include "kernels.h"
 #include <numpy/arrayobject.h>
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
+
+typedef struct {
+    float isx, isy, isw, ish;
+    int nk, box_off, kp_off, bx_i, by_i, exp_size;
+} decode_params;
+
+static decode_params make_params(double sx, double sy, double sw, double sh, int nk, int box_off,
+                                 int kp_off, int reverse, int exp_size) {
+    decode_params p = {(float)(1.0 / sx), (float)(1.0 / sy), (float)(1.0 / sw), (float)(1.0 / sh),
+                       nk, box_off, kp_off, reverse ? 0 : 1, reverse ? 1 : 0, exp_size};
+    return p;
+}
+
+/* One anchor: raw row ri, anchor ai [xc, yc, w, h] -> oi [xmin, ymin, xmax, ymax, kx, ky, ...] */
+static inline void decode_row(const decode_params *p, const float *ri, const float *ai,
+                              float *oi) {
+    const float *b = ri + p->box_off;
+    const float sxw = p->isx * ai[2], syh = p->isy * ai[3];
+    const float xc = b[p->bx_i] * sxw + ai[0];
+    const float yc = b[p->by_i] * syh + ai[1];
+    float w = b[2 + p->bx_i], h = b[2 + p->by_i];
+    if (p->exp_size) { w = expf(w * p->isw) * ai[2]; h = expf(h * p->ish) * ai[3]; }
+    else { w = w * p->isw * ai[2]; h = h * p->ish * ai[3]; }
+    oi[0] = xc - 0.5f * w; oi[1] = yc - 0.5f * h;
+    oi[2] = xc + 0.5f * w; oi[3] = yc + 0.5f * h;
+    const float *kp = ri + p->kp_off;
+    for (int k = 0; k < p->nk; k++) {
+        oi[4 + 2 * k] = kp[2 * k + p->bx_i] * sxw + ai[0];
+        oi[5 + 2 * k] = kp[2 * k + p->by_i] * syh + ai[1];
+    }
+}
+
+static int check_layout(const char *fn, int nk, int box_off, int kp_off, npy_intp d) {
+    if (nk < 0 || nk > 1024 || box_off < 0 || kp_off < 0 || box_off + 4 > d ||
+        (nk > 0 && kp_off + 2 * (npy_intp)nk > d)) {
+        PyErr_Format(PyExc_ValueError,
+                     "%s: %d keypoints at offset %d and a box at offset %d do not fit in %zd "
+                     "values per anchor", fn, nk, kp_off, box_off, (Py_ssize_t)d);
+        return -1;
+    }
+    return 0;
+}
+
+static int check_scales(const char *fn, double sx, double sy, double sw, double sh) {
+    double sc[4] = {sx, sy, sw, sh};
+    if (!ck_all_finite_f64(sc, 4) || sx == 0 || sy == 0 || sw == 0 || sh == 0) {
+        PyErr_Format(PyExc_ValueError, "%s: scales must be finite and non-zero", fn);
+        return -1;
+    }
+    return 0;
+}
 
 /* decode_boxes(raw (N, D) f32, anchors (N, 4) f32 [xc, yc, w, h], scales (sx, sy, sw, sh),
  *              num_keypoints, box_offset, keypoint_offset, reverse_xy, exp_size)
@@ -32,18 +84,7 @@ PyObject *ck_decode_boxes(PyObject *self, PyObject *args, PyObject *kwargs) {
                      (Py_ssize_t)PyArray_DIM(anc, 1));
         return NULL;
     }
-    if (nk < 0 || nk > 1024 || box_off < 0 || kp_off < 0 || box_off + 4 > d ||
-        (nk > 0 && kp_off + 2 * (npy_intp)nk > d)) {
-        PyErr_Format(PyExc_ValueError,
-                     "%s: %d keypoints at offset %d and a box at offset %d do not fit in %zd "
-                     "values per anchor", fn, nk, kp_off, box_off, (Py_ssize_t)d);
-        return NULL;
-    }
-    double sc[4] = {sx, sy, sw, sh};
-    if (!ck_all_finite_f64(sc, 4) || sx == 0 || sy == 0 || sw == 0 || sh == 0) {
-        PyErr_Format(PyExc_ValueError, "%s: scales must be finite and non-zero", fn);
-        return NULL;
-    }
+    if (check_layout(fn, nk, box_off, kp_off, d) || check_scales(fn, sx, sy, sw, sh)) return NULL;
     npy_intp od = 4 + 2 * (npy_intp)nk;
     npy_intp dims[2] = {n, od};
     PyArrayObject *out = (PyArrayObject *)PyArray_SimpleNew(2, dims, NPY_FLOAT32);
@@ -51,29 +92,9 @@ PyObject *ck_decode_boxes(PyObject *self, PyObject *args, PyObject *kwargs) {
     const float *r = (const float *)PyArray_DATA(raw);
     const float *a = (const float *)PyArray_DATA(anc);
     float *o = (float *)PyArray_DATA(out);
-    const float isx = (float)(1.0 / sx), isy = (float)(1.0 / sy), isw = (float)(1.0 / sw),
-                ish = (float)(1.0 / sh);
+    const decode_params p = make_params(sx, sy, sw, sh, nk, box_off, kp_off, reverse, exp_size);
     Py_BEGIN_ALLOW_THREADS
-    for (npy_intp i = 0; i < n; i++) {
-        const float *ri = r + i * d, *ai = a + i * 4;
-        float *oi = o + i * od;
-        const float *b = ri + box_off;
-        float xc, yc, w, h;
-        if (reverse) { xc = b[0]; yc = b[1]; w = b[2]; h = b[3]; }
-        else { yc = b[0]; xc = b[1]; h = b[2]; w = b[3]; }
-        xc = xc * isx * ai[2] + ai[0];
-        yc = yc * isy * ai[3] + ai[1];
-        if (exp_size) { w = expf(w * isw) * ai[2]; h = expf(h * ish) * ai[3]; }
-        else { w = w * isw * ai[2]; h = h * ish * ai[3]; }
-        oi[0] = xc - 0.5f * w; oi[1] = yc - 0.5f * h;
-        oi[2] = xc + 0.5f * w; oi[3] = yc + 0.5f * h;
-        for (int k = 0; k < nk; k++) {
-            const float *kp = ri + kp_off + 2 * k;
-            float kx = reverse ? kp[0] : kp[1], ky = reverse ? kp[1] : kp[0];
-            oi[4 + 2 * k] = kx * isx * ai[2] + ai[0];
-            oi[5 + 2 * k] = ky * isy * ai[3] + ai[1];
-        }
-    }
+    for (npy_intp i = 0; i < n; i++) decode_row(&p, r + i * d, a + i * 4, o + i * od);
     Py_END_ALLOW_THREADS
     return (PyObject *)out;
 }
@@ -144,72 +165,44 @@ static inline float iou(const float *a, const float *b) {
     return uni > 0.0f ? inter / uni : 0.0f;
 }
 
-/* weighted_nms(boxes (N, D>=4) f32 [xmin, ymin, xmax, ymax, extra...], scores (N,) f32,
- *              iou_threshold, score_threshold, max_out, weighted)
- *   -> (boxes (M, D) f32, scores (M,) f32, cluster_size (M,) int64, index (M,) int64)
- * All D columns (box corners and keypoints) are averaged over the cluster, weighted by score;
- * the score stays the top detection's, and `index` is the top detection's row. */
-PyObject *ck_weighted_nms(PyObject *self, PyObject *args, PyObject *kwargs) {
-    static const char *fn = "weighted_nms";
-    static char *kwlist[] = {"boxes", "scores", "iou_threshold", "score_threshold", "max_out",
-                             "weighted", NULL};
-    PyObject *b_o, *s_o;
-    double iou_t = 0.3, score_t = 0.5;
-    Py_ssize_t max_out = -1;
-    int weighted = 1;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|ddnp", kwlist, &b_o, &s_o, &iou_t,
-                                     &score_t, &max_out, &weighted))
-        return NULL;
-    if (!PyArray_Check(b_o) || !PyArray_Check(s_o)) {
-        PyErr_Format(PyExc_TypeError, "%s: boxes and scores must be numpy arrays", fn);
-        return NULL;
+typedef struct {
+    float *box;      /* kept x d */
+    float *score;    /* kept */
+    npy_intp *size;  /* kept */
+    npy_intp *index; /* kept */
+} nms_out;
+
+static void nms_out_free(nms_out *o) {
+    PyMem_RawFree(o->box); PyMem_RawFree(o->score); PyMem_RawFree(o->size); PyMem_RawFree(o->index);
+}
+
+static int nms_out_alloc(nms_out *o, npy_intp max_out, npy_intp d) {
+    size_t k = (size_t)(max_out > 0 ? max_out : 1);
+    o->box = PyMem_RawMalloc(sizeof(float) * k * (size_t)d);
+    o->score = PyMem_RawMalloc(sizeof(float) * k);
+    o->size = PyMem_RawMalloc(sizeof(npy_intp) * k);
+    o->index = PyMem_RawMalloc(sizeof(npy_intp) * k);
+    if (!o->box || !o->score || !o->size || !o->index) {
+        nms_out_free(o);
+        return -1;
     }
-    npy_intp n = PyArray_NDIM((PyArrayObject *)s_o) == 1 ? PyArray_DIM((PyArrayObject *)s_o, 0)
-                                                        : -1;
-    npy_intp d = 4;
-    const float *bx = NULL, *sc = NULL;
-    PyArrayObject *boxes = NULL, *scores = NULL;
-    if (n != 0) {
-        boxes = ck_array(b_o, fn, "boxes", NPY_FLOAT32, 2, 2);
-        if (!boxes || ck_require_contiguous(boxes, fn, "boxes")) return NULL;
-        scores = ck_array(s_o, fn, "scores", NPY_FLOAT32, 1, 1);
-        if (!scores || ck_require_contiguous(scores, fn, "scores")) return NULL;
-        n = PyArray_DIM(scores, 0);
-        d = PyArray_DIM(boxes, 1);
-        if (PyArray_DIM(boxes, 0) != n || d < 4) {
-            PyErr_Format(PyExc_ValueError,
-                         "%s: boxes must have shape (%zd, >=4) to match scores, got (%zd, %zd)",
-                         fn, (Py_ssize_t)n, (Py_ssize_t)PyArray_DIM(boxes, 0), (Py_ssize_t)d);
-            return NULL;
-        }
-        bx = (const float *)PyArray_DATA(boxes);
-        sc = (const float *)PyArray_DATA(scores);
-    } else if (PyArray_TYPE((PyArrayObject *)s_o) != NPY_FLOAT32) {
-        PyErr_Format(PyExc_TypeError, "%s: scores must have dtype float32", fn);
-        return NULL;
-    }
-    if (isnan(iou_t) || iou_t < 0 || iou_t > 1 || isnan(score_t)) {
-        PyErr_Format(PyExc_ValueError,
-                     "%s: iou_threshold must be in [0, 1] and score_threshold a number", fn);
-        return NULL;
-    }
-    if (max_out < 0 || max_out > n) max_out = n;
-    ranked *order = PyMem_RawMalloc(sizeof(ranked) * (size_t)(n > 0 ? n : 1));
-    ranked *tmp = PyMem_RawMalloc(sizeof(ranked) * (size_t)(n > 0 ? n : 1));
-    npy_intp *alive = PyMem_RawMalloc(sizeof(npy_intp) * (size_t)(n > 0 ? n : 1));
-    float *acc = PyMem_RawMalloc(sizeof(float) * (size_t)(d * (max_out > 0 ? max_out : 1)));
-    float *oscore = PyMem_RawMalloc(sizeof(float) * (size_t)(max_out > 0 ? max_out : 1));
-    npy_intp *osize = PyMem_RawMalloc(sizeof(npy_intp) * (size_t)(max_out > 0 ? max_out : 1));
-    npy_intp *oidx = PyMem_RawMalloc(sizeof(npy_intp) * (size_t)(max_out > 0 ? max_out : 1));
+    return 0;
+}
+
+/* MediaPipe's weighted suppression over rows bx (n x d) with scores sc. Returns the number
+ * kept, or -1 when out of memory. Runs without the GIL. */
+static npy_intp nms_core(const float *bx, const float *sc, npy_intp n, npy_intp d, float st,
+                         float it, npy_intp max_out, int weighted, nms_out *out) {
+    size_t cap = (size_t)(n > 0 ? n : 1);
+    ranked *order = PyMem_RawMalloc(sizeof(ranked) * cap);
+    ranked *tmp = PyMem_RawMalloc(sizeof(ranked) * cap);
+    npy_intp *alive = PyMem_RawMalloc(sizeof(npy_intp) * cap);
     double *sum = PyMem_RawMalloc(sizeof(double) * (size_t)d);
-    if (!order || !tmp || !alive || !acc || !oscore || !osize || !oidx || !sum) {
-        PyMem_RawFree(order); PyMem_RawFree(tmp); PyMem_RawFree(alive); PyMem_RawFree(acc); PyMem_RawFree(oscore);
-        PyMem_RawFree(osize); PyMem_RawFree(oidx); PyMem_RawFree(sum);
-        return PyErr_NoMemory();
-    }
     npy_intp m = 0, kept = 0;
-    const float st = (float)score_t, it = (float)iou_t;
-    Py_BEGIN_ALLOW_THREADS
+    if (!order || !tmp || !alive || !sum) {
+        kept = -1;
+        goto done;
+    }
     /* candidates: score >= threshold (NaN scores and boxes with NaN corners never qualify) */
     for (npy_intp i = 0; i < n; i++) {
         const float *b = bx + i * d;
@@ -243,38 +236,173 @@ PyObject *ck_weighted_nms(PyObject *self, PyObject *args, PyObject *kwargs) {
                 alive[rest++] = j;
             }
         }
-        float *ob = acc + kept * d;
+        float *ob = out->box + kept * d;
         for (npy_intp k = 0; k < d; k++)
             ob[k] = (weighted && total > 0.0) ? (float)(sum[k] / total) : tb[k];
-        oscore[kept] = sc[top];
-        osize[kept] = members;
-        oidx[kept] = top;
+        out->score[kept] = sc[top];
+        out->size[kept] = members;
+        out->index[kept] = top;
         kept++;
         n_alive = rest;
     }
-    Py_END_ALLOW_THREADS
+done:
     PyMem_RawFree(order);
     PyMem_RawFree(tmp);
     PyMem_RawFree(alive);
     PyMem_RawFree(sum);
+    return kept;
+}
+
+/* (boxes (M, d), scores (M,), cluster_size (M,), index (M,)); index mapped through idx_map. */
+static PyObject *nms_result(const nms_out *o, npy_intp kept, npy_intp d, const int64_t *idx_map) {
     npy_intp d2[2] = {kept, d}, d1[1] = {kept};
     PyArrayObject *ob = (PyArrayObject *)PyArray_SimpleNew(2, d2, NPY_FLOAT32);
     PyArrayObject *os = (PyArrayObject *)PyArray_SimpleNew(1, d1, NPY_FLOAT32);
     PyArrayObject *oz = (PyArrayObject *)PyArray_SimpleNew(1, d1, NPY_INT64);
     PyArrayObject *oi = (PyArrayObject *)PyArray_SimpleNew(1, d1, NPY_INT64);
-    if (ob && os && oz && oi && kept > 0) {
-        memcpy(PyArray_DATA(ob), acc, sizeof(float) * (size_t)(kept * d));
-        memcpy(PyArray_DATA(os), oscore, sizeof(float) * (size_t)kept);
-        int64_t *z = PyArray_DATA(oz), *ix = PyArray_DATA(oi);
-        for (npy_intp i = 0; i < kept; i++) { z[i] = osize[i]; ix[i] = oidx[i]; }
-    }
-    PyMem_RawFree(acc);
-    PyMem_RawFree(oscore);
-    PyMem_RawFree(osize);
-    PyMem_RawFree(oidx);
     if (!ob || !os || !oz || !oi) {
         Py_XDECREF(ob); Py_XDECREF(os); Py_XDECREF(oz); Py_XDECREF(oi);
         return NULL;
     }
+    if (kept > 0) {
+        memcpy(PyArray_DATA(ob), o->box, sizeof(float) * (size_t)(kept * d));
+        memcpy(PyArray_DATA(os), o->score, sizeof(float) * (size_t)kept);
+        int64_t *z = PyArray_DATA(oz), *ix = PyArray_DATA(oi);
+        for (npy_intp i = 0; i < kept; i++) {
+            z[i] = o->size[i];
+            ix[i] = idx_map ? idx_map[o->index[i]] : o->index[i];
+        }
+    }
     return Py_BuildValue("(NNNN)", ob, os, oz, oi);
+}
+
+static int check_thresholds(const char *fn, double iou_t, double score_t) {
+    if (isnan(iou_t) || iou_t < 0 || iou_t > 1 || isnan(score_t)) {
+        PyErr_Format(PyExc_ValueError,
+                     "%s: iou_threshold must be in [0, 1] and score_threshold a number", fn);
+        return -1;
+    }
+    return 0;
+}
+
+/* weighted_nms(boxes (N, D>=4) f32 [xmin, ymin, xmax, ymax, extra...], scores (N,) f32,
+ *              iou_threshold, score_threshold, max_out, weighted)
+ *   -> (boxes (M, D) f32, scores (M,) f32, cluster_size (M,) int64, index (M,) int64)
+ * All D columns (box corners and keypoints) are averaged over the cluster, weighted by score;
+ * the score stays the top detection's, and `index` is the top detection's row. */
+PyObject *ck_weighted_nms(PyObject *self, PyObject *args, PyObject *kwargs) {
+    static const char *fn = "weighted_nms";
+    static char *kwlist[] = {"boxes", "scores", "iou_threshold", "score_threshold", "max_out",
+                             "weighted", NULL};
+    PyObject *b_o, *s_o;
+    double iou_t = 0.3, score_t = 0.5;
+    Py_ssize_t max_out = -1;
+    int weighted = 1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|ddnp", kwlist, &b_o, &s_o, &iou_t,
+                                     &score_t, &max_out, &weighted))
+        return NULL;
+    PyArrayObject *boxes = ck_array(b_o, fn, "boxes", NPY_FLOAT32, 2, 2);
+    if (!boxes || ck_require_contiguous(boxes, fn, "boxes")) return NULL;
+    PyArrayObject *scores = ck_array(s_o, fn, "scores", NPY_FLOAT32, 1, 1);
+    if (!scores || ck_require_contiguous(scores, fn, "scores")) return NULL;
+    const npy_intp n = PyArray_DIM(scores, 0), d = PyArray_DIM(boxes, 1);
+    if (PyArray_DIM(boxes, 0) != n || d < 4) {
+        PyErr_Format(PyExc_ValueError,
+                     "%s: boxes must have shape (%zd, >=4) to match scores, got (%zd, %zd)", fn,
+                     (Py_ssize_t)n, (Py_ssize_t)PyArray_DIM(boxes, 0), (Py_ssize_t)d);
+        return NULL;
+    }
+    if (check_thresholds(fn, iou_t, score_t)) return NULL;
+    if (max_out < 0 || max_out > n) max_out = n;
+    nms_out o;
+    if (nms_out_alloc(&o, max_out, d)) return PyErr_NoMemory();
+    const float *bx = (const float *)PyArray_DATA(boxes), *sc = (const float *)PyArray_DATA(scores);
+    npy_intp kept;
+    Py_BEGIN_ALLOW_THREADS
+    kept = nms_core(bx, sc, n, d, (float)score_t, (float)iou_t, max_out, weighted, &o);
+    Py_END_ALLOW_THREADS
+    PyObject *res = kept < 0 ? PyErr_NoMemory() : nms_result(&o, kept, d, NULL);
+    nms_out_free(&o);
+    return res;
+}
+
+/* ssd_detect(raw_boxes (N, D) f32, raw_scores (N,) f32 logits, anchors (N, 4) f32, scales4,
+ *            num_keypoints, box_offset, keypoint_offset, reverse_xy, exp_size, clip,
+ *            score_threshold, iou_threshold, max_out)
+ *   -> as weighted_nms, index = anchor row. Scores first, so only anchors that pass the score
+ *   threshold are decoded: the whole TensorsToDetections + NMS chain in one call. */
+PyObject *ck_ssd_detect(PyObject *self, PyObject *args, PyObject *kwargs) {
+    static const char *fn = "ssd_detect";
+    static char *kwlist[] = {"raw_boxes", "raw_scores", "anchors", "scales", "num_keypoints",
+                             "box_offset", "keypoint_offset", "reverse_xy", "exp_size", "clip",
+                             "score_threshold", "iou_threshold", "max_out", NULL};
+    PyObject *rb_o, *rs_o, *an_o;
+    double sx, sy, sw, sh, clip = 100.0, score_t = 0.5, iou_t = 0.3;
+    int nk = 0, box_off = 0, kp_off = 4, reverse = 1, exp_size = 0;
+    Py_ssize_t max_out = -1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO(dddd)|iiippdddn", kwlist, &rb_o, &rs_o,
+                                     &an_o, &sx, &sy, &sw, &sh, &nk, &box_off, &kp_off, &reverse,
+                                     &exp_size, &clip, &score_t, &iou_t, &max_out))
+        return NULL;
+    PyArrayObject *rb = ck_array(rb_o, fn, "raw_boxes", NPY_FLOAT32, 2, 2);
+    if (!rb || ck_require_contiguous(rb, fn, "raw_boxes")) return NULL;
+    PyArrayObject *rs = ck_array(rs_o, fn, "raw_scores", NPY_FLOAT32, 1, 1);
+    if (!rs || ck_require_contiguous(rs, fn, "raw_scores")) return NULL;
+    PyArrayObject *an = ck_array(an_o, fn, "anchors", NPY_FLOAT32, 2, 2);
+    if (!an || ck_require_contiguous(an, fn, "anchors")) return NULL;
+    const npy_intp n = PyArray_DIM(rb, 0), d = PyArray_DIM(rb, 1);
+    if (PyArray_DIM(rs, 0) != n || PyArray_DIM(an, 0) != n || PyArray_DIM(an, 1) != 4) {
+        PyErr_Format(PyExc_ValueError,
+                     "%s: raw_boxes (%zd, %zd), raw_scores (%zd,) and anchors (%zd, %zd) must "
+                     "cover the same anchors", fn, (Py_ssize_t)n, (Py_ssize_t)d,
+                     (Py_ssize_t)PyArray_DIM(rs, 0), (Py_ssize_t)PyArray_DIM(an, 0),
+                     (Py_ssize_t)PyArray_DIM(an, 1));
+        return NULL;
+    }
+    if (check_layout(fn, nk, box_off, kp_off, d) || check_scales(fn, sx, sy, sw, sh) ||
+        check_thresholds(fn, iou_t, score_t))
+        return NULL;
+    if (!(clip > 0)) {
+        PyErr_Format(PyExc_ValueError, "%s: clip must be positive, got %g", fn, clip);
+        return NULL;
+    }
+    const npy_intp od = 4 + 2 * (npy_intp)nk;
+    if (max_out < 0 || max_out > n) max_out = n;
+    float *cbox = PyMem_RawMalloc(sizeof(float) * (size_t)(n * od));
+    float *cscore = PyMem_RawMalloc(sizeof(float) * (size_t)n);
+    int64_t *cidx = PyMem_RawMalloc(sizeof(int64_t) * (size_t)n);
+    nms_out o = {NULL, NULL, NULL, NULL};
+    if (!cbox || !cscore || !cidx || nms_out_alloc(&o, max_out, od)) {
+        PyMem_RawFree(cbox); PyMem_RawFree(cscore); PyMem_RawFree(cidx);
+        return PyErr_NoMemory();
+    }
+    const float *r = (const float *)PyArray_DATA(rb), *lg = (const float *)PyArray_DATA(rs);
+    const float *a = (const float *)PyArray_DATA(an);
+    const decode_params dp = make_params(sx, sy, sw, sh, nk, box_off, kp_off, reverse, exp_size);
+    const float c = (float)(clip > 1e30 ? 1e30 : clip), st = (float)score_t;
+    /* sigmoid is monotonic: logits clearly below the threshold's logit are skipped without
+     * an exp (the margin keeps float rounding from dropping a borderline candidate) */
+    const float lmin = (score_t > 0.0 && score_t < 1.0)
+                           ? (float)(log(score_t / (1.0 - score_t)) - 1e-3) : -INFINITY;
+    npy_intp kept, m = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (npy_intp i = 0; i < n; i++) {
+        float v = lg[i];
+        if (!(v >= lmin)) continue; /* also drops NaN */
+        v = v < -c ? -c : (v > c ? c : v);
+        const float score = 1.0f / (1.0f + expf(-v));
+        if (!(score >= st)) continue;
+        decode_row(&dp, r + i * d, a + i * 4, cbox + m * od);
+        cscore[m] = score;
+        cidx[m] = i;
+        m++;
+    }
+    kept = nms_core(cbox, cscore, m, od, st, (float)iou_t, max_out, 1, &o);
+    Py_END_ALLOW_THREADS
+    PyObject *res = kept < 0 ? PyErr_NoMemory() : nms_result(&o, kept, od, cidx);
+    nms_out_free(&o);
+    PyMem_RawFree(cbox);
+    PyMem_RawFree(cscore);
+    PyMem_RawFree(cidx);
+    return res;
 }

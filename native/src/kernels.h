@@ -26,6 +26,7 @@ PyObject *ck_warp_to_tensor(PyObject *self, PyObject *args, PyObject *kwargs);
 PyObject *ck_decode_boxes(PyObject *self, PyObject *args, PyObject *kwargs);
 PyObject *ck_sigmoid_scores(PyObject *self, PyObject *args, PyObject *kwargs);
 PyObject *ck_weighted_nms(PyObject *self, PyObject *args, PyObject *kwargs);
+PyObject *ck_ssd_detect(PyObject *self, PyObject *args, PyObject *kwargs);
 /* imu_madgwick.c, imu_biquad.c, imu_resample.c */
 PyObject *ck_madgwick_update(PyObject *self, PyObject *args, PyObject *kwargs);
 PyObject *ck_biquad_process(PyObject *self, PyObject *args, PyObject *kwargs);

@@ -19,6 +19,10 @@ static PyMethodDef methods[] = {
     KW("weighted_nms", ck_weighted_nms,
        "weighted_nms(boxes, scores, iou_threshold=0.3, score_threshold=0.5, max_out=-1, "
        "weighted=True) -> (boxes, scores, cluster_size, index)"),
+    KW("ssd_detect", ck_ssd_detect,
+       "ssd_detect(raw_boxes, raw_scores, anchors, scales4, num_keypoints=0, box_offset=0, "
+       "keypoint_offset=4, reverse_xy=True, exp_size=False, clip=100, score_threshold=0.5, "
+       "iou_threshold=0.3, max_out=-1) -> (boxes, scores, cluster_size, anchor_index)"),
     KW("madgwick_update", ck_madgwick_update,
        "madgwick_update(q, accel, gyro, dt, beta) -> (N, 4) quaternions; q (4,) updated in place"),
     KW("biquad_process", ck_biquad_process,

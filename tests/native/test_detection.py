@@ -8,6 +8,7 @@ from native import _reference as ref
 from native.detection import (
     decode_boxes,
     decode_detections,
+    decode_detections_arrays,
     sigmoid_scores,
     ssd_anchors,
     weighted_nms,
@@ -134,3 +135,22 @@ def test_empty_and_bad_inputs():
         decode_boxes(np.ones((10, 36), np.float32)[:, ::2], np.ones((10, 4), np.float32))
     with pytest.raises(ValueError, match="non-zero"):
         decode_boxes(np.ones((10, 18), np.float32), np.ones((10, 4), np.float32), scale=0)
+
+
+@pytest.mark.parametrize("thr", [0.5, 0.05, 0.95, 0.0, 1.0])
+def test_fused_detection_equals_step_by_step(thr):
+    rng = np.random.default_rng(7)
+    anchors = ssd_anchors()
+    raw_boxes = rng.normal(0, 20, (2016, 18)).astype(np.float32)
+    raw_boxes[:, 2:4] = np.abs(raw_boxes[:, 2:4]) + 20
+    raw_scores = rng.normal(-1, 2, 2016).astype(np.float32)
+    raw_scores[:5] = 0.0  # exactly the 0.5 boundary
+    if thr > 0:  # a NaN logit is never a detection; at threshold 0 the sigmoid route keeps it at ~0
+        raw_scores[5] = np.nan
+    b, s, size, idx = decode_detections_arrays(raw_boxes, raw_scores, anchors, score_threshold=thr)
+    rb, rs, rsize, ridx = weighted_nms_arrays(decode_boxes(raw_boxes, anchors), sigmoid_scores(raw_scores),
+                                              0.3, thr)
+    assert np.array_equal(idx, ridx) and np.array_equal(size, rsize)
+    assert np.allclose(b, rb, atol=1e-6) and np.array_equal(s, rs)
+    dets = decode_detections(raw_boxes[None], raw_scores[None, :, None], anchors, score_threshold=thr)
+    assert [d.index for d in dets] == list(idx)
