@@ -227,6 +227,8 @@ class Resampler:
         self.table, self.L, self.M, self.D = kaiser_sinc_table(self.in_rate, self.out_rate, passband,
                                                                stopband, attenuation_db)
         self.K = self.table.shape[1]
+        # the C loop runs forward dot products in float32: each phase reversed
+        self._ctable = np.ascontiguousarray(self.table[:, ::-1], dtype=np.float32)
         self.reset()
 
     @property
@@ -242,7 +244,7 @@ class Resampler:
         self._m = 0
 
     def _emit(self, m_end: int) -> np.ndarray:
-        out = _kernels.polyphase(self._buf, self._buf_start, self.table, self.M, self.D, self._m,
+        out = _kernels.polyphase(self._buf, self._buf_start, self._ctable, self.M, self.D, self._m,
                                  m_end)
         self._m = m_end
         # keep only what the next output still needs
@@ -275,8 +277,9 @@ class Resampler:
         return out
 
     def frequency_response(self, freqs_hz: np.ndarray) -> np.ndarray:
-        """|H(f)| of the prototype filter at input-side frequencies (Hz), unity = passband."""
-        h = self.table.T.reshape(-1)  # back to prototype order h[j * L + p]
+        """|H(f)| of the filter as run (float32 taps) at input-side frequencies (Hz), unity =
+        passband."""
+        h = self._ctable[:, ::-1].astype(np.float64).T.reshape(-1)  # prototype order h[j * L + p]
         f = np.asarray(freqs_hz, np.float64) / (self.in_rate * self.L)
         n = np.arange(h.size)
         return np.abs(np.exp(-2j * np.pi * np.outer(f, n)) @ h) / self.L
