@@ -43,6 +43,7 @@ class ClientOptions:
     backoff_s: tuple[float, float] = (0.1, 5.0)  # first and largest wait between reconnect attempts
     max_events: int = 10_000  # received events waiting for the application; oldest dropped beyond
     open_timeout_s: float = 5.0
+    validate: bool = False  # check every daemon message against its JSON Schema (tests, debugging)
 
 
 class AsyncClient:
@@ -144,7 +145,7 @@ class AsyncClient:
 
     def _dispatch(self, frame: str | bytes) -> None:
         try:
-            ev = decode_server(frame)
+            ev = decode_server(frame, validate=self.options.validate)
         except ProtocolError as exc:
             log.warning("ignoring a malformed message from the daemon: %s", exc)
             return
@@ -217,6 +218,11 @@ class AsyncClient:
             except TimeoutError:
                 return None
         return self._events.popleft()
+
+    @property
+    def pending(self) -> int:
+        """Events received and not yet taken with recv()."""
+        return len(self._events)
 
     async def events(self) -> AsyncIterator[Event]:
         while not self._closing:

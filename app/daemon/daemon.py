@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +50,28 @@ class TypeGate(Stage):
             self.inner.process(item, emit)
         else:
             self.skipped += 1
+
+    def close(self, emit) -> None:
+        self.inner.close(emit)
+
+
+class AfterFirstSample(Source):
+    """Starts a clock-driven source (fusion's ticker) only once the replay has set the clock, so it does
+    not anchor a realtime ReplayClock at 0 before the first recorded sample."""
+
+    def __init__(self, inner: Source) -> None:
+        super().__init__(inner.name)
+        self.inner = inner
+
+    def setup(self) -> None:
+        self.inner.clock = self.clock
+        self.inner.setup()
+
+    def run(self, emit, stop: threading.Event) -> None:
+        while not stop.is_set() and self.clock.now_ns() == 0:
+            stop.wait(0.005)
+        if not stop.is_set():
+            self.inner.run(emit, stop)
 
     def close(self, emit) -> None:
         self.inner.close(emit)
@@ -99,8 +122,7 @@ class Daemon:
     def _stage_configs(self) -> list[StageConfig]:
         stages = list(self.config.stages)
         if self.replay is not None:
-            stages.insert(0, StageConfig("sources", "replay", "replay",
-                                         {"path": str(self.replay), "realtime": self.config.replay_realtime}))
+            stages.insert(0, StageConfig("sources", "replay", "replay", {"path": str(self.replay)}))
         return stages
 
     def build(self) -> Pipeline:
@@ -146,13 +168,19 @@ class Daemon:
             # sources a stage brings along (fusion's clock ticker) feed that stage only
             companions = getattr(node.stage, "companion_sources", None)
             for src in companions() if callable(companions) else []:
+                if self.replay is not None:
+                    if not self.config.replay_realtime:
+                        # a free-running ticker would itself push a fast replay clock ahead of the data
+                        log.info("fast replay: %s runs without %s", node.stage.name, src.name)
+                        continue
+                    src = AfterFirstSample(src)
                 self.pipeline.add(src)
                 self.nodes.append(Node(src, "companion", node.plugin, (), ()))
                 node.inputs.append(src.name)
             if not node.inputs and node.section != "taps":
                 log.warning("%s %s consumes %s but nothing produces that; it will idle", node.section,
                             node.stage.name, [t.__name__ for t in node.consumes])
-            stage = node.stage if node.section == "taps" else TypeGate(node.stage, node.consumes)
+            stage = TypeGate(node.stage, node.consumes)
             self.pipeline.add(stage, inputs=node.inputs)
         self.nodes.append(node)
 

@@ -129,8 +129,10 @@ def _header_and_rest(frame: bytes | str, limits: Limits) -> tuple[Any, bytes]:
     return _loads(head, "header"), rest
 
 
-def decode(frame: bytes | str, limits: Limits | None = None, allowed: tuple[str, ...] = CLIENT_TYPES) -> Event:
-    """Parse and validate one WebSocket message into an Event, or raise ProtocolError."""
+def decode(frame: bytes | str, limits: Limits | None = None, allowed: tuple[str, ...] = CLIENT_TYPES,
+           validate: bool = True) -> Event:
+    """Parse and validate one WebSocket message into an Event, or raise ProtocolError.
+    `validate=False` skips the JSON Schema check (a client trusting its daemon's messages)."""
     limits = limits or Limits()
     header, rest = _header_and_rest(frame, limits)
     if not isinstance(header, dict):
@@ -164,6 +166,8 @@ def decode(frame: bytes | str, limits: Limits | None = None, allowed: tuple[str,
         if not isinstance(extra, dict) or not isinstance(header["data"], dict):
             raise ProtocolError("bad-frame", "data and extra data must be JSON objects", type_)
         header["data"] = {**header["data"], **extra}
+    if not validate:
+        return Event(type_, header["data"], rest[data_length:])
     try:
         err = next(_validator(type_).iter_errors(header), None)
     except RecursionError:
@@ -229,7 +233,9 @@ def encode(type_: str, data: dict[str, Any] | None = None, payload: bytes = b"")
     return text.encode() + b"\n" + bytes(payload) if payload else text
 
 
-def decode_server(frame: bytes | str, limits: Limits | None = None) -> Event:
+_CLIENT_LIMITS = Limits(max_message_bytes=64 * 1024 * 1024, max_header_bytes=64 * 1024 * 1024)
+
+
+def decode_server(frame: bytes | str, limits: Limits | None = None, validate: bool = True) -> Event:
     """Client side: parse a server message (same framing and schemas)."""
-    big = Limits(max_message_bytes=64 * 1024 * 1024, max_header_bytes=64 * 1024 * 1024)
-    return decode(frame, limits or big, allowed=SERVER_TYPES)
+    return decode(frame, limits or _CLIENT_LIMITS, allowed=SERVER_TYPES, validate=validate)

@@ -22,12 +22,22 @@ BUILTINS: dict[tuple[str, str], str] = {
     ("cuekit.sources", "imu_serial"): "app.plugins.builtins:imu_serial",
     ("cuekit.sources", "imu_udp"): "app.plugins.builtins:imu_udp",
     ("cuekit.sources", "imu_synthetic"): "app.plugins.builtins:imu_synthetic",
+    ("cuekit.sources", "replay"): "app.plugins.builtins:replay",
     ("cuekit.recognizers", "wrist"): "app.plugins.builtins:wrist",
     ("cuekit.recognizers", "speech"): "app.plugins.builtins:speech",
     ("cuekit.recognizers", "fusion"): "app.plugins.builtins:fusion",
     ("cuekit.sinks", "jsonl"): "app.sinks.jsonl:JsonLinesSink",
     ("cuekit.sinks", "osc"): "app.sinks.osc:OscSink",
+    ("cuekit.sinks", "recorder"): "app.plugins.builtins:recorder",
 }
+
+_STREAM_TYPES = ("VideoFrame", "AudioChunk", "ImuBatch", "HandLandmarks", "Observation", "IntentEvent")
+
+
+def _stream_types() -> tuple[type, ...]:
+    import perception.stream as ps
+
+    return tuple(getattr(ps, n) for n in _STREAM_TYPES)
 
 
 def options_from(cls: type, config: dict[str, Any], where: str) -> Any:
@@ -194,6 +204,37 @@ def imu_synthetic() -> PluginSpec:
     return PluginSpec("imu_synthetic", "cuekit.sources", create, produces=(ImuBatch,),
                       config_schema=_options_schema(SyntheticImuOptions),
                       description="a seeded wrist at rest (noise), for device-free runs")
+
+
+def replay() -> PluginSpec:
+    from app.recording.mcap_reader import McapReplaySource, ReplayOptions
+
+    # recorded intents are not replayed: fusion derives them again from what is replayed
+    kinds = _stream_types()[:-1]
+
+    def create(config: dict[str, Any], name: str | None) -> Any:
+        return McapReplaySource(config["path"], ReplayOptions(topics=config.get("topics"), kinds=list(kinds)),
+                                name=name or "replay")
+
+    return PluginSpec("replay", "cuekit.sources", create, produces=kinds,
+                      validate=lambda c: Validation(True) if Path(c["path"]).is_file()
+                      else Validation.decline(f"recording {c['path']} does not exist"),
+                      config_schema={"type": "object", "required": ["path"], "additionalProperties": False,
+                                     "properties": {"path": {"type": "string"},
+                                                    "topics": {"type": "array", "items": {"type": "string"}}}},
+                      description="an MCAP recording replayed with its recorded times (needs --replay's clock)")
+
+
+def recorder() -> PluginSpec:
+    from app.recording.mcap_writer import McapRecorder, RecorderOptions
+
+    def create(config: dict[str, Any], name: str | None) -> Any:
+        own, rest = _split(config, ("path",))
+        return McapRecorder(own["path"], options_from(RecorderOptions, rest, "recorder"), name=name or "recorder")
+
+    return PluginSpec("recorder", "cuekit.sinks", create, consumes=_stream_types(),
+                      config_schema=_options_schema(RecorderOptions, {"path": {"type": "string"}}, ("path",)),
+                      description="records every stream, observation and intent to an MCAP file")
 
 
 # recognisers --------------------------------------------------------------------------------------

@@ -149,3 +149,37 @@ format = "json"
     assert stopped["drained"] and stopped["flushed"]
     assert "back" in [e.data["name"] for e in got if e.type == "intent"]
     assert [json.loads(x)["name"] for x in out.read_text().splitlines()] == ["back"]
+
+
+def test_recording_is_closed_cleanly_and_replays_device_free(run_daemon, tmp_path, capsys):
+    """Record a session pushed over the protocol; after a graceful stop the MCAP file is complete;
+    `cuekit serve --replay` runs it again without devices or clients and fusion re-derives the intents."""
+    from app.daemon.cli import main as serve_main
+    from app.recording.mcap_reader import read_items
+
+    rec = tmp_path / "session.mcap"
+    d = run_daemon({"fusion": {"plugin": "fusion"}, "sinks": [{"plugin": "recorder", "config": {"path": str(rec)}}]})
+
+    async def main():
+        async with AsyncClient(d.url) as c:
+            for i, kind in enumerate(["flick_left", "flick_right", "shake"]):
+                t = time.monotonic_ns()
+                await c.send_observation(Observation("wrist", kind, 0.9, t - 30_000_000, t))
+                import numpy as np
+                await c.send_imu(t - np.arange(5)[::-1] * 5_000_000, np.zeros((5, 3)) + [0, 0, 9.8])
+                await asyncio.sleep(0.25)
+            await c.ping()
+
+    run(main())
+    result = d.stop()
+    assert result.drained
+    items = [r.item for r in read_items(rec)]  # reads to the end: the file was closed properly
+    names = sorted(i.name for i in items if type(i).__name__ == "IntentEvent")
+    assert names == ["back", "dismiss", "next"]
+    assert sum(type(i).__name__ == "ImuBatch" for i in items) == 3
+    out = tmp_path / "replayed.jsonl"
+    cfg = tmp_path / "replay.toml"
+    cfg.write_text(f'[server]\nport = 0\n[fusion]\nplugin = "fusion"\n[[sinks]]\nplugin = "jsonl"\n'
+                   f'config = {{ path = "{out}" }}\n[logging]\nformat = "text"\n')
+    assert serve_main(["--config", str(cfg), "--replay", str(rec), "--exit-after-replay"]) == 0  # recorded pace
+    assert sorted(json.loads(x)["name"] for x in out.read_text().splitlines()) == names
