@@ -1,0 +1,300 @@
+"""Builds the bundled demo session (assets/sessions/demo.mcap) from the project's own synthesis.
+
+Nothing in it was captured from a person: speech is espeak-ng, wrist motion is the kinematic
+simulator of perception.wrist.synthetic, hand-joint skeletons come from the kinematic hand model of
+perception.hands.synth (as a glasses prototype's own hand tracking would deliver them), gaze is a
+fixation stream as an eye tracker would send, and the camera shows a rendered room. The script lays
+out a timeline in which every intent of the default spec occurs once and writes the expected intents
+next to the recording, so the demo and its tests can check what the real recognisers make of it.
+
+    python -m app.demo_session [--out assets/sessions/demo.mcap]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from perception.stream.types import AudioChunk, HandLandmarks, ImuBatch, Observation, VideoFrame
+
+SESSION_DIR = Path(__file__).resolve().parents[1] / "assets" / "sessions"
+DEFAULT_SESSION = SESSION_DIR / "demo.mcap"
+T0_NS = 1_000_000_000
+SIZE = (640, 480)
+SAMPLE_RATE = 16000
+AUDIO_CHUNK = 512  # 32 ms, the VAD's chunk
+HAND_HZ = 30
+VIDEO_HZ = 5  # the room is static: a few frames a second keep the file small
+IMU_HZ = 100
+
+TARGETS = [
+    {"id": "lamp", "label": "lamp", "box": [40, 60, 170, 250]},
+    {"id": "tv", "label": "tv", "aliases": ["television", "screen"], "box": [220, 50, 430, 190]},
+    {"id": "door", "label": "door", "box": [470, 30, 610, 330]},
+    {"id": "plant", "label": "plant", "box": [40, 300, 160, 460]},
+]
+
+
+@dataclass(slots=True)
+class Cue:
+    """One scripted moment: what the user does and the intent the default spec should make of it."""
+
+    t_s: float
+    modality: str  # speech | wrist | hand | gaze+hand | speech+pointing
+    what: str
+    expect: str
+    slots: dict | None = None
+
+
+SCRIPT = [
+    Cue(1.0, "speech", "wake up", "wake"),
+    Cue(3.5, "gaze+hand", "lamp:pinch_tap", "select", {"target": "lamp"}),
+    Cue(6.5, "speech", "open door", "open", {"target": "door"}),
+    Cue(9.0, "wrist", "flick_left", "back"),
+    Cue(11.0, "wrist", "flick_right", "next"),
+    Cue(13.0, "hand", "swipe_right", "previous"),
+    Cue(15.5, "wrist", "flick_up", "scroll", {"direction": "up"}),
+    Cue(17.5, "speech", "scroll down", "scroll", {"direction": "down"}),
+    Cue(20.0, "wrist", "twist_cw", "volume_up"),
+    Cue(22.0, "speech", "volume down", "volume_down"),
+    Cue(24.5, "speech", "take a photo", "take_photo"),
+    Cue(27.5, "speech+pointing", "move that there:tv:door", "move", {"object": "tv", "destination": "door"}),
+    Cue(31.5, "hand", "thumbs_up", "confirm"),
+    Cue(34.0, "speech", "cancel", "cancel"),
+    Cue(36.5, "hand", "fist", "close"),  # its target comes from the last one mentioned
+    Cue(39.0, "wrist", "shake", "dismiss"),
+    Cue(41.5, "speech", "go to sleep", "sleep"),
+]
+DURATION_S = 45.0
+
+
+def _ns(t_s: float) -> int:
+    return T0_NS + int(round(t_s * 1e9))
+
+
+# speech -------------------------------------------------------------------------------------------
+def synthesize(text: str, voice: str = "en-us", wpm: int = 150) -> np.ndarray:
+    """espeak-ng -> float32 16 kHz mono."""
+    exe = shutil.which("espeak-ng")
+    if exe is None:
+        raise RuntimeError("espeak-ng is not installed (Debian package espeak-ng); it voices the demo session")
+    with tempfile.TemporaryDirectory() as d:
+        wav = Path(d) / "u.wav"
+        subprocess.run([exe, "-v", voice, "-s", str(wpm), "-w", str(wav), text], check=True)
+        with wave.open(str(wav)) as w:
+            rate = w.getframerate()
+            x = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16).astype(np.float32) / 32768.0
+    from native.audio import resample
+
+    return resample(x, rate, SAMPLE_RATE).astype(np.float32) * 0.8
+
+
+# hands --------------------------------------------------------------------------------------------
+def _pose(cls: str, seed: int) -> np.ndarray:
+    """A clean pose of `cls`, wrist at the origin, middle finger up, palm ~90 px, that the project's
+    classifier labels as `cls` (so the demo exercises the classifier, not a lucky sample)."""
+    from perception.hands.classifier import GestureClassifier
+    from perception.hands.synth import SynthOptions, sample
+
+    clf = GestureClassifier()
+    opt = SynthOptions(hand_px=(95.0, 95.0), angle_jitter=0.05, bone_jitter=0.0, landmark_noise=0.0,
+                       yaw_max=0.15, pitch_max=0.15, back_view_prob=0.0, left_prob=0.0)
+    rng = np.random.default_rng(seed)
+    for _ in range(400):
+        lm = sample(cls, rng, opt)
+        lm = lm - lm[0]
+        up = lm[9, :2]
+        ang = np.arctan2(up[0], -up[1])  # rotate so wrist->middle MCP points to -y (up on screen)
+        c, s = np.cos(ang), np.sin(ang)
+        rot = np.array([[c, s], [-s, c]])
+        lm[:, :2] = lm[:, :2] @ rot.T
+        if cls in ("thumbs_up", "thumbs_down"):
+            out = lm.copy()
+        else:
+            out = lm
+        r = clf.classify(out + np.array([320.0, 400.0, 0.0]))
+        if r.gesture == cls and r.confidence > 0.8:
+            return out
+    raise RuntimeError(f"no clean {cls} pose found")
+
+
+def _aim(lm: np.ndarray, direction: np.ndarray) -> np.ndarray:
+    """Rotate a pose about its wrist so the index finger (MCP->tip) points along `direction`."""
+    v = lm[8, :2] - lm[5, :2]
+    a = np.arctan2(direction[1], direction[0]) - np.arctan2(v[1], v[0])
+    c, s = np.cos(a), np.sin(a)
+    out = lm.copy()
+    out[:, :2] = lm[:, :2] @ np.array([[c, -s], [s, c]]).T
+    return out
+
+
+class HandTrack:
+    """Collects per-frame hand skeletons at HAND_HZ."""
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.frames: list[tuple[int, np.ndarray]] = []
+        self.rng = rng
+
+    def hold(self, lm: np.ndarray, at: np.ndarray, t0: float, t1: float) -> None:
+        for t in np.arange(t0, t1, 1 / HAND_HZ):
+            jitter = self.rng.normal(0, 0.8, lm.shape) * np.array([1, 1, 0.3])
+            self.frames.append((_ns(t), lm + np.append(at, 0.0) + jitter))
+
+    def morph(self, a: np.ndarray, b: np.ndarray, at0: np.ndarray, at1: np.ndarray, t0: float, t1: float) -> None:
+        ts = np.arange(t0, t1, 1 / HAND_HZ)
+        for i, t in enumerate(ts):
+            u = 0.5 - 0.5 * np.cos(np.pi * i / max(len(ts) - 1, 1))
+            pos = at0 + (at1 - at0) * u
+            self.frames.append((_ns(t), a + (b - a) * u + np.append(pos, 0.0)))
+
+
+def _box_centre(tid: str) -> np.ndarray:
+    x0, y0, x1, y1 = next(t["box"] for t in TARGETS if t["id"] == tid)
+    return np.array([(x0 + x1) / 2, (y0 + y1) / 2])
+
+
+def _point_at(track: HandTrack, point: np.ndarray, tid: str, t0: float, t1: float) -> None:
+    """Point from a resting wrist position at a target's centre."""
+    wrist = np.array([330.0, 450.0])
+    d = _box_centre(tid) - (wrist + np.array([0, -120.0]))
+    track.hold(_aim(point, d / np.linalg.norm(d)), wrist, t0, t1)
+
+
+# the room -----------------------------------------------------------------------------------------
+def render_room() -> np.ndarray:
+    img = np.zeros((SIZE[1], SIZE[0], 3), np.uint8)
+    img[:] = (70, 80, 95)
+    cv2.rectangle(img, (0, 330), (640, 480), (60, 90, 120), -1)  # floor
+    x0, y0, x1, y1 = TARGETS[0]["box"]
+    cv2.line(img, ((x0 + x1) // 2, y0 + 60), ((x0 + x1) // 2, y1), (40, 40, 40), 6)
+    cv2.ellipse(img, ((x0 + x1) // 2, y0 + 50), (55, 45), 0, 180, 360, (90, 220, 250), -1)
+    x0, y0, x1, y1 = TARGETS[1]["box"]
+    cv2.rectangle(img, (x0, y0), (x1, y1), (30, 30, 30), -1)
+    cv2.rectangle(img, (x0 + 10, y0 + 10), (x1 - 10, y1 - 10), (150, 110, 60), -1)
+    x0, y0, x1, y1 = TARGETS[2]["box"]
+    cv2.rectangle(img, (x0, y0), (x1, y1), (40, 80, 130), -1)
+    cv2.circle(img, (x0 + 20, (y0 + y1) // 2), 7, (60, 200, 230), -1)
+    x0, y0, x1, y1 = TARGETS[3]["box"]
+    cv2.rectangle(img, (x0 + 30, y1 - 50), (x1 - 30, y1), (40, 70, 150), -1)
+    for k in range(7):
+        cv2.ellipse(img, ((x0 + x1) // 2, y1 - 60), (15, 70), k * 25 - 75, 0, 360, (60, 160, 60), -1)
+    return img
+
+
+# assembly -----------------------------------------------------------------------------------------
+def build_items(seed: int = 7) -> tuple[list, list[dict]]:
+    """Every item of the session in capture-time order, and the expected intents."""
+    from perception.wrist.synthetic import Scene, SimEvent, render
+
+    rng = np.random.default_rng(seed)
+    items: list = [Observation("context", "scene", 1.0, T0_NS, T0_NS, {"op": "replace", "targets": TARGETS},
+                               source_id="demo")]
+    audio = rng.normal(0, 0.002, int(DURATION_S * SAMPLE_RATE)).astype(np.float32)  # room noise
+    wrist_events: list = []
+    track = HandTrack(rng)
+    open_palm, pinch = _pose("open_palm", 1), None
+    point = _pose("point", 2)
+    expected: list[dict] = []
+    for cue in SCRIPT:
+        expected.append({"t_s": cue.t_s, "name": cue.expect, "slots": cue.slots or {}, "via": cue.modality})
+        if cue.modality == "speech" or cue.modality == "speech+pointing":
+            text = cue.what.split(":")[0]
+            u = synthesize(text)
+            i0 = int(cue.t_s * SAMPLE_RATE)
+            audio[i0:i0 + len(u)] += u[: len(audio) - i0]
+            if cue.modality == "speech+pointing":
+                _, obj, dest = cue.what.split(":")
+                dur = len(u) / SAMPLE_RATE
+                # "move that there": point at the object around "that", then at the destination
+                # the hand drops out of view for a moment between the two, as a real one turns
+                _point_at(track, point, obj, cue.t_s - 0.6, cue.t_s + 0.35 * dur)
+                _point_at(track, point, dest, cue.t_s + 0.35 * dur + 0.25, cue.t_s + dur + 0.6)
+        elif cue.modality == "wrist":
+            wrist_events.append(SimEvent(cue.what, cue.t_s))
+        elif cue.modality == "hand":
+            at = np.array([330.0, 420.0])
+            if cue.what == "swipe_right":
+                track.hold(open_palm, np.array([200.0, 420.0]), cue.t_s - 0.4, cue.t_s)
+                track.morph(open_palm, open_palm, np.array([200.0, 420.0]), np.array([480.0, 420.0]),
+                            cue.t_s, cue.t_s + 0.3)
+                track.hold(open_palm, np.array([480.0, 420.0]), cue.t_s + 0.3, cue.t_s + 0.6)
+            else:
+                track.hold(_pose(cue.what, 3), at, cue.t_s, cue.t_s + 0.7)
+        elif cue.modality == "gaze+hand":
+            tid, gesture = cue.what.split(":")
+            c = _box_centre(tid)
+            for t in np.arange(cue.t_s - 0.5, cue.t_s + 1.2, 0.05):  # eye-tracker fixation, 20 Hz
+                p = c + rng.normal(0, 4, 2)
+                items.append(Observation("gaze", "point", 0.9, _ns(t), _ns(t),
+                                         {"point": [float(p[0]), float(p[1])], "plane": "image"},
+                                         source_id="glasses_eye_tracker"))
+            pinch = _pose("pinch", 4)
+            at = np.array([520.0, 420.0])
+            track.hold(open_palm, at, cue.t_s - 0.3, cue.t_s)
+            track.morph(open_palm, pinch, at, at, cue.t_s, cue.t_s + 0.12)
+            track.morph(pinch, open_palm, at, at, cue.t_s + 0.12, cue.t_s + 0.25)
+            track.hold(open_palm, at, cue.t_s + 0.25, cue.t_s + 0.6)
+    track.frames.sort(key=lambda f: f[0])
+    for seq, (t, lm) in enumerate(track.frames):
+        items.append(HandLandmarks(image_xyz=lm.astype(np.float32), t_capture_ns=t, handedness="right",
+                                   score=0.98, track_id=1, frame_seq=seq, source_id="glasses_hand_tracking"))
+    np.clip(audio, -1, 1, out=audio)
+    for k, i in enumerate(range(0, len(audio) - AUDIO_CHUNK + 1, AUDIO_CHUNK)):
+        items.append(AudioChunk(audio[i:i + AUDIO_CHUNK].copy(), SAMPLE_RATE, _ns(i / SAMPLE_RATE), seq=k))
+    imu = render(Scene(DURATION_S, wrist_events, seed=seed), IMU_HZ, t0_ns=T0_NS)
+    for k, i in enumerate(range(0, len(imu), 10)):
+        items.append(ImuBatch(t_ns=imu.t_ns[i:i + 10], accel=imu.accel[i:i + 10], gyro=imu.gyro[i:i + 10],
+                              seq=k, source_id="wrist"))
+    room = render_room()
+    for k, t in enumerate(np.arange(0, DURATION_S, 1 / VIDEO_HZ)):
+        items.append(VideoFrame(room, _ns(t), k, source_id="camera"))
+    items.sort(key=_item_time)
+    return items, expected
+
+
+def _item_time(item) -> int:
+    for attr in ("t_capture_ns", "t_first_ns", "t_start_ns"):
+        t = getattr(item, attr, None)
+        if t is not None:
+            return int(t)
+    return int(item.t_ns[0])
+
+
+def write_session(out: Path, seed: int = 7) -> dict:
+    from app.recording.mcap_writer import McapWriter, RecorderOptions
+
+    items, expected = build_items(seed)
+    w = McapWriter(out, RecorderOptions(jpeg_quality=80, audio_encoding="pcm_s16le"),
+                   metadata={"kind": "demo", "generator": "app.demo_session", "seed": str(seed),
+                             "content": "synthetic: espeak-ng speech, simulated wrist IMU, kinematic hand skeletons"})
+    for i, item in enumerate(items):
+        w.write(item)
+        if i % 2000 == 0:
+            print(f"demo session: {i}/{len(items)} items", file=sys.stderr)
+    w.close()
+    manifest = {"session": out.name, "duration_s": DURATION_S, "targets": TARGETS, "expected_intents": expected}
+    out.with_suffix(".json").write_text(json.dumps(manifest, indent=1) + "\n")
+    return manifest
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m app.demo_session", description=__doc__.split("\n")[0])
+    ap.add_argument("--out", type=Path, default=DEFAULT_SESSION)
+    ap.add_argument("--seed", type=int, default=7)
+    a = ap.parse_args(argv)
+    m = write_session(a.out, a.seed)
+    print(f"wrote {a.out} ({a.out.stat().st_size / 1e6:.1f} MB) with {len(m['expected_intents'])} scripted intents")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
