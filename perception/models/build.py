@@ -289,8 +289,7 @@ class ModelStore:
             "rewrites": stats,
             "parity": parity,
             "variants": {"fp32": self._save_model(fast, f"{spec.name}.onnx")},
-            "int8": {"status": "not attempted",
-                     "reason": "int8 is not attempted for this model (see docs/models.md)"},
+            "int8": {"status": "not attempted", "reason": spec.int8_note},
         }
         if spec.int8_candidate and opt.int8:
             entry["int8"], int8_model = self._int8(spec, fast, images, opt, prog)
