@@ -55,7 +55,9 @@ def test_image_to_tensor_invariants(img, xc, yc, rw, rh, rot, ow, oh, keep, bord
     assert np.allclose(tf.to_tensor(tf.to_image(pts)), pts, atol=1e-6 * (ow + oh) * 1e3)
     # an ROI far outside the image with a zero border is all `lo`
     if border == "zero":
-        far, _ = image_to_tensor(img, (xc + 20, yc, rw, rh), rot, (ow, oh), border="zero",
+        ih, iw = img.shape[:2]
+        reach = (rw * iw + rh * ih) / iw  # the rotated ROI's half-diagonal, generously, in widths
+        far, _ = image_to_tensor(img, (xc + 2 + reach, yc, rw, rh), rot, (ow, oh), border="zero",
                                  value_range=(lo, hi), interp=interp)
         assert np.allclose(far, lo, atol=tol)
 
