@@ -168,9 +168,12 @@ def false_activations(model_path: Path, negatives: list[Recording], test: list[R
     n, hours, _ = count_activations(model, _clips(negatives), options)
     # the same streaming path on the test users' gestures, each inside rest: does it fire, correctly?
     hit = 0
+    rng = np.random.default_rng(0)
     for r in test:
         pad = int(1.5 * 25)
-        a = np.concatenate([np.repeat(r.accel[:1], pad, 0), r.accel, np.repeat(r.accel[-1:], pad, 0)])
+        # 1.5 s of a resting wrist on either side (the pose at the clip's ends plus sensor noise)
+        rest = [np.repeat(r.accel[[i]], pad, 0) + rng.normal(0, 0.01, (pad, 3)) for i in (0, -1)]
+        a = np.concatenate([rest[0], r.accel, rest[1]])
         dt = int(np.median(np.diff(r.t_ns))) if len(r.t_ns) > 1 else 40_000_000
         t = np.concatenate([r.t_ns[0] - dt * np.arange(pad, 0, -1), r.t_ns, r.t_ns[-1] + dt * np.arange(1, pad + 1)])
         _, _, c = count_activations(model, [(t, a)], options)
@@ -248,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
                     "<wand root>/negative when the data is magic-wand")
     ap.add_argument("--neg-train", default=",".join(WAND_NEG_TRAIN), help="negative streams used for training")
     ap.add_argument("--neg-test", default=",".join(WAND_NEG_TEST), help="negative streams for false activations")
+    ap.add_argument("--no-swap", action="store_true", help="measure false activations on one negative fold only")
     ap.add_argument("--few-shot", type=int, nargs="*", metavar="K", help="few-shot accuracy for these K")
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--seed", type=int, default=0)
@@ -301,7 +305,24 @@ def main(argv: list[str] | None = None) -> int:
             res = cross_user(train, test, opts, layout, negs_train, model_path, plot)
             res["layout"] = layout
             if negs_test:
-                res.update(false_activations(model_path, negs_test, test, StreamingOptions(threshold=args.threshold)))
+                so = StreamingOptions(threshold=args.threshold)
+                fa = false_activations(model_path, negs_test, test, so)
+                folds = [fa]
+                if not args.no_swap and negs_train:
+                    # second fold: the negatives swap roles, so every non-gesture minute is measured once
+                    _progress("false activations, fold 2: training with the other negative streams")
+                    swapped = train_model(train, opts, negatives=negs_test, progress=False)
+                    p2 = tmp / f"{layout}_swap.onnx"
+                    swapped.to_onnx(p2, dataset=layout)
+                    folds.append(false_activations(p2, negs_train, test, so))
+                n = sum(f["false_activations"] for f in folds)
+                minutes = sum(f["negative_minutes"] for f in folds)
+                res.update({"false_activations": n, "negative_minutes": round(minutes, 2),
+                            "false_activations_per_hour": 60.0 * n / minutes if minutes else float("nan"),
+                            "stream_detection_rate": float(np.mean([f["stream_detection_rate"] for f in folds])),
+                            "false_activation_folds": folds, "streaming": fa["streaming"]})
+                _progress(f"false activations over both folds: {n} in {minutes:.1f} min = "
+                          f"{res['false_activations_per_hour']:.1f}/h")
             out[layout] = res
             if few_ks and (layout == "fbk" or args.train is not None):
                 fs_opts = TrainOptions(epochs=max(10, int(args.epochs * 0.75)), seed=args.seed,

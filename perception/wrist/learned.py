@@ -80,11 +80,15 @@ class WristModel:
 @dataclass
 class StreamingOptions:
     hop_s: float = 0.2
-    threshold: float = 0.9  # class probability (mean over `consecutive` windows)
-    consecutive: int = 3
+    threshold: float = 0.8  # class probability (mean over `consecutive` windows)
+    consecutive: int = 2
     motion_gate_g: float = 0.08  # std of |accel| in the window's centre half: below it, no motion
     refractory_s: float = 1.5
     custom_threshold: float = 0.8  # cosine similarity to an enrolled prototype
+    # a command gesture starts and ends with the wrist still: the window's first and last `rest_edges_s`
+    # must be at rest. Continuous everyday motion never is, which is what keeps false activations down.
+    rest_edges_s: float = 0.4
+    rest_g: float = 0.08  # std of |accel| (g) that counts as rest
 
 
 class StreamingClassifier:
@@ -137,6 +141,12 @@ class StreamingClassifier:
         if float(centre.std()) < self.o.motion_gate_g:
             self._recent.clear()
             return None
+        if self.o.rest_edges_s > 0:
+            e = max(2, round(self.o.rest_edges_s * self.model.rate_hz))
+            mag = np.linalg.norm(win, axis=1)
+            if float(mag[:e].std()) > self.o.rest_g or float(mag[-e:].std()) > self.o.rest_g:
+                self._recent.clear()
+                return None
         probs, emb = self.model.predict(win[None])
         self.windows_run += 1
         label, p = self._decide(probs[0], emb[0])
