@@ -31,8 +31,12 @@ class RuleOptions:
     flick_max_s: float = 0.9
     flick_directionality: float = 0.6  # share of the peak along the chosen direction
     twist_min_deg: float = 45.0
+    twist_return: float = 0.5  # the angle at the end is at most this share of the peak (out and back)
+    twist_max_s: float = 1.2
+    twist_max_tilt: float = 0.35  # accel-only: change of the forearm's tilt (unit-vector component)
     shake_min_g: float = 0.8
-    shake_min_lobes: int = 4
+    shake_min_lobes: int = 6
+    shake_min_lobes_per_s: float = 5.0  # a shake is fast (2.5 Hz and up); waving an arm about is not
     reorient_deg: float = 40.0  # net pose change that marks a segment as part of a raise/lower, not a flick
     hand_axis: tuple[float, float, float] = (1.0, 0.0, 0.0)
     face_axis: tuple[float, float, float] = (0.0, 0.0, 1.0)
@@ -121,9 +125,17 @@ def segment_features(seg: Segment, opts: RuleOptions) -> dict:
     else:
         ang = seg.twist[on:] - seg.twist[on]
         perp = np.linalg.norm(pre - np.dot(pre, hand) * hand)
-        share = 1.0 if perp > 0.5 else 0.0  # roll is meaningless with the forearm vertical
+        # a twist turns gravity about the forearm: its component along the forearm barely moves, while
+        # waving the arm about tilts the forearm too; the roll is meaningless with the forearm vertical
+        acc = seg.accel[on:]
+        if len(acc) >= 3:
+            acc = (acc[:-2] + acc[1:-1] + acc[2:]) / 3.0
+        along = (acc / np.maximum(np.linalg.norm(acc, axis=1, keepdims=True), 1e-9)) @ hand
+        steady = float(along.max() - along.min()) <= opts.twist_max_tilt if len(along) else False
+        share = 1.0 if perp > 0.5 and steady else 0.0
     k = int(np.argmax(np.abs(ang))) if len(ang) else 0
     twist_peak = float(np.degrees(ang[k])) if len(ang) else 0.0
+    twist_end = float(np.degrees(ang[-1])) if len(ang) else 0.0
     # principal axis of the motion for shake lobes
     if len(lin) >= 3:
         _, _, vt = np.linalg.svd(lin - lin.mean(axis=0), full_matrices=False)
@@ -134,6 +146,7 @@ def segment_features(seg: Segment, opts: RuleOptions) -> dict:
     return {
         "peak_g": peak, "active_s": above_half / rate, "duration_s": seg.duration_s,
         "vert": vert, "lateral": lateral, "mag": mag, "twist_deg": twist_peak, "twist_share": share,
+        "twist_end_deg": twist_end,
         "shake_lobes": len(_lobes(principal, opts.shake_min_g)),
         "reorient_deg": float(np.degrees(np.arccos(cosang))),
         "face_up_pre": float(np.dot(_unit(pre), np.asarray(opts.face_axis, float))),
@@ -146,11 +159,14 @@ def classify_segment(seg: Segment, opts: RuleOptions) -> Candidate | None:
     t0, t1 = seg.t_start_ns, seg.t_end_ns
     base = {"peak_g": round(f["peak_g"], 3), "duration_s": round(f["duration_s"], 3)}
     cands: list[Candidate] = []
-    if abs(f["twist_deg"]) >= 0.5 * opts.twist_min_deg and f["twist_share"] >= 0.6:
+    # the watch twist turns out and back within about a second
+    if (abs(f["twist_deg"]) >= 0.5 * opts.twist_min_deg and f["twist_share"] >= 0.6
+            and abs(f["twist_end_deg"]) <= opts.twist_return * abs(f["twist_deg"])
+            and f["duration_s"] <= opts.twist_max_s):
         kind = "twist_cw" if f["twist_deg"] > 0 else "twist_ccw"
         cands.append(Candidate(kind, _conf(abs(f["twist_deg"]), opts.twist_min_deg), t0, t1,
                                {**base, "angle_deg": round(f["twist_deg"], 1)}))
-    if f["shake_lobes"] >= 2:
+    if f["shake_lobes"] >= 2 and f["shake_lobes"] / max(f["duration_s"], 1e-3) >= opts.shake_min_lobes_per_s:
         conf = _conf(f["shake_lobes"], opts.shake_min_lobes, 0.3)
         cands.append(Candidate("shake", conf, t0, t1, {**base, "lobes": f["shake_lobes"]}))
     if f["reorient_deg"] < opts.reorient_deg and f["shake_lobes"] < opts.shake_min_lobes:

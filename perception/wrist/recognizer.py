@@ -27,8 +27,10 @@ log = logging.getLogger(__name__)
 class RaiseOptions:
     face_low: float = 0.3  # face-up component of "up" before the raise
     face_high: float = 0.8  # ... and after it
-    hold_s: float = 0.25  # face up this long
+    hold_s: float = 0.4  # face up this long
     within_s: float = 2.0  # from last "face not up" to "face up held"
+    low_hold_s: float = 0.5  # the arm hung this long before: a raise starts from a pose
+    hanging: float = -0.5  # "up" along the hand axis at most this: forearm pointing down (arm by the side)
 
 
 @dataclass
@@ -64,10 +66,13 @@ class WristResult:
 class RaiseDetector:
     """Face-up after not-face-up within a short time, held briefly."""
 
-    def __init__(self, options: RaiseOptions, face_axis: np.ndarray) -> None:
+    def __init__(self, options: RaiseOptions, face_axis: np.ndarray, hand_axis: np.ndarray) -> None:
         self.o = options
         self.face = face_axis
+        self.hand = hand_axis
         self._last_low: int | None = None
+        self._low_since: int | None = None
+        self._low_ok = False  # the last low stretch lasted low_hold_s
         self._high_since: int | None = None
         self._raised = False
 
@@ -75,14 +80,23 @@ class RaiseDetector:
         out = []
         g = block.gravity / np.maximum(np.linalg.norm(block.gravity, axis=1, keepdims=True), 1e-9)
         face = g @ self.face
-        for t, f in zip(block.t_ns.tolist(), face.tolist()):
-            if f < self.o.face_low:
+        down = (g @ self.hand) <= self.o.hanging
+        for t, f, hanging in zip(block.t_ns.tolist(), face.tolist(), down.tolist()):
+            if f < self.o.face_low and hanging:
+                if self._low_since is None:
+                    self._low_since = t
+                self._low_ok = (t - self._low_since) / 1e9 >= self.o.low_hold_s
                 self._last_low, self._high_since, self._raised = t, None, False
-            elif f > self.o.face_high:
+                continue
+            self._low_since = None
+            if f < self.o.face_low:
+                self._high_since = None
+                continue
+            if f > self.o.face_high:
                 if self._high_since is None:
                     self._high_since = t
                 held = (t - self._high_since) / 1e9
-                if (not self._raised and self._last_low is not None and held >= self.o.hold_s
+                if (not self._raised and self._last_low is not None and self._low_ok and held >= self.o.hold_s
                         and (t - self._last_low) / 1e9 <= self.o.within_s + self.o.hold_s):
                     conf = 0.5 + 0.5 * min(1.0, (f - self.o.face_high) / (1 - self.o.face_high) + 0.5)
                     out.append(Candidate("raise_to_wake", min(conf, 1.0), self._last_low, t,
@@ -101,7 +115,8 @@ class WristGestures:
         self.source_id = source_id
         self.conditioner = Conditioner(self.options.conditioner)
         self.segmenter = MotionSegmenter(self.options.segmenter)
-        self.raise_detector = RaiseDetector(self.options.raise_, np.asarray(self.options.rules.face_axis))
+        self.raise_detector = RaiseDetector(self.options.raise_, np.asarray(self.options.rules.face_axis),
+                                            np.asarray(self.options.rules.hand_axis))
         self._pending_tap: Candidate | None = None
         self._last_end: int | None = None
         self.segments = 0
