@@ -58,6 +58,7 @@ class Result:
     ratio_p50: float = 0.0
     ratio_p99: float = 0.0
     daemon: dict[str, Any] = field(default_factory=dict)
+    samples: dict[str, list[float]] = field(default_factory=dict, repr=False)  # raw latencies, for the plot
 
 
 def percentiles(xs: list[float]) -> dict[str, float]:
@@ -295,7 +296,7 @@ async def _loopback(o: Options, d: DaemonProcess) -> Result:
                  sent_mb=round(sent_bytes[0] / 1e6, 2), intents_published=published,
                  subscribers_keeping_up=len(keeping_up), lost_intents_keeping_up=lost,
                  dropped_reported=sum(s["dropped"] for s in subs), latency_ms=percentiles(lat),
-                 end_to_end_ms=percentiles(e2e))
+                 end_to_end_ms=percentiles(e2e), samples={"daemon": lat})
     res.daemon = {"cpu_percent_of_one_core": round(100 * cpu / elapsed, 1), "rss_mb_start": round(rss0, 1),
                   "rss_mb_end": round(d.rss_mb(), 1), "dropped_out": m["dropped"]["out"],
                   "dropped_in": m["dropped"]["in"], "malformed": m["malformed"]["total"],
@@ -305,7 +306,7 @@ async def _loopback(o: Options, d: DaemonProcess) -> Result:
     return res
 
 
-def baseline(o: Options, seconds: float) -> dict[str, float]:
+def baseline(o: Options, seconds: float) -> list[float]:
     """The same wrist observations through the same fusion stage, delivered in process to N callbacks."""
     import threading
 
@@ -340,7 +341,7 @@ def baseline(o: Options, seconds: float) -> dict[str, float]:
     pipe.start()
     time.sleep(seconds + 0.5)
     pipe.drain(2.0)
-    return percentiles(lat)
+    return lat
 
 
 def run_bench(o: Options) -> Result:
@@ -351,11 +352,35 @@ def run_bench(o: Options) -> Result:
         code = d.stop()
     res.daemon["exit_code"] = code
     print("bench daemon: in-process baseline", file=sys.stderr)
-    res.baseline_latency_ms = baseline(o, o.baseline_seconds or min(10.0, o.seconds))
+    res.samples["baseline"] = baseline(o, o.baseline_seconds or min(10.0, o.seconds))
+    res.baseline_latency_ms = percentiles(res.samples["baseline"])
     if res.latency_ms and res.baseline_latency_ms:
         res.ratio_p50 = round(res.latency_ms["p50"] / max(res.baseline_latency_ms["p50"], 1e-3), 2)
         res.ratio_p99 = round(res.latency_ms["p99"] / max(res.baseline_latency_ms["p99"], 1e-3), 2)
     return res
+
+
+def plot(res: Result, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.4))
+    for label, xs in (("daemon over WebSocket", res.samples.get("daemon", [])),
+                      ("in-process callback (baseline)", res.samples.get("baseline", []))):
+        if xs:
+            a = np.sort(np.asarray(xs))
+            ax.plot(a, np.arange(1, a.size + 1) / a.size, label=f"{label} (n={a.size})")
+    ax.set_xscale("log")
+    ax.set_xlabel("intent delivery latency (ms): fusion emit -> subscriber")
+    ax.set_ylabel("fraction of deliveries")
+    ax.set_title(f"{res.subscribers} subscribers, {res.seconds:.0f} s, 30 fps JPEG + 16 kHz audio + 200 Hz IMU "
+                 "on loopback", fontsize=8)
+    ax.grid(True, which="both", lw=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
 
 
 def main(argv: list[str]) -> int:
@@ -365,10 +390,15 @@ def main(argv: list[str]) -> int:
     p.add_argument("--seconds", type=float, default=60.0)
     p.add_argument("--subscribers", type=int, default=50)
     p.add_argument("--config", type=Path, help="daemon TOML (default: wrist recogniser + fusion)")
+    p.add_argument("--plot", type=Path, help="save a latency CDF (PNG), daemon vs in-process baseline")
     args = p.parse_args(argv)
     res = run_bench(Options(seconds=args.seconds, subscribers=args.subscribers, config=args.config))
+    if args.plot:
+        plot(res, args.plot)
     if args.json:
-        print(json.dumps(asdict(res)))
+        out = asdict(res)
+        out.pop("samples")
+        print(json.dumps(out))
     else:
         print(f"{res.subscribers} subscribers, {res.seconds} s, sent {res.sent} ({res.sent_mb} MB)")
         print(f"intents published {res.intents_published}; lost by subscribers that kept up: "

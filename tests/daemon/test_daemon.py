@@ -183,3 +183,12 @@ def test_recording_is_closed_cleanly_and_replays_device_free(run_daemon, tmp_pat
                    f'config = {{ path = "{out}" }}\n[logging]\nformat = "text"\n')
     assert serve_main(["--config", str(cfg), "--replay", str(rec), "--exit-after-replay"]) == 0  # recorded pace
     assert sorted(json.loads(x)["name"] for x in out.read_text().splitlines()) == names
+
+
+@pytest.mark.parametrize("name", ["default.toml", "glasses_sim.toml"])
+def test_example_configs_build(name, glasses_sim_installed, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the recorder writes relative to the working directory
+    cfg = DaemonConfig.load(REPO / "examples" / "daemon" / name, env={})
+    d = Daemon(cfg)
+    d.build()
+    assert "fusion" in {n["name"] for n in d.graph()} and d.skipped == []

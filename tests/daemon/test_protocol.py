@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import jsonschema
 import numpy as np
@@ -149,9 +150,11 @@ def test_size_limits():
 
 
 FUZZ_RUNS = {"random": 0, "mutated": 0}
+# CUEKIT_FUZZ_EXAMPLES=50000 for a long run (docs/daemon.md quotes one); CI runs 1500 of each
+FUZZ_EXAMPLES = int(os.environ.get("CUEKIT_FUZZ_EXAMPLES", "1500"))
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.one_of(st.binary(max_size=2048), st.text(max_size=512)))
 def test_fuzz_random_input_only_raises_protocol_error(frame):
     FUZZ_RUNS["random"] += 1
@@ -167,7 +170,7 @@ _json_values = st.recursive(
     max_leaves=20)
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.sampled_from(sorted(valid_frames().items())), st.data())
 def test_fuzz_mutated_valid_frames(item, data):
     """Structure-aware fuzzing: valid frames with fields replaced, bytes flipped, or cut short."""
@@ -203,4 +206,5 @@ def test_fuzz_mutated_valid_frames(item, data):
 
 def test_fuzz_ran():
     # runs after the two fuzz tests in file order; the docs quote these counts
-    assert FUZZ_RUNS["random"] >= 1000 and FUZZ_RUNS["mutated"] >= 1000, FUZZ_RUNS
+    print(f"fuzzed inputs without a crash: {FUZZ_RUNS}")
+    assert min(FUZZ_RUNS.values()) >= min(FUZZ_EXAMPLES, 1000), FUZZ_RUNS
