@@ -24,9 +24,9 @@ MIN_EXAMPLES = 5
 @dataclass(slots=True)
 class CustomGestureOptions:
     min_examples: int = MIN_EXAMPLES
-    threshold_scale: float = 1.6  # acceptance radius = scale x (mean + 2 sd) of the examples' distances
+    threshold_scale: float = 1.2  # acceptance radius = scale x (mean + 2 sd) of the examples' distances
     min_threshold: float = 0.10  # RMS feature units; a floor so five near-identical examples still match
-    max_threshold: float = 0.45  # a ceiling so sloppy examples cannot swallow every pose
+    max_threshold: float = 0.35  # a ceiling so sloppy examples cannot swallow every pose
 
 
 @dataclass(slots=True)

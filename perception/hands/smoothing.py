@@ -14,8 +14,8 @@ import numpy as np
 
 @dataclass(slots=True)
 class OneEuroOptions:
-    min_cutoff: float = 1.5  # Hz
-    beta: float = 4.0  # cutoff gain per (hand size / s)
+    min_cutoff: float = 0.5  # Hz
+    beta: float = 2.0  # cutoff gain per (hand size / s)
     d_cutoff: float = 1.0  # Hz, for the speed estimate
 
 

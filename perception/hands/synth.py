@@ -40,13 +40,17 @@ _CLASS_PATTERNS = {v for v in _STATES.values()}
 class SynthOptions:
     image_size: tuple[int, int] = (640, 480)
     hand_px: tuple[float, float] = (40.0, 220.0)  # wrist->middle-MCP length in pixels (before perspective)
-    angle_jitter: float = 0.22  # radians, per joint
-    bone_jitter: float = 0.07  # relative
-    landmark_noise: float = 0.02  # relative to the palm length, per coordinate
+    angle_jitter: float = 0.3  # radians, per joint
+    bone_jitter: float = 0.12  # relative
+    landmark_noise: float = 0.03  # relative to the palm length, per coordinate
     yaw_max: float = 1.0  # radians about the hand's long axis (0 = palm square to the camera)
     pitch_max: float = 0.7  # radians about the lateral axis
     back_view_prob: float = 0.35  # hand seen from the back
     left_prob: float = 0.5
+    # MediaPipe's landmark z comes out ~2x flatter than the geometry (measured on the hagrid photos:
+    # z spans 0.34-0.63 palm sizes, p10-p90, where the raw geometry would give ~1.0), so synthetic depth is
+    # flattened to match
+    z_scale: tuple[float, float] = (0.25, 0.6)
 
 
 def _rot(axis: np.ndarray, angle: float) -> np.ndarray:
@@ -132,11 +136,12 @@ class HandModel:
 
 def _finger_angles(rng: np.random.Generator, state: str, jit: float) -> tuple[float, float, float]:
     if state == "E":
-        mcp, pip = rng.uniform(-0.15, 0.3), rng.uniform(0.0, 0.25)
+        # real "extended" fingers are seldom straight: hagrid pinkies bend 0.8-1.4 rad in total
+        mcp, pip = rng.uniform(-0.15, 0.45), rng.uniform(0.0, 0.4)
     elif state == "C":
         mcp, pip = rng.uniform(1.1, 1.6), rng.uniform(1.4, 1.9)
-    else:  # "H": half-curled, neither extended nor a fist
-        mcp, pip = rng.uniform(0.35, 1.0), rng.uniform(0.5, 1.2)
+    else:  # "H": half-curled, neither extended nor a fist (kept clear of the widened "E" range)
+        mcp, pip = rng.uniform(0.55, 1.1), rng.uniform(0.7, 1.3)
     mcp += rng.normal(0, jit * 0.5)
     pip += rng.normal(0, jit * 0.5)
     dip = 0.7 * pip + rng.normal(0, jit * 0.3)
@@ -152,7 +157,7 @@ def _pose_from_states(model: HandModel, rng: np.random.Generator, states: str, j
         fingers[f] = model.finger(f, mcp, pip, dip, spread)
     t = states[0]
     if t == "T":
-        thumb = model.thumb(rng.uniform(-0.15, 0.1), rng.uniform(-0.1, 0.25), rng.normal(0, 0.15))
+        thumb = model.thumb(rng.uniform(-0.15, 0.1), rng.uniform(-0.1, 0.25), rng.uniform(-0.35, 0.45))
     elif t == "F" and states[2] == "C":
         # tucked over the curled middle phalanges (fist, point, victory's ring/pinky side, rock)
         mid = fingers[2][2] if states[1] == "C" else 0.5 * (fingers[2][2] + fingers[3][2])
@@ -227,9 +232,9 @@ def _place(lm: np.ndarray, rng: np.random.Generator, opt: SynthOptions, roll: fl
     center = np.array([rng.uniform(0.2, 0.8) * w, rng.uniform(0.2, 0.8) * h])
     Z = depth + p[:, 2] - p[0, 2]
     xy = f * p[:, :2] / Z[:, None] + center
-    z = (p[:, 2] - p[0, 2]) * size  # relative depth in pixel units, wrist 0
+    z = (p[:, 2] - p[0, 2]) * size * rng.uniform(*opt.z_scale)  # relative depth, pixel units, wrist 0
     out = np.concatenate([xy, z[:, None]], axis=1)
-    out += rng.normal(0, opt.landmark_noise * size, out.shape) * np.array([1, 1, 1.5])
+    out += rng.normal(0, opt.landmark_noise * size, out.shape) * np.array([1, 1, 0.5])
     return out
 
 

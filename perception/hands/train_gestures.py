@@ -1,6 +1,6 @@
 """Train the static gesture classifier on synthetic poses and export it as ONNX.
 
-    python -m perception.hands.train_gestures [--seed 7] [--per-class 3000] [--out assets/hands]
+    python -m perception.hands.train_gestures [--seed 7] [--per-class 1500] [--out assets/hands]
 
 Data: `perception.hands.synth` (kinematic hand model: per-class joint-angle distributions, random 3-D
 rotation, size, perspective and landmark noise), turned into `landmarks.features`. Model: a small MLP
@@ -132,9 +132,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m perception.hands.train_gestures", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--per-class", type=int, default=3000, help="training poses per class")
+    ap.add_argument("--per-class", type=int, default=1500, help="training poses per class")
     ap.add_argument("--val-per-class", type=int, default=400)
-    ap.add_argument("--epochs", type=int, default=40)
+    ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--weight-decay", type=float, default=1e-3)
     ap.add_argument("--out", type=Path, default=ASSETS)
     args = ap.parse_args(argv)
     t0 = time.monotonic()
@@ -147,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     assert X.shape[1] == N_FEATURES
     mean, std = X.mean(axis=0), X.std(axis=0) + 1e-3
     params = train_mlp((X - mean) / std, y, len(classes), args.seed, epochs=args.epochs,
+                       weight_decay=args.weight_decay,
                        X_val=(Xv - mean) / std, y_val=yv)
     model = to_onnx(params, mean, std, classes)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -168,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
             "trainer": "perception/hands/train_gestures.py",
             "data": "synthetic poses from perception/hands/synth.py (kinematic hand model); no real images",
             "seed": args.seed, "per_class": args.per_class, "epochs": args.epochs,
+            "weight_decay": args.weight_decay,
             "architecture": f"MLP {N_FEATURES}-128-64-{len(classes)} ReLU softmax, Adam, numpy",
             "synth_options": asdict(opt),
             "onnx_sha256": hashlib.sha256(data).hexdigest(),

@@ -12,6 +12,8 @@ from perception.hands.gestures import HandGestureRecognizer
 from perception.stream.types import HandLandmarks
 
 CUSTOM = {"l_shape": "TECCC", "three": "FEEEC", "middle": "FCECC"}  # none of them a built-in class
+# one person enrolling: one hand's proportions (no bone jitter), everything else varies as usual
+USER = synth.SynthOptions(bone_jitter=0.0, landmark_noise=0.02)
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +21,7 @@ def enrolled():
     rng = np.random.default_rng(3)
     s = CustomGestureSet()
     for name, st in CUSTOM.items():
-        s.enroll(name, [synth.sample_states(st, rng) for _ in range(5)])
+        s.enroll(name, [synth.sample_states(st, rng, USER) for _ in range(5)])
     return s
 
 
@@ -27,16 +29,16 @@ def test_new_examples_of_enrolled_poses_are_recognised(enrolled):
     rng = np.random.default_rng(11)
     rates = {}
     for name, st in CUSTOM.items():
-        got = [enrolled.match(synth.sample_states(st, rng)).name for _ in range(100)]
+        got = [enrolled.match(synth.sample_states(st, rng, USER)).name for _ in range(100)]
         rates[name] = np.mean([g == name for g in got])
-    assert np.mean(list(rates.values())) >= 0.85, rates  # measured 0.90
-    assert min(rates.values()) >= 0.7, rates
+    assert np.mean(list(rates.values())) >= 0.88, rates  # measured 0.95
+    assert min(rates.values()) >= 0.8, rates
 
 
 def test_builtin_poses_are_rarely_taken_for_custom_ones(enrolled):
     X, _ = synth.dataset(40, seed=12)
     false = np.mean([enrolled.match(x).name != "none" for x in X])
-    assert false <= 0.08, false  # measured 0.04
+    assert false <= 0.10, false  # measured 0.06 (other people's hands, all 13 built-in classes)
 
 
 def test_save_and_reload_give_identical_matches(enrolled, tmp_path):
@@ -46,7 +48,7 @@ def test_save_and_reload_give_identical_matches(enrolled, tmp_path):
     assert set(back.gestures) == set(CUSTOM)
     rng = np.random.default_rng(5)
     for st in CUSTOM.values():
-        lm = synth.sample_states(st, rng)
+        lm = synth.sample_states(st, rng, USER)
         a, b = enrolled.match(lm), back.match(lm)
         assert a.name == b.name and a.distance == pytest.approx(b.distance, abs=1e-4)
     d = json.loads(path.read_text())
@@ -101,9 +103,9 @@ def test_orientation_option_separates_poses_that_differ_only_by_direction():
 def test_recognizer_reports_enrolled_gesture_as_observation(enrolled):
     rec = HandGestureRecognizer(custom=enrolled)
     rng = np.random.default_rng(21)
-    lm = synth.sample_states("TECCC", rng)
+    lm = synth.sample_states("TECCC", rng, USER)
     while enrolled.match(lm).name != "l_shape":
-        lm = synth.sample_states("TECCC", rng)
+        lm = synth.sample_states("TECCC", rng, USER)
     obs = []
     for i in range(5):
         obs += rec.update(i * 40_000_000, [HandLandmarks(lm, i * 40_000_000, track_id=2)]).observations
