@@ -3,6 +3,8 @@ agreement with numpy / OpenCV references hold. The raw C entry points are fuzzed
 callers may bypass the Python faces."""
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 from hypothesis import HealthCheck, given, settings
@@ -56,8 +58,9 @@ def test_image_to_tensor_invariants(img, xc, yc, rw, rh, rot, ow, oh, keep, bord
     # an ROI far outside the image with a zero border is all `lo`
     if border == "zero":
         ih, iw = img.shape[:2]
-        reach = (rw * iw + rh * ih) / iw  # the rotated ROI's half-diagonal, generously, in widths
-        far, _ = image_to_tensor(img, (xc + 2 + reach, yc, rw, rh), rot, (ow, oh), border="zero",
+        # centre beyond the right edge by the ROI's half-diagonal plus the cubic kernel's reach
+        far_xc = 1.0 + (0.5 * math.hypot(rw * iw, rh * ih) + 3.0) / iw
+        far, _ = image_to_tensor(img, (far_xc, yc, rw, rh), rot, (ow, oh), border="zero",
                                  value_range=(lo, hi), interp=interp)
         assert np.allclose(far, lo, atol=tol)
 
