@@ -280,3 +280,39 @@ def sample_states(states: str, rng: np.random.Generator, opt: SynthOptions | Non
     model = HandModel(rng, opt.bone_jitter)
     lm = _pose_from_states(model, rng, states, opt.angle_jitter)
     return _place(lm, rng, opt, rng.uniform(-np.pi, np.pi))
+
+
+def plot_examples(path: str, per_class: int = 4, seed: int = 1) -> None:
+    """A grid of generated poses per class (docs/img/hands_synth_poses.png)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from perception.hands.landmarks import CONNECTIONS
+
+    rng = np.random.default_rng(seed)
+    fig, axes = plt.subplots(per_class, len(CLASSES), figsize=(1.6 * len(CLASSES), 1.7 * per_class))
+    for j, c in enumerate(CLASSES):
+        for i in range(per_class):
+            lm = sample(c, rng)
+            ax = axes[i, j]
+            for a, b in CONNECTIONS:
+                ax.plot(lm[[a, b], 0], lm[[a, b], 1], "k-", lw=0.8)
+            ax.plot(lm[4, 0], lm[4, 1], "o", color="tab:red", ms=3)
+            ax.plot(lm[8, 0], lm[8, 1], "o", color="tab:blue", ms=3)
+            ax.set_aspect("equal")
+            ax.invert_yaxis()
+            ax.axis("off")
+            if i == 0:
+                ax.set_title(c, fontsize=8)
+    fig.suptitle("synthetic training poses (image coordinates; red = thumb tip, blue = index tip)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    import sys
+
+    plot_examples(sys.argv[1] if len(sys.argv) > 1 else "docs/img/hands_synth_poses.png")
