@@ -43,6 +43,12 @@ class ReplayClock(Clock):
     `realtime=False`: time jumps to each recorded sample as it is replayed (as fast as possible,
     deterministic). `realtime=True`: recorded time advances with wall time from the first sample,
     scaled by `speed`, and sources sleep until each sample's due time.
+
+    As fast as possible, sources run ahead of the stages that consume them, so "the newest replayed
+    time" would depend on thread scheduling. Each worker thread therefore has its own time: a source's
+    is the last sample it replayed, a stage's the capture time of the newest item it has taken
+    (`enter_item`, called by the pipeline). A stage stamping with `now_ns()` gets the same value on
+    every run, and latency is measured in recorded time (the algorithm's delay, not queueing).
     """
 
     def __init__(self, realtime: bool = False, speed: float = 1.0) -> None:
@@ -51,6 +57,15 @@ class ReplayClock(Clock):
         self._lock = threading.Lock()
         self._t_ns: int | None = None
         self._anchor: tuple[int, int] | None = None  # (recorded t0, wall t0)
+        self._thread = threading.local()  # per-worker time when not realtime
+
+    def enter_item(self, t_ns: int) -> None:
+        """The calling worker now works at recorded time `t_ns` (never going back). No-op in realtime."""
+        if self.realtime:
+            return
+        cur = getattr(self._thread, "t_ns", None)
+        if cur is None or t_ns > cur:
+            self._thread.t_ns = int(t_ns)
 
     def advance_to(self, t_ns: int) -> None:
         """Sources call this with each replayed sample's recorded time."""
@@ -61,6 +76,10 @@ class ReplayClock(Clock):
                 self._t_ns = t_ns
 
     def now_ns(self) -> int:
+        if not self.realtime:
+            t = getattr(self._thread, "t_ns", None)
+            if t is not None:
+                return t
         with self._lock:
             if self.realtime and self._anchor is not None:
                 rec0, wall0 = self._anchor
@@ -70,6 +89,7 @@ class ReplayClock(Clock):
     def sleep_until_ns(self, t_ns: int, stop: threading.Event | None = None) -> None:
         if not self.realtime:
             self.advance_to(t_ns)
+            self.enter_item(t_ns)
             return
         with self._lock:
             if self._anchor is None:

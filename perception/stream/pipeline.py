@@ -177,6 +177,11 @@ class Pipeline:
             self._finish(node)
 
     def _process(self, node: _Node, item: Any, emit) -> None:
+        enter = getattr(self.clock, "enter_item", None)
+        if enter is not None:  # a replay clock: this worker's time is the item's capture time
+            t = capture_time_ns(item)
+            if t is not None:
+                enter(t)
         t0 = time.perf_counter()
         try:
             node.stage.process(item, emit)
