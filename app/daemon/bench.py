@@ -53,6 +53,7 @@ class Result:
     lost_intents_keeping_up: int = 0
     dropped_reported: int = 0
     latency_ms: dict[str, float] = field(default_factory=dict)
+    server_side_ms: dict[str, float] = field(default_factory=dict)  # emit -> written to the socket (daemon)
     end_to_end_ms: dict[str, float] = field(default_factory=dict)
     baseline_latency_ms: dict[str, float] = field(default_factory=dict)
     ratio_p50: float = 0.0
@@ -296,7 +297,8 @@ async def _loopback(o: Options, d: DaemonProcess) -> Result:
                  sent_mb=round(sent_bytes[0] / 1e6, 2), intents_published=published,
                  subscribers_keeping_up=len(keeping_up), lost_intents_keeping_up=lost,
                  dropped_reported=sum(s["dropped"] for s in subs), latency_ms=percentiles(lat),
-                 end_to_end_ms=percentiles(e2e), samples={"daemon": lat})
+                 end_to_end_ms=percentiles(e2e), samples={"daemon": lat},
+                 server_side_ms=m["intents"]["delivery_ms"])
     res.daemon = {"cpu_percent_of_one_core": round(100 * cpu / elapsed, 1), "rss_mb_start": round(rss0, 1),
                   "rss_mb_end": round(d.rss_mb(), 1), "dropped_out": m["dropped"]["out"],
                   "dropped_in": m["dropped"]["in"], "malformed": m["malformed"]["total"],
@@ -403,6 +405,7 @@ def main(argv: list[str]) -> int:
         print(f"{res.subscribers} subscribers, {res.seconds} s, sent {res.sent} ({res.sent_mb} MB)")
         print(f"intents published {res.intents_published}; lost by subscribers that kept up: "
               f"{res.lost_intents_keeping_up} ({res.subscribers_keeping_up} kept up)")
+        print(f"written to sockets (daemon side) ms {res.server_side_ms}")
         print(f"delivery latency ms {res.latency_ms}; in-process baseline {res.baseline_latency_ms}; "
               f"ratio p50 {res.ratio_p50} p99 {res.ratio_p99}")
         print(f"daemon: {res.daemon['cpu_percent_of_one_core']}% CPU, RSS {res.daemon['rss_mb_end']} MB")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import collections.abc
 import hmac
 import ipaddress
 import itertools
@@ -131,7 +132,7 @@ class ClientSession:
         self.stream_id = client_id
         self.filters = Filters()
         self.control: collections.deque[str | bytes] = collections.deque()
-        self.data: collections.deque[tuple[str, str | bytes]] = collections.deque()
+        self.data: collections.deque[tuple[str, str | bytes, int]] = collections.deque()
         self.capacity = hub.options.queue_capacity
         self.drop_pending: collections.Counter[str] = collections.Counter()
         self.dropped_total = 0
@@ -153,13 +154,13 @@ class ClientSession:
         self.control.append(frame)
         self.wake.set()
 
-    def send_data(self, type_: str, frame: str | bytes) -> None:
+    def send_data(self, type_: str, frame: str | bytes, t_emitted_ns: int = 0) -> None:
         if len(self.data) >= self.capacity:
-            old_type, _ = self.data.popleft()
+            old_type, _, _ = self.data.popleft()
             self.drop_pending[old_type] += 1
             self.dropped_total += 1
             self.hub.dropped_out += 1
-        self.data.append((type_, frame))
+        self.data.append((type_, frame, t_emitted_ns))
         self.wake.set()
 
     async def writer(self) -> None:
@@ -173,6 +174,7 @@ class ClientSession:
             await self.wake.wait()
             self.wake.clear()
             while self.control or self.data or self.drop_pending:
+                t_emitted = 0
                 if self.control:
                     frame, type_ = self.control.popleft(), "control"
                 elif self.drop_pending:
@@ -182,11 +184,13 @@ class ClientSession:
                     type_ = "dropped"
                     self.drop_pending.clear()
                 else:
-                    type_, frame = self.data.popleft()
+                    type_, frame, t_emitted = self.data.popleft()
                 await self.ws.send(frame)  # waits while the socket is full: only this client waits
                 self.sent[type_] += 1
                 if type_ == "intent":
                     self.hub.intents_delivered += 1
+                    # server side of delivery: emitted by fusion -> written to this client's socket
+                    self.hub.delivery_ms.append((time.monotonic_ns() - t_emitted) / 1e6)
 
     def queue_depth(self) -> int:
         return len(self.data)
@@ -221,6 +225,7 @@ class Hub:
         self.bytes_in = 0
         self.intents_published = 0
         self.intents_delivered = 0
+        self.delivery_ms: collections.deque[float] = collections.deque(maxlen=8192)
         self.observations_published = 0
         self.dropped_out = 0
         self.dropped_in = 0
@@ -253,7 +258,7 @@ class Hub:
         self.intents_published += 1
         for s in self.sessions.values():
             if s.filters.wants_intent(d):
-                s.send_data("intent", frame)
+                s.send_data("intent", frame, d["t_emitted_ns"])
 
     def _fanout_observation(self, d: dict[str, Any], frame: str | bytes) -> None:
         self.observations_published += 1
@@ -327,7 +332,8 @@ class Hub:
                             "refused": dict(self.refused)},
             "messages_in": dict(self.received), "bytes_in": self.bytes_in,
             "malformed": {"total": sum(self.malformed.values()), "by_code": dict(self.malformed)},
-            "intents": {"published": self.intents_published, "delivered": self.intents_delivered},
+            "intents": {"published": self.intents_published, "delivered": self.intents_delivered,
+                        "delivery_ms": _percentiles(self.delivery_ms)},
             "observations_published": self.observations_published,
             "dropped": {"out": self.dropped_out, "in": self.dropped_in,
                         "in_queues": self.inputs.dropped() if self.inputs else {}},
@@ -517,6 +523,14 @@ class Hub:
         if self.server is not None:
             self.server.close()
             await self.server.wait_closed()
+
+
+def _percentiles(xs: collections.abc.Iterable[float]) -> dict[str, float]:
+    a = sorted(xs)
+    if not a:
+        return {}
+    pick = lambda q: round(a[min(len(a) - 1, int(q * len(a)))], 3)
+    return {"n": len(a), "p50": pick(0.5), "p95": pick(0.95), "p99": pick(0.99), "max": round(a[-1], 3)}
 
 
 def prometheus_text(m: dict[str, Any]) -> str:

@@ -158,7 +158,12 @@ def test_osc_sink_sends_to_a_real_udp_receiver():
     got: list[tuple] = []
     done = threading.Event()
     disp = Dispatcher()
-    disp.set_default_handler(lambda addr, *args: (got.append((addr, *args)), len(got) >= 3 and done.set()))
+    def on_message(addr, *args) -> None:  # returning a value would make the server send a reply
+        got.append((addr, *args))
+        if len(got) >= 3:
+            done.set()
+
+    disp.set_default_handler(on_message)
     server = ThreadingOSCUDPServer(("127.0.0.1", 0), disp)
     port = server.server_address[1]
     t = threading.Thread(target=server.serve_forever, daemon=True)
