@@ -8,6 +8,8 @@ from collections.abc import Sequence
 class DeviceError(RuntimeError):
     """A device could not be used. `available` lists the devices of that kind that were found."""
 
+    expected_failure = True  # the pipeline reports the message without a traceback
+
     def __init__(self, kind: str, requested: object, problem: str, available: Sequence[str] = ()) -> None:
         self.kind = kind
         self.requested = requested

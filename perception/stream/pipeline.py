@@ -154,6 +154,10 @@ class Pipeline:
     def _fail(self, node: _Node, where: str, exc: BaseException) -> None:
         msg = f"{type(exc).__name__}: {exc}"
         node.stats.record_error(msg)
+        if getattr(exc, "expected_failure", False):
+            # a device that is missing, a damaged file: the message says it all, no traceback
+            log.error("stage %r failed in %s: %s", node.stage.name, where, msg)
+            return
         log.error("stage %r failed in %s: %s\n%s", node.stage.name, where, msg,
                   "".join(traceback.format_exception(exc)).rstrip())
 
@@ -164,11 +168,13 @@ class Pipeline:
 
     def _run_source(self, node: _Node) -> None:
         emit = self._emitter(node)
+        where = "setup"
         try:
             node.stage.setup()
+            where = "run"
             node.stage.run(emit, self._stop_sources)
         except Exception as exc:  # a failing device must not take the pipeline down
-            self._fail(node, "run", exc)
+            self._fail(node, where, exc)
         finally:
             try:
                 node.stage.close(emit)
