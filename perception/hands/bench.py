@@ -96,6 +96,7 @@ def run(frames: int, photo: Path, mp_python: Path | None, landmark_model: str = 
         res["notes"].append(f"palm int8: {exc}")
 
     # whole frames through the landmarker
+    tracked: dict[str, list] = {}
     for var in variants:
         opts = {"num_hands": 1, "landmark_model": landmark_model, "landmark_variant": var, "num_threads": 1}
         img_mode = HandLandmarker(HandLandmarkerOptions(running_mode=RunningMode.IMAGE, **opts))
@@ -108,14 +109,17 @@ def run(frames: int, photo: Path, mp_python: Path | None, landmark_model: str = 
                 ts.append((time.perf_counter() - t) * 1e3)
             found += bool(r.hands)
         ms[f"detection_frame_{var}"] = float(np.median(ts))
-        vid = HandLandmarker(HandLandmarkerOptions(running_mode=RunningMode.VIDEO, **opts))
+        # unsmoothed, like MediaPipe's solutions.hands, so the landmarks can be compared frame by frame
+        vid = HandLandmarker(HandLandmarkerOptions(running_mode=RunningMode.VIDEO, smoothing=None, **opts))
         ts, n_det, found_v = [], 0, 0
+        tracked[var] = []
         for i, f in enumerate(video):
             t = time.perf_counter()
             r = vid.detect_for_video(f, (i + 1) * 33_333_333)
             dt = (time.perf_counter() - t) * 1e3
             n_det += r.palm_detection_ran
             found_v += bool(r.hands)
+            tracked[var].append((r.hands[0].image_xyz, r.rois[0].w) if r.hands else None)
             if i >= 3 and not r.palm_detection_ran:
                 ts.append(dt)
         ms[f"tracking_frame_{var}"] = float(np.median(ts)) if ts else None
@@ -162,7 +166,15 @@ def run(frames: int, photo: Path, mp_python: Path | None, landmark_model: str = 
             out = subprocess.run([str(mp_python), str(script), "bench-video", str(frames), str(photo)],
                                  capture_output=True, text=True, timeout=900, check=True)
             mp = json.loads(out.stdout)
+            theirs = mp.pop("landmarks", [])
             res["mediapipe"] = mp
+            for var, ours in tracked.items():
+                d224 = [float(np.linalg.norm(o[0][:, :2] - np.asarray(t)[:, :2], axis=1).mean() * 224.0 / o[1])
+                        for o, t in zip(ours, theirs, strict=False) if o is not None and t is not None]
+                if d224:
+                    res[f"video_{var}"]["landmark_px_at_224_vs_mediapipe"] = {
+                        "mean": float(np.mean(d224)), "p95": float(np.percentile(d224, 95)),
+                        "max": float(np.max(d224)), "frames": len(d224)}
             ms["mediapipe_video_frame"] = mp["median_ms"]
             best = min(v for k, v in ms.items() if k.startswith("tracking_frame") and v)
             res["ratios"]["mediapipe_video_over_our_tracking"] = mp["median_ms"] / best

@@ -66,6 +66,7 @@ def bench_video(n: int, photo: str) -> dict:
     frames = synthetic_video(src, n)
     times = []
     found = 0
+    landmarks = []
     with _hands(False, 1) as hands:
         for f in frames:
             rgb = cv2.cvtColor(f, cv2.COLOR_BGR2RGB)
@@ -73,9 +74,11 @@ def bench_video(n: int, photo: str) -> dict:
             res = hands.process(rgb)
             times.append((time.perf_counter() - t) * 1e3)
             found += bool(res.multi_hand_landmarks)
+            hs = _parse(res, 640, 480)
+            landmarks.append(hs[0]["landmarks"] if hs else None)
     warm = times[5:] if len(times) > 10 else times
     return {"mediapipe": __import__("mediapipe").__version__, "frames": n, "frames_with_hand": found,
-            "median_ms": float(np.median(warm)), "mean_ms": float(np.mean(warm))}
+            "median_ms": float(np.median(warm)), "mean_ms": float(np.mean(warm)), "landmarks": landmarks}
 
 
 def synthetic_video(src, n: int):
