@@ -108,8 +108,7 @@ def evaluate(data: Path, landmark_model: str = "hand_landmark_full", landmark_va
             rec = {"class": cls, "hands": len(res.hands), "landmarks": [h.image_xyz for h in res.hands],
                    "roi_w": [r.w for r in res.rois], "pred": {}, "hand_labels": {}}
             for m, clf in methods.items():
-                labs = [(clf.classify(h.image_xyz).gesture, clf.classify(h.image_xyz).confidence)
-                        for h in res.hands]
+                labs = [(r.gesture, r.confidence) for r in (clf.classify(h.image_xyz) for h in res.hands)]
                 rec["hand_labels"][m] = [g for g, _ in labs]
                 rec["pred"][m] = image_label(labs, class_set)
             per_image[str(f)] = rec
@@ -154,7 +153,7 @@ def evaluate(data: Path, landmark_model: str = "hand_landmark_full", landmark_va
                 d = np.linalg.norm(rec["landmarks"][i][:, :2] - theirs[j][:, :2], axis=1).mean()
                 dists.append(float(d))
                 dists224.append(float(d * 224.0 / rec["roi_w"][i]))
-            labs = {m: [(clf.classify(t).gesture, clf.classify(t).confidence) for t in theirs]
+            labs = {m: [(r.gesture, r.confidence) for r in (clf.classify(t) for t in theirs)]
                     for m, clf in methods.items()}
             mp_recs[f] = {"class": rec["class"], "hands": len(theirs),
                           "pred": {m: image_label(labs[m], class_set) for m in methods}}

@@ -159,3 +159,17 @@ def test_one_euro_smooths_jitter_but_follows_motion():
     f.reset()
     moving = [f(np.array([100.0 + 10 * i, 100.0]), T0 + i * DT, 50.0) for i in range(30)]
     assert moving[-1][0] > 100 + 10 * 29 - 20  # lag under 2 frames at 300 px/s
+
+
+def test_live_stream_drops_stale_frames_and_counts_them(four_video):
+    got = []
+    lm = HandLandmarker(HandLandmarkerOptions(running_mode=RunningMode.LIVE_STREAM, num_hands=1,
+                                              result_callback=lambda r, img, t: got.append(t)))
+    try:
+        for i, f in enumerate(four_video[:12]):  # far faster than one landmark pass per frame
+            lm.detect_async(f, T0 + i * DT)
+        assert lm._live.wait_idle(30)
+        assert got == sorted(got) and got[-1] == T0 + 11 * DT  # the newest frame is always processed
+        assert lm.dropped_frames > 0 and len(got) + lm.dropped_frames == 12
+    finally:
+        lm.close()
