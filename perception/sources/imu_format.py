@@ -29,6 +29,7 @@ import json
 import logging
 import math
 import re
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,7 +102,7 @@ class ImuSample:
 
 @dataclass(slots=True)
 class _Raw:
-    t: float | None = None
+    t: int | float | Decimal | None = None  # device time exactly as written (epoch ns needs > float64)
     accel: tuple[float, float, float] | None = None
     gyro: tuple[float, float, float] | None = None
     mag: tuple[float, float, float] | None = None
@@ -333,11 +334,10 @@ class ImuLineParser:
             if col is None:
                 continue
             fld, axis, unit = col
-            v = _num(tok)
             if fld == "time":
-                raw.t = v
+                raw.t = _time_tok(tok)
             else:
-                vals[fld][axis] = v
+                vals[fld][axis] = _num(tok)
             if unit:
                 raw.units[fld] = unit
         for fld, v3 in vals.items():
@@ -354,7 +354,7 @@ class ImuLineParser:
         ids = toks[1::4]
         if not all(re.fullmatch(r"\d{1,2}", i) for i in ids) or "3" not in ids:
             return None
-        raw = _Raw(t=_num(toks[0]), units={"accel": "m/s^2", "gyro": "rad/s", "time": "s"})
+        raw = _Raw(t=_time_tok(toks[0]), units={"accel": "m/s^2", "gyro": "rad/s", "time": "s"})
         for k in range(1, len(toks), 4):
             fld = _SENSOR_STREAM_IDS.get(int(toks[k]))
             if fld is not None:
@@ -371,31 +371,35 @@ class ImuLineParser:
         if fld != "accel":
             self._held[fld] = vec  # attached to the following accelerometer samples
             return []
-        return [_Raw(t=_num(toks[0]), accel=vec, units={"time": "ms"} if "." not in toks[0] else {})]
+        return [_Raw(t=_time_tok(toks[0]), accel=vec, units={"time": "ms"} if "." not in toks[0] else {})]
 
     def _parse_bare(self, toks: list[str]) -> _Raw:
         v = [_num(t) for t in toks]
         n = len(v)
+        t0 = _time_tok(toks[0]) if n in (4, 7) or n >= 10 else None
         self.format = "csv"
         if n == 3:
             return _Raw(accel=tuple(v))
         if n == 4:
-            return _Raw(t=v[0], accel=tuple(v[1:4]))
+            return _Raw(t=t0, accel=tuple(v[1:4]))
         if n == 6:
             return _Raw(accel=tuple(v[0:3]), gyro=tuple(v[3:6]))
         if n == 7:
-            return _Raw(t=v[0], accel=tuple(v[1:4]), gyro=tuple(v[4:7]))
+            return _Raw(t=t0, accel=tuple(v[1:4]), gyro=tuple(v[4:7]))
         if n == 9:
             return _Raw(accel=tuple(v[0:3]), gyro=tuple(v[3:6]), mag=tuple(v[6:9]))
         if n >= 10:
-            return _Raw(t=v[0], accel=tuple(v[1:4]), gyro=tuple(v[4:7]), mag=tuple(v[7:10]))
+            return _Raw(t=t0, accel=tuple(v[1:4]), gyro=tuple(v[4:7]), mag=tuple(v[7:10]))
         raise MalformedImuLine(f"{n} numbers without a header; expected 3, 4, 6, 7, 9 or >= 10")
 
     def _parse_pairs(self, line: str) -> _Raw:
         pairs = re.findall(r"([A-Za-z_][\w\.\(\)\[\]/^]*)\s*[:=]\s*([-+0-9.eE]+|nan|inf)", line)
         if not pairs:
             raise MalformedImuLine("no name:value pairs")
-        d = {k: _num(v) for k, v in pairs}
+        d: dict[str, Any] = {}
+        for k, v in pairs:
+            cls = classify_name(k)
+            d[k] = _time_tok(v) if cls is not None and cls[0] == "time" else _num(v)
         return self._from_mapping(d, "pairs")
 
     def _parse_json(self, line: str) -> list[_Raw]:
@@ -434,7 +438,7 @@ class ImuLineParser:
                 vec = _vec3(val, key)
                 setattr(raw, fld, vec)
                 continue
-            if isinstance(val, bool) or not isinstance(val, (int, float)):
+            if isinstance(val, bool) or not isinstance(val, (int, float, Decimal)):
                 continue
             cls = classify_name(key)
             if cls is None:
@@ -443,7 +447,7 @@ class ImuLineParser:
             if not math.isfinite(float(val)):
                 raise MalformedImuLine(f"{key} is not finite")
             if fld == "time":
-                raw.t = float(val)
+                raw.t = val  # int or Decimal stay exact
                 if "hyperimu" in json.dumps(d.get("op", "")).lower() and unit is None:
                     unit = "ms"
             else:
@@ -529,7 +533,7 @@ class ImuLineParser:
             else np.asarray(raw.gyro, dtype=np.float64) * GYRO_UNITS[self._unit("gyro")]
         )
         m = None if raw.mag is None else np.asarray(raw.mag, dtype=np.float64)
-        t = None if raw.t is None else int(round(raw.t * TIME_UNITS[self._unit("time")]))
+        t = None if raw.t is None else _to_ns(raw.t, self._unit("time"))
         return ImuSample(t_dev_ns=t, accel=a, gyro=g, mag=m)
 
 
@@ -558,8 +562,31 @@ def _vec3(val: Any, key: str) -> tuple[float, float, float]:
     return (out[0], out[1], out[2])
 
 
-def _detect_time_unit(ts: list[float]) -> str:
-    steps = [b - a for a, b in zip(ts, ts[1:]) if b > a]
+def _time_tok(tok: str) -> Decimal:
+    """A device time token, exactly (float64 cannot hold epoch nanoseconds)."""
+    try:
+        d = Decimal(tok)
+    except InvalidOperation:
+        raise MalformedImuLine(f"not a time: {tok!r}") from None
+    if not d.is_finite():
+        raise MalformedImuLine(f"not a finite time: {tok!r}")
+    return d
+
+
+_NS_PER = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
+
+
+def _to_ns(t: int | float | Decimal, unit: str) -> int:
+    scale = _NS_PER[unit]
+    if isinstance(t, int):
+        return t * scale
+    if isinstance(t, Decimal):
+        return int((t * scale).to_integral_value(rounding=ROUND_HALF_EVEN))
+    return round(t * scale)
+
+
+def _detect_time_unit(ts: list) -> str:
+    steps = [float(b - a) for a, b in zip(ts, ts[1:]) if b > a]
     if steps:
         step = float(np.median(steps))
         # the unit that puts the sample period closest to 10 ms (IMUs stream at 10..1000 Hz)
