@@ -119,7 +119,9 @@ def to_item(p: Pushed) -> Any:
         world = image = None
         if d["space"] == "world":
             world = joints - joints.mean(axis=0)  # HandLandmarks.world_xyz is centred on the hand
-            image = np.zeros_like(joints)  # no image projection from a headset skeleton
+            # no camera to project with: an orthographic view (image y points down); shape-based gesture
+            # features are normalised by hand size, so metres serve as well as pixels
+            image = world * np.array([1.0, -1.0, -1.0])
         else:
             image = joints
         return HandLandmarks(image_xyz=image, world_xyz=world, t_capture_ns=p.t_ns,

@@ -221,15 +221,24 @@ def _finite(obj: Any) -> Any:
     return obj
 
 
+def _plain(obj: Any) -> Any:
+    """numpy scalars and arrays in a recogniser's payload become JSON numbers and lists."""
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if isinstance(obj, (set, frozenset, tuple)):
+        return list(obj)
+    return str(obj)
+
+
 def encode(type_: str, data: dict[str, Any] | None = None, payload: bytes = b"") -> str | bytes:
     """One WebSocket message: text when there is no payload, else header + newline + payload bytes."""
     header: dict[str, Any] = {"type": type_, "data": data or {}}
     if payload:
         header["payload_length"] = len(payload)
     try:
-        text = json.dumps(header, separators=(",", ":"), allow_nan=False)
+        text = json.dumps(header, separators=(",", ":"), allow_nan=False, default=_plain)
     except ValueError:  # NaN in a recogniser's payload: send null rather than invalid JSON
-        text = json.dumps(_finite(header), separators=(",", ":"))
+        text = json.dumps(_finite(json.loads(json.dumps(header, default=_plain))), separators=(",", ":"))
     return text.encode() + b"\n" + bytes(payload) if payload else text
 
 

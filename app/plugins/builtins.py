@@ -24,6 +24,8 @@ BUILTINS: dict[tuple[str, str], str] = {
     ("cuekit.sources", "imu_synthetic"): "app.plugins.builtins:imu_synthetic",
     ("cuekit.sources", "replay"): "app.plugins.builtins:replay",
     ("cuekit.recognizers", "wrist"): "app.plugins.builtins:wrist",
+    ("cuekit.recognizers", "hands"): "app.plugins.builtins:hands",
+    ("cuekit.recognizers", "hand_skeleton"): "app.plugins.builtins:hand_skeleton",
     ("cuekit.recognizers", "speech"): "app.plugins.builtins:speech",
     ("cuekit.recognizers", "fusion"): "app.plugins.builtins:fusion",
     ("cuekit.sinks", "jsonl"): "app.sinks.jsonl:JsonLinesSink",
@@ -248,6 +250,38 @@ def wrist() -> PluginSpec:
     return PluginSpec("wrist", "cuekit.recognizers", create, consumes=(ImuBatch,), produces=(Observation,),
                       config_schema=_options_schema(WristOptions),
                       description="wrist gestures (tap, double tap, flicks, twist, raise, shake) from an IMU")
+
+
+def hands() -> PluginSpec:
+    from perception.hands.stage import HandStage, HandStageOptions
+    from perception.stream import HandLandmarks, Observation, VideoFrame
+
+    def create(config: dict[str, Any], name: str | None) -> Any:
+        opts = HandStageOptions(emit_landmarks=bool(config.get("emit_landmarks", True)),
+                                emit_gestures=bool(config.get("emit_gestures", True)))
+        return HandStage(opts, name=name)
+
+    return PluginSpec("hands", "cuekit.recognizers", create, consumes=(VideoFrame,),
+                      produces=(HandLandmarks, Observation),
+                      config_schema={"type": "object", "additionalProperties": False, "properties": {
+                          "emit_landmarks": {"type": "boolean"}, "emit_gestures": {"type": "boolean"}}},
+                      description="camera hand tracking (ONNX landmarker) and hand gestures")
+
+
+def hand_skeleton() -> PluginSpec:
+    from perception.hands.gestures import HandGestureOptions
+    from perception.hands.skeleton_stage import HandSkeletonStage
+    from perception.stream import HandLandmarks, Observation
+
+    def create(config: dict[str, Any], name: str | None) -> Any:
+        own, rest = _split(config, ("lost_after_ms",))
+        return HandSkeletonStage(options_from(HandGestureOptions, rest, "hand_skeleton"), name=name,
+                                 **({"lost_after_ms": own["lost_after_ms"]} if own else {}))
+
+    return PluginSpec("hand_skeleton", "cuekit.recognizers", create, consumes=(HandLandmarks,),
+                      produces=(Observation,),
+                      config_schema=_options_schema(HandGestureOptions, {"lost_after_ms": {"type": "number"}}),
+                      description="hand gestures from already-tracked skeletons (a headset's own hand tracking)")
 
 
 def speech() -> PluginSpec:

@@ -177,12 +177,13 @@ def test_recording_is_closed_cleanly_and_replays_device_free(run_daemon, tmp_pat
     names = sorted(i.name for i in items if type(i).__name__ == "IntentEvent")
     assert names == ["back", "dismiss", "next"]
     assert sum(type(i).__name__ == "ImuBatch" for i in items) == 3
-    out = tmp_path / "replayed.jsonl"
-    cfg = tmp_path / "replay.toml"
-    cfg.write_text(f'[server]\nport = 0\n[fusion]\nplugin = "fusion"\n[[sinks]]\nplugin = "jsonl"\n'
-                   f'config = {{ path = "{out}" }}\n[logging]\nformat = "text"\n')
-    assert serve_main(["--config", str(cfg), "--replay", str(rec), "--exit-after-replay"]) == 0  # recorded pace
-    assert sorted(json.loads(x)["name"] for x in out.read_text().splitlines()) == names
+    for pace in ([], ["--fast"]):  # at recorded pace, and as fast as possible
+        out = tmp_path / f"replayed{len(pace)}.jsonl"
+        cfg = tmp_path / "replay.toml"
+        cfg.write_text(f'[server]\nport = 0\n[fusion]\nplugin = "fusion"\n[[sinks]]\nplugin = "jsonl"\n'
+                       f'config = {{ path = "{out}" }}\n[logging]\nformat = "text"\n')
+        assert serve_main(["--config", str(cfg), "--replay", str(rec), "--exit-after-replay", *pace]) == 0
+        assert sorted(json.loads(x)["name"] for x in out.read_text().splitlines()) == names, pace
 
 
 @pytest.mark.parametrize("name", ["default.toml", "glasses_sim.toml"])

@@ -208,3 +208,31 @@ def test_sdk_latency_of_a_pushed_observation(run_daemon):
     ev, ms = run(main())
     assert ev.type == "observation" and ev.data["kind"] == "pinch" and ev.data["source_id"].endswith("/observation")
     assert ms < 1000
+
+
+def test_headset_hand_skeletons_become_gestures_and_intents(run_daemon):
+    """A headset's own hand tracking pushes skeletons (hand-joints); the built-in hand_skeleton
+    recogniser classifies them and fusion turns a held fist into `close`."""
+    import numpy as np
+
+    from perception.hands import synth
+
+    d = run_daemon({"recognizers": [{"plugin": "hand_skeleton"}], "fusion": {"plugin": "fusion"}})
+    rng = np.random.default_rng(0)
+    fist = synth.sample("fist", rng)  # 21 image points of a fist, as MediaPipe orders them
+
+    async def main():
+        async with AsyncClient(d.url) as c:
+            await c.subscribe(intents=True, observations={"modalities": ["hand"]})
+            for i in range(30):  # one second at 30 Hz, the hand held still (tracking jitter only)
+                await c.send_hand(fist + rng.normal(0, 0.5, fist.shape), layout="mediapipe21", space="image",
+                                  handedness="right", t_ns=time.monotonic_ns(), seq=i)
+                await asyncio.sleep(1 / 30)
+            got = []
+            while (ev := await c.recv(1.5)) is not None:
+                got.append((ev.type, ev.data.get("name") or ev.data.get("kind")))
+            return got
+
+    got = run(main())
+    assert ("observation", "fist") in got and ("intent", "close") in got, got
+    assert d.hub.metrics()["messages_in"]["hand-joints"] == 30

@@ -208,3 +208,10 @@ def test_fuzz_ran():
     # runs after the two fuzz tests in file order; the docs quote these counts
     print(f"fuzzed inputs without a crash: {FUZZ_RUNS}")
     assert min(FUZZ_RUNS.values()) >= min(FUZZ_EXAMPLES, 1000), FUZZ_RUNS
+
+
+def test_encode_copes_with_numpy_and_nan_in_payloads():
+    obs = Observation("wrist", "tap", 0.9, 1, 2, {"peak": np.float32(2.5), "axis": np.arange(3), "bad": float("nan"),
+                                                   "tags": {"a"}})
+    ev = decode_server(encode("observation", obs.to_json()))
+    assert ev.data["payload"] == {"peak": 2.5, "axis": [0, 1, 2], "bad": None, "tags": ["a"]}
