@@ -300,6 +300,9 @@ def test_record_and_replay_commands(tmp_path, capsys):
     text = capsys.readouterr().out
     assert code == 0
     assert "foxglove.CompressedImage" in text and "replay" in text and "/audio/microphone 32" in text
+    assert replay_cli.main([str(out), "--print", "--topics", "/video/camera"]) == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if " video " in ln]
+    assert len(lines) == 5 and "camera #4 32x32" in lines[-1]
     code = replay_cli.main([str(out), "--json", "--topics", "/imu/imu"])
     res = json.loads(capsys.readouterr().out)
     assert code == 0 and res["replayed"] == {"/imu/imu": 5} and res["damaged_at"] is None
