@@ -258,7 +258,7 @@ def test_mutated_specs_fail_only_with_spec_errors():
 
 def test_the_documented_spec_example_loads():
     doc = (Path(__file__).resolve().parents[2] / "docs" / "fusion.md").read_text()
-    block = re.search(r"```toml\n(\[spec\].*?)```", doc, flags=re.S).group(1)
+    block = re.search(r"```toml\n(\[spec\].*?)```", doc, flags=re.DOTALL).group(1)
     spec = loads_spec(block, name="docs/fusion.md")
     assert spec.intents["scroll"].slots == {"direction": "direction"}
     assert spec.slot_types["colour"].values == ["red", "dark green"]
