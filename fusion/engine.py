@@ -31,6 +31,7 @@ import dataclasses
 import itertools
 import logging
 import math
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -179,8 +180,10 @@ class _Emitted:
 class FusionEngine:
     """Push observations, get IntentEvents. Not thread-safe: drive it from one thread (the Stage)."""
 
-    def __init__(self, spec: Spec, scene: Scene | None = None, options: EngineOptions | None = None,
-                 now_fn: Callable[[], int] | None = None) -> None:
+    def __init__(self, spec: Spec | str | os.PathLike, scene: Scene | None = None,
+                 options: EngineOptions | None = None, now_fn: Callable[[], int] | None = None) -> None:
+        if not isinstance(spec, Spec):  # a spec name ("default_ar") or a TOML path
+            spec = load_spec(spec)
         self.spec = spec
         self.scene = scene if scene is not None else Scene()
         self.options = options or EngineOptions()

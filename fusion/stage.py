@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fusion.engine import EngineOptions, FusionEngine
-from fusion.spec import Spec
+from fusion.spec import Spec, load_spec
 from perception.context.scene import Scene, SceneError
 from perception.stream.stage import Emit, Source, Stage
 from perception.stream.types import Observation
@@ -47,10 +47,10 @@ class Ticker(Source):
 class FusionStage(Stage):
     name = "fusion"
 
-    def __init__(self, spec: Spec, scene: Scene | None = None, options: EngineOptions | None = None,
+    def __init__(self, spec: Spec | str, scene: Scene | None = None, options: EngineOptions | None = None,
                  name: str | None = None) -> None:
         super().__init__(name)
-        self.spec = spec
+        self.spec = spec if isinstance(spec, Spec) else load_spec(spec)  # validated here, not in the worker
         self.scene = scene if scene is not None else Scene()
         self.options = options
         self.engine: FusionEngine | None = None

@@ -49,8 +49,8 @@ def test_push_returns_events_with_provenance_and_latency(spec):
     validate("intent_event", ev.to_json())
 
 
-def test_default_now_is_the_observation_end(spec):
-    e = FusionEngine(spec, scene())
+def test_default_now_is_the_observation_end():
+    e = FusionEngine("default_ar", scene())  # a spec name (or path) is loaded
     [ev] = e.push(ob("wrist", "flick_right", 500, 600))
     assert ev.name == "next" and ev.t_emitted_ns == 600 * MS
 
