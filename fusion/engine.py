@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fusion.expressions import tokenize
-from fusion.spec import Intent, Leaf, Node, Spec
+from fusion.spec import Intent, Leaf, Node, Spec, load_spec
 from perception.context.scene import Scene
 from perception.context.tracker import ContextOptions, ContextRecord, ContextTracker
 from perception.stream.types import IntentEvent, Observation
