@@ -108,6 +108,32 @@ def run_loop(items: list[np.ndarray], reps: int) -> float:
     return len(items) / (time.perf_counter() - t0)
 
 
+def _plot(result: dict, labels: list[str], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    x = np.arange(len(labels))
+    pipe = [result[k]["pipeline_items_per_s"] for k in labels]
+    loop = [result[k]["loop_items_per_s"] for k in labels]
+    ax.bar(x - 0.2, loop, 0.4, label="plain loop")
+    ax.bar(x + 0.2, pipe, 0.4, label="3-stage pipeline")
+    for i, k in enumerate(labels):
+        ax.annotate(f"x{result[k]['ratio_pipeline_vs_loop']:.2f}", (x[i] + 0.2, pipe[i]), ha="center",
+                    va="bottom", fontsize=8)
+    ax.set_yscale("log")
+    ax.set_xticks(x, labels)
+    ax.set_ylabel("items / s")
+    ax.set_title("stream runtime throughput vs a plain loop (same run)")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    print(f"saved {path}", file=sys.stderr)
+
+
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="cuekit bench pipeline", description=__doc__.splitlines()[0])
     ap.add_argument("--items", type=int, default=20000)
@@ -116,6 +142,7 @@ def main(argv: list[str]) -> int:
     )
     ap.add_argument("--repeat", type=int, default=3, help="best of N runs each")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--plot", metavar="PNG", help="also save a bar chart of the three cases")
     args = ap.parse_args(argv)
     items = [np.random.default_rng(i).normal(size=512).astype(np.float32) for i in range(args.items)]
     result: dict[str, object] = {"items": args.items, "stages": 3}
@@ -140,6 +167,8 @@ def main(argv: list[str]) -> int:
             f"{label}: pipeline {pipe:,.0f} items/s, plain loop {loop:,.0f} items/s, ratio {pipe / loop:.3f}",
             file=sys.stderr,
         )
+    if args.plot:
+        _plot(result, [c[0] for c in cases], args.plot)
     if args.json:
         print(json.dumps(result))
     else:
