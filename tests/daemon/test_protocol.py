@@ -215,3 +215,11 @@ def test_encode_copes_with_numpy_and_nan_in_payloads():
                                                    "tags": {"a"}})
     ev = decode_server(encode("observation", obs.to_json()))
     assert ev.data["payload"] == {"peak": 2.5, "axis": [0, 1, 2], "bad": None, "tags": ["a"]}
+
+
+def test_docs_describe_every_message_type():
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "daemon.md").read_text()
+    missing = [t for t in protocol.schema_types() if f"`{t}`" not in doc]
+    assert not missing, f"docs/daemon.md does not describe {missing}"

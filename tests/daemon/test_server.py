@@ -377,3 +377,25 @@ def test_random_frames_on_a_live_connection(run_daemon):
     assert m["malformed"]["total"] == len(errors)
     assert len(errors) - refused_later + accepted == len(frames)
     assert len(errors) > 300  # nearly every mangled frame is refused, each with its own reply
+
+
+def test_max_clients_and_draining_refusals(run_daemon):
+    d = run_daemon({"server": {"max_clients": 1}})
+
+    async def main():
+        async with AsyncClient(d.url, reconnect=False):
+            with pytest.raises(InvalidStatus) as info:
+                await connect(d.url)
+            assert info.value.response.status_code == 503
+        await until(lambda: not d.hub.sessions)
+        d.hub.closing = True  # what SIGTERM sets first: new connections are turned away
+        with pytest.raises(InvalidStatus) as info:
+            await connect(d.url)
+        assert info.value.response.status_code == 503
+        health = await asyncio.to_thread(lambda: urllib.request.urlopen(d.http + "/healthz"))
+        return health
+
+    with pytest.raises(urllib.error.HTTPError) as info:
+        run(main())
+    assert info.value.code == 503 and json.loads(info.value.read())["status"] == "draining"
+    assert d.hub.metrics()["connections"]["refused"] == {"max_clients": 1, "closing": 1}
