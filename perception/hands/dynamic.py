@@ -6,8 +6,9 @@ Fed one frame at a time (`update(t_ns, hands, static_labels)`), keeping a small 
   `hold_ms` is a `pinch_hold` (emitted once, when it starts holding); one that moves more than `drag_min`
   palm sizes is a drag: `drag_start` when it starts moving, `drag` with the whole path on release.
 - swipe: the palm centre travels at least `swipe_min` palm sizes within `swipe_window_ms`, mostly along one
-  axis (image axes, y down; `mirror_x` for selfie views). Then a cooldown, and the opposite direction is
-  held off a little longer so the hand's return stroke is not a second swipe.
+  axis (image axes, y down; `mirror_x` for selfie views). One motion gives one swipe: the next needs the
+  hand to rest first, and the opposite direction is held off a little longer so the hand's return stroke
+  is not a second swipe.
 - point_hold: the static label is "point" and the index tip stays within `point_tolerance` palm sizes for
   `point_hold_ms`; once per hold.
 A track that disappears ends its pinch (a drag still reports its path).
@@ -35,8 +36,13 @@ class DynamicGestureOptions:
     swipe_min: float = 1.5  # palm sizes the palm centre must travel ...
     swipe_window_ms: float = 500.0  # ... within this time
     swipe_axis_ratio: float = 2.0  # main-axis travel over cross-axis travel
-    swipe_cooldown_ms: float = 400.0
+    swipe_cooldown_ms: float = 400.0  # at least this long between two swipes of one hand
     swipe_opposite_cooldown_ms: float = 900.0
+    # one motion, one swipe: after a swipe the hand must come to rest (palm centre slower than
+    # rest_speed palm sizes/s over rest_ms) before the next; max_lock_ms re-arms a hand that never rests
+    swipe_rest_speed: float = 1.0
+    swipe_rest_ms: float = 150.0
+    swipe_max_lock_ms: float = 2000.0
     point_hold_ms: float = 800.0
     point_tolerance: float = 0.4  # palm sizes the index tip may wander during a point-hold
     point_grace_ms: float = 120.0  # a label flicker shorter than this does not break a point-hold
@@ -53,6 +59,7 @@ class _Track:
     hold_sent: bool = False
     centres: deque = field(default_factory=lambda: deque(maxlen=128))  # (t, x, y, palm)
     swipe_block_until: int = 0
+    swipe_armed: bool = True
     last_swipe: str = ""
     last_swipe_t: int = 0
     point_t0: int | None = None
@@ -164,7 +171,15 @@ class DynamicGestureRecognizer:
         o = self.options
         c = palm_center(lm)
         tr.centres.append((t, float(c[0]), float(c[1]), size))
-        if t < tr.swipe_block_until:
+        if not tr.swipe_armed:
+            recent = [x for x in tr.centres if t - x[0] <= o.swipe_rest_ms * MS]
+            span = (t - recent[0][0]) / 1e9
+            resting = span >= 0.5 * o.swipe_rest_ms / 1e3 and (
+                np.hypot(c[0] - recent[0][1], c[1] - recent[0][2]) / size / span < o.swipe_rest_speed)
+            if t >= tr.swipe_block_until and (resting or t - tr.last_swipe_t > o.swipe_max_lock_ms * MS):
+                tr.swipe_armed = True
+                tr.centres.clear()
+                tr.centres.append((t, float(c[0]), float(c[1]), size))
             return []
         win = o.swipe_window_ms * MS
         while tr.centres and t - tr.centres[0][0] > win:
@@ -185,9 +200,13 @@ class DynamicGestureRecognizer:
                     "swipe_up": "swipe_down", "swipe_down": "swipe_up"}[kind]
         if tr.last_swipe == opposite and t - tr.last_swipe_t < o.swipe_opposite_cooldown_ms * MS:
             return []
+        # the motion began at the last sample still at the start position (not at the window's edge)
+        total = float(np.hypot(dx, dy))
+        t0 = max((tt for tt, x, y, _ in tr.centres if np.hypot(c[0] - x, c[1] - y) >= total - 0.15 * mean_size),
+                 default=t0)
         tr.last_swipe, tr.last_swipe_t = kind, t
         tr.swipe_block_until = t + int(o.swipe_cooldown_ms * MS)
-        tr.centres.clear()
+        tr.swipe_armed = False
         conf = float(min(1.0, 0.5 + 0.25 * main / mean_size / o.swipe_min))
         speed = main / mean_size / max((t - t0) / 1e9, 1e-6)
         return [self._obs(kind, conf, t0, t, hand, distance_palms=round(main / mean_size, 2),

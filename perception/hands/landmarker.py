@@ -56,6 +56,8 @@ class HandLandmarkerOptions:
     num_threads: int = 1
     redetect_interval: int = 10  # frames between palm searches for more hands while some are tracked
     smoothing: OneEuroOptions | None = field(default_factory=OneEuroOptions)  # None: raw landmarks
+    predict_motion: bool = True  # shift each ROI by the hand's velocity (MediaPipe does not)
+    reacquire_ms: float = 500.0  # a hand found again this soon near where one was lost keeps its id
     image_is_mirrored: bool = False  # selfie view; the model's handedness assumes a mirrored image
     result_callback: Callable[[HandLandmarkerResult, np.ndarray, int], None] | None = None
 
@@ -88,6 +90,9 @@ class _Track:
     track_id: int
     rect: Rect
     filter: OneEuroFilter | None
+    center: tuple[float, float] = (0.0, 0.0)  # landmark-ROI centre at t_ns
+    t_ns: int | None = None
+    velocity: tuple[float, float] = (0.0, 0.0)  # px/s of the ROI centre, smoothed
 
 
 class _Session:
@@ -137,6 +142,7 @@ class HandLandmarker:
         self._tracks: list[_Track] = []
         self._next_id = 1
         self._frames_since_detection = 0
+        self._lost: list[tuple[int, float, float, int, float]] = []  # (id, x, y, t_ns, roi width)
         self._last_t: int | None = None
         self._lock = threading.Lock()
         self._live: _LiveWorker | None = None
@@ -161,6 +167,7 @@ class HandLandmarker:
         """Forget tracked hands (a new video)."""
         with self._lock:
             self._tracks.clear()
+            self._lost.clear()
             self._last_t = None
             self._frames_since_detection = 0
 
@@ -255,36 +262,96 @@ class HandLandmarker:
     def _process(self, rgb: np.ndarray, t_ns: int, tracking: bool) -> HandLandmarkerResult:
         o = self.options
         h, w = rgb.shape[:2]
-        timings: dict[str, float] = {}
-        t0 = time.perf_counter()
-        tracks = list(self._tracks) if tracking else []
-        need = len(tracks) < o.num_hands and (not tracks or self._frames_since_detection + 1 >= o.redetect_interval)
+        timings: dict[str, float] = {"palm_ms": 0.0}
+        tracks = [self._predicted(tr, t_ns) for tr in self._tracks] if tracking else []
         ran = False
-        if need:
+        if len(tracks) < o.num_hands and (not tracks or self._frames_since_detection + 1 >= o.redetect_interval):
             ran = True
-            self._frames_since_detection = 0
-            for rect, _score in self.detect_palms(rgb):
-                if len(tracks) >= o.num_hands:
-                    break
-                if any(rect_iou(rect, t.rect) > o.min_tracking_confidence for t in tracks):
-                    continue  # a hand we already follow
-                tracks.append(_Track(self._next_id, rect, self._new_filter(tracking)))
-                self._next_id += 1
-            timings["palm_ms"] = (time.perf_counter() - t0) * 1e3
-        else:
-            self._frames_since_detection += 1
-        self.frames["detection" if ran else "tracking"] += 1
+            tracks += self._detect_new(rgb, tracks, t_ns, tracking, timings)
         t1 = time.perf_counter()
         hands: list[HandLandmarks] = []
         rois: list[Rect] = []
         kept: list[_Track] = []
+        lost = self._run_tracks(rgb, tracks, t_ns, kept, hands, rois)
+        if tracking and lost and not ran and len(kept) < o.num_hands:
+            # a hand slipped out of its predicted ROI (fast motion): find it again in this same frame
+            # rather than leave a gap frame that would split its gestures
+            ran = True
+            fresh = self._detect_new(rgb, kept, t_ns, tracking, timings)
+            self._run_tracks(rgb, fresh, t_ns, kept, hands, rois)
+        timings["landmarks_ms"] = (time.perf_counter() - t1) * 1e3 - timings["palm_ms"] * (len(timings) > 2)
+        self.frames["detection" if ran else "tracking"] += 1
+        if ran:
+            self._frames_since_detection = 0
+        else:
+            self._frames_since_detection += 1
+        if tracking:
+            self._tracks = kept
+            self._lost = [x for x in self._lost if t_ns - x[3] <= o.reacquire_ms * 1e6]
+        else:
+            for i, hd in enumerate(hands):
+                hd.track_id = i + 1
+        return HandLandmarkerResult(hands, rois, ran, (w, h), timings)
+
+    def _predicted(self, tr: _Track, t_ns: int) -> _Track:
+        """Shift the ROI by the hand's recent velocity (at most half the ROI per frame)."""
+        if tr.t_ns is None or not self.options.predict_motion:
+            return tr
+        dt = (t_ns - tr.t_ns) / 1e9
+        dx, dy = tr.velocity[0] * dt, tr.velocity[1] * dt
+        lim = 0.5 * tr.rect.w
+        norm = math.hypot(dx, dy)
+        if norm > lim:
+            dx, dy = dx * lim / norm, dy * lim / norm
+        r = tr.rect
+        tr.rect = Rect(r.xc + dx, r.yc + dy, r.w, r.h, r.rotation)
+        return tr
+
+    def _detect_new(self, rgb: np.ndarray, tracks: list[_Track], t_ns: int, tracking: bool,
+                    timings: dict[str, float]) -> list[_Track]:
+        o = self.options
+        t0 = time.perf_counter()
+        new: list[_Track] = []
+        for rect, _score in self.detect_palms(rgb):
+            if len(tracks) + len(new) >= o.num_hands:
+                break
+            if any(rect_iou(rect, t.rect) > o.min_tracking_confidence for t in tracks + new):
+                continue  # a hand we already follow
+            new.append(_Track(self._track_id_for(rect), rect, self._new_filter(tracking)))
+        timings["palm_ms"] += (time.perf_counter() - t0) * 1e3
+        return new
+
+    def _track_id_for(self, rect: Rect) -> int:
+        """The id of a hand lost moments ago near this spot (so its gestures continue), else a new id."""
+        best, best_d = None, float("inf")
+        for i, (tid, cx, cy, _t, width) in enumerate(self._lost):
+            d = math.hypot(rect.xc - cx, rect.yc - cy)
+            if d < width and d < best_d:
+                best, best_d = i, d
+        if best is not None:
+            return self._lost.pop(best)[0]
+        self._next_id += 1
+        return self._next_id - 1
+
+    def _run_tracks(self, rgb: np.ndarray, tracks: list[_Track], t_ns: int, kept: list[_Track],
+                    hands: list[HandLandmarks], rois: list[Rect]) -> int:
+        """Landmarks for each track; survivors go to `kept`. Returns how many tracks were lost."""
+        o = self.options
+        lost = 0
         for tr in tracks:
             lm, presence, right, world = self.landmarks_in(rgb, tr.rect)
             if presence < o.min_hand_presence_confidence:
+                lost += 1
+                self._lost.append((tr.track_id, tr.rect.xc, tr.rect.yc, t_ns, tr.rect.w))
                 continue
             next_rect = landmarks_to_rect(lm)
             if any(rect_iou(next_rect, k.rect) > 0.5 for k in kept):
                 continue  # two tracks converged on one hand: keep the older
+            if tr.t_ns is not None and t_ns > tr.t_ns:
+                dt = (t_ns - tr.t_ns) / 1e9
+                v = ((next_rect.xc - tr.center[0]) / dt, (next_rect.yc - tr.center[1]) / dt)
+                tr.velocity = (0.5 * (tr.velocity[0] + v[0]), 0.5 * (tr.velocity[1] + v[1]))
+            tr.center, tr.t_ns = (next_rect.xc, next_rect.yc), t_ns
             rois.append(tr.rect)
             tr.rect = next_rect
             kept.append(tr)
@@ -294,13 +361,7 @@ class HandLandmarker:
                 is_right = not is_right  # the model assumes a mirrored (selfie) image
             hands.append(HandLandmarks(out_lm, int(t_ns), "right" if is_right else "left", presence, world,
                                        tr.track_id))
-        timings["landmarks_ms"] = (time.perf_counter() - t1) * 1e3
-        if tracking:
-            self._tracks = kept
-        else:
-            for i, hd in enumerate(hands):
-                hd.track_id = i + 1
-        return HandLandmarkerResult(hands, rois, ran, (w, h), timings)
+        return lost
 
     def _new_filter(self, tracking: bool) -> OneEuroFilter | None:
         if not tracking or self.options.smoothing is None:

@@ -104,8 +104,8 @@ def test_swipes_in_four_directions(direction, vec):
     ev = _feed(DynamicGestureRecognizer(), frames)
     assert _kinds(ev) == [direction]
     i, o = ev[0]
-    # 1.5 palm sizes are first covered at k = 5 (1.6, frame 9); the 500 ms window reaches back to frame 0
-    assert i == 9 and o.t_end_ns == 9 * DT and o.t_start_ns == 0
+    # 1.5 palm sizes are first covered at k = 5 (1.6, frame 9); the motion began after frame 4
+    assert i == 9 and o.t_end_ns == 9 * DT and o.t_start_ns == 4 * DT
 
 
 def test_return_stroke_is_not_a_second_swipe_but_a_later_swipe_counts():
@@ -178,3 +178,12 @@ def test_static_observations_debounced_with_span():
     assert b.payload["handedness"] == "left" and b.payload["track_id"] == 4
     again = _static_run([OPEN] * 6 + [POINT] * 6 + [OPEN] * 4 + [POINT] * 6)
     assert [(i, o.kind) for i, o in again] == [(3, "open_palm"), (9, "point"), (15, "open_palm"), (19, "point")]
+
+
+def test_one_long_motion_is_one_swipe():
+    frames = [(OPEN, "open_palm")] * 5
+    for k in range(1, 31):  # 9 palm sizes over 1.2 s, never pausing
+        frames.append((OPEN + np.array([0.3 * SIZE * k, 0, 0]), "open_palm"))
+    frames += [(frames[-1][0], "open_palm")] * 10
+    ev = _feed(DynamicGestureRecognizer(), frames)
+    assert _kinds(ev) == ["swipe_right"]
