@@ -2,7 +2,9 @@
 
     pipe.add(FusionStage(load_spec("default_ar"), scene), inputs=[hands, speech, wrist, ticker])
 
-Emission times come from the stage's clock (the pipeline's: monotonic live, recorded on replay).
+Emission times come from the stage's clock (the pipeline's: monotonic live, recorded on replay at
+recorded speed). When replaying as fast as possible the engine runs on the observations' own times
+(`time_base="auto"`), see `FusionStage.data_time`.
 Timeouts need time to pass even when no observation arrives: add a `Ticker` source as one more input
 (any non-Observation item advances the engine's clock).
 """
@@ -16,6 +18,7 @@ from typing import Any
 from fusion.engine import EngineOptions, FusionEngine
 from fusion.spec import Spec, load_spec
 from perception.context.scene import Scene, SceneError
+from perception.stream.clock import ReplayClock
 from perception.stream.stage import Emit, Source, Stage
 from perception.stream.types import Observation
 
@@ -48,16 +51,29 @@ class FusionStage(Stage):
     name = "fusion"
 
     def __init__(self, spec: Spec | str, scene: Scene | None = None, options: EngineOptions | None = None,
-                 name: str | None = None) -> None:
+                 name: str | None = None, time_base: str = "auto") -> None:
         super().__init__(name)
+        if time_base not in ("auto", "clock", "data"):
+            raise ValueError(f"time_base must be 'auto', 'clock' or 'data', got {time_base!r}")
         self.spec = spec if isinstance(spec, Spec) else load_spec(spec)  # validated here, not in the worker
         self.scene = scene if scene is not None else Scene()
         self.options = options
+        self.time_base = time_base
         self.engine: FusionEngine | None = None
         self.bad_items = 0
 
+    @property
+    def data_time(self) -> bool:
+        """Run on the observations' own times instead of the clock. `auto` does so when replaying as
+        fast as possible: there the clock races ahead of the recognisers (it follows the sources), so
+        clock-based watermarks would drop every slower modality."""
+        if self.time_base == "auto":
+            return isinstance(self.clock, ReplayClock) and not self.clock.realtime
+        return self.time_base == "data"
+
     def setup(self) -> None:
-        self.engine = FusionEngine(self.spec, self.scene, self.options, now_fn=self.clock.now_ns)
+        self.engine = FusionEngine(self.spec, self.scene, self.options,
+                                   now_fn=None if self.data_time else self.clock.now_ns)
 
     def _engine(self) -> FusionEngine:
         if self.engine is None:
@@ -66,7 +82,7 @@ class FusionStage(Stage):
 
     def process(self, item: Any, emit: Emit) -> None:
         eng = self._engine()
-        now = self.clock.now_ns()
+        now = None if self.data_time else self.clock.now_ns()
         if isinstance(item, Observation):
             events = eng.push(item, now_ns=now)
         elif isinstance(item, dict) and "op" in item:  # a scene update from the GUI/network
@@ -76,11 +92,11 @@ class FusionStage(Stage):
                 self.bad_items += 1
                 logging.getLogger("cuekit.fusion").warning("bad scene update: %s", exc)
             events = eng.advance(now)
-        else:
+        else:  # a Tick (or anything else): time passes
             events = eng.advance(now)
         for ev in events:
             emit(ev)
 
     def close(self, emit: Emit) -> None:
-        for ev in self._engine().flush(self.clock.now_ns()):
+        for ev in self._engine().flush(None if self.data_time else self.clock.now_ns()):
             emit(ev)

@@ -302,3 +302,23 @@ def test_every_single_gesture_intent_of_the_default_spec_fires_without_waiting(s
         out = e.push(o, now_ns=1230 * MS)  # arrives 30 ms after the gesture ended
         assert [x.name for x in out] == [name], (mod, kind)
         assert out[0].t_emitted_ns - o.t_end_ns == 30 * MS
+
+
+def test_stage_runs_on_data_time_when_replaying_as_fast_as_possible(spec):
+    from perception.stream.clock import ReplayClock
+    # the sources have raced 10 s ahead; the recognisers' observations are still from t = 1 s
+    obs = [ob("wrist", "raise", 1000, 1300), ob("hand", "open_palm", 1100, 1400)]
+    for base, expect in (("auto", ["wake"]), ("clock", [])):
+        clock = ReplayClock(realtime=False)
+        clock.advance_to(11_000 * MS)
+        st = FusionStage(spec, scene(), time_base=base)
+        st.clock = clock
+        out = []
+        for o in obs:
+            st.process(o, out.append)
+        st.close(out.append)
+        assert [x.name for x in out] == expect, base
+        if expect:
+            assert out[0].t_emitted_ns == 1400 * MS  # data time: when the last part was seen
+    with pytest.raises(ValueError):
+        FusionStage(spec, time_base="wall")
