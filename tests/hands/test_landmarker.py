@@ -208,7 +208,7 @@ def test_fast_real_swipe_is_tracked_and_reported_once():
     # velocity prediction keeps the ROI on the hand: no gap frames, one track, one palm search
     assert dets == 1 and ids == {1}
     assert [k for _, k in kinds] == ["four", "swipe_right"]
-    assert 10 <= dict((k, i) for i, k in kinds)["swipe_right"] <= 14
+    assert 10 <= {k: i for i, k in kinds}["swipe_right"] <= 14
 
 
 def test_without_motion_prediction_the_fast_hand_slips_out_of_its_roi():
