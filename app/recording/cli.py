@@ -38,10 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--mic", nargs="?", const="", metavar="DEVICE", help="microphone (default, index or name)")
     i = ap.add_mutually_exclusive_group()
     i.add_argument("--imu-udp", type=int, metavar="PORT", help="IMU lines on this UDP port")
+    i.add_argument("--imu-tcp", type=int, metavar="PORT", help="IMU lines on this TCP port (HyperIMU JSON)")
     i.add_argument("--imu-serial", metavar="PORT", help="IMU CSV lines from a serial port (or pyserial URL)")
     i.add_argument("--imu-csv", metavar="FILE", help="IMU CSV file")
     i.add_argument("--imu-synthetic", action="store_true", help="seeded synthetic IMU")
-    ap.add_argument("--imu-host", default="0.0.0.0", help="address to listen on for --imu-udp (default all)")
+    ap.add_argument("--imu-host", default="0.0.0.0", help="address to listen on for --imu-udp/--imu-tcp")
     ap.add_argument("--baud", type=int, default=115200, help="serial baud rate (default 115200)")
     ap.add_argument("--imu-accel-unit", default="auto", help="g | mg | m/s^2 | auto (default)")
     ap.add_argument("--imu-gyro-unit", default="auto", help="deg/s | rad/s | auto (default)")
@@ -98,6 +99,7 @@ def build(args: argparse.Namespace, extra_sinks: list[Stage] = ()) -> Recording:
         ImuCsvSource,
         ImuSerialSource,
         ImuSourceOptions,
+        ImuTcpSource,
         ImuUdpSource,
         MicrophoneSource,
         SyntheticImuOptions,
@@ -125,6 +127,11 @@ def build(args: argparse.Namespace, extra_sinks: list[Stage] = ()) -> Recording:
         devices.append("--imu-udp")
         udp = ImuUdpSource(args.imu_udp, host=args.imu_host, options=imu_opts, name="imu")
         sources.append(udp)
+    if args.imu_tcp is not None:
+        devices.append("--imu-tcp")
+        tcp = ImuTcpSource(args.imu_tcp, host=args.imu_host, options=imu_opts, name="imu")
+        tcp.setup()  # bind now: a port in use is refused before anything starts
+        sources.append(tcp)
     if args.imu_serial:
         devices.append("--imu-serial")
         sources.append(ImuSerialSource(args.imu_serial, args.baud, options=imu_opts, name="imu"))
@@ -159,11 +166,12 @@ def run(rec: Recording, duration: float | None, interrupted: threading.Event | N
     pipe = rec.pipeline
     interrupted = interrupted or threading.Event()
     pipe.start()
-    from perception.sources import ImuUdpSource
+    from perception.sources import ImuTcpSource, ImuUdpSource
 
     for s in rec.sources:
-        if isinstance(s, ImuUdpSource):
-            print(f"listening for IMU lines on UDP port {s.port}", file=sys.stderr)
+        if isinstance(s, (ImuUdpSource, ImuTcpSource)):
+            proto = "UDP" if isinstance(s, ImuUdpSource) else "TCP"
+            print(f"listening for IMU lines on {proto} port {s.port}", file=sys.stderr)
     t_end = None if duration is None else time.monotonic() + duration
     failed = False
     names = {s.name for s in rec.sources}

@@ -2,7 +2,8 @@
 
 video: CameraSource (index or URL)      <-> VideoFileSource
 audio: MicrophoneSource (sounddevice)   <-> WavFileSource       (16 kHz mono float32 AudioChunks)
-IMU:   ImuUdpSource, ImuSerialSource    <-> ImuCsvSource        (one line parser: imu_format.py)
+IMU:   ImuUdpSource, ImuTcpSource,
+       ImuSerialSource                  <-> ImuCsvSource        (one line parser: imu_format.py)
        SyntheticImuSource (seeded, injected events)
 """
 
@@ -13,6 +14,7 @@ from perception.sources.imu import (
     ImuEvent,
     ImuSerialSource,
     ImuSourceOptions,
+    ImuTcpSource,
     ImuUdpSource,
     SyntheticImuOptions,
     SyntheticImuSource,
@@ -33,6 +35,7 @@ __all__ = [
     "ImuLineParser",
     "ImuSerialSource",
     "ImuSourceOptions",
+    "ImuTcpSource",
     "ImuUdpSource",
     "MalformedImuLine",
     "MicrophoneSource",

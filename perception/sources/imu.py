@@ -38,6 +38,9 @@ class ImuSourceOptions:
     source_id: str = "imu"
 
 
+_MAX_LINE = 4096
+
+
 class DeviceTimeMapper:
     """Maps device timestamps onto the pipeline clock with the minimum (receive - device) offset.
 
@@ -126,6 +129,33 @@ class _LiveLineSource(_ImuLineSource):
         super().__init__(options, name)
         self._mapper = DeviceTimeMapper()
 
+    def _ingest_bytes(self, chunk: bytes, t_recv: int, emit: Emit) -> None:
+        """A byte stream (serial, TCP) -> lines -> samples; a batch goes out every `batch_size` samples."""
+        buf = self.__dict__.get("_linebuf", b"") + chunk
+        if b"\n" not in buf and b"\r" not in buf:
+            if len(buf) > _MAX_LINE:  # a line that never ends is a malformed line
+                self.count("malformed")
+                buf = b""
+            self._linebuf = buf
+            return
+        *lines, self._linebuf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
+        samples = []
+        for line in lines:
+            samples.extend(self._parse(line))
+        if samples:
+            self._add(self._stamp_live(samples, t_recv))
+            self._emit_batches(emit, all_now=False)
+
+    def _end_of_stream(self, emit: Emit) -> None:
+        """The unterminated last line, the samples held for unit detection, the last partial batch."""
+        now = self.clock.now_ns()
+        rest = self.__dict__.pop("_linebuf", b"")
+        samples = self._parse(rest) if rest.strip() else []
+        samples += self.parser.flush()
+        if samples:
+            self._add(self._stamp_live(samples, now))
+        self._emit_batches(emit, all_now=True)
+
     def _stamp_live(self, samples: list[ImuSample], t_recv: int) -> list[tuple[int, ImuSample]]:
         period = int(1e9 / self.options.rate_hz)
         out = []
@@ -195,13 +225,88 @@ class ImuUdpSource(_LiveLineSource):
                 self._emit_batches(emit, all_now=True)
 
     def close(self, emit: Emit) -> None:
-        samples = self.parser.flush()
-        if samples:
-            self._add(self._stamp_live(samples, self.clock.now_ns()))
-        self._emit_batches(emit, all_now=True)
+        self._end_of_stream(emit)
         if self.sock is not None:
             self.sock.close()
             self.sock = None
+
+
+class ImuTcpSource(_LiveLineSource):
+    """IMU lines over TCP (HyperIMU sends its JSON format over TCP only): listens on `port`, reads
+    lines from one client at a time; a new connection (the phone reconnecting) replaces the old one."""
+
+    name = "imu_tcp"
+
+    def __init__(
+        self, port: int, host: str = "0.0.0.0", options: ImuSourceOptions | None = None, name: str = "imu_tcp"
+    ) -> None:
+        super().__init__(options, name)
+        self.host, self.port = host, port
+        self.server: socket.socket | None = None
+        self.client: socket.socket | None = None
+
+    def setup(self) -> None:
+        if self.server is not None:
+            return
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((self.host, self.port))
+            s.listen(2)
+        except OSError as exc:
+            s.close()
+            raise DeviceBusyError(
+                "TCP port",
+                f"{self.host}:{self.port}",
+                f"cannot listen ({exc.strerror})",
+                ["any free port, e.g. 5555"],
+            ) from exc
+        self.server = s
+        self.port = s.getsockname()[1]
+
+    @property
+    def address(self) -> tuple[str, int]:
+        self.setup()
+        return ("127.0.0.1" if self.host in ("0.0.0.0", "") else self.host, self.port)
+
+    def run(self, emit: Emit, stop: threading.Event) -> None:
+        import selectors
+
+        assert self.server is not None
+        sel = selectors.DefaultSelector()
+        sel.register(self.server, selectors.EVENT_READ)
+        try:
+            while not stop.is_set():
+                for key, _ in sel.select(timeout=0.05):
+                    if key.fileobj is self.server:
+                        conn, _addr = self.server.accept()
+                        if self.client is not None:
+                            sel.unregister(self.client)
+                            self.client.close()
+                            self.__dict__.pop("_linebuf", None)
+                        self.client = conn
+                        self.count("connections")
+                        sel.register(conn, selectors.EVENT_READ)
+                        continue
+                    data = self.client.recv(65536) if self.client is not None else b""
+                    t_recv = self.clock.now_ns()
+                    if not data:  # client closed: wait for the next one
+                        sel.unregister(key.fileobj)
+                        key.fileobj.close()
+                        self.client = None
+                        self._end_of_stream(emit)
+                        continue
+                    self._ingest_bytes(data, t_recv, emit)
+                self._emit_batches(emit, all_now=True)  # nothing is held back between reads
+        finally:
+            sel.close()
+
+    def close(self, emit: Emit) -> None:
+        self._end_of_stream(emit)
+        for s in (self.client, self.server):
+            if s is not None:
+                s.close()
+        self.client = self.server = None
 
 
 def list_serial_ports() -> list[str]:
@@ -243,32 +348,16 @@ class ImuSerialSource(_LiveLineSource):
 
     def run(self, emit: Emit, stop: threading.Event) -> None:
         assert self.serial is not None
-        buf = b""
         while not stop.is_set():
             chunk = self.serial.read(max(1, self.serial.in_waiting or 1))
             t_recv = self.clock.now_ns()
             if not chunk:
                 self._emit_batches(emit, all_now=True)  # idle line: hand over what is there
                 continue
-            buf += chunk
-            if b"\n" not in buf and b"\r" not in buf:
-                if len(buf) > 4096:  # a line that never ends is a malformed line
-                    self.count("malformed")
-                    buf = b""
-                continue
-            *lines, buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
-            samples = []
-            for line in lines:
-                samples.extend(self._parse(line))
-            if samples:
-                self._add(self._stamp_live(samples, t_recv))
-                self._emit_batches(emit, all_now=False)
+            self._ingest_bytes(chunk, t_recv, emit)
 
     def close(self, emit: Emit) -> None:
-        samples = self.parser.flush()
-        if samples:
-            self._add(self._stamp_live(samples, self.clock.now_ns()))
-        self._emit_batches(emit, all_now=True)
+        self._end_of_stream(emit)
         if self.serial is not None:
             self.serial.close()
             self.serial = None
@@ -441,6 +530,7 @@ def write_imu_csv(path: str | os.PathLike, batches: list[ImuBatch], time_unit: s
 
 
 __all__ = [
+    "ImuTcpSource",
     "DeviceTimeMapper",
     "ImuCsvSource",
     "ImuEvent",

@@ -18,6 +18,7 @@ from perception.sources import (
     ImuFormatOptions,
     ImuSerialSource,
     ImuSourceOptions,
+    ImuTcpSource,
     ImuUdpSource,
     SyntheticImuOptions,
     SyntheticImuSource,
@@ -209,3 +210,34 @@ def test_device_time_mapper_uses_minimum_delay_and_resyncs():
     # device restart (time goes back): re-anchored on the receive time
     t = m.map(0, 5_000_000_000)
     assert t == 5_000_000_000
+
+
+def test_tcp_hyperimu_json_lines_split_across_reads_and_a_reconnect():
+    src = ImuTcpSource(0, host="127.0.0.1")
+    src.setup()
+    lines = [
+        '{"os":"hyperimu","Timestamp":%d,"lsm6dsl Accelerometer":[0.1,%s,9.81],"lsm6dsl Gyroscope":[0,0,0.5]}'
+        % (1518819953744 + 20 * i, repr(0.01 * i))
+        for i in range(30)
+    ]
+    payload = ("\n".join(lines[:20]) + "\n{broken json\n").encode()
+
+    def send():
+        c = socket.create_connection(src.address)
+        for k in range(0, len(payload), 37):  # lines arrive cut at arbitrary byte boundaries
+            c.sendall(payload[k : k + 37])
+            time.sleep(0.001)
+        c.close()
+        time.sleep(0.1)
+        c2 = socket.create_connection(src.address)  # the phone reconnects
+        c2.sendall(("\r\n".join(lines[20:]) + "\r\n").encode())
+        time.sleep(0.1)
+        c2.close()
+
+    send.expected = 30
+    got, _ = run_live(src, send)
+    assert src.counters["malformed"] == 1 and src.counters["connections"] == 2
+    ay = np.concatenate([b.accel[:, 1] for b in got])
+    np.testing.assert_array_equal(ay, [0.01 * i for i in range(30)])
+    t = np.concatenate([b.t_ns for b in got])
+    assert np.all(np.diff(t) > 0)
