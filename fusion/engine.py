@@ -56,6 +56,9 @@ class EngineOptions:
     buffer_s: float = 6.0  # keep observations this long beyond the longest window + lateness
     context: ContextOptions = field(default_factory=ContextOptions)
     id_prefix: str = "intent"
+    # drop observations later than their modality's bound (live); offline replays keep them, since
+    # there arrival order is an artefact of scheduling, not of the recognisers
+    drop_late: bool = True
 
 
 @dataclass(slots=True)
@@ -239,7 +242,7 @@ class FusionEngine:
                 log.warning("bad scene update %d: %s", obs.id, exc)
             return self._step(None)
         mod = obs.modality
-        if obs.t_end_ns < self._now - self.spec.lateness_ns(mod):
+        if self.options.drop_late and obs.t_end_ns < self._now - self.spec.lateness_ns(mod):
             self.stats.late_dropped += 1
             log.info("dropping %s/%s %d: %.0f ms late (bound %.0f ms)", mod, obs.kind, obs.id,
                      (self._now - obs.t_end_ns) / 1e6, self.spec.lateness_ns(mod) / 1e6)

@@ -10,6 +10,7 @@ Timeouts need time to pass even when no observation arrives: add a `Ticker` sour
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from dataclasses import dataclass
@@ -72,7 +73,10 @@ class FusionStage(Stage):
         return self.time_base == "data"
 
     def setup(self) -> None:
-        self.engine = FusionEngine(self.spec, self.scene, self.options,
+        opts = self.options or EngineOptions()
+        if self.data_time:
+            opts = dataclasses.replace(opts, drop_late=False)
+        self.engine = FusionEngine(self.spec, self.scene, opts,
                                    now_fn=None if self.data_time else self.clock.now_ns)
 
     def _engine(self) -> FusionEngine:

@@ -320,5 +320,12 @@ def test_stage_runs_on_data_time_when_replaying_as_fast_as_possible(spec):
         assert [x.name for x in out] == expect, base
         if expect:
             assert out[0].t_emitted_ns == 1400 * MS  # data time: when the last part was seen
+    # data time keeps an observation that arrives after a later one from a faster modality
+    st = FusionStage(spec, scene(), time_base="data")
+    out = []
+    st.process(ob("hand", "swipe_left", 9000, 9200), out.append)
+    st.process(ob("wrist", "flick_up", 1000, 1100), out.append)
+    st.close(out.append)
+    assert [x.name for x in out] == ["next", "scroll"] and st.engine.stats.late_dropped == 0
     with pytest.raises(ValueError):
         FusionStage(spec, time_base="wall")
