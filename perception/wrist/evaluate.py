@@ -267,8 +267,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--test", type=Path, nargs="+")
     ap.add_argument("--train-users", help="comma-separated users/persons to train on (with a root)")
     ap.add_argument("--test-users", help="comma-separated users/persons to test on (with a root)")
-    ap.add_argument("--negatives", type=Path, help="non-gesture streams (magic-wand negative/); default: "
-                    "<wand root>/negative when the data is magic-wand")
+    ap.add_argument("--negatives", type=Path, help="non-gesture streams (magic-wand negative/) for a negative "
+                    "class and false activations; default: <wand root>/negative for magic-wand data, and the "
+                    "shared magic_wand/negative when run without --train")
     ap.add_argument("--neg-train", default=",".join(WAND_NEG_TRAIN), help="negative streams used for training")
     ap.add_argument("--neg-test", default=",".join(WAND_NEG_TEST), help="negative streams for false activations")
     ap.add_argument("--no-swap", action="store_true", help="measure false activations on one negative fold only")
@@ -313,9 +314,12 @@ def main(argv: list[str] | None = None) -> int:
             overlap = {r.user for r in train} & {r.user for r in test}
             if overlap:
                 log.warning("users %s are in both train and test: this is not a cross-user figure", sorted(overlap))
-            neg_dir = args.negatives or (tr_paths[0] / "negative" if layout == "wand" else None)
+            # non-gesture motion: the magic wand's negative/ streams, also for the watch data (a "nothing"
+            # class for streaming; that they come from another device only makes them more varied)
+            neg_dir = args.negatives or (tr_paths[0] / "negative" if layout == "wand" else
+                                         shared_imu_root() / "magic_wand" / "negative" if args.train is None else None)
             negs_train = negs_test = None
-            if layout == "wand" and neg_dir is not None and neg_dir.is_dir():
+            if neg_dir is not None and neg_dir.is_dir():
                 negs_train = load_wand_negative_streams(neg_dir, _users(args.neg_train))
                 negs_test = load_wand_negative_streams(neg_dir, _users(args.neg_test))
             opts = TrainOptions(epochs=args.epochs, seed=args.seed, window_s=3.2 if layout == "fbk" else 4.0,
@@ -341,7 +345,8 @@ def main(argv: list[str] | None = None) -> int:
                             "false_activations_per_hour": 60.0 * n / minutes if minutes else float("nan"),
                             "stream_detection_rate": float(np.mean([f["stream_detection_rate"] for f in folds])),
                             "false_activation_folds": folds, "streaming": fa["streaming"]})
-                res["builtin_false_activations"] = builtin_false_activations(negs_train + negs_test)
+                if "builtin_false_activations" not in out:
+                    out["builtin_false_activations"] = builtin_false_activations(negs_train + negs_test)
                 _progress(f"false activations over both folds: {n} in {minutes:.1f} min = "
                           f"{res['false_activations_per_hour']:.1f}/h")
             out[layout] = res

@@ -181,13 +181,15 @@ def fixed_windows(recs: list[Recording], rate_hz: float, window: int) -> np.ndar
     return np.stack([place(x, window) for x in prepare(recs, rate_hz)]) if recs else np.zeros((0, window, 3))
 
 
-def load_training_data(data: Path, users: list[str] | None, negatives: list[str] | None
-                       ) -> tuple[list[Recording], list[Recording], str]:
+def load_training_data(data: Path, users: list[str] | None, negatives: list[str] | None,
+                       negatives_dir: Path | None = None) -> tuple[list[Recording], list[Recording], str]:
     layout = detect_layout(data)
-    if layout == "fbk":
-        return load_fbk([data], users), [], layout
-    negs = load_wand_negative_streams(data, negatives) if negatives is not None else []
-    return load_wand(data, users), negs, layout
+    neg_root = negatives_dir or data
+    negs = load_wand_negative_streams(neg_root, negatives) if negatives is not None else []
+    if negatives is not None and not negs:
+        raise SystemExit(f"no negative streams {negatives} under {neg_root}")
+    recs = load_fbk([data], users) if layout == "fbk" else load_wand(data, users)
+    return recs, negs, layout
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -196,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--users", default=None, help="comma-separated users/persons to train on (default all)")
     ap.add_argument("--negatives", default=None,
                     help="magic wand: comma-separated negative stream names (e.g. 1,2,3,ccw_1) for a negative class")
+    ap.add_argument("--negatives-dir", type=Path, default=None,
+                    help="where the negative streams are (default: the magic-wand --data root)")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--epochs", type=int, default=TrainOptions.epochs)
     ap.add_argument("--window-s", type=float, default=None)
@@ -203,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     users = args.users.split(",") if args.users else None
     negs = args.negatives.split(",") if args.negatives else None
-    recs, neg, layout = load_training_data(args.data, users, negs)
+    recs, neg, layout = load_training_data(args.data, users, negs, args.negatives_dir)
     window_s = args.window_s or (3.2 if layout == "fbk" else 4.0)
     o = TrainOptions(epochs=args.epochs, window_s=window_s, seed=args.seed,
                      negatives_per_epoch=len(recs) // 3 if neg else 0)

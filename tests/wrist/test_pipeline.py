@@ -79,3 +79,40 @@ def test_stage_counts_malformed_items_and_keeps_running() -> None:
     stage.close(got.append)
     assert stage.malformed == 2
     assert [o.kind for o in got] == ["tap"]
+
+
+def test_serial_arduino_stream_in_g_and_deg_per_s() -> None:
+    """An Arduino on the wrist printing `t_ms,ax,ay,az,gx,gy,gz` in g and deg/s over a serial port (a pty)."""
+    import os
+
+    from perception.sources.imu import ImuSerialSource
+    from perception.wrist.units import G
+
+    b = render(Scene(4.0, [SimEvent("double_tap", 1.0), SimEvent("twist_cw", 2.5)]), 100)
+    master, slave = os.openpty()
+    src = ImuSerialSource(os.ttyname(slave), options=ImuSourceOptions(
+        batch_size=5, format=ImuFormatOptions(time_unit="ms", accel_unit="g", gyro_unit="deg/s")))
+    out: list[Observation] = []
+    pipe = Pipeline()
+    s = pipe.add(src)
+    rec = pipe.add(WristGestureRecognizer(), inputs=[s])
+    pipe.add(CallbackSink(out.append), inputs=[rec])
+    pipe.start()
+    deadline = time.monotonic() + 5
+    while src.serial is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.05)  # pyserial flushes the input when it opens the port
+    dev0, start = int(b.t_ns[0]), time.monotonic()
+    os.write(master, b"t_ms,ax,ay,az,gx,gy,gz\r\n")
+    for k in range(len(b)):
+        due = start + (int(b.t_ns[k]) - dev0) / 1e9
+        if k % 5 == 0:
+            time.sleep(max(0.0, due - time.monotonic()))
+        a, g = b.accel[k] / G, np.degrees(b.gyro[k])
+        os.write(master, (f"{(int(b.t_ns[k]) - dev0) / 1e6:.1f}," + ",".join(f"{v:.4f}" for v in (*a, *g))
+                          + "\r\n").encode())
+    time.sleep(0.6)
+    pipe.stop()
+    os.close(master)
+    os.close(slave)
+    assert [o.kind for o in out] == ["double_tap", "twist_cw"], [(o.kind, o.payload) for o in out]
