@@ -33,6 +33,7 @@ def _samples(x: np.ndarray) -> np.ndarray:
     if x.ndim != 1:
         raise ValueError(f"samples must be mono 1-D, got shape {x.shape}")
     x = np.ascontiguousarray(x, dtype=np.float32)
+    # checked on arrival: a NaN kept in a stream buffer would poison every later push
     if not np.isfinite(x).all():
         raise ValueError("samples contain NaN or inf")
     return x
@@ -47,6 +48,26 @@ def _window(kind: str, n: int) -> np.ndarray:
     if kind == "hamming":
         return 0.54 - 0.46 * np.cos(2 * np.pi * i / max(n - 1, 1))
     return np.ones(n)
+
+
+def _fft_tables(n_fft: int) -> tuple[np.ndarray, np.ndarray]:
+    """Tables of the C real FFT (n_fft = 2m via an m-point complex FFT): per-stage twiddles
+    (re | im, stage of size s at s/2 - 1), unpack twiddles exp(-2 pi i k / n_fft) (re | im),
+    and the bit-reversal permutation of m."""
+    m = n_fft // 2
+    stage = np.zeros(m, np.complex128)
+    half = 1
+    while half < m:
+        stage[half - 1:2 * half - 1] = np.exp(-2j * np.pi * np.arange(half) / (2 * half))
+        half *= 2
+    unpack = np.exp(-2j * np.pi * np.arange(m) / n_fft)
+    table = np.concatenate([stage.real, stage.imag, unpack.real, unpack.imag])
+    bits = max(m.bit_length() - 1, 0)
+    idx = np.arange(m)
+    rev = np.zeros(m, np.int64)
+    for b in range(bits):
+        rev |= ((idx >> b) & 1) << (bits - 1 - b)
+    return np.ascontiguousarray(table), rev.astype(np.int32)
 
 
 def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
@@ -114,10 +135,7 @@ class LogMel:
         if not math.isfinite(preemphasis):
             raise ValueError(f"preemphasis must be finite, got {preemphasis}")
         self._window = _window(window, win_length)
-        k = np.arange(n_fft // 2)
-        tw = np.empty(n_fft)
-        tw[0::2], tw[1::2] = np.cos(2 * np.pi * k / n_fft), -np.sin(2 * np.pi * k / n_fft)
-        self._twiddles = tw
+        self._fft_table, self._bitrev = _fft_tables(n_fft)
         fb = mel_filterbank(sample_rate, n_fft, n_mels, fmin, fmax)
         if np.any(fb.sum(axis=1) == 0):
             raise ValueError(f"{n_mels} mel bands are too many for n_fft {n_fft}: some are empty")
@@ -137,7 +155,7 @@ class LogMel:
         o = self.options
         if x.size < o.win_length:
             return np.zeros((0, o.n_mels if self._dct is None else self._dct.shape[0]), np.float32)
-        return _kernels.logmel_frames(x, self._window, self._twiddles, o.hop, self._offsets,
+        return _kernels.logmel_frames(x, self._window, self._fft_table, self._bitrev, o.hop, self._offsets,
                                       self._bins, self._weights, float(o.log_floor),
                                       float(o.preemphasis), bool(o.remove_dc), self._dct)
 

@@ -180,23 +180,37 @@ def _audio_rows(rounds: int, budget: float) -> list[Row]:
         lm = LogMel(n_mels=80)
         return [lm.push(c) for c in chunks]
 
+    # numpy at its best for a stream: tables built once, each push framed, FFT'd and projected
+    # in vectorised calls
+    fb = np.ascontiguousarray(ref.mel_filterbank(16000, 512, 80, 20.0, 8000.0).T)
+    win = ref.window("hann", 400)
+    offs = np.arange(400)
+
     def baseline():
         buf = np.zeros(0, np.float32)
         out = []
         for c in chunks:
             buf = np.concatenate([buf, c])
-            f = ref.log_mel(buf, n_mels=80)
-            out.append(f)
-            buf = buf[f.shape[0] * 160:]
+            n = 0 if buf.size < 400 else 1 + (buf.size - 400) // 160
+            if n:
+                frames = buf[offs[None, :] + 160 * np.arange(n)[:, None]] * win
+                power = np.abs(np.fft.rfft(frames, n=512, axis=1)) ** 2
+                out.append(np.log(np.maximum(power @ fb, 1e-10)).astype(np.float32))
+                buf = buf[n * 160:]
         return out
 
     rows = [_compare("log-mel streaming, 2 s in 10 ms pushes (80 mels)", kernel, "numpy", baseline,
                      10.0, rounds, budget)]
     long = (0.1 * rng.normal(size=160000)).astype(np.float32)
     lm = LogMel(n_mels=80)
+
+    def batch_baseline():
+        frames = long[offs[None, :] + 160 * np.arange(1 + (long.size - 400) // 160)[:, None]] * win
+        power = np.abs(np.fft.rfft(frames, n=512, axis=1)) ** 2
+        return np.log(np.maximum(power @ fb, 1e-10)).astype(np.float32)
+
     rows.append(_compare("log-mel batch, 10 s clip (80 mels)", lambda: lm.compute(long),
-                         "numpy (vectorised rfft + matmul)", lambda: ref.log_mel(long, n_mels=80), None,
-                         rounds, budget))
+                         "numpy (vectorised rfft + matmul)", batch_baseline, 10.0, rounds, budget))
     a48 = (0.1 * rng.normal(size=48000)).astype(np.float32)
     r = Resampler(48000, 16000)
     h = r.table[0]

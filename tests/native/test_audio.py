@@ -130,3 +130,16 @@ def test_resampler_bad_rates():
         Resampler(44101, 16000)
     with pytest.raises(TypeError):
         Resampler(48000, 16000).push([0.0, 1.0])
+
+
+def test_nan_refused_on_arrival_even_before_a_frame_is_complete():
+    lm = LogMel()
+    bad = np.zeros(50, np.float32)
+    bad[3] = np.inf
+    with pytest.raises(ValueError, match="NaN"):
+        lm.push(bad)
+    assert lm.push(np.zeros(400, np.float32)).shape == (1, 40)
+    r = Resampler(48000, 16000)
+    with pytest.raises(ValueError, match="NaN"):
+        r.push(bad)
+    assert np.all(np.isfinite(r.push(np.zeros(4800, np.float32))))
