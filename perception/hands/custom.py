@@ -8,6 +8,7 @@ spread of its own examples, so a loose pose gets a wider acceptance radius than 
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,6 +65,8 @@ class CustomGestureSet:
     def __init__(self, options: CustomGestureOptions | None = None) -> None:
         self.options = options or CustomGestureOptions()
         self.gestures: dict[str, CustomGesture] = {}
+        # a GUI thread enrolls while the hand stage's thread matches
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self.gestures)
@@ -95,23 +98,26 @@ class CustomGestureSet:
         thr = float(np.clip(o.threshold_scale * (d.mean() + 2 * d.std()), o.min_threshold, o.max_threshold))
         g = CustomGesture(name, proto, thr, int(arr.shape[0]), use_orientation,
                           [[round(float(v), 5) for v in e] for e in emb])
-        self.gestures[name] = g
+        with self._lock:
+            self.gestures = {**self.gestures, name: g}
         return g
 
     def remove(self, name: str) -> None:
         if name not in self.gestures:
             raise KeyError(f"no custom gesture named {name!r}")
-        del self.gestures[name]
+        with self._lock:
+            self.gestures = {k: v for k, v in self.gestures.items() if k != name}
 
     def match(self, landmarks: np.ndarray) -> CustomMatch:
         """Nearest enrolled gesture (relative to its own threshold), or "none"."""
-        if not self.gestures:
+        gestures = self.gestures  # replaced, never mutated: a stable snapshot without holding the lock
+        if not gestures:
             return CustomMatch("none", 0.0, float("inf"))
         shape_only = _embed(landmarks, False)
         full = None
         dists: dict[str, float] = {}
         best, best_ratio = "none", float("inf")
-        for g in self.gestures.values():
+        for g in gestures.values():
             if g.use_orientation:
                 full = _embed(landmarks, True) if full is None else full
             e = full if g.use_orientation else shape_only

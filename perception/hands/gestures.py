@@ -55,6 +55,13 @@ class HandGestureRecognizer:
         self.source_id = source_id
         self._static: dict[int, _StaticState] = {}
 
+    def enroll_custom(self, name: str, examples: list[np.ndarray], use_orientation: bool = False,
+                      replace: bool = False) -> None:
+        """Enroll a custom pose (>= 5 landmark sets) and, when a path is configured, save the set."""
+        self.custom.enroll(name, examples, use_orientation=use_orientation, replace=replace)
+        if self.options.custom_gestures_path is not None:
+            self.custom.save(self.options.custom_gestures_path)
+
     def classify(self, hand: HandLandmarks) -> GestureResult:
         r = self.classifier.classify(hand.image_xyz)
         if len(self.custom):

@@ -100,6 +100,18 @@ def test_orientation_option_separates_poses_that_differ_only_by_direction():
     assert all(s.match(f).name == "none" for f in flipped)
 
 
+def test_recognizer_enrolls_and_saves_through_its_options(tmp_path):
+    from perception.hands.gestures import HandGestureOptions
+
+    path = tmp_path / "custom.json"
+    rec = HandGestureRecognizer(HandGestureOptions(custom_gestures_path=path))
+    rng = np.random.default_rng(4)
+    rec.enroll_custom("three", [synth.sample_states("FEEEC", rng, USER) for _ in range(5)])
+    assert "three" in CustomGestureSet.load(path)
+    again = HandGestureRecognizer(HandGestureOptions(custom_gestures_path=path))
+    assert "three" in again.custom
+
+
 def test_recognizer_reports_enrolled_gesture_as_observation(enrolled):
     rec = HandGestureRecognizer(custom=enrolled)
     rng = np.random.default_rng(21)

@@ -1,6 +1,8 @@
 """Dynamic gestures on synthetic landmark tracks: exact counts and timing."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -39,6 +41,7 @@ def _feed(rec: DynamicGestureRecognizer, frames: list[tuple[np.ndarray, str]], t
         t = t0 + i * DT
         h = HandLandmarks(lm, t, "right", 1.0, None, track_id=1, frame_seq=i)
         for o in rec.update(t, [h], [label]):
+            json.dumps(o.to_json())  # observations travel as JSON (daemon, recordings)
             out.append((i, o))
     return out
 
