@@ -104,25 +104,77 @@ def model_inputs(spec: ModelSpec, images: ImageSet, per_image: int = 2, seed: in
     return out
 
 
-def hand_crops(run_presence, spec: ModelSpec, images: ImageSet, per_image: int = 2,
-               min_presence: float = 0.5) -> list[np.ndarray]:
-    """Windows of each photo in which the fp32 landmark model sees a hand (presence >= min_presence).
+def rotated_crop(rgb: np.ndarray, centre: np.ndarray, up: np.ndarray, side: float,
+                 size: tuple[int, int]) -> np.ndarray:
+    """A square ROI of `side` pixels around `centre`, rotated so the unit image vector `up` points
+    up in the output, resized to size=(h, w), border replicated."""
+    h, w = size
+    ey = -up / np.linalg.norm(up)  # output +y (down) in image coordinates
+    ex = np.array([-ey[1], ey[0]])  # output +x: ey turned 90 degrees counter-clockwise
+    m = np.empty((2, 3), np.float64)
+    m[:, 0] = ex * side / w
+    m[:, 1] = ey * side / h
+    m[:, 2] = centre + ex * side * (0.5 / w - 0.5) + ey * side * (0.5 / h - 0.5) - 0.5
+    return cv2.warpAffine(rgb, m.astype(np.float32), (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_REPLICATE)
 
-    `run_presence(tensor) -> float`. A coarse multi-scale scan stands in for the palm detector, so the
-    model build does not depend on the tracking pipeline; the best `per_image` windows are kept.
+
+def _hand_roi(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """(centre, up, side) of an upright hand ROI from 21 landmarks in image pixels: wrist -> middle
+    finger MCP points up, box of the landmarks in that frame, side 2x its longer edge, shifted 0.1
+    of the side towards the fingers (MediaPipe's landmarks-to-ROI parameters)."""
+    up = points[9] - points[0]
+    up = up / max(float(np.linalg.norm(up)), 1e-6)
+    ey = -up
+    ex = np.array([-ey[1], ey[0]])
+    rel = points - points[0]
+    u, v = rel @ ex, rel @ ey
+    cu, cv_ = (u.min() + u.max()) / 2, (v.min() + v.max()) / 2
+    side = 2.0 * max(u.max() - u.min(), v.max() - v.min())
+    centre = points[0] + ex * cu + ey * cv_ - ey * 0.1 * side
+    return centre, up, float(side)
+
+
+def hand_crops(run, spec: ModelSpec, images: ImageSet, min_presence: float = 0.5,
+               jitter: bool = True) -> list[tuple[int, np.ndarray]]:
+    """Upright hand crops of the photos, as the tracking pipeline feeds the landmark model:
+    [(photo index, tensor)].
+
+    `run(tensor) -> (presence, landmarks [21, 3] in crop pixels)` is the fp32 landmark model. A coarse
+    multi-scale window scan finds the window where it sees a hand best (this stands in for the palm
+    detector, so the model build does not depend on the tracking pipeline); its landmarks then give a
+    rotated ROI, re-cropped from the photo. With `jitter`, two perturbed ROIs (scale 1.15, rotation
+    +12 degrees) are added. Crops whose presence falls below `min_presence` are dropped.
     """
+    h_out, w_out = spec.input_size
     out = []
-    for img in images.images:
+    for k, img in enumerate(images.images):
         h, w = img.shape[:2]
         short = min(h, w)
-        scored = []
+        best = (-1.0, None, None)
         for frac in (0.35, 0.55):
             side = frac * short
             step = side / 2
             for cy in np.arange(side / 2, h - side / 2 + 1, step):
                 for cx in np.arange(side / 2, w - side / 2 + 1, step):
                     x = to_tensor(square_crop(img, float(cx), float(cy), side, spec.input_size), spec)
-                    scored.append((run_presence(x), x))
-        scored.sort(key=lambda p: -p[0])
-        out += [x for p, x in scored[:per_image] if p >= min_presence]
+                    p, lm = run(x)
+                    if p > best[0]:
+                        best = (p, lm, (float(cx), float(cy), side))
+        p, lm, win = best
+        if p < min_presence:
+            continue
+        cx, cy, side = win
+        # landmarks: crop pixels -> photo pixels
+        pts = np.stack([cx - side / 2 + lm[:, 0] * side / w_out, cy - side / 2 + lm[:, 1] * side / h_out], 1)
+        centre, up, roi_side = _hand_roi(pts)
+        variants = [(up, roi_side)]
+        if jitter:
+            a = np.deg2rad(12.0)
+            rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+            variants += [(up, roi_side * 1.15), (rot @ up, roi_side)]
+        for vec, sd in variants:
+            x = to_tensor(rotated_crop(img, centre, vec, sd, spec.input_size), spec)
+            if run(x)[0] >= min_presence:
+                out.append((k, x))
     return out

@@ -114,6 +114,7 @@ def test_prelu_rewrite_identical_on_edge_values(form):
     assert np.array_equal(y0, expected, equal_nan=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["hand_landmark_full", "hand_landmark_lite"])
 def test_hand_landmark_int8_holds_accuracy(built_store, photos, name):
     entry = built_store.manifest()["models"][name]
@@ -124,14 +125,19 @@ def test_hand_landmark_int8_holds_accuracy(built_store, photos, name):
     fp = built_store.ensure(name)
     assert q.stat().st_size < fp.stat().st_size / 2  # int8 weights
     assert any(n.op_type == "QuantizeLinear" for n in onnx.load(q).graph.node)
-    # re-measured here, not read from the manifest: best window of every other photo (these may
-    # overlap the calibration crops); landmarks stay within a few pixels of fp32
+    # re-measured here, not read from the manifest: the shipped model on the upright hand crops of
+    # every other photo (it was calibrated on these, so the build's 2-fold figure is the held-out one)
     fs = session(fp)
-    half = model_inputs.ImageSet(photos.images[1::2], photos.source)
-    crops = model_inputs.hand_crops(lambda x: float(fs.run(["presence"], {"image": x})[0].ravel()[0]),
-                                    MODELS[name], half, per_image=1)
+    half = model_inputs.ImageSet(photos.images[::2], photos.source)
+
+    def run(x):
+        o = fs.run(None, {"image": x})
+        return float(o[1].ravel()[0]), o[0].reshape(21, 3)
+    crops = [x for _, x in model_inputs.hand_crops(run, MODELS[name], half)]
     d = landmark_drift(fs, session(q), crops)
-    assert d["crops"] >= 5 and d["mean_px"] < 3.0, d
+    # the mean is pulled by a few ambiguous crops (two hands, cut fingers); the typical crop is tight
+    assert d["crops"] >= 6 and d["mean_px"] < 3.0, d
+    assert d["median_crop_mean_px"] < 1.5, d
 
 
 def test_palm_int8_is_not_offered(built_store):
