@@ -94,8 +94,8 @@ def test_hardware_plugin_declines_when_its_device_is_absent(glasses_sim_installe
 def test_in_process_example_plugins_reach_a_subscriber(glasses_sim_installed, run_daemon):
     """glasses_sim (source) -> head_nod (recogniser) and glasses_scene (context) inside the daemon;
     an SDK client subscribed with a filter gets the nods."""
-    cfg = {"sources": [{"plugin": "glasses_sim", "config": {"seconds": 1.3, "nod_every_s": 1.0}}],
-           "context": [{"plugin": "glasses_scene", "config": {"seconds": 1.3}}],
+    cfg = {"sources": [{"plugin": "glasses_sim", "config": {"seconds": 2.6, "nod_every_s": 1.0}}],
+           "context": [{"plugin": "glasses_scene", "config": {"seconds": 2.6}}],
            "recognizers": [{"plugin": "head_nod"}]}
 
     async def main(d):
@@ -110,8 +110,12 @@ def test_in_process_example_plugins_reach_a_subscriber(glasses_sim_installed, ru
     d = run_daemon(cfg)
     got = run(main(d))
     kinds = [(o["modality"], o["kind"]) for o in got]
-    # nods start at 0.5 s and 1.5 s: the first one is inside the 1.3 s run (the scene may precede the subscription)
-    assert kinds.count(("head", "nod")) == 1, kinds
+    # nods start at 0.5 s and 1.5 s (the one at 2.5 s is cut off); the first may finish before a slow
+    # machine has the subscriber connected, the second cannot
+    nods = [o for o in got if o["kind"] == "nod"]
+    assert 1 <= len(nods) <= 2, kinds
+    if len(nods) == 2:
+        assert abs(nods[1]["t_start_ns"] - nods[0]["t_start_ns"] - 1e9) < 20e6
     assert all(m in ("head", "context") for m, _ in kinds)
     g = {n["name"]: n for n in d.daemon.graph()}
     assert g["head_nod"]["inputs"] == ["net.imu", "glasses_sim"]

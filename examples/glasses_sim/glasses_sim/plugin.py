@@ -95,6 +95,7 @@ class HeadNodRecognizer(RecognizerPlugin):
         "type": "object", "additionalProperties": False,
         "properties": {"threshold_rad_s": {"type": "number", "exclusiveMinimum": 0},
                        "max_s": {"type": "number", "exclusiveMinimum": 0},
+                       "refractory_s": {"type": "number", "minimum": 0},
                        "axis": {"type": "integer", "minimum": 0, "maximum": 2}},
     }
 
@@ -102,6 +103,8 @@ class HeadNodRecognizer(RecognizerPlugin):
         super().__init__(config, name or "head_nod")
         self.threshold = float(self.config.get("threshold_rad_s", 1.2))
         self.max_ns = int(float(self.config.get("max_s", 0.8)) * 1e9)
+        # after a nod the head swings back; ignore that for a moment so it is not the start of another
+        self.refractory_ns = int(float(self.config.get("refractory_s", 0.3)) * 1e9)
         self.axis = int(self.config.get("axis", 0))
         self._first: tuple[int, int, float] | None = None  # (sign, t_ns, peak)
         self._refractory_until = -1
@@ -122,6 +125,6 @@ class HeadNodRecognizer(RecognizerPlugin):
                 conf = float(min(1.0, peak / (2 * self.threshold)))
                 emit(Observation("head", "nod", conf, self._first[1], t, {"peak_rad_s": peak}, self.name))
                 self._first = None
-                self._refractory_until = t + self.max_ns
+                self._refractory_until = t + self.refractory_ns
             else:
                 self._first = (sign, self._first[1], max(self._first[2], abs(v)))
