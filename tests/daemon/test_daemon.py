@@ -193,3 +193,16 @@ def test_example_configs_build(name, glasses_sim_installed, tmp_path, monkeypatc
     d = Daemon(cfg)
     d.build()
     assert "fusion" in {n["name"] for n in d.graph()} and d.skipped == []
+
+
+def test_serve_reports_a_taken_port(capsys):
+    import socket
+
+    from app.daemon.cli import main as serve_main
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        assert serve_main(["--port", str(port), "--log-format", "text"]) == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
