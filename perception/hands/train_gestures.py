@@ -128,6 +128,50 @@ def to_onnx(params, mean: np.ndarray, std: np.ndarray, classes: list[str]):
     return model
 
 
+def plot_confusion(path: Path, model_path: Path | None = None, seed: int = 424242,
+                   per_class: int = 120) -> dict[str, float]:
+    """Confusion matrices of a classifier (default: the shipped one) and the rule baseline on held-out
+    synthetic poses."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from perception.hands import rules
+    from perception.hands.classifier import DEFAULT_MODEL, GestureClassifier, GestureClassifierOptions
+
+    classes = list(synth.CLASSES)
+    P, y = synth.dataset(per_class, seed)
+    clf = GestureClassifier(GestureClassifierOptions(model_path=model_path or DEFAULT_MODEL))
+    preds = {"trained classifier (ONNX)": [classes.index(r.gesture) for r in clf.classify_batch(P)],
+             "rule baseline": [classes.index(rules.classify(p).gesture) for p in P]}
+    fig, axes = plt.subplots(1, 2, figsize=(13, 6))
+    acc = {}
+    for ax, (name, pr) in zip(axes, preds.items(), strict=True):
+        m = np.zeros((len(classes), len(classes)))
+        for t, q in zip(y, pr, strict=True):
+            m[t, q] += 1
+        m /= m.sum(axis=1, keepdims=True)
+        acc[name] = float(np.mean(np.array(pr) == y))
+        ax.imshow(m, cmap="Blues", vmin=0, vmax=1)
+        ax.set_xticks(range(len(classes)), classes, rotation=60, ha="right", fontsize=8)
+        ax.set_yticks(range(len(classes)), classes, fontsize=8)
+        for i in range(len(classes)):
+            for j in range(len(classes)):
+                if m[i, j] >= 0.01:
+                    ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=6,
+                            color="white" if m[i, j] > 0.5 else "black")
+        ax.set_title(f"{name}: accuracy {acc[name]:.3f}", fontsize=10)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+    fig.suptitle(f"held-out synthetic poses (seed {seed}, {per_class} per class)")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return acc
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m perception.hands.train_gestures", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -137,7 +181,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--weight-decay", type=float, default=1e-3)
     ap.add_argument("--out", type=Path, default=ASSETS)
+    ap.add_argument("--plot", type=Path, default=None,
+                    help="after training, save confusion matrices (shipped model vs rules) here")
+    ap.add_argument("--plot-only", action="store_true", help="only make the --plot, do not train")
     args = ap.parse_args(argv)
+    if args.plot_only:
+        if args.plot is None:
+            ap.error("--plot-only needs --plot PATH")
+        _log(f"confusion plot: {plot_confusion(args.plot, args.out / 'gesture_classifier.onnx')}")
+        return 0
     t0 = time.monotonic()
     classes = list(synth.CLASSES)
     opt = synth.SynthOptions()
@@ -180,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     (args.out / "gesture_classifier.json").write_text(json.dumps(meta, indent=2) + "\n")
     _log(f"held-out accuracy {acc:.4f}; wrote {onnx_path} ({len(data)} bytes) in {time.monotonic() - t0:.0f}s")
+    if args.plot is not None:
+        _log(f"confusion plot: {plot_confusion(args.plot, onnx_path)}")
     return 0
 
 
