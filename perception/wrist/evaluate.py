@@ -262,7 +262,7 @@ def _users(s: str | None) -> list[str] | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="cuekit eval imu", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="cuekit eval imu", description=" ".join(__doc__.split("\n\n")[0].split()))
     ap.add_argument("--train", type=Path, nargs="+", help="user dirs or a root (FBK), or a magic-wand root")
     ap.add_argument("--test", type=Path, nargs="+")
     ap.add_argument("--train-users", help="comma-separated users/persons to train on (with a root)")
