@@ -17,9 +17,14 @@ from app.plugins.base import PluginDeclined
 from app.plugins.registry import PluginError
 
 
+# without --config: what clients can drive with pushed IMU, hand skeletons and context alone
+DEFAULT_CONFIG = {"recognizers": [{"plugin": "wrist"}, {"plugin": "hand_skeleton"}], "fusion": {"plugin": "fusion"}}
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cuekit serve", description=__doc__)
-    p.add_argument("--config", type=Path, help="daemon TOML (default: network inputs only, no recognisers)")
+    p.add_argument("--config", type=Path, help="daemon TOML (default: network inputs, the wrist and hand-skeleton "
+                   "recognisers and fusion with the default spec)")
     p.add_argument("--replay", type=Path, help="MCAP recording to replay instead of live devices")
     p.add_argument("--fast", action="store_true", help="with --replay: as fast as possible, not in real time")
     p.add_argument("--exit-after-replay", action="store_true", help="with --replay: stop when it has played")
@@ -34,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     try:
-        cfg = DaemonConfig.load(args.config) if args.config else DaemonConfig.from_dict({})
+        cfg = DaemonConfig.load(args.config) if args.config else DaemonConfig.from_dict(DEFAULT_CONFIG)
         if args.host:
             cfg.server.host = args.host
         if args.port is not None:
