@@ -257,6 +257,7 @@ def plot(rows: list[Row], path: str) -> None:
             ax.plot([r.goal, r.goal], [y - 0.4, y + 0.4], color="black", lw=1.5)
         ax.text(r.ratio * 1.05, y, f"{r.ratio:.1f}x", va="center", fontsize=8)
     ax.set_xscale("log")
+    ax.set_xlim(min(0.5, min(ratios) / 1.5), max(ratios) * 3)
     ax.axvline(1.0, color="black", lw=0.5)
     ax.set_xlabel("speed-up over baseline (log scale; black tick = goal, grey = no goal)")
     ax.set_title("CueKit C kernels vs their Python-side baselines (same run)")
