@@ -16,7 +16,6 @@ from app.daemon.server import ConfigError
 from app.plugins.base import PluginDeclined
 from app.plugins.registry import PluginError
 
-
 # without --config: what clients can drive with pushed IMU, hand skeletons and context alone
 DEFAULT_CONFIG = {"recognizers": [{"plugin": "wrist"}, {"plugin": "hand_skeleton"}], "fusion": {"plugin": "fusion"}}
 

@@ -231,6 +231,7 @@ class Hub:
         self.dropped_in = 0
         self.closing = False
         self._tasks: set[asyncio.Task] = set()
+        self._stats_cache: tuple[float, str | bytes] | None = None
         if inputs is not None:
             inputs.on_error = self._error_from_thread
 
@@ -459,12 +460,19 @@ class Hub:
                                                   "direction": "in", "by_type": dict(s.dropped_in)}))
                 s.dropped_in_reported = n
 
+    def _stats_frame(self) -> str | bytes:
+        # many clients subscribed to stats share one snapshot per 100 ms instead of one each
+        now = time.monotonic()
+        if self._stats_cache is None or now - self._stats_cache[0] > 0.1:
+            m = self.metrics()
+            stages = m.pop("stages")
+            self._stats_cache = (now, encode("stats", {"t_ns": time.monotonic_ns(), "stages": stages, "daemon": m}))
+        return self._stats_cache[1]
+
     async def _stats_loop(self, s: ClientSession) -> None:
         while s.filters.stats_interval_s:
             await asyncio.sleep(s.filters.stats_interval_s)
-            m = self.metrics()
-            stages = m.pop("stages")
-            s.send_data("stats", encode("stats", {"t_ns": time.monotonic_ns(), "stages": stages, "daemon": m}))
+            s.send_data("stats", self._stats_frame())
 
     async def _heartbeat(self) -> None:
         o = self.options
