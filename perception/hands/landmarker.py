@@ -268,7 +268,7 @@ class HandLandmarker:
         if len(tracks) < o.num_hands and (not tracks or self._frames_since_detection + 1 >= o.redetect_interval):
             ran = True
             tracks += self._detect_new(rgb, tracks, t_ns, tracking, timings)
-        t1 = time.perf_counter()
+        t1, palm_before = time.perf_counter(), timings["palm_ms"]
         hands: list[HandLandmarks] = []
         rois: list[Rect] = []
         kept: list[_Track] = []
@@ -279,7 +279,7 @@ class HandLandmarker:
             ran = True
             fresh = self._detect_new(rgb, kept, t_ns, tracking, timings)
             self._run_tracks(rgb, fresh, t_ns, kept, hands, rois)
-        timings["landmarks_ms"] = (time.perf_counter() - t1) * 1e3 - timings["palm_ms"] * (len(timings) > 2)
+        timings["landmarks_ms"] = (time.perf_counter() - t1) * 1e3 - (timings["palm_ms"] - palm_before)
         self.frames["detection" if ran else "tracking"] += 1
         if ran:
             self._frames_since_detection = 0
@@ -289,6 +289,7 @@ class HandLandmarker:
             self._tracks = kept
             self._lost = [x for x in self._lost if t_ns - x[3] <= o.reacquire_ms * 1e6]
         else:
+            self._lost.clear()  # images are independent: nothing to re-acquire
             for i, hd in enumerate(hands):
                 hd.track_id = i + 1
         return HandLandmarkerResult(hands, rois, ran, (w, h), timings)
