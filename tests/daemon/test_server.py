@@ -46,7 +46,7 @@ def test_handshake_subscription_filters_and_ping(run_daemon):
     d = run_daemon({})
 
     async def main():
-        async with AsyncClient(d.url, name="t") as c:
+        async with AsyncClient(d.url, name="t", validate=True) as c:  # every reply checked against its schema
             info = c.info
             assert info["protocol"] == "1" and info["client_id"].startswith("c")
             assert {"audio-chunk", "imu-batch", "video-frame", "hand-joints", "gaze-ray", "scene-targets"} \
@@ -79,7 +79,7 @@ def test_stats_stream_and_metrics_endpoints(run_daemon):
     d = run_daemon({})
 
     async def main():
-        async with AsyncClient(d.url) as c:
+        async with AsyncClient(d.url, validate=True) as c:
             await c.subscribe(stats_interval_s=0.2)
             while (ev := await c.recv(3)).type != "stats":
                 pass
@@ -100,7 +100,7 @@ def test_malformed_messages_are_answered_counted_and_survived(run_daemon):
     d = run_daemon({"recognizers": [], "fusion": {"plugin": "fusion"}})
 
     async def main():
-        async with AsyncClient(d.url) as c:
+        async with AsyncClient(d.url, validate=True) as c:
             await c.subscribe(intents=True, observations=True)
             assert (await c.recv(2)).type == "subscribed"
             bad = ["{", b"\xff\xfe\x00", '{"type": "nope", "data": {}}', '{"type": "ping", "data": {"seq": "x"}}',
