@@ -18,9 +18,9 @@ EXAMPLE = REPO / "examples" / "glasses_sim"
 
 
 class RunningDaemon:
-    def __init__(self, config: dict | DaemonConfig, **kw) -> None:
+    def __init__(self, config: dict | DaemonConfig, port: int = 0, **kw) -> None:
         cfg = config if isinstance(config, DaemonConfig) else DaemonConfig.from_dict(config, env={})
-        cfg.server.port = 0
+        cfg.server.port = port
         self.daemon = Daemon(cfg, **kw)
         self.loop = asyncio.new_event_loop()
         self._stop: asyncio.Event | None = None

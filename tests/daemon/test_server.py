@@ -399,3 +399,35 @@ def test_max_clients_and_draining_refusals(run_daemon):
         run(main())
     assert info.value.code == 503 and json.loads(info.value.read())["status"] == "draining"
     assert d.hub.metrics()["connections"]["refused"] == {"max_clients": 1, "closing": 1}
+
+
+def test_client_survives_a_daemon_restart(run_daemon):
+    """The daemon goes away (restart, crash); the SDK keeps retrying, reconnects to the new one on the
+    same port, handshakes again and restores its subscription."""
+    first = run_daemon({})
+    port = first.hub.port
+
+    async def main():
+        c = AsyncClient(first.url, backoff_s=(0.05, 0.3))
+        await c.connect()
+        await c.subscribe(intents={"names": ["select"]})
+        assert (await c.recv(2)).type == "subscribed"
+        first_id = c.info["client_id"]
+        await asyncio.to_thread(first.stop)
+        await until(lambda: not c.connected, 5)
+        assert not await c.send_observation(Observation("hand", "pinch", 1.0, 1, 2))  # counted, not queued
+        assert c.unsent == 1
+        second = await asyncio.to_thread(lambda: run_daemon({}, port=port))
+        assert await c.wait_connected(10)
+        await until(lambda: any(s.filters.intents is not None for s in second.hub.sessions.values()), 5)
+        second.hub.publish_intent(intent(5, "select"))
+        second.hub.publish_intent(intent(6, "back"))  # the restored filter still applies
+        got = []
+        while (ev := await c.recv(1)) is not None:
+            got.append((ev.type, ev.data.get("id")))
+        await c.close()
+        return c.reconnects, got, first_id, c.info["client_id"]
+
+    reconnects, got, first_id, second_id = run(main())
+    assert reconnects == 1 and ("intent", "i5") in got and ("intent", "i6") not in got
+    assert first_id == second_id == "c1"  # a fresh daemon: the handshake really happened again
