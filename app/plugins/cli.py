@@ -28,7 +28,7 @@ def main(argv: list[str]) -> int:
                 try:
                     reg.check(e.group, e.name, {})
                 except Exception as exc:  # noqa: BLE001 - an empty config may not satisfy the schema
-                    e.error = f"validate: {exc}"
+                    e.error = f"not validated without a config: {exc}"
     failed = [e for e in entries if e.status == "failed"]
     if args.json:
         print(json.dumps({"plugins": [e.to_json() for e in entries], "conflicts": reg.conflicts,
