@@ -113,3 +113,58 @@ class CustomGestures:
             cg.prototypes[name] = p
             cg.n_examples[name] = int(g.get("n_examples", 0))
         return cg
+
+
+# -- enrollment from recorded clips ----------------------------------------------------------------------------
+def read_clip(path: Path | str, rate_hz: float = 100.0) -> tuple[np.ndarray, np.ndarray]:
+    """One example gesture from a text/CSV file in any format the IMU sources read (perception/sources/
+    imu_format.py); lines without device time are spaced at `rate_hz`. Returns (t_ns, accel in g)."""
+    from perception.sources.imu_format import ImuLineParser, MalformedImuLine
+    from perception.wrist.units import G
+
+    parser = ImuLineParser()
+    samples = []
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            try:
+                samples += parser.feed(line)
+            except MalformedImuLine:
+                continue
+    samples += parser.flush()
+    if len(samples) < 3:
+        raise ValueError(f"{path}: fewer than 3 IMU samples could be read")
+    if all(s.t_dev_ns is not None for s in samples):
+        t = np.array([s.t_dev_ns for s in samples], dtype=np.int64)
+    else:
+        t = (np.arange(len(samples)) * (1e9 / rate_hz)).astype(np.int64)
+    keep = np.concatenate([[True], np.diff(t) > 0])
+    accel = np.stack([s.accel for s in samples]) / G
+    return t[keep], accel[keep]
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m perception.wrist.fewshot",
+                                 description="Enroll (or remove) custom wrist gestures from example recordings.")
+    ap.add_argument("--model", type=Path, required=True, help="wrist model (.onnx from train.py)")
+    ap.add_argument("--store", type=Path, required=True, help="custom-gesture JSON (created or updated)")
+    ap.add_argument("--name", help="gesture name to enroll")
+    ap.add_argument("--remove", help="gesture name to remove")
+    ap.add_argument("examples", nargs="*", type=Path, help="1-5 recordings of the gesture (CSV/text lines)")
+    args = ap.parse_args(argv)
+    model = WristModel(args.model)
+    cg = CustomGestures.load(args.store, model) if args.store.exists() else CustomGestures(model)
+    if args.remove:
+        cg.remove(args.remove)
+    if args.name:
+        if not args.examples:
+            ap.error("--name needs example recordings")
+        cg.enroll(args.name, [read_clip(p) for p in args.examples])
+    cg.save(args.store)
+    print(json.dumps({"store": str(args.store), "gestures": cg.n_examples}))
+    return 0 if (args.name or args.remove) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

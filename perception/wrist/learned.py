@@ -114,7 +114,8 @@ class StreamingClassifier:
         if self.custom is not None and len(self.custom):
             name, sim = self.custom.match(emb)
             p_neg = float(probs[labels.index(NEGATIVE)]) if NEGATIVE in labels else 0.0
-            if sim >= self.o.custom_threshold and p_neg < 0.5 and (label == NEGATIVE or sim > p):
+            # the user's own enrolled gesture wins over the built-in classes it resembles
+            if sim >= self.o.custom_threshold and p_neg < 0.5:
                 return name, sim
         return label, p
 

@@ -148,3 +148,44 @@ def test_model_window_helpers() -> None:
     assert place(np.zeros((40, 3)), 16).shape == (16, 3)
     t = (np.arange(10) * 111_111_111).astype(np.int64)
     assert len(resample(t, x, 25.0)) == int(999_999_999 / 40_000_000) + 1
+
+
+def test_enrolled_custom_gesture_fires_in_the_streaming_recogniser(shared, tmp_path) -> None:
+    """Enroll 3 examples of an unseen user's gesture, save, and let the stage find the others in a stream."""
+    model_path = ASSETS / "fbk_cnn.onnx"
+    recs = [r for r in load_fbk([shared("data", "imu", "fbk_smartwatch")], ["U04"]) if r.label == "circle_cw"]
+    cg = CustomGestures(WristModel(model_path))
+    cg.enroll("my_circle", _clips(recs[:3]))
+    custom = tmp_path / "custom.json"
+    cg.save(custom)
+    rate = 10.0  # the watch's ~9 Hz, played as a steady 10 Hz stream with rests between gestures
+    rest = np.tile(recs[3].accel[:1], (30, 1))
+    parts = [a for r in recs[3:9] for a in (rest, resample(r.t_ns, r.accel, rate), rest)]
+    acc = np.concatenate(parts)
+    t = (np.arange(len(acc)) * (1e9 / rate)).astype(np.int64) + 10**9
+    res = recognize(ImuBatch(t_ns=t, accel=acc * G),
+                    WristOptions(model_path=model_path, custom_path=custom, emit_kinds=("my_circle", "circle_cw")))
+    kinds = [o.kind for o in res.observations]
+    assert 3 <= len(kinds) <= 6 and kinds.count("my_circle") >= len(kinds) - 1  # enrolled wins over built-in
+
+
+def test_enrollment_cli_from_csv_recordings(shared, tmp_path, capsys) -> None:
+    from perception.sources.imu import write_imu_csv
+    from perception.wrist.fewshot import main as enroll_main
+
+    recs = [r for r in load_fbk([shared("data", "imu", "fbk_smartwatch")], ["U04"]) if r.label == "v"][:3]
+    files = []
+    for i, r in enumerate(recs):
+        f = tmp_path / f"v{i}.csv"
+        write_imu_csv(f, [ImuBatch(t_ns=r.t_ns, accel=r.accel * G)])
+        files.append(str(f))
+    store = tmp_path / "mine.json"
+    model = str(ASSETS / "fbk_cnn.onnx")
+    assert enroll_main(["--model", model, "--store", str(store), "--name", "my_v", *files]) == 0
+    assert json.loads(capsys.readouterr().out)["gestures"] == {"my_v": 3}
+    again = CustomGestures.load(store, WristModel(model))
+    direct = CustomGestures(WristModel(model))
+    direct.enroll("my_v", _clips(recs))
+    np.testing.assert_allclose(again.prototypes["my_v"], direct.prototypes["my_v"], atol=1e-3)
+    assert enroll_main(["--model", model, "--store", str(store), "--remove", "my_v"]) == 0
+    assert CustomGestures.load(store, WristModel(model)).names == []
