@@ -182,6 +182,24 @@ class Biquad:
     def reset(self) -> None:
         self._state = None
 
+    def settle(self, value: float | np.ndarray) -> None:
+        """Set the state a constant input `value` (scalar or (C,)) leaves after forever: the next
+        process() starts without a step response from zero (e.g. gravity on a low-pass)."""
+        v = np.atleast_1d(np.asarray(value, np.float64)).reshape(-1)
+        if not np.all(np.isfinite(v)):
+            raise ValueError("settle value must be finite")
+        if self._state is not None and self._state.shape[0] != v.shape[0]:
+            raise ValueError(f"this filter runs {self._state.shape[0]} channels, got {v.shape[0]}")
+        b0, b1, b2, a1, a2 = self._coefs
+        den = 1.0 + a1 + a2
+        if abs(den) < 1e-15:
+            raise ValueError("filter has a pole at DC; it cannot settle on a constant")
+        y = v * (b0 + b1 + b2) / den
+        # transposed direct form II at rest: y = b0 v + z1, z1 = b1 v - a1 y + z2, z2 = b2 v - a2 y
+        z2 = b2 * v - a2 * y
+        z1 = y - b0 * v
+        self._state = np.ascontiguousarray(np.stack([z1, z2], axis=1))
+
     def response(self, freqs_hz: np.ndarray, fs: float) -> np.ndarray:
         """Complex frequency response at the given frequencies."""
         z = np.exp(-1j * 2 * np.pi * np.asarray(freqs_hz, np.float64) / fs)

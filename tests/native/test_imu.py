@@ -165,3 +165,15 @@ def test_resample_duplicates_and_errors():
         resample_irregular(np.array([0, 10**15], np.int64), np.zeros((2, 1)), 1000.0)
     empty_t, empty_v = resample_irregular(np.zeros(0, np.int64), np.zeros((0, 2)), 10.0)
     assert empty_t.shape == (0,) and empty_v.shape == (0, 2)
+
+
+@pytest.mark.parametrize("kind", ["lowpass", "highpass"])
+def test_biquad_settle_has_no_step(kind):
+    f = getattr(Biquad, kind)(2.0, 100.0)
+    g = np.array([0.1, -0.2, 0.98])
+    f.settle(g)
+    y = f.process(np.tile(g, (50, 1)))
+    want = g if kind == "lowpass" else np.zeros(3)
+    assert np.abs(y - want).max() < 1e-12
+    with pytest.raises(ValueError, match="channels"):
+        f.settle([1.0, 2.0])
