@@ -21,8 +21,9 @@ from tflite.BuiltinOperator import BuiltinOperator as Op
 from tflite.Padding import Padding
 from tflite.TensorType import TensorType
 
-# Bump when the produced graphs change: cached builds made by another version are rebuilt.
-CONVERTER_VERSION = "2"
+# Bump when the produced files change (conversion, rewrites, int8 calibration): cached builds made by
+# another version are rebuilt on next use.
+CONVERTER_VERSION = "3"
 OPSET = 17
 
 _OP_NAMES = {v: k for k, v in vars(Op).items() if not k.startswith("_")}
