@@ -165,7 +165,12 @@ class StreamingClassifier:
             return None
         self._last_fire = t_end
         self._recent.clear()
-        return Candidate(label, conf, int(self._buf_t[0]), t_end, {"source": "cnn", "model": self.model.path.name})
+        # the evidence is where the wrist moved inside the window, not the whole window
+        dev = np.abs(np.linalg.norm(win, axis=1) - np.median(np.linalg.norm(win, axis=1)))
+        moving = np.flatnonzero(dev > 2 * self.o.rest_g) if self.o.rest_g > 0 else np.zeros(0, int)
+        i0, i1 = (int(moving[0]), int(moving[-1])) if len(moving) else (0, w - 1)
+        return Candidate(label, conf, int(self._buf_t[i0]), int(self._buf_t[i1]),
+                         {"source": "cnn", "model": self.model.path.name, "window_start_ns": int(self._buf_t[0])})
 
 
 def count_activations(model: WristModel, streams: list[tuple[np.ndarray, np.ndarray]],

@@ -96,6 +96,14 @@ def test_learned_gestures_in_the_streaming_recogniser(shared) -> None:
     got = [o.kind for o in res.observations]
     assert len(got) >= len(expected) // 2  # the streaming operating point trades recall for few false alarms
     assert sum(k == "ring" for k in got) >= 0.8 * len(got)  # tangsy's first twelve are all rings
+    # each observation's span is one gesture's motion (within half a second), not the 4 s model window
+    spans, k = [], 0
+    for r in recs:
+        k += len(rest)
+        spans.append((t_ns[k], t_ns[k + len(r.accel) - 1]))
+        k += len(r.accel) + len(rest)
+    for o in res.observations:
+        assert any(a - 0.5e9 <= o.t_start_ns and o.t_end_ns <= b + 0.5e9 for a, b in spans), o
 
 
 def test_few_shot_enroll_save_reload(shared, tmp_path) -> None:
