@@ -116,3 +116,13 @@ def test_serial_arduino_stream_in_g_and_deg_per_s() -> None:
     os.close(master)
     os.close(slave)
     assert [o.kind for o in out] == ["double_tap", "twist_cw"], [(o.kind, o.payload) for o in out]
+
+
+def test_bench_runs_and_prints_one_json_object(capsys) -> None:
+    import json
+
+    from perception.wrist.bench import main
+
+    assert main(["--seconds", "4", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["100hz"]["rules_vs_conditioner"] > 0 and out["1000hz"]["rules_x_realtime"] > 0
