@@ -51,11 +51,12 @@ static inline __attribute__((always_inline)) void store(const warp_job *j, npy_i
  * channels at once; channels are split into lanes, blended, and written per plane (NCHW) or
  * interleaved (NHWC). Chosen at run time when the CPU has AVX2 and FMA; the caller guarantees
  * that every tap is inside the image, that 4-byte reads after each tap stay inside the buffer,
- * and that offsets fit in int32. Returns the number of pixels done (a multiple of 8). */
+ * and that offsets fit in int32. Does pixels x_begin.. of the row (x < ow) in steps of 8 and
+ * returns where it stopped. */
 __attribute__((target("avx2,fma"))) static npy_intp row_avx2(
     const uint8_t *src, npy_intp rs, int c, int oc, float fxmax, float fymax, double bx,
-    double by, double m0, double m3, npy_intp ow, float lo, float sc, float *o, int nchw,
-    npy_intp plane) {
+    double by, double m0, double m3, npy_intp x_begin, npy_intp ow, float lo, float sc, float *o,
+    int nchw, npy_intp plane) {
     const __m256 ramp = _mm256_set_ps(7, 6, 5, 4, 3, 2, 1, 0);
     const __m256 vm0 = _mm256_set1_ps((float)m0), vm3 = _mm256_set1_ps((float)m3);
     const __m256 xmax = _mm256_set1_ps(fxmax), ymax = _mm256_set1_ps(fymax);
@@ -68,7 +69,7 @@ __attribute__((target("avx2,fma"))) static npy_intp row_avx2(
     const __m256i sel0 = SEL(0), sel1 = SEL(1), sel2 = SEL(2), sel3 = SEL(3);
 #undef SEL
 #undef B
-    npy_intp x = 0;
+    npy_intp x = x_begin;
     for (; x + 8 <= ow; x += 8) {
         __m256 fx = _mm256_fmadd_ps(vm0, ramp, _mm256_set1_ps((float)(m0 * (double)x + bx)));
         __m256 fy = _mm256_fmadd_ps(vm3, ramp, _mm256_set1_ps((float)(m3 * (double)x + by)));
@@ -143,6 +144,18 @@ static int cpu_has_avx2_fma(void) {
 }
 #endif
 
+/* Narrow [*a, *b) to the x where lo <= base + slope * x <= hi (a linear function). */
+static void clip_interval(double base, double slope, double lo, double hi, double *a, double *b) {
+    if (fabs(slope) < 1e-12) {
+        if (!(base >= lo && base <= hi)) *b = *a; /* nowhere (or NaN) */
+        return;
+    }
+    double x1 = (lo - base) / slope, x2 = (hi - base) / slope;
+    if (x1 > x2) { double t = x1; x1 = x2; x2 = t; }
+    if (x1 > *a) *a = x1;
+    if (x2 < *b) *b = x2;
+}
+
 /* Everything the loop needs is copied to locals first: the uint8 source may alias anything, so
  * fields read through the job pointer would be reloaded after every store. */
 static inline __attribute__((always_inline)) void bilinear_rows(const warp_job *j, const int c,
@@ -180,7 +193,7 @@ static inline __attribute__((always_inline)) void bilinear_rows(const warp_job *
             /* rows whose taps reach the last image row could read past the buffer's end */
             if (use_avx2 && c >= 3 && oc >= 3 && by < (double)h - 2.01 && ey < (double)h - 2.01) {
                 done = row_avx2(src, rs, c, oc, nextafterf((float)(w - 1), 0.0f),
-                                nextafterf((float)(h - 1), 0.0f), bx, by, m0, m3, ow, lo, sc,
+                                nextafterf((float)(h - 1), 0.0f), bx, by, m0, m3, 0, ow, lo, sc,
                                 j->dst + (j->nchw ? y * ow : y * ow * oc), j->nchw, ow * oh);
                 o += done * pstep;
             }
@@ -273,7 +286,35 @@ static inline __attribute__((always_inline)) void bilinear_rows(const warp_job *
             }
             continue;
         }
+        /* A row crossing the border still has an interior stretch: run it with AVX2 and only
+         * the ends pixel by pixel. Margins keep float rounding and the 4-byte tap reads inside
+         * (no tap on the last image row). */
+        npy_intp xa = ow, xb = ow;
+        (void)xb;
+#ifdef CK_HAVE_AVX2_PATH
+        if (use_avx2 && c >= 3 && oc >= 3 && h >= 3 && w >= 2) {
+            double a = 0.0, b = (double)(ow - 1);
+            clip_interval(bx, m0, 0.01, (double)w - 1.01, &a, &b);
+            clip_interval(by, m3, 0.01, (double)h - 2.02, &a, &b);
+            if (b - a >= 8.0) {
+                xa = (npy_intp)ceil(a);
+                xb = (npy_intp)floor(b) + 1;
+                if (xb > ow) xb = ow;
+            }
+        }
+#endif
         for (npy_intp x = 0; x < ow; x++, o += pstep) {
+#ifdef CK_HAVE_AVX2_PATH
+            if (x == xa) {
+                npy_intp done = row_avx2(src, rs, c, oc, nextafterf((float)(w - 1), 0.0f),
+                                         nextafterf((float)(h - 1), 0.0f), bx, by, m0, m3, xa, xb,
+                                         lo, sc, j->dst + (j->nchw ? y * ow : y * ow * oc),
+                                         j->nchw, ow * oh);
+                o += (done - x) * pstep;
+                x = done;
+                if (x >= ow) break;
+            }
+#endif
             float fx = (float)(m0 * (double)x + bx);
             float fy = (float)(m3 * (double)x + by);
             float out[4] = {0, 0, 0, 0};

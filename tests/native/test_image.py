@@ -141,3 +141,17 @@ def test_bad_arguments_raise(kwargs, exc, msg):
     args.update(kwargs)
     with pytest.raises(exc, match=msg):
         image_to_tensor(**args)
+
+
+@pytest.mark.parametrize("border", ["replicate", "zero"])
+@pytest.mark.parametrize("layout", ["nhwc", "nchw"])
+@pytest.mark.parametrize("roi,rot", [((0.9, 0.5, 0.6, 0.8), 0.4), ((0.1, 0.95, 0.5, 0.5), -2.0),
+                                     ((0.5, 0.5, 1.4, 1.3), 0.05)])
+def test_rows_crossing_the_border_match_opencv(border, layout, roi, rot):
+    # smooth content, so OpenCV's 1/32-pixel snapping stays within a level or two
+    image = cv2.GaussianBlur(_rng_image(240, 320), (0, 0), 2)
+    tensor, tf = image_to_tensor(image, roi, rot, (200, 150), border=border, value_range=(0, 255),
+                                 layout=layout)
+    ref = _cv2_reference(image, tf, (200, 150), border)
+    got = tensor[0] if layout == "nhwc" else tensor[0].transpose(1, 2, 0)
+    assert np.abs(got - ref).max() <= 3.0
