@@ -371,6 +371,10 @@ def main(argv: list[str] | None = None) -> int:
                     line += f"; {r['false_activations_per_hour']:.1f} false activations/h " \
                             f"over {r['negative_minutes']:.1f} min"
                 print(line)
+        if "builtin_false_activations" in out:
+            b = out["builtin_false_activations"]
+            print(f"built-in rule gestures on non-gesture motion: {b['activations']} in {b['minutes']:.1f} min "
+                  f"({b['per_hour']:.0f}/h) {b['by_kind']}")
         if "few_shot" in out:
             for k, v in out["few_shot"]["k"].items():
                 print(f"few-shot K={k}: new-among-new {v['novel_way']}, new-among-all {v['all_way']}")
