@@ -240,3 +240,28 @@ def test_tflite_model_is_the_pinned_source(built_store):
     assert source.sha256_bytes(data) == expected
     with pytest.raises(UnknownModelError):
         built_store.tflite("pose_landmark_full")
+
+
+def test_cache_dir_precedence(monkeypatch, tmp_path):
+    monkeypatch.delenv("CUEKIT_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert source.cache_dir() == tmp_path / "xdg" / "cuekit"
+    monkeypatch.setenv("CUEKIT_CACHE_DIR", str(tmp_path / "mine"))
+    assert source.cache_dir() == tmp_path / "mine"
+    monkeypatch.delenv("CUEKIT_CACHE_DIR")
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert source.cache_dir() == tmp_path / "home" / ".cache" / "cuekit"
+
+
+def test_entry_from_another_converter_version_is_rebuilt(built_store):
+    name = "iris_landmark"
+    manifest = built_store.manifest()
+    manifest["models"][name]["converter_version"] = "0"
+    built_store.manifest_path.write_text(json.dumps(manifest))
+    path, why = built_store.check(name)
+    assert path is None and "converter version 0" in why
+    path = built_store.ensure(name, progress=False)
+    entry = built_store.manifest()["models"][name]
+    assert entry["converter_version"] != "0"
+    assert entry["variants"]["fp32"]["sha256"] == source.sha256_file(path)
