@@ -234,16 +234,20 @@ def plot(res: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    items = [(k, v) for k, v in res["ms"].items() if v is not None]
-    items.sort(key=lambda kv: kv[1])
-    fig, ax = plt.subplots(figsize=(8, 0.35 * len(items) + 1.2))
-    colors = ["tab:orange" if "mediapipe" in k or "litert" in k else "tab:blue" for k, _ in items]
-    ax.barh([k for k, _ in items], [v for _, v in items], color=colors)
-    for i, (_, v) in enumerate(items):
-        ax.text(v, i, f" {v:.1f}", va="center", fontsize=8)
-    ax.set_xlabel(f"median wall ms ({res['threads']} thread(s); blue = CueKit/onnxruntime, orange = LiteRT / "
-                  "MediaPipe)")
-    ax.set_title("cuekit bench hands, 640x480 frames")
+    panels = [("median wall ms per frame", res["ms"])]
+    if res.get("cpu_ms"):
+        panels.append(("median process CPU ms per frame (all threads)", res["cpu_ms"]))
+    fig, axes = plt.subplots(1, len(panels), figsize=(8 * len(panels), 0.35 * len(res["ms"]) + 1.5),
+                             squeeze=False, gridspec_kw={"width_ratios": [3, 2][:len(panels)]})
+    for ax, (title, data) in zip(axes[0], panels, strict=True):
+        items = sorted(((k, v) for k, v in data.items() if v is not None), key=lambda kv: kv[1])
+        colors = ["tab:orange" if "mediapipe" in k or "litert" in k else "tab:blue" for k, _ in items]
+        ax.barh([k for k, _ in items], [v for _, v in items], color=colors)
+        for i, (_, v) in enumerate(items):
+            ax.text(v, i, f" {v:.1f}", va="center", fontsize=8)
+        ax.set_title(title, fontsize=10)
+    fig.suptitle(f"cuekit bench hands, 640x480 frames, {res['threads']} inference thread(s); "
+                 "blue = CueKit (onnxruntime), orange = LiteRT / MediaPipe", fontsize=10)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
@@ -264,7 +268,13 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--rounds", type=int, default=3, help="alternating MediaPipe/our tracking rounds")
     ap.add_argument("--threads", type=int, default=1, help="inference threads for onnxruntime and LiteRT")
     ap.add_argument("--plot", type=Path, default=None, help="save a bar chart (PNG) here")
+    ap.add_argument("--from-json", type=Path, default=None, help="re-plot a saved --json result, run nothing")
     args = ap.parse_args(argv)
+    if args.from_json is not None:
+        if args.plot is None:
+            ap.error("--from-json needs --plot PATH")
+        plot(json.loads(args.from_json.read_text()), args.plot)
+        return 0
     if args.frames < 10:
         ap.error("--frames must be at least 10")
     photo = args.photo
