@@ -240,6 +240,30 @@ def _imu_rows(rounds: int, budget: float) -> list[Row]:
                      "numpy", lambda: ref.madgwick(q0, accel, gyro, dt, 0.1), 10.0, rounds, budget)]
 
 
+def _single_thread_blas() -> bool:
+    """Pin numpy's OpenBLAS to one thread, like the kernels. Its idle worker threads otherwise
+    spin after each matmul and their CPU time lands on whatever is measured next."""
+    import ctypes
+
+    try:
+        with open("/proc/self/maps") as f:
+            libs = {line.split()[-1] for line in f if "openblas" in line.lower() and ".so" in line}
+    except OSError:
+        return False
+    for lib in libs:
+        try:
+            dll = ctypes.CDLL(lib)
+        except OSError:
+            continue
+        for name in ("scipy_openblas_set_num_threads64_", "openblas_set_num_threads64_",
+                     "openblas_set_num_threads"):
+            fn = getattr(dll, name, None)
+            if fn is not None:
+                fn(ctypes.c_int(1))
+                return True
+    return False
+
+
 def plot(rows: list[Row], path: str) -> None:
     import matplotlib
 
@@ -283,6 +307,7 @@ def main(argv: list[str]) -> int:
 
     if args.cv_threads > 0:
         cv2.setNumThreads(args.cv_threads)
+    blas_pinned = _single_thread_blas()
     groups = {"image": _image_rows, "detection": _detection_rows, "audio": _audio_rows, "imu": _imu_rows}
     rows: list[Row] = []
     for name in args.only or list(groups):
@@ -293,6 +318,7 @@ def main(argv: list[str]) -> int:
         "rows": [asdict(r) for r in rows],
         "all_goals_met": all(r.meets_goal for r in goals),
         "cv2_threads": cv2.getNumThreads(),
+        "blas_single_thread": blas_pinned,
         "machine": {"cpu_count": os.cpu_count(), "python": platform.python_version(),
                     "numpy": np.__version__, "opencv": cv2.__version__,
                     "load_avg_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None},
