@@ -106,6 +106,7 @@ def evaluate(data: Path, landmark_model: str = "hand_landmark_full", landmark_va
             res = lmk.detect(img, bgr=True)
             times.append((time.perf_counter() - t) * 1e3)
             rec = {"class": cls, "hands": len(res.hands), "landmarks": [h.image_xyz for h in res.hands],
+                   "handedness": [h.handedness for h in res.hands],
                    "roi_w": [r.w for r in res.rois], "pred": {}, "hand_labels": {}}
             for m, clf in methods.items():
                 labs = [(r.gesture, r.confidence) for r in (clf.classify(h.image_xyz) for h in res.hands)]
@@ -144,7 +145,7 @@ def evaluate(data: Path, landmark_model: str = "hand_landmark_full", landmark_va
     if mp is None:
         result["mediapipe"] = {"status": "skipped" if mp_python is None else "failed"}
     else:
-        mp_recs, dists, dists224, same_count = {}, [], [], 0
+        mp_recs, dists, dists224, same_count, same_hand, pairs = {}, [], [], 0, 0, 0
         for f, rec in per_image.items():
             mh = mp["images"].get(f, {"hands": [], "ms": None})
             theirs = [np.asarray(h["landmarks"]) for h in mh["hands"]]
@@ -153,6 +154,8 @@ def evaluate(data: Path, landmark_model: str = "hand_landmark_full", landmark_va
                 d = np.linalg.norm(rec["landmarks"][i][:, :2] - theirs[j][:, :2], axis=1).mean()
                 dists.append(float(d))
                 dists224.append(float(d * 224.0 / rec["roi_w"][i]))
+                pairs += 1
+                same_hand += rec["handedness"][i] == mh["hands"][j]["label"].lower()
             labs = {m: [(r.gesture, r.confidence) for r in (clf.classify(t) for t in theirs)]
                     for m, clf in methods.items()}
             mp_recs[f] = {"class": rec["class"], "hands": len(theirs),
@@ -162,6 +165,7 @@ def evaluate(data: Path, landmark_model: str = "hand_landmark_full", landmark_va
             "status": "ok", "version": mp.get("mediapipe"),
             "summary_with_our_classifiers": summarise(mp_recs, "pred"),
             "images_with_same_hand_count": same_count,
+            "handedness_agreement": f"{same_hand}/{pairs}",
             "landmark_mean_px": float(np.mean(dists)) if dists else None,
             "landmark_max_px": float(np.max(dists)) if dists else None,
             "landmark_mean_px_at_224": float(np.mean(dists224)) if dists224 else None,
