@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -23,7 +24,8 @@ import numpy as np
 
 from perception.hands.mediapipe_reference import synthetic_video
 
-SHARED = Path(__file__).resolve().parents[3] / "shared"
+# the reference data beside the checkout (../shared), or where CUEKIT_SHARED points, as the tests use it
+SHARED = Path(os.environ.get("CUEKIT_SHARED", Path(__file__).resolve().parents[3] / "shared"))
 DEFAULT_PHOTO_DIR = SHARED / "data" / "hagrid_sample" / "four"
 DEFAULT_MP_PYTHON = Path("/work/mpbench_venv/bin/python")
 
