@@ -32,6 +32,7 @@ BENCH_TARGETS: dict[str, str] = {
     "hands": "perception.hands.bench",
     "speech": "perception.speech.bench",
     "pipeline": "perception.stream.bench",
+    "wrist": "perception.wrist.bench",
     "daemon": "app.daemon.bench",
 }
 
