@@ -104,6 +104,12 @@ def source_choices(session: Path | None, live: bool) -> list[SourceChoice]:
             log.info("no live device: %s", problem)
     path = session or DEFAULT_SESSION
     out.append(SourceChoice("session", path, label=f"Recorded session: {path.name}"))
+    # a wristband or phone streaming to this machine (formats in docs/foundation.md)
+    out.append(SourceChoice("live", camera=None, microphone=False, imu_udp_port=5555,
+                            label="Wrist IMU over UDP :5555"))
+    for port in inv.serial_ports:
+        out.append(SourceChoice("live", camera=None, microphone=False, imu_serial=port,
+                                label=f"Wrist IMU on {port}"))
     return out
 
 

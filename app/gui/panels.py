@@ -76,22 +76,46 @@ class ImuPanel(QGroupBox):
         self.accel_curves = [self.accel_plot.plot(pen=c) for c in colors]
         self.gyro_curves = [self.gyro_plot.plot(pen=c) for c in colors]
         self.gesture = QLabel("gesture: -")
+        self.orientation = QLabel("orientation: -")
+        self._ahrs = None  # native Madgwick filter, made on the first batch with a gyroscope
+        self._t_last: int | None = None
         self._t: collections.deque[float] = collections.deque(maxlen=4000)
         self._a: collections.deque[np.ndarray] = collections.deque(maxlen=4000)
         self._g: collections.deque[np.ndarray] = collections.deque(maxlen=4000)
         lay = QVBoxLayout(self)
         lay.addWidget(self.accel_plot)
         lay.addWidget(self.gyro_plot)
+        lay.addWidget(self.orientation)
         lay.addWidget(self.gesture)
         self._dirty = False
 
     def on_imu(self, batch: ImuBatch) -> None:
         gyro = batch.gyro if batch.gyro is not None else np.zeros_like(batch.accel)
+        if batch.gyro is not None and len(batch):
+            self._update_orientation(batch)
         for t, a, g in zip(batch.t_ns, batch.accel, gyro):
             self._t.append(t / 1e9)
             self._a.append(a)
             self._g.append(g)
         self._dirty = True
+
+    def _update_orientation(self, batch: ImuBatch) -> None:
+        from native.imu import Madgwick
+
+        t = np.asarray(batch.t_ns, dtype=np.int64)
+        prev = self._t_last if self._t_last is not None else int(t[0])
+        if self._ahrs is None or int(t[0]) < prev:  # first batch, or a new recording started
+            self._ahrs = Madgwick(sample_rate=100.0)
+            prev = int(t[0])
+        dt = np.diff(np.concatenate([[prev], t])) / 1e9
+        q = self._ahrs.update(np.asarray(batch.accel, float), np.asarray(batch.gyro, float),
+                              dt=np.maximum(dt, 1e-4))[-1]
+        self._t_last = int(t[-1])
+        w, x, y, z = (float(v) for v in q)
+        roll = math.degrees(math.atan2(2 * (w * x + y * z), 1 - 2 * (x * x + y * y)))
+        pitch = math.degrees(math.asin(max(-1.0, min(1.0, 2 * (w * y - z * x)))))
+        yaw = math.degrees(math.atan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z)))
+        self.orientation.setText(f"orientation (AHRS): roll {roll:6.1f}°  pitch {pitch:6.1f}°  yaw {yaw:6.1f}°")
 
     def on_observation(self, obs: Observation) -> None:
         if obs.modality == "wrist":

@@ -130,4 +130,34 @@ def test_enroll_a_custom_wrist_gesture_from_the_dialog(window, qtbot):
 def test_source_choices_fall_back_to_the_bundled_session(monkeypatch):
     monkeypatch.setenv("CUEKIT_NO_DEVICES", "1")
     choices = source_choices(None, live=True)
-    assert [c.kind for c in choices] == ["session"] and choices[0].path == DEFAULT_SESSION
+    assert choices[0].kind == "session" and choices[0].path == DEFAULT_SESSION
+    assert all(c.kind == "session" or c.camera is None for c in choices)  # no camera offered without one
+
+
+def test_switch_to_a_udp_wrist_source_plots_and_orients(window, qtbot):
+    import socket
+
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    window.sources.append(SourceChoice("live", camera=None, microphone=False, imu_udp_port=port,
+                                       label=f"Wrist IMU over UDP :{port}"))
+    window.start_source(len(window.sources) - 1)
+    assert window.pipeline is not None and "UDP" in window.status_label.text()
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        for i in range(60):  # JSON lines: accelerometer in m/s^2, gyro in rad/s, a slow roll
+            line = (f'{{"t": {i * 10}, "ax": 0.0, "ay": {9.81 * np.sin(i / 60):.4f}, '
+                    f'"az": {9.81 * np.cos(i / 60):.4f}, "gx": 0.1, "gy": 0.0, "gz": 0.0}}\n')
+            tx.sendto(line.encode(), ("127.0.0.1", port))
+            qtbot.wait(5)
+        tx.sendto(b"this is not an imu line\n", ("127.0.0.1", port))
+        qtbot.waitUntil(lambda: window.imu.sample_count >= 50, timeout=10_000)
+    finally:
+        tx.close()
+    qtbot.waitUntil(lambda: "roll" in window.imu.orientation.text(), timeout=5_000)
+    window._refresh_stats()
+    stats = {s.name: s for s in window.pipeline.stats()}
+    imu_stage = next(s for n, s in stats.items() if "udp" in n or "imu" in n)
+    assert imu_stage.items_out > 0
