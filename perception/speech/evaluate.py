@@ -6,8 +6,8 @@ peak-frame-energy SNRs as Picovoice's speech-to-intent benchmark does.
         --snr 24 18 12 6 --json
 
 Scoring (as the benchmark): correct when the intent matches and every labelled slot is present and
-equal after stripping spaces; extra slots are not penalised; no result counts as wrong. The first
-accepted intent of a file is its result. Rejection rate = files with no accepted intent.
+equal after stripping spaces; extra slots are not penalised; no result counts as wrong. The last
+accepted intent of a file is its result (a joined re-decode of a command split by a pause comes last). Rejection rate = files with no accepted intent.
 Latency = end of speech -> intent: the VAD hangover (stream time) plus the decode's wall time.
 """
 from __future__ import annotations
@@ -41,6 +41,7 @@ class EvalOptions:
     min_confidence: float | None = None
     hangover_ms: float | None = None
     clean: bool = True
+    rows_out: str | None = None
 
 
 def _init(context: str, noise: str | None, enhance: str | None, min_conf: float | None,
@@ -74,11 +75,17 @@ def _eval_file(job: tuple[str, str, dict, float | None]) -> dict:
     if snr is not None:
         x = mix_at_snr(x, _NOISE, snr, np.random.default_rng(seed_for(name, snr)))
     t = time.perf_counter()
-    results = _R.recognize(x)
+    try:
+        results = _R.recognize(x)
+        error = None
+    except Exception as exc:  # counted as wrong and reported; the run goes on
+        results, error = [], f"{type(exc).__name__}: {exc}"
+        log.error("%s: %s", name, error)
     proc = time.perf_counter() - t
-    chosen = next((r for r in results if r.intent), None)
+    # the last accepted intent: a later result that joins a split command supersedes its first part
+    chosen = next((r for r in reversed(results) if r.intent), None)
     best = chosen or (results[0] if results else None)
-    feats = {}
+    feats = {"margin": best.features.get("margin_per_s") if best else None, "error": error}
     return {
         "file": name, "snr": snr, "correct": score(label, chosen.intent if chosen else None,
                                                    chosen.slots if chosen else {}),
@@ -110,12 +117,16 @@ def run(opts: EvalOptions, progress=True) -> dict:
     jobs = [(str(wav_dir / n), n, labels[n], c) for c in conds for n in names]
     t0 = time.perf_counter()
     rows = []
+    sink = open(opts.rows_out, "w") if opts.rows_out else None  # partial results survive an interrupted run
     init = (opts.context, opts.noise, opts.enhance, opts.min_confidence, opts.hangover_ms)
     if opts.workers > 1:
         ctx = mp.get_context("fork")
         with ctx.Pool(opts.workers, initializer=_init, initargs=init) as pool:
             for i, row in enumerate(pool.imap(_eval_file, jobs, chunksize=4)):
                 rows.append(row)
+                if sink:
+                    sink.write(json.dumps(row) + "\n")
+                    sink.flush()
                 if progress and (i + 1) % 50 == 0:
                     print(f"  {i + 1}/{len(jobs)} utterances", file=sys.stderr, flush=True)
     else:
@@ -125,6 +136,8 @@ def run(opts: EvalOptions, progress=True) -> dict:
             if progress and (i + 1) % 50 == 0:
                 print(f"  {i + 1}/{len(jobs)} utterances", file=sys.stderr, flush=True)
     wall = time.perf_counter() - t0
+    if sink:
+        sink.close()
     table = []
     for c in conds:
         rs = [r for r in rows if r["snr"] == c]
@@ -136,6 +149,7 @@ def run(opts: EvalOptions, progress=True) -> dict:
             "rejection_rate": round(100.0 * sum(not r["accepted"] for r in rs) / len(rs), 2),
             "false_accept_rate": round(100.0 * sum(r["accepted"] and not r["correct"] for r in rs) / len(rs), 2),
             "multi_segment_files": sum(r["segments"] > 1 for r in rs),
+            "errors": sum(r["error"] is not None for r in rs),
             "rtf": round(sum(r["proc_s"] for r in rs) / sum(r["audio_s"] for r in rs), 4),
             "rtf_speech": round(sum(r["proc_s"] for r in rs) / max(1e-9, sum(r["speech_s"] for r in rs)), 4),
             "latency_median_s": round(float(np.median(lat)), 3) if lat else None,
@@ -167,6 +181,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--min-confidence", type=float)
     p.add_argument("--hangover-ms", type=float)
     p.add_argument("--rows", action="store_true", help="include per-file rows in the JSON")
+    p.add_argument("--rows-out", help="also append each file's row to this JSON-lines file as it finishes")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     a = p.parse_args(argv)
     for f in [a.context, a.data] + ([a.noise] if a.noise else []):
@@ -174,7 +189,7 @@ def main(argv: list[str]) -> int:
             p.error(f"{f} does not exist")
     opts = EvalOptions(context=a.context, data=a.data, noise=a.noise, snrs=tuple(a.snr), limit=a.limit,
                        workers=max(1, a.workers), enhance=a.enhance, min_confidence=a.min_confidence,
-                       hangover_ms=a.hangover_ms, clean=not a.no_clean)
+                       hangover_ms=a.hangover_ms, clean=not a.no_clean, rows_out=a.rows_out)
     res = run(opts)
     if not a.rows:
         res.pop("rows")

@@ -25,13 +25,17 @@ NS = 1_000_000_000
 @dataclass(slots=True)
 class SpeechOptions:
     vad: VadOptions = field(default_factory=VadOptions)
-    pad_ms: float = 300.0  # audio kept either side of a VAD segment for decoding
+    # audio kept either side of a VAD segment for decoding: 0.1 s measured best in noise (76.7% vs
+    # 73.3% with 0.3 s and 71.7% with 0.5 s at 6 dB on 60 files), equal on clean speech
+    pad_ms: float = 100.0
     min_confidence: float = 0.5  # below: the utterance is reported without an intent (rejected)
     max_edits: int = 0  # words an open-vocabulary transcript may differ from the grammar (0: exact)
     max_edit_ratio: float = 0.25
     enhance: str | None = None  # None | "wiener": noise suppression before decoding
     backend: str = "pocketsphinx"
     buffer_s: float = 30.0  # audio history kept for segments (longest utterance + pad)
+    # a segment starting within this gap after the previous one is also decoded joined with it
+    merge_gap_ms: float = 1500.0
     source_id: str = "speech"
 
 
@@ -48,6 +52,7 @@ class SpeechResult:
     n_best: list[dict]
     decode_s: float  # wall time spent decoding this segment
     rejected: bool
+    features: dict = field(default_factory=dict)  # what the backend's confidence came from
 
     def to_observation(self, source_id: str = "speech") -> Observation:
         t0 = self.words[0]["t_start_ns"] if self.words else self.segment.t_start_ns
@@ -83,6 +88,7 @@ class SpeechRecognizer:
         self.vad.reset(t0_ns)
         self._buf = np.zeros(0, np.float32)
         self._buf_start = 0  # stream sample index of _buf[0]
+        self._prev: VadSegment | None = None  # the last segment (joined with the next if close)
 
     @property
     def t0_ns(self) -> int:
@@ -92,13 +98,30 @@ class SpeechRecognizer:
         """16 kHz mono float32 samples continuing the stream; results of segments that ended."""
         samples = np.asarray(samples, dtype=np.float32).reshape(-1)
         self._buf = np.concatenate([self._buf, samples])
-        out = [self._decode_segment(seg) for seg in self.vad.push(samples)]
+        out = [r for seg in self.vad.push(samples) for r in self._on_segment(seg)]
         self._trim()
-        return [r for r in out if r is not None]
+        return out
 
     def flush(self) -> list[SpeechResult]:
-        out = [self._decode_segment(seg) for seg in self.vad.flush()]
-        return [r for r in out if r is not None]
+        return [r for seg in self.vad.flush() for r in self._on_segment(seg)]
+
+    def _on_segment(self, seg: VadSegment) -> list[SpeechResult]:
+        """Decode a finished segment. If it gives no accepted intent and it follows the previous segment
+        within `merge_gap_ms`, the two are decoded joined: a pause inside a command ("may I have a dark
+        roast ... coffee") splits it, and the joined reading, when accepted, is the (later) result."""
+        prev, self._prev = self._prev, seg
+        r = self._decode_segment(seg)
+        if r is not None and r.intent is not None:
+            return [r]
+        if prev is not None and (seg.start - prev.end) * 1000 <= self.options.merge_gap_ms * SAMPLE_RATE \
+                and seg.end - prev.start <= self.options.vad.max_segment_s * SAMPLE_RATE:
+            joined = VadSegment(start=prev.start, end=seg.end, t_start_ns=prev.t_start_ns, t_end_ns=seg.t_end_ns,
+                                mean_prob=(prev.mean_prob + seg.mean_prob) / 2, t_detected_ns=seg.t_detected_ns)
+            rj = self._decode_segment(joined)
+            if rj is not None and rj.intent is not None:
+                self._prev = joined
+                return [rj]
+        return [r] if r is not None else []
 
     def recognize(self, audio: np.ndarray, t0_ns: int = 0) -> list[SpeechResult]:
         """Batch: the whole recording through the streaming path."""
@@ -109,6 +132,8 @@ class SpeechRecognizer:
         keep_from = self.vad.samples_seen - int(self.options.buffer_s * SAMPLE_RATE)
         if self.vad.in_speech:
             keep_from = min(keep_from, self.vad._start - self._pad())
+        if self._prev is not None:
+            keep_from = min(keep_from, self._prev.start - self._pad())
         cut = keep_from - self._buf_start
         if cut > 0:
             self._buf = self._buf[cut:]
@@ -155,4 +180,4 @@ class SpeechRecognizer:
         return SpeechResult(segment=seg, intent=None if rejected else bp.intent,
                             slots={} if rejected else bp.slots, text=best.text,
                             confidence=float(best.confidence), words=words, n_best=n_best, decode_s=0.0,
-                            rejected=rejected)
+                            rejected=rejected, features=dict(best.features))
