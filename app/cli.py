@@ -26,6 +26,7 @@ EVAL_TARGETS: dict[str, str] = {
     "speech": "perception.speech.evaluate",
     "imu": "perception.wrist.evaluate",
     "fusion": "fusion.evaluate",
+    "session": "app.session_eval",
 }
 BENCH_TARGETS: dict[str, str] = {
     "kernels": "native.bench",

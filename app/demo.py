@@ -73,18 +73,44 @@ def demo_config(choice: SourceChoice, spec: str | Path, record_to: Path | None) 
     return DaemonConfig.from_dict(raw)
 
 
+def build_daemon(choice: SourceChoice, spec: str | Path, sinks: list[tuple[Stage, tuple[type, ...]]],
+                 record_to: Path | None = None) -> Daemon:
+    """The demo's pipeline: the daemon's plugins wired by type, the speech grammar from the spec and the
+    session's targets, and `sinks` (stage, types it consumes) at the end. Built, not started."""
+    targets = session_targets(choice.path) if choice.kind == "session" and choice.path else []
+    extra = [("recognizers", _speech_stage(spec, targets), (AudioChunk,), (Observation,))]
+    extra += [("sinks", stage, consumes, ()) for stage, consumes in sinks]
+    daemon = Daemon(demo_config(choice, spec, record_to),
+                    replay=choice.path if choice.kind == "session" else None, extra_stages=extra)
+    daemon.build()
+    return daemon
+
+
 def build_pipeline(request: PipelineRequest) -> tuple[Pipeline, dict]:
     """The GUI's PipelineFactory: a built (not started) pipeline and what the window should know."""
     choice = request.source
     spec = request.spec_path or DEFAULT_SPEC
+    daemon = build_daemon(choice, spec, [(request.gui_sink, ALL_TYPES)], request.record_to)
     targets = session_targets(choice.path) if choice.kind == "session" and choice.path else []
-    extra = [("recognizers", _speech_stage(spec, targets), (AudioChunk,), (Observation,)),
-             ("sinks", request.gui_sink, ALL_TYPES, ())]
-    daemon = Daemon(demo_config(choice, spec, request.record_to),
-                    replay=choice.path if choice.kind == "session" else None, extra_stages=extra)
-    pipeline = daemon.build()
-    return pipeline, {"targets": targets, "frame_size": (640, 480), "daemon": daemon,
-                      "enrollers": _enrollers()}
+    return daemon.pipeline, {"targets": targets, "frame_size": (640, 480), "daemon": daemon,
+                             "enrollers": _enrollers()}
+
+
+def run_to_end(daemon: Daemon, stop: threading.Event | None = None) -> list[str]:
+    """Start the pipeline and run it until its recording has played (live: until `stop` or Ctrl-C),
+    then drain it so that in-flight intents are emitted. Returns stages that did not end in time."""
+    pipeline = daemon.pipeline
+    sources = [n.stage.name for n in daemon.nodes if n.section == "sources"]
+    pipeline.start()
+    try:
+        while not (stop is not None and stop.is_set()):
+            if daemon.replay is not None and pipeline.wait_for(sources, timeout=0.2):
+                break
+            if daemon.replay is None and stop is None:
+                threading.Event().wait(0.2)
+    except KeyboardInterrupt:
+        pass
+    return pipeline.drain(timeout=daemon.config.drain_timeout_s)
 
 
 def _enrollers() -> dict:
@@ -115,8 +141,6 @@ def source_choices(session: Path | None, live: bool) -> list[SourceChoice]:
 
 def run_headless(choice: SourceChoice, spec: str | Path, as_json: bool) -> int:
     """Run the pipeline to the end of the session, printing recognised gestures, speech and intents."""
-    from app.gui.bridge import GuiSink, PipelineSignals  # noqa: F401  (the GUI sink is not used headless)
-
     lock = threading.Lock()
     intents: list[IntentEvent] = []
 
@@ -135,22 +159,11 @@ def run_headless(choice: SourceChoice, spec: str | Path, as_json: bool) -> int:
                 print(f"  {item.modality:<6} {item.kind:<14} {item.confidence:.2f} {extra}", flush=True)
 
     sink = CallbackSink(show, name="printer")
-    targets = session_targets(choice.path) if choice.kind == "session" and choice.path else []
-    extra = [("recognizers", _speech_stage(spec, targets), (AudioChunk,), (Observation,)),
-             ("sinks", sink, (Observation, IntentEvent), ())]
-    daemon = Daemon(demo_config(choice, spec, None), replay=choice.path if choice.kind == "session" else None,
-                    extra_stages=extra)
-    pipeline = daemon.build()
+    daemon = build_daemon(choice, spec, [(sink, (Observation, IntentEvent))])
     if not as_json:
         print(f"CueKit demo (headless) on {choice.label}", flush=True)
-    pipeline.start()
-    try:
-        while not pipeline.wait(timeout=0.2):
-            pass
-    except KeyboardInterrupt:
-        pass
-    finally:
-        pipeline.stop(timeout=1.0)
+    run_to_end(daemon)
+    pipeline = daemon.pipeline
     if not as_json:
         print(pipeline.stats_table())
         print(f"{len(intents)} intents")

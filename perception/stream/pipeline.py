@@ -96,6 +96,19 @@ class Pipeline:
                 return False
         return True
 
+    def wait_for(self, names: Iterable[str], timeout: float | None = None) -> bool:
+        """Wait until the named stages have finished (a replay reached its end while a clock ticker,
+        which never ends by itself, keeps running). True if they did within `timeout`."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for name in names:
+            node = self._nodes.get(name)
+            if node is None:
+                raise ValueError(f"no stage named {name!r} in the pipeline")
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not node.finished.wait(left):
+                return False
+        return True
+
     def drain(self, timeout: float = 5.0) -> list[str]:
         """End the sources, let every stage process what is already queued (a recorder writes it
         all), then stop. Returns the names of stages that did not end in time."""

@@ -1,0 +1,142 @@
+"""`cuekit eval session`: a recorded session end to end through the real recognisers and fusion.
+
+Compares the intents with the session's scripted ones (the manifest beside the recording) and reports,
+per intent and per kind of last evidence, latency from first evidence to emission and from the end of
+the last evidence (the end of the gesture, or of speech) to emission, p50/p95. Run in real time (the
+default) the latencies include every stage's own delay (VAD hangover, a gesture's confirmation); with
+--fast they are in recorded time and measure only the reporting delays.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.demo import DEFAULT_SPEC, build_daemon, run_to_end
+from app.demo_session import DEFAULT_SESSION
+from app.gui.main_window import SourceChoice
+from perception.stream import CallbackSink, IntentEvent, Observation
+
+# the last evidence's modality decides what "beyond the evidence" means: the end of speech for speech
+GOALS_MS = {"gesture": 40.0, "speech": 250.0}
+
+
+def run_session(session: Path, spec: str, realtime: bool) -> tuple[list[IntentEvent], dict[int, Observation]]:
+    lock = threading.Lock()
+    intents: list[IntentEvent] = []
+    observations: dict[int, Observation] = {}
+
+    def keep(item: Any) -> None:
+        with lock:
+            if isinstance(item, IntentEvent):
+                intents.append(item)
+            elif isinstance(item, Observation):
+                observations[item.id] = item
+
+    choice = SourceChoice("session", session, realtime=realtime, label=session.name)
+    run_to_end(build_daemon(choice, spec, [(CallbackSink(keep, name="collector"), (Observation, IntentEvent))]))
+    return intents, observations
+
+
+def _pct(xs: list[float]) -> dict[str, float]:
+    if not xs:
+        return {"n": 0}
+    a = np.asarray(xs)
+    return {"n": len(xs), "p50": round(float(np.percentile(a, 50)), 1), "p95": round(float(np.percentile(a, 95)), 1)}
+
+
+def score(intents: list[IntentEvent], observations: dict[int, Observation], expected: list[dict]) -> dict:
+    got = [{"name": e.name, "slots": e.slots} for e in intents]
+    matched = 0
+    rest = list(got)
+    for want in expected:
+        for i, g in enumerate(rest):
+            if g["name"] == want["name"] and all(g["slots"].get(k) == v for k, v in want["slots"].items()):
+                matched += 1
+                del rest[i]
+                break
+    by_intent: dict[str, list[float]] = {}
+    by_kind: dict[str, list[float]] = {"gesture": [], "speech": []}
+    first: dict[str, list[float]] = {}
+    rows = []
+    for e in intents:
+        ev = [observations[i] for i in e.derived_from if i in observations]
+        last = max(ev, key=lambda o: o.t_end_ns) if ev else None
+        beyond = (e.t_emitted_ns - last.t_end_ns) / 1e6 if last is not None else None
+        kind = "speech" if last is not None and last.modality == "speech" else "gesture"
+        first.setdefault(e.name, []).append(e.latency_ms)
+        if beyond is not None:
+            by_intent.setdefault(e.name, []).append(beyond)
+            by_kind[kind].append(beyond)
+        rows.append({"name": e.name, "slots": e.slots, "modalities": e.modalities, "kind": kind,
+                     "first_evidence_to_emit_ms": round(e.latency_ms, 1),
+                     "evidence_end_to_emit_ms": None if beyond is None else round(beyond, 1)})
+    kinds = {k: {**_pct(v), "goal_p95_ms": GOALS_MS[k]} for k, v in by_kind.items()}
+    return {
+        "expected": len(expected), "emitted": len(intents), "matched": matched,
+        "missed": [w["name"] for w in expected if w["name"] not in [g["name"] for g in got]],
+        "unexpected": [g["name"] for g in rest],
+        "latency_after_evidence_by_kind": kinds,
+        "latency_after_evidence_by_intent": {k: _pct(v) for k, v in by_intent.items()},
+        "latency_first_evidence_by_intent": {k: _pct(v) for k, v in first.items()},
+        "intents": rows,
+    }
+
+
+def plot(result: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in result["intents"] if r["evidence_end_to_emit_ms"] is not None]
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    colors = {"speech": "tab:blue", "gesture": "tab:orange"}
+    for i, r in enumerate(rows):
+        ax.barh(i, r["evidence_end_to_emit_ms"], color=colors[r["kind"]])
+    ax.set_yticks(range(len(rows)), [f"{r['name']} ({'+'.join(r['modalities'])})" for r in rows], fontsize=8)
+    ax.invert_yaxis()
+    for kind, goal in GOALS_MS.items():
+        ax.axvline(goal, color=colors[kind], ls="--", lw=1, label=f"{kind} goal p95 {goal:.0f} ms")
+    ax.set_xlabel("end of last evidence -> intent emitted (ms)")
+    ax.set_title(f"End-to-end on the bundled session: {result['matched']}/{result['expected']} scripted intents")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="cuekit eval session", description=__doc__.split("\n")[0])
+    ap.add_argument("--session", type=Path, default=DEFAULT_SESSION)
+    ap.add_argument("--spec", default=DEFAULT_SPEC)
+    ap.add_argument("--fast", action="store_true", help="as fast as possible (latencies in recorded time)")
+    ap.add_argument("--plot", type=Path, help="write a latency bar chart here")
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args(argv)
+    manifest = a.session.with_suffix(".json")
+    if not a.session.is_file() or not manifest.is_file():
+        print(f"cuekit eval session: need {a.session} and its manifest {manifest.name}", file=sys.stderr)
+        return 2
+    expected = json.loads(manifest.read_text())["expected_intents"]
+    intents, observations = run_session(a.session, a.spec, realtime=not a.fast)
+    result = {"session": str(a.session), "realtime": not a.fast, **score(intents, observations, expected)}
+    if a.plot:
+        plot(result, a.plot)
+    if a.json:
+        print(json.dumps(result))
+        return 0
+    print(f"{result['matched']}/{result['expected']} scripted intents, {result['emitted']} emitted; "
+          f"missed {result['missed']}, unexpected {result['unexpected']}")
+    for k, v in result["latency_after_evidence_by_kind"].items():
+        print(f"  {k:<8} end of evidence -> emitted: p50 {v.get('p50', '-')} ms, p95 {v.get('p95', '-')} ms "
+              f"(goal p95 < {v['goal_p95_ms']:.0f} ms)")
+    for r in result["intents"]:
+        print(f"  {r['name']:<12} {'+'.join(r['modalities']):<12} first evidence {r['first_evidence_to_emit_ms']:>7} ms"
+              f"   after evidence {r['evidence_end_to_emit_ms']} ms")
+    return 0
