@@ -65,7 +65,10 @@ def score(intents: list[IntentEvent], observations: dict[int, Observation], expe
     first: dict[str, list[float]] = {}
     rows = []
     for e in intents:
-        ev = [observations[i] for i in e.derived_from if i in observations]
+        # the user's act (gesture or speech) ends the evidence; gaze and pointing are context that may
+        # continue after it
+        ev = [observations[i] for i in e.derived_from if i in observations
+              and observations[i].modality in ("hand", "wrist", "speech")]
         last = max(ev, key=lambda o: o.t_end_ns) if ev else None
         beyond = (e.t_emitted_ns - last.t_end_ns) / 1e6 if last is not None else None
         kind = "speech" if last is not None and last.modality == "speech" else "gesture"
