@@ -78,7 +78,7 @@ DURATION_S = 45.0
 
 
 def _ns(t_s: float) -> int:
-    return T0_NS + int(round(t_s * 1e9))
+    return T0_NS + round(t_s * 1e9)
 
 
 # speech -------------------------------------------------------------------------------------------
@@ -230,7 +230,7 @@ def build_items(seed: int = 7) -> tuple[list, list[dict]]:
             else:
                 track.hold(_pose(cue.what, 3), at, cue.t_s, cue.t_s + 0.7)
         elif cue.modality == "gaze+hand":
-            tid, gesture = cue.what.split(":")
+            tid, _gesture = cue.what.split(":")  # the script only has pinch_tap here
             c = _box_centre(tid)
             for t in np.arange(cue.t_s - 0.5, cue.t_s + 1.2, 0.05):  # eye-tracker fixation, 20 Hz
                 p = c + rng.normal(0, 4, 2)

@@ -80,7 +80,7 @@ class CameraView(QWidget):
         s = min(self.width() / fw, self.height() / fh)
         return s, (self.width() - fw * s) / 2, (self.height() - fh * s) / 2
 
-    def paintEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+    def paintEvent(self, event) -> None:
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         p.fillRect(self.rect(), QColor(20, 22, 28))

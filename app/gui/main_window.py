@@ -165,7 +165,7 @@ class MainWindow(QMainWindow):
             self.pipeline.stop(timeout=1.0)
             self.pipeline = None
 
-    def closeEvent(self, event) -> None:  # noqa: N802
+    def closeEvent(self, event) -> None:
         self.stop_pipeline()
         super().closeEvent(event)
 
