@@ -46,7 +46,7 @@ def resample(audio: np.ndarray, sr_in: int, sr_out: int = 16_000) -> np.ndarray:
     """Band-limited resampling by FFT (whole-array; enough for files and segments)."""
     if sr_in == sr_out:
         return audio.astype(np.float32, copy=False)
-    n_out = int(round(len(audio) * sr_out / sr_in))
+    n_out = round(len(audio) * sr_out / sr_in)
     spec = np.fft.rfft(audio.astype(np.float64))
     n_keep = min(len(spec), n_out // 2 + 1)
     out = np.fft.irfft(spec[:n_keep], n_out) * (n_out / len(audio))

@@ -59,7 +59,7 @@ def register_backend(name: str, factory: Callable[..., SpeechBackend]) -> None:
 def create_backend(name: str, grammar, **kwargs) -> SpeechBackend:
     if name not in _REGISTRY:
         # the shipped backends register on import
-        import perception.speech.pocketsphinx_backend  # noqa: F401
+        import perception.speech.pocketsphinx_backend
         import perception.speech.vosk_backend  # noqa: F401
     if name not in _REGISTRY:
         raise ValueError(f"unknown speech backend {name!r}; known: {sorted(_REGISTRY)}")
@@ -67,6 +67,6 @@ def create_backend(name: str, grammar, **kwargs) -> SpeechBackend:
 
 
 def available_backends() -> list[str]:
-    import perception.speech.pocketsphinx_backend  # noqa: F401
+    import perception.speech.pocketsphinx_backend
     import perception.speech.vosk_backend  # noqa: F401
     return sorted(_REGISTRY)

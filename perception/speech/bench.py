@@ -40,7 +40,11 @@ def main(argv: list[str]) -> int:
     from perception.speech.audio import read_wav, to_int16
     from perception.speech.context import Context
     from perception.speech.grammar import compile_grammar
-    from perception.speech.pocketsphinx_backend import PocketSphinxGrammarBackend, PocketSphinxOptions, make_decoder
+    from perception.speech.pocketsphinx_backend import (
+        PocketSphinxGrammarBackend,
+        PocketSphinxOptions,
+        make_decoder,
+    )
     from perception.speech.vad import CHUNK, SileroVad, detect_segments
 
     data = Path(a.data)

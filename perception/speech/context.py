@@ -200,5 +200,12 @@ def count_expansions(context: Context) -> int:
     return len(context.token_sequences())
 
 
-__all__ = ["Context", "ExpressionError", "expand_expression", "normalise_words", "is_slot", "slot_parts",
-           "count_expansions"]
+__all__ = [
+    "Context",
+    "ExpressionError",
+    "count_expansions",
+    "expand_expression",
+    "is_slot",
+    "normalise_words",
+    "slot_parts",
+]

@@ -27,6 +27,7 @@ log = logging.getLogger("cuekit.speech.eval")
 
 _R = None  # per-process recogniser
 _NOISE = None
+_BASELINE = False
 
 
 @dataclass(slots=True)
@@ -42,11 +43,12 @@ class EvalOptions:
     hangover_ms: float | None = None
     clean: bool = True
     rows_out: str | None = None
+    baseline: bool = False
 
 
 def _init(context: str, noise: str | None, enhance: str | None, min_conf: float | None,
-          hangover: float | None) -> None:
-    global _R, _NOISE
+          hangover: float | None, baseline: bool = False) -> None:
+    global _R, _NOISE, _BASELINE
     logging.getLogger().setLevel(logging.WARNING)
     from perception.speech.audio import read_wav, resample
     from perception.speech.recognizer import SpeechOptions, SpeechRecognizer
@@ -55,7 +57,19 @@ def _init(context: str, noise: str | None, enhance: str | None, min_conf: float 
         o.min_confidence = min_conf
     if hangover is not None:
         o.vad.hangover_ms = hangover
-    _R = SpeechRecognizer(context, o)
+    backend = None
+    _BASELINE = baseline
+    if baseline:
+        # the probe of docs/speech-notes.md: PocketSphinx's default beams, bestpath off, no rejection pass,
+        # one decode of the whole-file VAD span (first segment start - 0.3 s .. last end + 0.3 s)
+        from perception.speech.context import Context
+        from perception.speech.grammar import compile_grammar
+        from perception.speech.pocketsphinx_backend import PocketSphinxGrammarBackend, PocketSphinxOptions
+        g = compile_grammar(Context.from_rhino_yaml(context))
+        backend = PocketSphinxGrammarBackend(g, PocketSphinxOptions(beam=None, wbeam=None, phone_loop=False))
+        o.min_confidence = 0.0
+        context = g
+    _R = SpeechRecognizer(context, o, backend=backend)
     if noise:
         n, sr = read_wav(noise)
         _NOISE = resample(n, sr, 16000)
@@ -76,9 +90,9 @@ def _eval_file(job: tuple[str, str, dict, float | None]) -> dict:
         x = mix_at_snr(x, _NOISE, snr, np.random.default_rng(seed_for(name, snr)))
     t = time.perf_counter()
     try:
-        results = _R.recognize(x)
+        results = _baseline_decode(x) if _BASELINE else _R.recognize(x)
         error = None
-    except Exception as exc:  # counted as wrong and reported; the run goes on
+    except Exception as exc:  # noqa: BLE001 - counted as wrong and reported; the run goes on
         results, error = [], f"{type(exc).__name__}: {exc}"
         log.error("%s: %s", name, error)
     proc = time.perf_counter() - t
@@ -99,6 +113,22 @@ def _eval_file(job: tuple[str, str, dict, float | None]) -> dict:
     }
 
 
+def _baseline_decode(x: np.ndarray) -> list:
+    from perception.speech.vad import detect_segments
+    segs = detect_segments(x, model=_R.vad.model)
+    if not segs:
+        return []
+    a, b = max(0, segs[0].start - 4800), min(len(x), segs[-1].end + 4800)
+    span = type(segs[0])(start=a, end=b, t_start_ns=_R.vad.t_ns(a), t_end_ns=segs[-1].t_end_ns,
+                         t_detected_ns=segs[-1].t_detected_ns)
+    t = time.perf_counter()
+    r = _R._interpret(span, _R.backend.decode(x[a:b], 16000), _R.vad.t_ns(a))
+    if r is None:
+        return []
+    r.decode_s = time.perf_counter() - t
+    return [r]
+
+
 def run(opts: EvalOptions, progress=True) -> dict:
     data = Path(opts.data)
     labels = json.loads((data / "label.json").read_text())
@@ -117,8 +147,8 @@ def run(opts: EvalOptions, progress=True) -> dict:
     jobs = [(str(wav_dir / n), n, labels[n], c) for c in conds for n in names]
     t0 = time.perf_counter()
     rows = []
-    sink = open(opts.rows_out, "w") if opts.rows_out else None  # partial results survive an interrupted run
-    init = (opts.context, opts.noise, opts.enhance, opts.min_confidence, opts.hangover_ms)
+    sink = open(opts.rows_out, "w") if opts.rows_out else None  # noqa: SIM115  # partial results survive an interrupted run
+    init = (opts.context, opts.noise, opts.enhance, opts.min_confidence, opts.hangover_ms, opts.baseline)
     if opts.workers > 1:
         ctx = mp.get_context("fork")
         with ctx.Pool(opts.workers, initializer=_init, initargs=init) as pool:
@@ -156,6 +186,7 @@ def run(opts: EvalOptions, progress=True) -> dict:
             "latency_p90_s": round(float(np.percentile(lat, 90)), 3) if lat else None,
         })
     return {"context": opts.context, "data": str(data), "files": len(names), "workers": opts.workers,
+            "system": "baseline (notes' probe)" if opts.baseline else "CueKit",
             "enhance": opts.enhance, "wall_s": round(wall, 1), "conditions": table, "rows": rows}
 
 
@@ -181,6 +212,8 @@ def main(argv: list[str]) -> int:
     p.add_argument("--min-confidence", type=float)
     p.add_argument("--hangover-ms", type=float)
     p.add_argument("--rows", action="store_true", help="include per-file rows in the JSON")
+    p.add_argument("--baseline", action="store_true", help="the notes' probe instead of CueKit: default "
+                   "beams, no rejection, one decode of the whole-file VAD span +-0.3 s")
     p.add_argument("--rows-out", help="also append each file's row to this JSON-lines file as it finishes")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     a = p.parse_args(argv)
@@ -189,7 +222,8 @@ def main(argv: list[str]) -> int:
             p.error(f"{f} does not exist")
     opts = EvalOptions(context=a.context, data=a.data, noise=a.noise, snrs=tuple(a.snr), limit=a.limit,
                        workers=max(1, a.workers), enhance=a.enhance, min_confidence=a.min_confidence,
-                       hangover_ms=a.hangover_ms, clean=not a.no_clean, rows_out=a.rows_out)
+                       hangover_ms=a.hangover_ms, clean=not a.no_clean, rows_out=a.rows_out,
+                       baseline=a.baseline)
     res = run(opts)
     if not a.rows:
         res.pop("rows")
@@ -200,4 +234,4 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-__all__ = ["main", "run", "score", "EvalOptions", "asdict"]
+__all__ = ["EvalOptions", "asdict", "main", "run", "score"]

@@ -30,8 +30,6 @@ def align(g: Grammar, words: list[str]) -> ParseResult:
                 cost[i + 1][s] = c + INS
                 back[i + 1][s] = (i, s, None, "ins")
             for a in g.out[s]:
-                if a.word is None or True:
-                    pass
                 if a.word is None:
                     if c < ci[a.dst]:
                         ci[a.dst] = c

@@ -46,7 +46,7 @@ def default_model_dir() -> str:
 
 def make_decoder(options: PocketSphinxOptions | None = None, **extra) -> ps.Decoder:
     o = options or PocketSphinxOptions()
-    kw = dict(lm=None, loglevel="FATAL", bestpath=False, samprate=16000)
+    kw = {"lm": None, "loglevel": "FATAL", "bestpath": False, "samprate": 16000}
     if o.hmm:
         kw["hmm"] = o.hmm
     if o.dict:
@@ -141,7 +141,7 @@ def _ln(x: float) -> float:
 
 
 def _is_word(w: str) -> bool:
-    return not (w.startswith("<") or w.startswith("[") or w.startswith("++") or w.startswith("("))
+    return not (w.startswith(("<", "[", "++", "(")))
 
 
 def _base(w: str) -> str:

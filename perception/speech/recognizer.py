@@ -170,8 +170,8 @@ class SpeechRecognizer:
             ok = p.intent is not None and p.edits <= allowed
             parsed.append((h, p, ok))
         best, bp, ok = parsed[0]
-        words = [{"word": w.word, "t_start_ns": t_span_ns + int(round(w.start_s * NS)),
-                  "t_end_ns": t_span_ns + int(round(w.end_s * NS)), "confidence": round(w.confidence, 4),
+        words = [{"word": w.word, "t_start_ns": t_span_ns + round(w.start_s * NS),
+                  "t_end_ns": t_span_ns + round(w.end_s * NS), "confidence": round(w.confidence, 4),
                   **({"slot": bp.word_slot[i]} if i < len(bp.word_slot) and bp.word_slot[i] else {})}
                  for i, w in enumerate(best.words)]
         rejected = not ok or best.confidence < o.min_confidence

@@ -59,19 +59,20 @@ def positives(phrase: str, commands: list[np.ndarray]) -> list[tuple[np.ndarray,
 def _run(job):
     from perception.speech.wake import WakeOptions, WakePhraseSpotter
     phrase, thr, kind, payload = job
-    sp = WakePhraseSpotter(WakeOptions(phrase=phrase, threshold=thr))
+    # verify_margin=-inf: every detection is verified (margin recorded) and kept; the sweep is offline
+    sp = WakePhraseSpotter(WakeOptions(phrase=phrase, threshold=thr, verify_margin=-1e18))
     if kind == "neg":
-        n = 0
+        margins = []
         sp.reset()
         for f in payload:
             x, sr = read_wav(f)
-            n += len(sp.push(resample(x, sr, 16000)))
-        return thr, kind, n
-    hits = 0
+            margins += [d.margin for d in sp.push(resample(x, sr, 16000))]
+        return thr, kind, margins
+    best = []  # per positive: the best margin of a detection in time, or None
     for a, s, e in payload:
-        dets = sp.detect(a)
-        hits += any(d.end >= s and d.start <= e + 8000 for d in dets)
-    return thr, kind, hits
+        ms = [d.margin for d in sp.detect(a) if d.end >= s and d.start <= e + 8000]
+        best.append(max(ms) if ms else None)
+    return thr, kind, best
 
 
 def main(argv: list[str]) -> int:
@@ -79,6 +80,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--data", required=True)
     p.add_argument("--phrase", default="hey cue")
     p.add_argument("--thresholds", type=float, nargs="*", default=[1e-10, 1e-15, 1e-20, 1e-25, 1e-30])
+    p.add_argument("--verify-margins", type=float, nargs="*", default=[-1e18, -0.1, -0.05, 0.0, 0.05, 0.1])
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
     files = sorted(str(f) for f in (Path(a.data) / "clean").glob("*.wav"))
@@ -92,11 +94,16 @@ def main(argv: list[str]) -> int:
         res = pool.map(_run, jobs)
     table = []
     for t in a.thresholds:
-        fa = sum(n for tt, k, n in res if tt == t and k == "neg")
-        hit = sum(n for tt, k, n in res if tt == t and k == "pos")
-        table.append({"threshold": t, "false_accepts": fa, "false_accepts_per_hour": round(fa / hours, 2),
-                      "miss_rate": round(100.0 * (1 - hit / len(pos)), 2), "positives": len(pos)})
-        print(f"threshold {t:g}: FA/h {fa / hours:.2f}  miss {100 * (1 - hit / len(pos)):.1f}%", file=sys.stderr)
+        neg = [m for tt, k, ms in res if tt == t and k == "neg" for m in ms]
+        pos_m = [m for tt, k, ms in res if tt == t and k == "pos" for m in ms]
+        for vm in a.verify_margins:
+            fa = sum(m >= vm for m in neg)
+            hit = sum(m is not None and m >= vm for m in pos_m)
+            table.append({"threshold": t, "verify_margin": vm, "false_accepts": fa,
+                          "false_accepts_per_hour": round(fa / hours, 2),
+                          "miss_rate": round(100.0 * (1 - hit / len(pos)), 2), "positives": len(pos)})
+            print(f"threshold {t:g} verify {vm:g}: FA/h {fa / hours:.2f}  miss {100 * (1 - hit / len(pos)):.1f}%",
+                  file=sys.stderr)
     out = {"phrase": a.phrase, "negative_hours": round(hours, 3), "positives": len(pos), "table": table}
     print(json.dumps(out) if a.json else json.dumps(out, indent=1))
     return 0

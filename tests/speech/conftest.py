@@ -9,19 +9,19 @@ from pathlib import Path
 import pytest
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _context(path: str):
     from perception.speech.context import Context
     return Context.from_rhino_yaml(path)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _grammar(path: str):
     from perception.speech.grammar import compile_grammar
     return compile_grammar(_context(path))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _recognizer(path: str):
     from perception.speech.recognizer import SpeechRecognizer
     return SpeechRecognizer(_grammar(path))

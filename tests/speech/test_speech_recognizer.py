@@ -14,12 +14,14 @@ from perception.stream.stage import CallbackSink
 from perception.stream.types import AudioChunk
 
 SUBSET = 40  # the first 40 files by name
-# measured on this subset with the shipped settings (docs/speech.md): 39/40; margin 2 utterances
+# measured on this subset with the shipped settings (docs/speech.md): 38/40; margin 1 utterance
+# (decoding is deterministic, so the margin only absorbs platform float differences)
 SUBSET_MIN_CORRECT = 37
 
 
-def _first_intent(results):
-    return next((r for r in results if r.intent), None)
+def _last_intent(results):
+    """As `cuekit eval speech` scores a file: its last accepted intent."""
+    return next((r for r in reversed(results) if r.intent), None)
 
 
 def test_clean_accuracy_on_fixed_subset(barista, barista_labels, barista_recognizer):
@@ -27,13 +29,13 @@ def test_clean_accuracy_on_fixed_subset(barista, barista_labels, barista_recogni
     correct = 0
     for n in names:
         x, _ = read_wav(barista / "clean" / n)
-        r = _first_intent(barista_recognizer.recognize(x))
+        r = _last_intent(barista_recognizer.recognize(x))
         correct += score(barista_labels[n], r.intent if r else None, r.slots if r else {})
     assert correct >= SUBSET_MIN_CORRECT, f"{correct}/{SUBSET}"
 
 
 def test_result_carries_words_with_times_nbest_and_slots(barista, barista_labels, barista_recognizer):
-    n = sorted(barista_labels)[0]
+    n = min(barista_labels)
     x, _ = read_wav(barista / "clean" / n)
     (r,) = barista_recognizer.recognize(x, t0_ns=10**12)
     obs = r.to_observation()
@@ -75,6 +77,7 @@ def test_streaming_through_wav_source_equals_batch(barista, barista_labels, bari
     # a file made of three utterances back to back: several segments in one stream
     xs = [read_wav(barista / "clean" / n)[0] for n in names]
     import tempfile
+
     from perception.speech.audio import write_wav
     with tempfile.TemporaryDirectory() as d:
         path = f"{d}/three.wav"
@@ -101,7 +104,7 @@ def test_reversed_speech_is_rejected(barista, barista_labels, barista_recognizer
     names = sorted(barista_labels)[40:52]
     for n in names:
         x, _ = read_wav(barista / "clean" / n)
-        accepted += bool(_first_intent(barista_recognizer.recognize(x[::-1].copy())))
+        accepted += bool(_last_intent(barista_recognizer.recognize(x[::-1].copy())))
     assert accepted <= 1, f"{accepted}/{len(names)} reversed utterances accepted"
 
 

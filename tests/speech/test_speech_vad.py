@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 
 from perception.speech.audio import read_wav
-from perception.speech.vad import CHUNK, SileroVad, StreamingVad, VadOptions, detect_segments, silero_model_path
+from perception.speech.vad import (
+    CHUNK,
+    SileroVad,
+    StreamingVad,
+    VadOptions,
+    detect_segments,
+    silero_model_path,
+)
 
 
 def test_model_comes_from_the_installed_package():
@@ -54,7 +61,7 @@ def test_chunking_does_not_change_segments(barista):
 
 
 def test_hangover_joins_short_pauses_and_splits_long_ones(barista):
-    x, _ = read_wav(sorted((barista / "clean").glob("*.wav"))[0])
+    x, _ = read_wav(min((barista / "clean").glob("*.wav")))
     (seg,) = detect_segments(x)
     speech = x[seg.start:seg.end]
     half = len(speech) // 2

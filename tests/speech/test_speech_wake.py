@@ -34,7 +34,7 @@ def test_unknown_wake_word_is_reported():
 def _wake_then_command(barista, voice="en-us"):
     from perception.speech.wake_eval import espeak
     w = espeak("hey cue", voice, 150)
-    cmd, _ = read_wav(sorted((barista / "clean").glob("*.wav"))[0])
+    cmd, _ = read_wav(min((barista / "clean").glob("*.wav")))
     w = w * (0.8 * np.max(np.abs(cmd)) / np.max(np.abs(w)))
     return np.concatenate([np.zeros(8000, np.float32), w, np.zeros(4800, np.float32), cmd]).astype(np.float32), len(w), cmd
 
@@ -62,7 +62,7 @@ def _run_stage(x, options):
 def test_gating_passes_commands_only_after_the_wake_phrase(barista):
     x, _, cmd_only = _wake_then_command(barista)
     ctx = str(barista / "coffee_maker.yaml")
-    st, out = _run_stage(x, SpeechStageOptions(context=ctx, wake=WakeOptions()))
+    _, out = _run_stage(x, SpeechStageOptions(context=ctx, wake=WakeOptions()))
     kinds = [o.kind for o in out]
     assert kinds[0] == "wake" and "intent" in kinds, kinds
     st2, out2 = _run_stage(np.concatenate([np.zeros(8000, np.float32), cmd_only]),
