@@ -137,3 +137,19 @@ def test_missing_words_are_reported():
     from perception.speech.pocketsphinx_backend import PocketSphinxGrammarBackend
     with pytest.raises(ValueError, match="cuekitzz"):
         PocketSphinxGrammarBackend(compile_grammar(Context({"x": ["open cuekitzz"]})))
+
+
+def test_stage_resamples_a_48k_stream(barista, barista_labels):
+    """A 48 kHz microphone-style stream still yields the right intent (resampled inside the stage)."""
+    from perception.speech.audio import resample
+    n = sorted(barista_labels)[1]
+    x, _ = read_wav(barista / "clean" / n)
+    y = resample(x, 16000, 48000)
+    stage = SpeechStage(SpeechStageOptions(context=str(barista / "coffee_maker.yaml")))
+    stage.setup()
+    out = []
+    for i in range(0, len(y), 960):
+        stage.process(AudioChunk(y[i:i + 960].copy(), 48000, i * 1_000_000_000 // 48000), out.append)
+    stage.close(out.append)
+    intents = [o for o in out if o.kind == "intent"]
+    assert intents and score(barista_labels[n], intents[-1].payload["intent"], intents[-1].payload["slots"])
