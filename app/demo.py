@@ -154,7 +154,8 @@ def run_headless(choice: SourceChoice, spec: str | Path, as_json: bool) -> int:
                     slots = ", ".join(f"{k}={v}" for k, v in item.slots.items())
                     print(f"  INTENT {item.name}({slots})  via {'+'.join(item.modalities)}  "
                           f"latency {item.latency_ms:.0f} ms", flush=True)
-            elif isinstance(item, Observation) and not as_json and item.modality in ("hand", "wrist", "speech"):
+            elif isinstance(item, Observation) and not as_json and item.modality in ("hand", "wrist", "speech") \
+                    and not item.kind.startswith("vad_"):
                 extra = item.payload.get("text", "")
                 print(f"  {item.modality:<6} {item.kind:<14} {item.confidence:.2f} {extra}", flush=True)
 

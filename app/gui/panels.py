@@ -34,6 +34,7 @@ class AudioPanel(QGroupBox):
         self.level.setRange(0, 100)
         self.level.setFormat("level %v")
         self.vad = QLabel("VAD: silence")
+        self.vad_edges = 0
         self.transcript = QPlainTextEdit()
         self.transcript.setReadOnly(True)
         self.transcript.setMaximumBlockCount(200)
@@ -50,13 +51,10 @@ class AudioPanel(QGroupBox):
     def on_observation(self, obs: Observation) -> None:
         if obs.modality != "speech":
             return
-        if obs.kind in ("speech_start", "vad_start"):
-            self.vad.setText("VAD: speech")
+        if obs.kind in ("vad_start", "vad_end"):
+            self.vad_edges += 1
+            self.vad.setText("VAD: speech" if obs.kind == "vad_start" else "VAD: silence")
             return
-        if obs.kind in ("speech_end", "vad_end"):
-            self.vad.setText("VAD: silence")
-            return
-        self.vad.setText("VAD: silence")
         text = obs.payload.get("text", "")
         intent = obs.payload.get("intent")
         line = f"{text}" + (f"   -> {intent} {json.dumps(obs.payload.get('slots', {}))}" if intent else "")

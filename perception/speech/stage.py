@@ -30,6 +30,8 @@ class SpeechStageOptions:
     speech: SpeechOptions = field(default_factory=SpeechOptions)
     wake: WakeOptions | None = None  # None: no wake phrase, every command passes
     emit_rejected: bool = True  # also emit kind="utterance" for rejected speech
+    # kind="vad_start"/"vad_end" when the VAD enters/leaves speech, for displays (fusion ignores them)
+    emit_vad_edges: bool = True
 
 
 class SpeechStage(Stage):
@@ -53,6 +55,7 @@ class SpeechStage(Stage):
         self._resampler = None
         self._rate = SAMPLE_RATE
         self._wakes: list[WakeDetection] = []
+        self._speaking = False
 
     def process(self, item: AudioChunk, emit: Emit) -> None:
         if self.recognizer is None:
@@ -87,8 +90,19 @@ class SpeechStage(Stage):
                 emit(Observation("speech", "wake", 1.0, det.t_start_ns, det.t_end_ns,
                                  {"phrase": det.phrase, "t_emitted_ns": self.clock.now_ns()},
                                  source_id=item.source_id))
-        for r in self.recognizer.push(x):
+        results = self.recognizer.push(x)
+        if self.options.emit_vad_edges:
+            self._vad_edge(item, emit)
+        for r in results:
             self._emit(r, emit, item.source_id)
+
+    def _vad_edge(self, item: AudioChunk, emit: Emit) -> None:
+        speaking = self.recognizer.vad.in_speech
+        if speaking != self._speaking:
+            self._speaking = speaking
+            t = item.t_end_ns
+            emit(Observation("speech", "vad_start" if speaking else "vad_end", 1.0, t, t, {},
+                             source_id=item.source_id))
 
     def close(self, emit: Emit) -> None:
         if self.recognizer is not None and self._started:

@@ -50,6 +50,7 @@ def test_bundled_session_intents_reach_the_timeline(window, qtbot):
     # the camera view saw frames and hands, the IMU panel samples, and the stats panel every stage
     assert window.camera.frames_shown > 0
     assert window.imu.sample_count > 0
+    assert window.audio.vad_edges >= 2 * 8  # the VAD opened and closed on each of the 8 utterances
     window._refresh_stats()
     stages = {window.stats.item(r, 0).text() for r in range(window.stats.rowCount())}
     assert {"replay", "speech", "fusion", "hand-gestures"} <= stages

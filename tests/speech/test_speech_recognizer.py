@@ -63,7 +63,14 @@ def _run_pipeline(path, options):
     pipe.start()
     assert pipe.wait(120)
     pipe.stop()
-    return got
+    # VAD edges (for displays) alternate start/end and bracket every decoded segment
+    edges = [o for o in got if o.kind.startswith("vad_")]
+    assert [o.kind for o in edges] == ["vad_start", "vad_end"] * (len(edges) // 2)
+    results = [o for o in got if not o.kind.startswith("vad_")]
+    for o in results:
+        assert any(a.t_start_ns <= o.payload["t_end_of_speech_ns"] <= b.t_end_ns
+                   for a, b in zip(edges[::2], edges[1::2]))
+    return results
 
 
 def _key(o):

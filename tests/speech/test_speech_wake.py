@@ -63,7 +63,7 @@ def test_gating_passes_commands_only_after_the_wake_phrase(barista):
     x, _, cmd_only = _wake_then_command(barista)
     ctx = str(barista / "coffee_maker.yaml")
     _, out = _run_stage(x, SpeechStageOptions(context=ctx, wake=WakeOptions()))
-    kinds = [o.kind for o in out]
+    kinds = [o.kind for o in out if not o.kind.startswith("vad_")]  # VAD edges are for displays
     assert kinds[0] == "wake" and "intent" in kinds, kinds
     st2, out2 = _run_stage(np.concatenate([np.zeros(8000, np.float32), cmd_only]),
                            SpeechStageOptions(context=ctx, wake=WakeOptions()))
