@@ -6,6 +6,7 @@ replay), so modalities can be aligned and every intent can report latency from f
 from __future__ import annotations
 
 import itertools
+import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,7 +75,10 @@ class HandLandmarks:
     source_id: str = "camera"
 
 
-_observation_ids = itertools.count(1)
+# Observation ids must stay unique when a run mixes its own observations with replayed ones (which
+# keep their recorded ids), so each process numbers from its own random base. 20 random bits above a
+# 32-bit counter stay below 2**53, exact in JavaScript clients too.
+_observation_ids = itertools.count((secrets.randbits(20) << 32) + 1)
 
 
 @dataclass(slots=True)
