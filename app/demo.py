@@ -184,11 +184,21 @@ def main(argv: list[str]) -> int:
     if args.session is not None and not args.session.is_file():
         print(f"cuekit demo: recording {args.session} does not exist", file=sys.stderr)
         return 2
+    if not args.headless and not _have_display():
+        print("cuekit demo: no display (DISPLAY/WAYLAND_DISPLAY unset), running headless; "
+              "set QT_QPA_PLATFORM=offscreen to force the window anyway", file=sys.stderr)
+        args.headless = True
     if args.headless:
         choice = choices[0]
         choice.realtime = not args.fast
         return run_headless(choice, args.spec, args.json)
     return run_gui(choices, args.spec)
+
+
+def _have_display() -> bool:
+    import os
+
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("QT_QPA_PLATFORM"))
 
 
 def run_gui(choices: list[SourceChoice], spec: str | Path) -> int:
