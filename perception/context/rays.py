@@ -55,14 +55,23 @@ def _angle(u: np.ndarray, v: np.ndarray) -> float:
     return math.degrees(math.acos(c))
 
 
-def cast_ray_2d(origin: Sequence[float], direction: Sequence[float], targets: Iterable[Target],
-                plane: str = "image", max_angle_deg: float = 12.0) -> RayHit | None:
-    o = np.asarray(origin, float)[:2]
-    d = np.asarray(direction, float)[:2]
+def _unit_ray(origin: Sequence[float], direction: Sequence[float], dims: int
+              ) -> tuple[np.ndarray, np.ndarray] | None:
+    """(origin, unit direction) in `dims` dimensions, or None for a non-finite or zero-length ray."""
+    o = np.asarray(origin, float)[:dims]
+    d = np.asarray(direction, float)[:dims]
     n = float(np.linalg.norm(d))
     if not np.all(np.isfinite(o)) or not np.isfinite(n) or n < 1e-9:
         return None
-    d = d / n
+    return o, d / n
+
+
+def cast_ray_2d(origin: Sequence[float], direction: Sequence[float], targets: Iterable[Target],
+                plane: str = "image", max_angle_deg: float = 12.0) -> RayHit | None:
+    ray = _unit_ray(origin, direction, 2)
+    if ray is None:
+        return None
+    o, d = ray
     best: RayHit | None = None
     for t in targets:
         if t.box is None or t.plane != plane:
@@ -115,12 +124,10 @@ def _area(t: Target) -> float:
 
 def cast_ray_3d(origin: Sequence[float], direction: Sequence[float], targets: Iterable[Target],
                 max_angle_deg: float = 6.0) -> RayHit | None:
-    o = np.asarray(origin, float)[:3]
-    d = np.asarray(direction, float)[:3]
-    n = float(np.linalg.norm(d))
-    if not np.all(np.isfinite(o)) or not np.isfinite(n) or n < 1e-9:
+    ray = _unit_ray(origin, direction, 3)
+    if ray is None:
         return None
-    d = d / n
+    o, d = ray
     best: RayHit | None = None
     for t in targets:
         if t.position is None:
