@@ -30,17 +30,14 @@ from fusion.expressions import (
     tokenize,
     words_of,
 )
+from perception.hands.vocabulary import EMITS as HAND_EMITS
+from perception.wrist.vocabulary import EMITS as WRIST_EMITS
 
 REPO = Path(__file__).resolve().parents[1]
 SPECS_DIR = REPO / "assets" / "specs"
 
-HAND_GESTURES = frozenset({
-    "open_palm", "fist", "point", "thumbs_up", "thumbs_down", "victory", "ok", "pinch", "call", "rock",
-    "four", "i_love_you", "pinch_tap", "pinch_hold", "drag", "swipe_left", "swipe_right", "swipe_up",
-    "swipe_down", "point_hold"})
-WRIST_GESTURES = frozenset({
-    "tap", "double_tap", "flick_left", "flick_right", "flick_up", "flick_down", "twist_cw", "twist_ccw",
-    "raise", "shake"})
+HAND_GESTURES = HAND_EMITS
+WRIST_GESTURES = WRIST_EMITS
 MODALITIES = ("speech", "hand", "wrist", "context")
 PREDICATES = ("gaze_on", "pointing_at")
 SLOT_KINDS = ("enum", "target", "string", "number")

@@ -12,11 +12,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from perception.hands.landmarks import FINGERS, WRIST, check_landmarks, palm_size
+from perception.hands.vocabulary import STATIC_GESTURES
 
-GESTURES: tuple[str, ...] = (
-    "none", "open_palm", "fist", "point", "thumbs_up", "thumbs_down", "victory", "ok", "pinch",
-    "call", "rock", "four", "i_love_you",
-)
+GESTURES: tuple[str, ...] = STATIC_GESTURES
 
 # (thumb out?, index, middle, ring, pinky extended?) -> gesture; "thumbs" is split by direction
 _PATTERNS: dict[tuple[bool, bool, bool, bool, bool], str] = {

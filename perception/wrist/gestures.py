@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from perception.wrist.segmenter import Segment
+from perception.wrist.vocabulary import BUILTIN_GESTURES
 
-BUILTIN_KINDS = ("tap", "double_tap", "flick_left", "flick_right", "flick_up", "flick_down", "twist_cw",
-                 "twist_ccw", "raise_to_wake", "shake")
+BUILTIN_KINDS = BUILTIN_GESTURES
 
 
 @dataclass

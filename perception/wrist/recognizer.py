@@ -99,7 +99,7 @@ class RaiseDetector:
                 if (not self._raised and self._last_low is not None and self._low_ok and held >= self.o.hold_s
                         and (t - self._last_low) / 1e9 <= self.o.within_s + self.o.hold_s):
                     conf = 0.5 + 0.5 * min(1.0, (f - self.o.face_high) / (1 - self.o.face_high) + 0.5)
-                    out.append(Candidate("raise_to_wake", min(conf, 1.0), self._last_low, t,
+                    out.append(Candidate("raise", min(conf, 1.0), self._last_low, t,
                                          {"face_up": round(f, 3)}))
                     self._raised = True
             else:

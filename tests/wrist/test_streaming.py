@@ -109,7 +109,7 @@ def test_resting_and_noisy_wrist_emits_nothing() -> None:
 def test_raise_to_wake(with_gyro: bool) -> None:
     sc = Scene(8.0, [SimEvent("raise", 2.0), SimEvent("tap", 5.0)], start_hanging=True)
     obs = _detect(render(sc, 100, with_gyro=with_gyro))
-    assert [o.kind for o in obs] == ["raise_to_wake", "tap"]
+    assert [o.kind for o in obs] == ["raise", "tap"]
     assert T0 + 2.0e9 <= obs[0].t_end_ns <= T0 + 3.5e9
 
 
