@@ -17,9 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from app.demo import DEFAULT_SPEC, build_daemon, run_to_end
+from app.assembly import DEFAULT_SPEC, ExtraStage, SourceChoice, assemble, run_to_end
 from app.demo_session import DEFAULT_SESSION
-from app.gui.main_window import SourceChoice
 from perception.stream import CallbackSink, IntentEvent, Observation
 
 # the last evidence's modality decides what "beyond the evidence" means: the end of speech for speech
@@ -39,7 +38,7 @@ def run_session(session: Path, spec: str, realtime: bool) -> tuple[list[IntentEv
                 observations[item.id] = item
 
     choice = SourceChoice("session", session, realtime=realtime, label=session.name)
-    run_to_end(build_daemon(choice, spec, [(CallbackSink(keep, name="collector"), (Observation, IntentEvent))]))
+    run_to_end(assemble(choice, spec, [ExtraStage(CallbackSink(keep, name="collector"), (Observation, IntentEvent))]))
     return intents, observations
 
 

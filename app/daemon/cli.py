@@ -17,7 +17,8 @@ from app.plugins.base import PluginDeclined
 from app.plugins.registry import PluginError
 
 # without --config: what clients can drive with pushed IMU, hand skeletons and context alone
-DEFAULT_CONFIG = {"recognizers": [{"plugin": "wrist"}, {"plugin": "hand_skeleton"}], "fusion": {"plugin": "fusion"}}
+DEFAULT_CONFIG = {"recognizers": [{"plugin": "wrist"}, {"plugin": "hand_skeleton"}, {"plugin": "speech", "optional": True}],
+                  "fusion": {"plugin": "fusion"}}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -289,19 +289,44 @@ def speech() -> PluginSpec:
     from perception.stream import AudioChunk, Observation
 
     def create(config: dict[str, Any], name: str | None) -> Any:
-        own, rest = _split(config, ("context", "emit_rejected"))
-        opts = SpeechStageOptions(context=own["context"], emit_rejected=own.get("emit_rejected", True))
+        own, rest = _split(config, ("context", "spec", "targets", "emit_rejected"))
         if rest:
             raise ValueError(f"speech: unknown option(s) {sorted(rest)}")
+        if "context" in own and "spec" in own:
+            raise ValueError("speech: give either 'context' (a Rhino YAML) or 'spec' (an intent spec), not both")
+        context: Any = own.get("context")
+        if context is None:
+            context = _grammar_from_spec(own.get("spec", "default_ar"), own.get("targets", []))
+        opts = SpeechStageOptions(context=context, emit_rejected=own.get("emit_rejected", True))
         return SpeechStage(opts, name=name)
 
+    def validate(config: dict[str, Any]) -> Validation:
+        if "context" in config and not Path(config["context"]).is_file():
+            return Validation.decline(f"speech context {config['context']} does not exist")
+        return Validation(True)
+
     return PluginSpec("speech", "cuekit.recognizers", create, consumes=(AudioChunk,), produces=(Observation,),
-                      validate=lambda c: Validation(True) if Path(c["context"]).is_file()
-                      else Validation.decline(f"speech context {c['context']} does not exist"),
-                      config_schema={"type": "object", "required": ["context"], "additionalProperties": False,
-                                     "properties": {"context": {"type": "string"},
-                                                    "emit_rejected": {"type": "boolean"}}},
-                      description="spoken commands against a Rhino-style context (pocketsphinx)")
+                      validate=validate,
+                      config_schema={"type": "object", "additionalProperties": False, "properties": {
+                          "context": {"type": "string", "description": "a Rhino-style context YAML"},
+                          "spec": {"type": "string", "description": "an intent spec name or TOML path "
+                                   "(default: the fusion stage's spec)"},
+                          "targets": {"type": "array", "items": {"type": ["string", "object"]},
+                                      "description": "scene targets (names or scene target objects): "
+                                      "the values of the grammar's target slots"},
+                          "emit_rejected": {"type": "boolean"}}},
+                      description="spoken commands against the intent spec's grammar or a Rhino-style context")
+
+
+def _grammar_from_spec(spec_ref: str, targets: list[Any]) -> Any:
+    """The speech part of an intent spec, with the scene `targets` as the values of its target slots."""
+    from fusion.spec import load_spec, speech_grammar
+    from perception.context.scene import Scene
+    from perception.speech.context import Context
+
+    scene = Scene()
+    scene.apply({"op": "replace", "targets": [t if isinstance(t, dict) else {"id": t} for t in targets]})
+    return Context.from_spec(speech_grammar(load_spec(spec_ref), scene))
 
 
 def fusion() -> PluginSpec:

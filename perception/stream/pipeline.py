@@ -50,8 +50,12 @@ class Pipeline:
 
     # building -----------------------------------------------------------------------------
     def add(self, stage: Stage, inputs: Iterable[Stage | str] = (), policy: QueuePolicy | None = None,
-            capacity: int | None = None) -> Stage:
-        """Add `stage` fed by `inputs` (stages or names). The queue policy defaults to the stage's own."""
+            capacity: int | None = None, accepts: tuple[type, ...] | None = None,
+            unfiltered: Iterable[str] = ()) -> Stage:
+        """Add `stage` fed by `inputs` (stages or names). The queue policy defaults to the stage's own;
+        with `accepts`, only items of those types reach it (typed edges; see perception.stream.graph),
+        except from the inputs named in `unfiltered` (a companion clock ticker)."""
+        unfiltered = set(unfiltered)
         if self._started:
             raise RuntimeError("cannot add stages to a running pipeline")
         if stage.name in self._nodes:
@@ -66,7 +70,7 @@ class Pipeline:
             if up_name not in self._nodes:
                 raise ValueError(f"stage {stage.name!r}: unknown input {up_name!r}")
             ch = Channel(f"{up_name}->{stage.name}", capacity or stage.input_capacity,
-                         policy or stage.input_policy)
+                         policy or stage.input_policy, None if up_name in unfiltered else accepts)
             self._nodes[up_name].outputs.append(ch)
             node.inputs.append(ch)
         self._nodes[stage.name] = node

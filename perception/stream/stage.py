@@ -85,21 +85,6 @@ class CallbackSink(Sink):
         self.fn(item)
 
 
-class TypeFilter(Stage):
-    """Passes on only items of the given types: splits one mixed stream (a replayed recording) into the
-    typed inputs recognisers expect. Its input policy is the consumer's (LATEST in front of video)."""
-
-    def __init__(self, kinds: type | tuple[type, ...], name: str,
-                 policy: QueuePolicy = QueuePolicy.BLOCK) -> None:
-        super().__init__(name)
-        self.kinds = kinds
-        self.input_policy = policy
-
-    def process(self, item: Any, emit: Emit) -> None:
-        if isinstance(item, self.kinds):
-            emit(item)
-
-
 class FunctionStage(Stage):
     """A stage from a plain function item -> result (None means nothing to emit)."""
 

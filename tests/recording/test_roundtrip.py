@@ -319,14 +319,14 @@ def test_record_refuses_bad_combinations(tmp_path, capsys):
 
 
 def test_one_replay_split_into_typed_streams(session):
-    from perception.stream import QueuePolicy, TypeFilter
+    from perception.stream import Graph, QueuePolicy
 
     got: dict[str, list] = {"video": [], "audio": [], "imu": []}
-    pipe = Pipeline(clock=ReplayClock())
-    src = pipe.add(McapReplaySource(session["out"]))
+    graph = Graph()
+    graph.add(McapReplaySource(session["out"]), produces=(VideoFrame, AudioChunk, ImuBatch))
     for key, cls in (("video", VideoFrame), ("audio", AudioChunk), ("imu", ImuBatch)):
-        f = pipe.add(TypeFilter(cls, name=f"only_{key}"), inputs=[src])
-        pipe.add(CallbackSink(got[key].append, name=key, policy=QueuePolicy.BLOCK), inputs=[f])
+        graph.add(CallbackSink(got[key].append, name=key, policy=QueuePolicy.BLOCK), consumes=(cls,))
+    pipe = graph.build(Pipeline(clock=ReplayClock()))
     pipe.start()
     assert pipe.wait(30)
     pipe.stop()
