@@ -13,7 +13,15 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from app.assembly import DEFAULT_SPEC, Assembly, ExtraStage, SourceChoice, assemble, run_to_end, session_targets
+from app.assembly import (
+    DEFAULT_SPEC,
+    Assembly,
+    ExtraStage,
+    SourceChoice,
+    assemble,
+    run_to_end,
+    session_targets,
+)
 from app.demo_session import DEFAULT_SESSION
 from app.devices import probe_devices
 from perception.stream import CallbackSink, IntentEvent, Observation, Pipeline
@@ -124,14 +132,6 @@ def _have_display() -> bool:
 
 
 def run_gui(choices: list[SourceChoice], spec: str | Path) -> int:
-    from PySide6.QtWidgets import QApplication
+    from app.gui.launch import run_window  # Qt is imported only here, on the GUI path
 
-    from app.gui.main_window import MainWindow
-    from fusion.spec import load_spec
-
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    win = MainWindow(build_pipeline, choices, spec_path=Path(spec) if Path(spec).is_file() else None,
-                     spec_validator=lambda p: load_spec(p))
-    win.show()
-    win.start_source(0)
-    return app.exec()
+    return run_window(build_pipeline, choices, spec)
