@@ -53,6 +53,12 @@ def _load(module_name: str, what: str):
     try:
         return importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
+        from app.extras import message_for
+
+        hint = message_for(exc)
+        if hint is not None:
+            print(f"cuekit: {what} needs an optional part: {hint}", file=sys.stderr)
+            return None
         if exc.name and module_name.startswith(exc.name):
             print(f"cuekit: {what} is not available in this build ({module_name} is missing)", file=sys.stderr)
             return None

@@ -132,6 +132,12 @@ def _have_display() -> bool:
 
 
 def run_gui(choices: list[SourceChoice], spec: str | Path) -> int:
+    from app.extras import missing
+
+    absent = missing("gui")
+    if absent:
+        print(f"cuekit demo: the window needs the GUI: {absent}; running headless", file=sys.stderr)
+        return run_headless(choices[0], spec, as_json=False)
     from app.gui.launch import run_window  # Qt is imported only here, on the GUI path
 
     return run_window(build_pipeline, choices, spec)

@@ -24,9 +24,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+import assets
 from perception.stream.types import AudioChunk, HandLandmarks, ImuBatch, Observation, VideoFrame
 
-SESSION_DIR = Path(__file__).resolve().parents[1] / "assets" / "sessions"
+SESSION_DIR = assets.path("sessions")
 DEFAULT_SESSION = SESSION_DIR / "demo.mcap"
 T0_NS = 1_000_000_000
 SIZE = (640, 480)

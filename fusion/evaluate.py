@@ -18,12 +18,13 @@ from typing import Any
 import jsonschema
 import numpy as np
 
+import assets
 from fusion.scenario import ScenarioResult, load_scenario, resolve_spec, run_scenario, scenario_files
 from fusion.schemas import validate
-from fusion.spec import REPO, SpecError
+from fusion.spec import SpecError
 
 log = logging.getLogger("cuekit.fusion.eval")
-DEFAULT_DIR = REPO / "assets" / "scenarios"
+DEFAULT_DIR = assets.path("scenarios")
 
 
 @dataclass(slots=True)

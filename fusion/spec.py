@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+import assets
 from fusion.expressions import (
     Expression,
     ExpressionError,
@@ -34,7 +35,7 @@ from perception.hands.vocabulary import EMITS as HAND_EMITS
 from perception.wrist.vocabulary import EMITS as WRIST_EMITS
 
 REPO = Path(__file__).resolve().parents[1]
-SPECS_DIR = REPO / "assets" / "specs"
+SPECS_DIR = assets.path("specs")
 
 HAND_GESTURES = HAND_EMITS
 WRIST_GESTURES = WRIST_EMITS

@@ -285,10 +285,11 @@ def hand_skeleton() -> PluginSpec:
 
 
 def speech() -> PluginSpec:
-    from perception.speech.stage import SpeechStage, SpeechStageOptions
     from perception.stream import AudioChunk, Observation
 
     def create(config: dict[str, Any], name: str | None) -> Any:
+        from perception.speech.stage import SpeechStage, SpeechStageOptions
+
         own, rest = _split(config, ("context", "spec", "targets", "emit_rejected"))
         if rest:
             raise ValueError(f"speech: unknown option(s) {sorted(rest)}")
@@ -301,6 +302,11 @@ def speech() -> PluginSpec:
         return SpeechStage(opts, name=name)
 
     def validate(config: dict[str, Any]) -> Validation:
+        from app.extras import missing
+
+        absent = missing("speech")
+        if absent:
+            return Validation.decline(f"speech recognition needs its extra: {absent}")
         if "context" in config and not Path(config["context"]).is_file():
             return Validation.decline(f"speech context {config['context']} does not exist")
         return Validation(True)

@@ -22,10 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
+import assets
 from perception.hands import synth
 from perception.hands.landmarks import N_FEATURES, features
 
-ASSETS = Path(__file__).resolve().parents[2] / "assets" / "hands"
+ASSETS = assets.path("hands")
 FEATURE_VERSION = "perception.hands.landmarks.features/1"
 
 
