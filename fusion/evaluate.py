@@ -62,13 +62,20 @@ class EvalResult:
         return out
 
     def to_json(self) -> dict[str, Any]:
-        stats: dict[str, int] = defaultdict(int)
+        stats: dict[str, Any] = defaultdict(int)
+        waits: dict[str, dict[str, Any]] = {}
         tags: dict[str, int] = defaultdict(int)
         for r in self.results:
             for k, v in r.stats.items():
-                stats[k] += v
+                if k == "waits":
+                    for name, w in v.items():
+                        _merge_wait(waits.setdefault(name, {"n": 0, "waited": 0, "total_ms": 0.0,
+                                                            "max_ms": 0.0, "for": {}}), w)
+                else:
+                    stats[k] += v
             for t in r.tags:
                 tags[t] += 1
+        stats["waits"] = waits
         return {
             "target": "fusion", "n_scenarios": len(self.results) + len(self.errors), "passed": self.passed,
             "failed": len(self.results) - self.passed + len(self.errors),
@@ -78,6 +85,15 @@ class EvalResult:
             "push_ms": _pcts([x for r in self.results for x in r.push_ms]),
             "tags": dict(tags),
         }
+
+
+def _merge_wait(into: dict[str, Any], w: dict[str, Any]) -> None:
+    into["n"] += w["n"]
+    into["waited"] += w["waited"]
+    into["total_ms"] = round(into["total_ms"] + w["total_ms"], 1)
+    into["max_ms"] = max(into["max_ms"], w["max_ms"])
+    for k, n in w["for"].items():
+        into["for"][k] = into["for"].get(k, 0) + n
 
 
 def _pcts(xs: list[float]) -> dict[str, float]:

@@ -136,7 +136,7 @@ def to_item(p: Pushed) -> Any:
         payload = {"origin": list(map(float, d["origin"])), "direction": (direction / norm).tolist()}
         if "target_id" in d:
             payload["target_id"] = d["target_id"]
-        # the form perception.context.tracker resolves against the scene (gaze dwell, deixis)
+        # the form fusion.context resolves against the scene (gaze dwell, deixis)
         return Observation(modality="gaze", kind="ray", confidence=float(d.get("confidence", 1.0)),
                            t_start_ns=p.t_ns, t_end_ns=p.t_ns, payload=payload, source_id=p.source_id)
     if ev.type == "scene-targets":

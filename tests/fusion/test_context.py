@@ -2,9 +2,8 @@ import math
 
 import pytest
 
+from fusion.context import ContextOptions, ContextTracker
 from perception.context import (
-    ContextOptions,
-    ContextTracker,
     Scene,
     SceneError,
     Target,

@@ -1,4 +1,4 @@
-"""Context over time: what was pointed at, what was looked at, what was last selected or named.
+"""Context over time (fusion side of deixis): what was pointed at, what was looked at, what was last selected or named.
 
 Fusion asks "what was the user pointing at while saying 'that' (between t0 and t1)?", so pointing
 and gaze are kept as a short, time-indexed history of resolved targets rather than a single
