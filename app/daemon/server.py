@@ -12,7 +12,6 @@ import asyncio
 import collections
 import collections.abc
 import hmac
-import ipaddress
 import itertools
 import json
 import logging
@@ -31,37 +30,26 @@ from websockets.http11 import Request, Response
 from app.daemon import protocol
 from app.daemon.ingest import KIND_OF_TYPE, ClockMap, NetworkInputs, Pushed, event_time
 from app.daemon.protocol import Limits, ProtocolError, encode
+from perception.sources import bind
 from perception.stream import IntentEvent, Observation
 
 log = logging.getLogger("cuekit.daemon.server")
 
 VERSION = "0.1.0"
-MIN_TOKEN_CHARS = 16
+MIN_TOKEN_CHARS = bind.MIN_TOKEN_CHARS
+is_loopback = bind.is_loopback
 
 
 class ConfigError(ValueError):
     """The daemon refuses to start with this configuration; the message says what to change."""
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False  # a host name could resolve anywhere: treat it as exposed
-
-
 def check_bind(host: str, token: str | None) -> None:
-    """Binding anywhere but loopback exposes the sensors of whoever wears the glasses: require a token."""
-    if is_loopback(host):
-        return
-    if not token:
-        raise ConfigError(f"refusing to listen on {host!r} without a token: any address other than loopback "
-                          "needs one (set CUEKIT_TOKEN or [server] token_file / --token-file)")
-    if len(token) < MIN_TOKEN_CHARS:
-        raise ConfigError(f"the token is {len(token)} characters; use at least {MIN_TOKEN_CHARS} "
-                          "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)")
+    """Binding anywhere but loopback exposes the sensors of whoever wears the glasses: require a real token."""
+    try:
+        bind.check_bind(host, token)
+    except bind.BindRefused as exc:
+        raise ConfigError(str(exc)) from None
 
 
 @dataclass(slots=True)
@@ -79,6 +67,8 @@ class ServerOptions:
 
     def check(self) -> None:
         check_bind(self.host, self.token)
+        if not isinstance(self.port, int) or isinstance(self.port, bool) or not 0 <= self.port <= 65535:
+            raise ConfigError(f"port must be an integer in 0..65535, got {self.port!r}")
         if self.queue_capacity < 1:
             raise ConfigError(f"queue_capacity must be >= 1, got {self.queue_capacity}")
         if self.heartbeat_interval_s <= 0 or self.heartbeat_timeout_s <= self.heartbeat_interval_s:

@@ -178,18 +178,30 @@ def imu_serial() -> PluginSpec:
                       description="wrist IMU CSV lines over a serial port")
 
 
+def _network_token(token_file: str | None) -> str | None:
+    """The token a network source checks on a public bind: its own token_file, else CUEKIT_TOKEN."""
+    if token_file:
+        from app.daemon.config import read_token
+
+        return read_token(Path(token_file))
+    return os.environ.get("CUEKIT_TOKEN") or None
+
+
 def imu_udp() -> PluginSpec:
     from perception.sources.imu import ImuSourceOptions, ImuUdpSource
     from perception.stream import ImuBatch
 
     def create(config: dict[str, Any], name: str | None) -> Any:
-        own, rest = _split(config, ("port", "host"))
+        own, rest = _split(config, ("port", "host", "token_file"))
         return ImuUdpSource(own["port"], own.get("host", "127.0.0.1"),
-                            options_from(ImuSourceOptions, rest, "imu_udp"), name=name or "imu_udp")
+                            options_from(ImuSourceOptions, rest, "imu_udp"), name=name or "imu_udp",
+                            token=_network_token(own.get("token_file")))
 
     return PluginSpec("imu_udp", "cuekit.sources", create, produces=(ImuBatch,),
                       config_schema=_options_schema(ImuSourceOptions, {"port": {"type": "integer"},
-                                                                       "host": {"type": "string"}}, ("port",)),
+                                                                       "host": {"type": "string"},
+                                                                       "token_file": {"type": "string"}},
+                                                    ("port",)),
                       description="wrist IMU CSV lines over UDP")
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -19,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 
 from app.recording.mcap_writer import McapRecorder, RecorderOptions
+from app.recording.merge import TimeOrderedMerge
 from perception.sources.errors import DeviceError
 from perception.sources.imu_format import ImuFormatOptions
 from perception.stream.clock import MonotonicClock, ReplayClock
@@ -42,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--imu-serial", metavar="PORT", help="IMU CSV lines from a serial port (or pyserial URL)")
     i.add_argument("--imu-csv", metavar="FILE", help="IMU CSV file")
     i.add_argument("--imu-synthetic", action="store_true", help="seeded synthetic IMU")
-    ap.add_argument("--imu-host", default="0.0.0.0", help="address to listen on for --imu-udp/--imu-tcp")
+    ap.add_argument("--imu-host", default="127.0.0.1", help="address to listen on for --imu-udp/--imu-tcp "
+                    "(anything but loopback needs CUEKIT_TOKEN, and each datagram a first line token:<token>)")
     ap.add_argument("--baud", type=int, default=115200, help="serial baud rate (default 115200)")
     ap.add_argument("--imu-accel-unit", default="auto", help="g | mg | m/s^2 | auto (default)")
     ap.add_argument("--imu-gyro-unit", default="auto", help="deg/s | rad/s | auto (default)")
@@ -113,6 +116,7 @@ def build(args: argparse.Namespace, extra_sinks: list[Stage] = ()) -> Recording:
     )
     sources: list[Source] = []
     devices = []
+    token = os.environ.get("CUEKIT_TOKEN") or None
     if args.video:
         sources.append(VideoFileSource(args.video, name="video"))
     if args.camera is not None:
@@ -125,11 +129,11 @@ def build(args: argparse.Namespace, extra_sinks: list[Stage] = ()) -> Recording:
         sources.append(MicrophoneSource(args.mic or None, AudioSourceOptions(), name="audio"))
     if args.imu_udp is not None:
         devices.append("--imu-udp")
-        udp = ImuUdpSource(args.imu_udp, host=args.imu_host, options=imu_opts, name="imu")
+        udp = ImuUdpSource(args.imu_udp, host=args.imu_host, options=imu_opts, name="imu", token=token)
         sources.append(udp)
     if args.imu_tcp is not None:
         devices.append("--imu-tcp")
-        tcp = ImuTcpSource(args.imu_tcp, host=args.imu_host, options=imu_opts, name="imu")
+        tcp = ImuTcpSource(args.imu_tcp, host=args.imu_host, options=imu_opts, name="imu", token=token)
         tcp.setup()  # bind now: a port in use is refused before anything starts
         sources.append(tcp)
     if args.imu_serial:
@@ -150,6 +154,9 @@ def build(args: argparse.Namespace, extra_sinks: list[Stage] = ()) -> Recording:
     if args.imu_udp is not None:
         udp.setup()  # bind now: a port in use is refused before anything starts
     pipe = Pipeline(clock=ReplayClock() if args.fast else MonotonicClock(), name="record")
+    if args.fast and len(sources) > 1:
+        # unpaced sources race each other; the file must still be in time order for its replay
+        sources = [TimeOrderedMerge(sources, name="files")]
     for s in sources:
         pipe.add(s)
     recorder = McapRecorder(
