@@ -24,6 +24,8 @@ from typing import Any
 
 import jsonschema
 
+from perception.stream import schemas as type_schemas
+
 PROTOCOL_VERSION = "1"
 SCHEMA_DIR = Path(__file__).with_name("schemas")
 
@@ -80,7 +82,7 @@ def _validator(type_: str) -> jsonschema.protocols.Validator:
     s = schema(type_)
     cls = jsonschema.validators.validator_for(s)
     cls.check_schema(s)
-    return cls(s)
+    return cls(s, registry=type_schemas.registry())  # intent, observation and scene data $ref the type schemas
 
 
 def schema_types() -> list[str]:

@@ -26,6 +26,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from perception.stream import schemas as type_schemas
 from perception.stream.types import AudioChunk, HandLandmarks, ImuBatch, IntentEvent, Observation, VideoFrame
 
 _TIME = {
@@ -97,38 +98,9 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         },
         "required": ["t_capture_ns", "image_xyz"],
     },
-    "cuekit.Observation": {
-        "title": "cuekit.Observation",
-        "type": "object",
-        "properties": {
-            "id": {"type": "integer"},
-            "modality": {"type": "string"},
-            "kind": {"type": "string"},
-            "confidence": {"type": "number"},
-            "t_start_ns": {"type": "integer"},
-            "t_end_ns": {"type": "integer"},
-            "payload": {"type": "object"},
-            "source_id": {"type": "string"},
-        },
-        "required": ["modality", "kind", "confidence", "t_start_ns", "t_end_ns"],
-    },
-    "cuekit.IntentEvent": {
-        "title": "cuekit.IntentEvent",
-        "type": "object",
-        "properties": {
-            "id": {"type": "string"},
-            "name": {"type": "string"},
-            "slots": {"type": "object"},
-            "confidence": {"type": "number"},
-            "modalities": {"type": "array", "items": {"type": "string"}},
-            "derived_from": {"type": "array", "items": {"type": "integer"}},
-            "n_best": {"type": "array"},
-            "t_first_evidence_ns": {"type": "integer"},
-            "t_emitted_ns": {"type": "integer"},
-            "latency_ms": {"type": "number"},
-        },
-        "required": ["id", "name", "confidence", "t_first_evidence_ns", "t_emitted_ns"],
-    },
+    # the one schema of each type, embedded: a viewer reads a channel's schema from the file alone
+    "cuekit.Observation": type_schemas.load("observation"),
+    "cuekit.IntentEvent": type_schemas.load("intent_event"),
 }
 
 
