@@ -182,3 +182,59 @@ def wand_persons(root: Path) -> list[str]:
         if m and not m.group("gesture").startswith("negative") and f.parent.name != "negative":
             ps.add(m.group("person"))
     return sorted(ps)
+
+
+# -- everyday smartwatch motion (negatives) -----------------------------------------------------------------
+@dataclass
+class ImuStream:
+    """A continuous recording of accel (m/s^2) and gyro (rad/s), as ImuBatch documents its units."""
+
+    subject: str
+    name: str
+    t_ns: np.ndarray  # (N,) int64
+    accel: np.ndarray  # (N,3) m/s^2
+    gyro: np.ndarray | None  # (N,3) rad/s
+    labels: np.ndarray | None = None  # (N,) activity per sample, when the recording has them
+
+    @property
+    def duration_s(self) -> float:
+        return float(self.t_ns[-1] - self.t_ns[0]) / 1e9 if len(self.t_ns) > 1 else 0.0
+
+
+_EVERYDAY_FILE = re.compile(r"^(?P<subject>s\d+)_(?P<run>\d+)_sw\.csv$")
+
+
+def read_everyday_file(path: Path) -> ImuStream | None:
+    """One execution of the smartwatch activity dataset (Matey-Sanz et al. 2023): columns x_acc..z_acc
+    (m/s^2), x_gyro..z_gyro (rad/s), timestamp (Unix ms), label (SEATED, WALKING, TURNING, ...)."""
+    m = _EVERYDAY_FILE.match(path.name)
+    try:
+        rows = np.genfromtxt(path, delimiter=",", names=True, dtype=None, encoding="utf-8")
+    except ValueError as exc:
+        log.warning("skipping %s: %s", path, exc)
+        return None
+    need = ("x_acc", "y_acc", "z_acc", "x_gyro", "y_gyro", "z_gyro", "timestamp")
+    if rows.dtype.names is None or any(n not in rows.dtype.names for n in need) or rows.size < 3:
+        log.warning("skipping %s: not the everyday smartwatch layout (%s)", path, rows.dtype.names)
+        return None
+    t = rows["timestamp"].astype(np.int64) * 1_000_000
+    keep = np.concatenate([[True], np.diff(t) > 0])  # repeated millisecond stamps happen
+    acc = np.stack([rows[n] for n in need[:3]], axis=1).astype(np.float64)[keep]
+    gyr = np.stack([rows[n] for n in need[3:6]], axis=1).astype(np.float64)[keep]
+    ok = np.all(np.isfinite(acc), axis=1) & np.all(np.isfinite(gyr), axis=1)
+    labels = rows["label"][keep][ok] if "label" in rows.dtype.names else None
+    return ImuStream(subject=m.group("subject") if m else path.stem, name=path.stem, t_ns=t[keep][ok],
+                     accel=acc[ok], gyro=gyr[ok], labels=labels)
+
+
+def load_everyday(root: Path, subjects: list[str] | None = None) -> list[ImuStream]:
+    """Every `sXX_YY_sw.csv` under `root` (optionally only these subjects), in name order."""
+    out = []
+    for f in sorted(root.glob("*_sw.csv")):
+        m = _EVERYDAY_FILE.match(f.name)
+        if subjects is not None and (m is None or m.group("subject") not in subjects):
+            continue
+        s = read_everyday_file(f)
+        if s is not None:
+            out.append(s)
+    return out

@@ -6,6 +6,7 @@ streams, and few-shot accuracy for gestures the model never saw, from users it n
     cuekit eval imu --train ROOT --train-users U01,U02,U03 --test ROOT --test-users U04
     cuekit eval imu --train WAND --test WAND --train-users dengyl,hyw,jiangyh,lsj,pengxl --test-users shiyun,tangsy
     cuekit eval imu --few-shot 1 3 5
+    cuekit eval imu --negatives ../shared/data/imu/everyday_smartwatch --json   # everyday motion only
 
 Each run trains its own model with perception/wrist/train.py (the test users are never seen). Pre-cut
 clips are classified among the gesture classes; false activations are counted with the model sliding
@@ -34,6 +35,7 @@ from perception.wrist.datasets import (
 )
 from perception.wrist.fewshot import CustomGestures
 from perception.wrist.learned import StreamingOptions, WristModel, count_activations
+from perception.wrist.negatives import everyday_false_activations, is_everyday_dir
 from perception.wrist.train import TrainOptions, train_model
 
 log = logging.getLogger("cuekit.wrist.eval")
@@ -256,6 +258,23 @@ def few_shot(train: list[Recording], test: list[Recording], ks: list[int], optio
                         "held-out classes, all_way = among prototypes of every class"}
 
 
+def _everyday_main(args: argparse.Namespace) -> int:
+    models = args.models if args.models is not None else sorted((REPO / "assets" / "wrist").glob("*.onnx"))
+    out = {"anchor": ANCHOR, "everyday_negatives": everyday_false_activations(args.negatives, models)}
+    if args.json:
+        print(json.dumps(out, default=float))
+        return 0
+    ev = out["everyday_negatives"]
+    for half in ("developer", "held_out", "overall"):
+        b = ev[half]
+        fired = {k: v["n"] for k, v in b["by_gesture"].items() if v["n"]}
+        print(f"{half}: {b['false_activations']} false activations in {b['hours']:.3f} h "
+              f"({b['per_hour']:.2f}/h; worst gesture {b['worst_gesture_per_hour']:.2f}/h) {fired} "
+              f"subjects {','.join(b['subjects'])}")
+    print(ev["note"])
+    return 0
+
+
 # -- CLI -------------------------------------------------------------------------------------------------------
 def _users(s: str | None) -> list[str] | None:
     return [u for u in s.split(",") if u] if s else None
@@ -270,6 +289,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--negatives", type=Path, help="non-gesture streams (magic-wand negative/) for a negative "
                     "class and false activations; default: <wand root>/negative for magic-wand data, and the "
                     "shared magic_wand/negative when run without --train")
+    ap.add_argument("--models", type=Path, nargs="*", help="learned models scored on everyday --negatives "
+                    "(default: the shipped assets/wrist/*.onnx)")
     ap.add_argument("--neg-train", default=",".join(WAND_NEG_TRAIN), help="negative streams used for training")
     ap.add_argument("--neg-test", default=",".join(WAND_NEG_TEST), help="negative streams for false activations")
     ap.add_argument("--no-swap", action="store_true", help="measure false activations on one negative fold only")
@@ -286,6 +307,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--train and --test go together")
     t_start = time.perf_counter()
     plots = None if args.no_plots else args.plots
+    if args.negatives is not None and args.train is None and is_everyday_dir(args.negatives):
+        return _everyday_main(args)
     out: dict = {"anchor": ANCHOR}
     with tempfile.TemporaryDirectory(prefix="cuekit_wrist_") as td:
         tmp = Path(td)

@@ -27,10 +27,21 @@ log = logging.getLogger(__name__)
 class RaiseOptions:
     face_low: float = 0.3  # face-up component of "up" before the raise
     face_high: float = 0.8  # ... and after it
-    hold_s: float = 0.4  # face up this long
+    hold_s: float = 0.4  # face up and still this long
     within_s: float = 2.0  # from last "face not up" to "face up held"
+    max_rise_s: float = 1.2  # from the arm hanging to the still viewing pose: a raise is one quick movement
     low_hold_s: float = 0.5  # the arm hung this long before: a raise starts from a pose
     hanging: float = -0.5  # "up" along the hand axis at most this: forearm pointing down (arm by the side)
+    # the hold only counts while the wrist is still: someone reading a watch holds it steady, while the
+    # arm of someone sitting down passes through face-up on its way to the lap (on real everyday data
+    # every sitting-down raise moved > 0.6 rad/s or > 0.05 g during its "hold")
+    still_rad_s: float = 0.5  # |gyro| per sample
+    still_g: float = 0.06  # | |accel| - 1 g | per sample
+    # the viewing pose: the watch face tilted towards the eyes (its 12 o'clock edge, away from the wearer,
+    # not below the 6 o'clock edge) and the hand not below the elbow. A forearm resting on a lap slopes
+    # down to the knee with the face tilted outwards, the pose most sitting-down "raises" ended in.
+    min_tilt_to_eyes: float = 0.0  # "up" along the device y axis (12 o'clock) at least this
+    min_hand_up: float = -0.1  # "up" along the hand axis at least this
 
 
 @dataclass
@@ -70,6 +81,8 @@ class RaiseDetector:
         self.o = options
         self.face = face_axis
         self.hand = hand_axis
+        # 12 o'clock (device +y) reads upright on either wrist: face x the left wrist's hand axis
+        self.twelve = np.cross(face_axis, np.abs(hand_axis))
         self._last_low: int | None = None
         self._low_since: int | None = None
         self._low_ok = False  # the last low stretch lasted low_hold_s
@@ -81,7 +94,11 @@ class RaiseDetector:
         g = block.gravity / np.maximum(np.linalg.norm(block.gravity, axis=1, keepdims=True), 1e-9)
         face = g @ self.face
         down = (g @ self.hand) <= self.o.hanging
-        for t, f, hanging in zip(block.t_ns.tolist(), face.tolist(), down.tolist()):
+        still = np.abs(np.linalg.norm(block.accel, axis=1) - 1.0) <= self.o.still_g
+        still &= (g @ self.twelve >= self.o.min_tilt_to_eyes) & (g @ self.hand >= self.o.min_hand_up)
+        if block.gyro is not None:
+            still &= np.linalg.norm(block.gyro, axis=1) <= self.o.still_rad_s
+        for t, f, hanging, calm in zip(block.t_ns.tolist(), face.tolist(), down.tolist(), still.tolist()):
             if f < self.o.face_low and hanging:
                 if self._low_since is None:
                     self._low_since = t
@@ -92,15 +109,17 @@ class RaiseDetector:
             if f < self.o.face_low:
                 self._high_since = None
                 continue
-            if f > self.o.face_high:
+            if f > self.o.face_high and calm:
                 if self._high_since is None:
                     self._high_since = t
                 held = (t - self._high_since) / 1e9
                 if (not self._raised and self._last_low is not None and self._low_ok and held >= self.o.hold_s
-                        and (t - self._last_low) / 1e9 <= self.o.within_s + self.o.hold_s):
+                        and (t - self._last_low) / 1e9 <= self.o.within_s + self.o.hold_s
+                        and (self._high_since - self._last_low) / 1e9 <= self.o.max_rise_s):
                     conf = 0.5 + 0.5 * min(1.0, (f - self.o.face_high) / (1 - self.o.face_high) + 0.5)
                     out.append(Candidate("raise", min(conf, 1.0), self._last_low, t,
-                                         {"face_up": round(f, 3)}))
+                                         {"face_up": round(f, 3),
+                                          "rise_s": round((self._high_since - self._last_low) / 1e9, 3)}))
                     self._raised = True
             else:
                 self._high_since = None

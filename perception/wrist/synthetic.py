@@ -18,6 +18,8 @@ import numpy as np
 from perception.stream.types import ImuBatch
 from perception.wrist.units import G
 
+_VIEW_HAND_UP = np.deg2rad(10.0)  # the raise ends with the hand a little above the elbow ...
+_VIEW_TILT = np.deg2rad(20.0)  # ... and the watch face tilted towards the wearer's eyes
 FLICK_DIRECTIONS = {"flick_right": (1, 0, 0), "flick_left": (-1, 0, 0), "flick_up": (0, 0, 1),
                     "flick_down": (0, 0, -1)}
 
@@ -111,11 +113,20 @@ def render(scene: Scene, rate_hz: float, jitter: float = 0.0, with_gyro: bool = 
             omega[:, 0] += sgn * np.deg2rad(80) * a * dprof
         elif ev.kind == "raise":
             prof, dprof = _ramp(t, ev.t_s, ev.duration_s)
-            # hanging (hand axis down) -> face up: rotate about sensor y by -90 deg, then stay
+            # hanging (hand axis down) -> the viewing pose: about sensor y from 90 deg to the hand 10 deg
+            # above the elbow, and about the forearm by 20 deg so the face tilts towards the eyes
             after = t >= ev.t_s
-            base[after] = _rot(1, (np.pi / 2) * (1 - prof[after]))
-            omega[:, 1] += np.where(after, -(np.pi / 2) * dprof, 0.0)
-            lin_w[:, 2] += 0.3 * _half_sine(t, ev.t_s, ev.duration_s)
+            pitch = np.pi / 2 - (np.pi / 2 + _VIEW_HAND_UP) * prof
+            roll = _VIEW_TILT * prof
+            base[after] = _rot(1, pitch[after]) @ _rot(0, roll[after])
+            # sensor-frame rate of R = Ry(pitch) Rx(roll): Rx(roll)^T (0, pitch', 0) + (roll', 0, 0)
+            dpitch, droll = -(np.pi / 2 + _VIEW_HAND_UP) * dprof, _VIEW_TILT * dprof
+            omega[:, 0] += np.where(after, droll, 0.0)
+            omega[:, 1] += np.where(after, np.cos(roll) * dpitch, 0.0)
+            omega[:, 2] += np.where(after, -np.sin(roll) * dpitch, 0.0)
+            # the wrist rises and stops: up, then braking
+            half = ev.duration_s / 2
+            lin_w[:, 2] += 0.3 * (_half_sine(t, ev.t_s, half) - _half_sine(t, ev.t_s + half, half))
         elif ev.kind == "shake":
             u = (t >= ev.t_s) & (t <= ev.t_s + ev.duration_s)
             lin_w[:, 0] += np.where(u, 2.0 * a * np.sin(2 * np.pi * 5.0 * (t - ev.t_s)), 0.0)

@@ -110,7 +110,8 @@ def test_raise_to_wake(with_gyro: bool) -> None:
     sc = Scene(8.0, [SimEvent("raise", 2.0), SimEvent("tap", 5.0)], start_hanging=True)
     obs = _detect(render(sc, 100, with_gyro=with_gyro))
     assert [o.kind for o in obs] == ["raise", "tap"]
-    assert T0 + 2.0e9 <= obs[0].t_end_ns <= T0 + 3.5e9
+    # accel-only, gravity is a 0.6 Hz low-pass: it settles ~0.1 s after the gyro-based estimate
+    assert T0 + 2.0e9 <= obs[0].t_end_ns <= T0 + 3.6e9
 
 
 def test_right_wrist_mirrors_left_and_right() -> None:
