@@ -22,7 +22,7 @@ from typing import Any
 from app.daemon.config import DaemonConfig, StageConfig
 from app.plugins.base import PluginDeclined
 from app.plugins.registry import PluginError, Registry
-from perception.stream import Graph, Pipeline, ReplayClock, Role, Source, Stage
+from perception.stream import Clock, Graph, Pipeline, ReplayClock, Role, Source, Stage
 from perception.stream.graph import GraphNode
 
 log = logging.getLogger("cuekit.assembly")
@@ -121,13 +121,15 @@ class Assembly:
     (the daemon's network inputs, the GUI sink); `replay` adds a replay of that recording as the source."""
 
     def __init__(self, config: DaemonConfig, registry: Registry | None = None, replay: Path | None = None,
-                 extra: list[ExtraStage] | None = None, targets: list[dict] | None = None) -> None:
+                 extra: list[ExtraStage] | None = None, targets: list[dict] | None = None,
+                 clock: Clock | None = None) -> None:
         self.config = config
         self.registry = registry or Registry()
         self.replay = replay
         self.extra = list(extra or [])
         self.targets = targets if targets is not None else session_targets(replay)
-        clock = ReplayClock(realtime=config.replay_realtime, speed=config.replay_speed) if replay else None
+        if clock is None and replay is not None:
+            clock = ReplayClock(realtime=config.replay_realtime, speed=config.replay_speed)
         self.pipeline = Pipeline(clock=clock, name="cuekit")
         self.graph = Graph()
         self.skipped: list[dict[str, str]] = []

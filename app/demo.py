@@ -25,11 +25,10 @@ from app.assembly import (
 from app.demo_session import DEFAULT_SESSION
 from app.devices import probe_devices
 from perception.stream import CallbackSink, IntentEvent, Observation, Pipeline
-from perception.stream.types import AudioChunk, HandLandmarks, ImuBatch, VideoFrame
+from perception.stream.types import STREAM_TYPES
 
 log = logging.getLogger("cuekit.demo")
 
-ALL_TYPES = (VideoFrame, AudioChunk, ImuBatch, HandLandmarks, Observation, IntentEvent)
 
 
 def build_pipeline(request: Any) -> tuple[Pipeline, dict]:
@@ -37,7 +36,7 @@ def build_pipeline(request: Any) -> tuple[Pipeline, dict]:
     pipeline and what the window should know."""
     choice = request.source
     spec = request.spec_path or DEFAULT_SPEC
-    assembly = assemble(choice, spec, [ExtraStage(request.gui_sink, ALL_TYPES)], request.record_to)
+    assembly = assemble(choice, spec, [ExtraStage(request.gui_sink, STREAM_TYPES)], request.record_to)
     targets = session_targets(choice.path) if choice.kind == "session" and choice.path else []
     return assembly.pipeline, {"targets": targets, "frame_size": (640, 480), "assembly": assembly,
                                "enrollers": _enrollers()}

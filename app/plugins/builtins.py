@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from app.plugins.base import PluginSpec, Validation
+from perception.stream.types import STREAM_TYPES
 
 BUILTINS: dict[tuple[str, str], str] = {
     ("cuekit.sources", "microphone"): "app.plugins.builtins:microphone",
@@ -33,13 +34,6 @@ BUILTINS: dict[tuple[str, str], str] = {
     ("cuekit.sinks", "recorder"): "app.plugins.builtins:recorder",
 }
 
-_STREAM_TYPES = ("VideoFrame", "AudioChunk", "ImuBatch", "HandLandmarks", "Observation", "IntentEvent")
-
-
-def _stream_types() -> tuple[type, ...]:
-    import perception.stream as ps
-
-    return tuple(getattr(ps, n) for n in _STREAM_TYPES)
 
 
 def options_from(cls: type, config: dict[str, Any], where: str) -> Any:
@@ -224,7 +218,7 @@ def replay() -> PluginSpec:
     from app.recording.mcap_reader import McapReplaySource, ReplayOptions
 
     # recorded intents are not replayed: fusion derives them again from what is replayed
-    kinds = _stream_types()[:-1]
+    kinds = STREAM_TYPES[:-1]
 
     def create(config: dict[str, Any], name: str | None) -> Any:
         return McapReplaySource(config["path"], ReplayOptions(topics=config.get("topics"), kinds=list(kinds)),
@@ -246,7 +240,7 @@ def recorder() -> PluginSpec:
         own, rest = _split(config, ("path",))
         return McapRecorder(own["path"], options_from(RecorderOptions, rest, "recorder"), name=name or "recorder")
 
-    return PluginSpec("recorder", "cuekit.sinks", create, consumes=_stream_types(),
+    return PluginSpec("recorder", "cuekit.sinks", create, consumes=STREAM_TYPES,
                       config_schema=_options_schema(RecorderOptions, {"path": {"type": "string"}}, ("path",)),
                       description="records every stream, observation and intent to an MCAP file")
 

@@ -19,6 +19,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from app.assembly import Assembly, ExtraStage
+from app.daemon.config import DaemonConfig
 from app.recording.mcap_writer import McapRecorder, RecorderOptions
 from app.recording.merge import TimeOrderedMerge
 from perception.sources.errors import DeviceError
@@ -26,6 +28,7 @@ from perception.sources.imu_format import ImuFormatOptions
 from perception.stream.clock import MonotonicClock, ReplayClock
 from perception.stream.pipeline import Pipeline
 from perception.stream.stage import Source, Stage
+from perception.stream.types import STREAM_TYPES
 
 log = logging.getLogger("cuekit.record")
 
@@ -153,18 +156,18 @@ def build(args: argparse.Namespace, extra_sinks: list[Stage] = ()) -> Recording:
         raise ValueError(f"--fast needs file sources only, but {', '.join(devices)} is a live device")
     if args.imu_udp is not None:
         udp.setup()  # bind now: a port in use is refused before anything starts
-    pipe = Pipeline(clock=ReplayClock() if args.fast else MonotonicClock(), name="record")
     if args.fast and len(sources) > 1:
         # unpaced sources race each other; the file must still be in time order for its replay
         sources = [TimeOrderedMerge(sources, name="files")]
-    for s in sources:
-        pipe.add(s)
     recorder = McapRecorder(
         args.out, RecorderOptions(jpeg_quality=args.jpeg_quality, audio_encoding=args.audio_encoding)
     )
-    pipe.add(recorder, inputs=sources)
-    for sink in extra_sinks:
-        pipe.add(sink, inputs=sources)
+    # the one assembly, with the sources the arguments name and the recorder (plus extras) as sinks
+    extra = [ExtraStage(s, (), s.produces, "sources") for s in sources]
+    extra += [ExtraStage(sink, STREAM_TYPES) for sink in [recorder, *extra_sinks]]
+    assembly = Assembly(DaemonConfig(), extra=extra, targets=[],
+                        clock=ReplayClock() if args.fast else MonotonicClock())
+    pipe = assembly.build()
     return Recording(pipe, recorder, sources, live=not args.fast)
 
 

@@ -24,6 +24,7 @@ from mcap.stream_reader import CRCValidationError, StreamReader
 from app.recording import schemas
 from perception.stream.clock import ReplayClock
 from perception.stream.stage import Emit, Source
+from perception.stream.types import STREAM_TYPES
 
 log = logging.getLogger("cuekit.recording")
 
@@ -194,6 +195,7 @@ class McapReplaySource(Source):
         if not self.path.is_file():
             raise FileNotFoundError(f"recording not found: {self.path}")
         self.options = options or ReplayOptions()
+        self.produces = tuple(self.options.kinds) if self.options.kinds else STREAM_TYPES
         self.damage: McapDamagedError | None = None
         self.replayed: dict[str, int] = {}
 

@@ -31,6 +31,7 @@ class TimeOrderedMerge(Source):
     def __init__(self, sources: list[Source], name: str = "merge", depth: int = 16) -> None:
         super().__init__(name)
         self.sources = sources
+        self.produces = tuple(dict.fromkeys(t for s in sources for t in s.produces))
         self.depth = depth
         self.errors: list[tuple[str, BaseException]] = []
 

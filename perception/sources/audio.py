@@ -56,6 +56,7 @@ def to_float_mono(block: np.ndarray) -> np.ndarray:
 
 class _AudioSource(Source):
     """What happens after the device: condition, chunk, stamp, emit."""
+    produces = (AudioChunk,)
 
     def __init__(self, options: AudioSourceOptions | None, name: str) -> None:
         super().__init__(name)

@@ -66,6 +66,7 @@ class DeviceTimeMapper:
 
 class _ImuLineSource(Source):
     """What happens after the device: parse lines, count malformed ones, stamp, batch, emit."""
+    produces = (ImuBatch,)
 
     def __init__(self, options: ImuSourceOptions | None, name: str) -> None:
         super().__init__(name)
@@ -507,6 +508,7 @@ _EVENT_KINDS = ("tap", "flick", "shake", "twist")
 
 class SyntheticImuSource(Source):
     """A seeded wrist at rest (gravity on z, white noise) with optional injected events."""
+    produces = (ImuBatch,)
 
     name = "imu_synthetic"
 

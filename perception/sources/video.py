@@ -44,6 +44,7 @@ def list_cameras() -> list[str]:
 
 
 class _VideoSource(Source):
+    produces = (VideoFrame,)
     input_policy = QueuePolicy.LATEST
 
     def __init__(self, options: VideoSourceOptions | None, name: str) -> None:

@@ -22,6 +22,9 @@ class Stage:
     name: str = "stage"
     input_policy: QueuePolicy = QueuePolicy.BLOCK
     input_capacity: int = 64
+    # the item types it takes and emits: the graph wires stages by these (perception.stream.graph)
+    consumes: tuple[type, ...] = ()
+    produces: tuple[type, ...] = ()
 
     def __init__(self, name: str | None = None) -> None:
         if name is not None:
