@@ -17,7 +17,7 @@ import logging
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from app.daemon.config import DaemonConfig, StageConfig
 from app.plugins.base import PluginDeclined
@@ -145,14 +145,13 @@ class Assembly:
             plugin: str = "") -> GraphNode:
         role = _ROLES.get(section, Role.STAGE if produces else Role.SINK)
         node = self.graph.add(stage, consumes, produces, role, group=section, origin=plugin or section)
-        companions = getattr(stage, "companion_sources", None)
-        for src in companions() if callable(companions) else []:
+        for src in stage.companion_sources():
             if self.replay is not None:
                 if not self.config.replay_realtime:
                     # a free-running ticker would itself push a fast replay clock ahead of the data
                     log.info("fast replay: %s runs without %s", stage.name, src.name)
                     continue
-                src = AfterFirstSample(src)
+                src = AfterFirstSample(cast(Source, src))
             self.graph.add(src, role=Role.SOURCE, group="companion", feeds=stage, origin=plugin or section)
         return node
 

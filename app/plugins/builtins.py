@@ -46,7 +46,7 @@ def options_from(cls: type, config: dict[str, Any], where: str) -> Any:
     kw = {}
     for k, v in config.items():
         t = hints.get(k)
-        if isinstance(v, dict) and dataclasses.is_dataclass(t):
+        if isinstance(v, dict) and isinstance(t, type) and dataclasses.is_dataclass(t):
             v = options_from(t, v, f"{where}.{k}")
         elif isinstance(v, list) and isinstance(getattr(cls, k, None), tuple):
             v = tuple(v)
@@ -351,7 +351,8 @@ def fusion() -> PluginSpec:
         stage = FusionStage(spec, name=name)
         # windows close as time passes: the stage needs a clock tick even when nothing is observed
         period = float(config.get("tick_ms", 10.0))
-        stage.companion_sources = lambda: [Ticker(period, name=f"{stage.name}.ticker")]
+        ticker = Ticker(period, name=f"{stage.name}.ticker")
+        stage.companion_sources = lambda: [ticker]  # type: ignore[method-assign]
         return stage
 
     return PluginSpec("fusion", "cuekit.recognizers", create, consumes=(Observation, Tick),

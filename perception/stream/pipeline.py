@@ -16,7 +16,7 @@ import threading
 import time
 import traceback
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 from perception.stream.channel import END, Channel, QueuePolicy
 from perception.stream.clock import Clock, MonotonicClock
@@ -189,7 +189,7 @@ class Pipeline:
         try:
             node.stage.setup()
             where = "run"
-            node.stage.run(emit, self._stop_sources)
+            cast(Source, node.stage).run(emit, self._stop_sources)
         except Exception as exc:  # a failing device must not take the pipeline down
             self._fail(node, where, exc)
         finally:

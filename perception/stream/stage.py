@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from perception.stream.channel import QueuePolicy
 from perception.stream.clock import Clock, MonotonicClock
@@ -23,8 +23,8 @@ class Stage:
     input_policy: QueuePolicy = QueuePolicy.BLOCK
     input_capacity: int = 64
     # the item types it takes and emits: the graph wires stages by these (perception.stream.graph)
-    consumes: tuple[type, ...] = ()
-    produces: tuple[type, ...] = ()
+    consumes: ClassVar[tuple[type, ...]] = ()
+    produces: ClassVar[tuple[type, ...]] = ()
 
     def __init__(self, name: str | None = None) -> None:
         if name is not None:
@@ -33,6 +33,10 @@ class Stage:
 
     def setup(self) -> None:
         """Called in the worker thread before the first item (open models, devices)."""
+
+    def companion_sources(self) -> list[Stage]:
+        """Sources this stage brings along that feed it alone (fusion's clock ticker)."""
+        return []
 
     @property
     def counters(self) -> dict[str, int]:
