@@ -108,3 +108,10 @@ def test_a_timestamp_of_2_63_does_not_poison_the_stream(data_time, caplog):
         names += [ev.name for ev in e.push(ob("wrist", "flick_right", t, t + 100, source_id="client"),
                                            now_ns=now((t + 120) * MS))]
     assert names == ["next"] * 6 and e.stats.late_dropped == 0
+
+
+def test_a_wrist_select_does_not_wait_for_a_sparse_hand_stream():
+    e = FusionEngine("default_ar", scene())
+    e.push(ob("hand", "open_palm", 900, 1000, source_id="hands"), now_ns=1010 * MS)  # hands in view
+    [ev] = e.push(ob("wrist", "double_tap", 1100, 1300, source_id="wrist"), now_ns=1320 * MS)
+    assert ev.name == "select" and ev.t_emitted_ns == 1320 * MS
