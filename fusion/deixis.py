@@ -83,7 +83,9 @@ class SlotResolver:
         # declared target slots nobody filled: what was pointed/looked at during the evidence. A source
         # preferred to the one that answered (or the answering one, when its moment does not overlap the
         # evidence) may still deliver a sample covering the evidence: wait until its stream has passed
-        # the end of the evidence. An optional slot waits only on streams that are active.
+        # the end of the evidence. An optional slot waits only on continuous streams (gaze) that are
+        # active: an event stream (pointing) that has not reported a pointing moment by the end of the
+        # evidence was not pointing, and waiting for its bound would only cost latency.
         optional: set[str] = set()
         hard = set(wait)
         for name, stype in it.slots.items():
@@ -97,8 +99,10 @@ class SlotResolver:
                         break
                     if src in ("pointing", "gaze"):
                         mod = "hand" if src == "pointing" else "gaze"
-                        wait[mod] = max(wait.get(mod, 0), m.t_last)
-                        (hard if name in it.required else optional).add(mod)
+                        required = name in it.required
+                        if required or mod in self.marks.options.continuous:
+                            wait[mod] = max(wait.get(mod, 0), m.t_last)
+                            (hard if required else optional).add(mod)
                     if src == by:
                         break
                 if value is not None:
