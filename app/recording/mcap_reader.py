@@ -61,6 +61,29 @@ class RecordedItem:
     item: Any
 
 
+def check_magic(path: str | os.PathLike) -> int:
+    """The file's size if it starts like an MCAP file; McapDamagedError (offset 0) if empty or not MCAP,
+    IsADirectoryError / FileNotFoundError as the OS says. Cheap: run it before starting a pipeline."""
+    p = Path(path)
+    if p.is_dir():
+        raise IsADirectoryError(21, "is a directory, expected an MCAP file", str(p))
+    return _check_magic(p)
+
+
+def replay_problem(stages: list[Any]) -> str | None:
+    """After a replay: why it did not play a whole readable recording (damage, nothing decodable), if so."""
+    for src in stages:
+        if not isinstance(src, McapReplaySource):
+            continue
+        if src.damage is not None:
+            return str(src.damage)
+        undecodable = src.counters.get("undecodable", 0)
+        if not src.replayed:
+            return (f"{src.path}: none of its {undecodable} messages could be decoded" if undecodable
+                    else f"{src.path}: the recording holds no messages")
+    return None
+
+
 def _check_magic(path: Path) -> int:
     size = path.stat().st_size
     with open(path, "rb") as f:
