@@ -580,6 +580,8 @@ def _time_tok(tok: str) -> Decimal:
         raise MalformedImuLine(f"not a time: {tok!r}") from None
     if not d.is_finite():
         raise MalformedImuLine(f"not a finite time: {tok!r}")
+    if d and d.adjusted() > 19:  # epoch nanoseconds are ~1.7e18; 1e308799 would take seconds to scale
+        raise MalformedImuLine(f"time out of range: {tok[:40]!r}")
     return d
 
 

@@ -6,11 +6,14 @@ its filter look-ahead until `flush()`). Equal rates pass samples through unchang
 
 from __future__ import annotations
 
+import math
 from typing import Protocol
 
 import numpy as np
 
 from native import audio as native_audio
+
+MAX_PHASES = 1024  # 11.025 kHz -> 16 kHz needs 640
 
 
 class Resampler(Protocol):
@@ -38,6 +41,13 @@ def make_resampler(in_rate: int, out_rate: int) -> Resampler:
         if isinstance(in_rate, bool) or not isinstance(in_rate, (int, np.integer)) or in_rate <= 0:
             raise ValueError(f"sample rates must be positive integers, got {in_rate!r}")
         return PassThrough(in_rate)
+    g = math.gcd(int(in_rate), int(out_rate))
+    if int(out_rate) // g > MAX_PHASES:
+        # the filter table grows with the phases (and the taps with the down-sampling factor): a header
+        # claiming 437316 Hz would take seconds and hundreds of MB to design for a few samples
+        raise ValueError(f"sample rate {in_rate} Hz -> {out_rate} Hz reduces to {out_rate // g}/{in_rate // g}; "
+                         f"rates whose ratio needs more than {MAX_PHASES} filter phases are not supported "
+                         "(8, 11.025, 16, 22.05, 32, 44.1, 48, 96 kHz ... are)")
     return native_audio.Resampler(int(in_rate), int(out_rate))
 
 
