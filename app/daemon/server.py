@@ -230,7 +230,9 @@ class Hub:
     def publish_intent(self, ev: IntentEvent) -> None:
         d = ev.to_json()
         frame = encode("intent", d)
-        self._call(self._fanout_intent, d, frame)
+        # delivery is timed from here on the host's monotonic clock: the intent's own t_emitted_ns is on
+        # the pipeline clock, which during a replay holds recorded times (a "latency" of 10^6 ms)
+        self._call(self._fanout_intent, d, frame, time.monotonic_ns())
 
     def publish_observation(self, obs: Observation) -> None:
         d = obs.to_json()
@@ -246,11 +248,11 @@ class Hub:
         except RuntimeError:  # loop closed between the check and the call (shutdown)
             pass
 
-    def _fanout_intent(self, d: dict[str, Any], frame: str | bytes) -> None:
+    def _fanout_intent(self, d: dict[str, Any], frame: str | bytes, t_published_ns: int) -> None:
         self.intents_published += 1
         for s in self.sessions.values():
             if s.filters.wants_intent(d):
-                s.send_data("intent", frame, d["t_emitted_ns"])
+                s.send_data("intent", frame, t_published_ns)
 
     def _fanout_observation(self, d: dict[str, Any], frame: str | bytes) -> None:
         self.observations_published += 1
