@@ -97,6 +97,12 @@ def run_headless(choice: SourceChoice, spec: str | Path, as_json: bool) -> int:
     if not as_json:
         print(pipeline.stats_table())
         print(f"{len(intents)} intents")
+    from app.recording.mcap_reader import replay_problem
+
+    problem = replay_problem(pipeline.stages)
+    if problem is not None:  # a truncated or unreadable session is not a successful demo
+        print(f"cuekit demo: {problem}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -113,6 +119,14 @@ def main(argv: list[str]) -> int:
     if args.session is not None and not args.session.is_file():
         print(f"cuekit demo: recording {args.session} does not exist", file=sys.stderr)
         return 2
+    if args.session is not None:
+        from app.recording.mcap_reader import McapDamagedError, check_magic
+
+        try:
+            check_magic(args.session)
+        except McapDamagedError as exc:
+            print(f"cuekit demo: {exc}", file=sys.stderr)
+            return 2
     if not args.headless and not _have_display():
         print("cuekit demo: no display (DISPLAY/WAYLAND_DISPLAY unset), running headless; "
               "set QT_QPA_PLATFORM=offscreen to force the window anyway", file=sys.stderr)

@@ -44,6 +44,9 @@ def load_rhino_context(path: str | os.PathLike) -> RhinoContext:
     for key in ctx:
         if key not in ("expressions", "slots", "macros"):
             raise err(["context", key], f"unknown key '{key}' (expected expressions, slots, macros)")
+    for key in ("slots", "macros"):
+        if ctx.get(key) is not None and not isinstance(ctx[key], dict):
+            raise err(["context", key], f"'{key}' must be a mapping, got {type(ctx[key]).__name__}")
     slot_types: dict[str, SlotType] = {}
     for tname, values in (ctx.get("slots") or {}).items():
         k = ["context", "slots", tname]

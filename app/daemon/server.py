@@ -32,6 +32,7 @@ from app.daemon.ingest import KIND_OF_TYPE, ClockMap, NetworkInputs, Pushed, eve
 from app.daemon.protocol import Limits, ProtocolError, encode
 from perception.sources import bind
 from perception.stream import IntentEvent, Observation
+from perception.stream.logthrottle import log_throttled
 
 log = logging.getLogger("cuekit.daemon.server")
 
@@ -229,7 +230,9 @@ class Hub:
     def publish_intent(self, ev: IntentEvent) -> None:
         d = ev.to_json()
         frame = encode("intent", d)
-        self._call(self._fanout_intent, d, frame)
+        # delivery is timed from here on the host's monotonic clock: the intent's own t_emitted_ns is on
+        # the pipeline clock, which during a replay holds recorded times (a "latency" of 10^6 ms)
+        self._call(self._fanout_intent, d, frame, time.monotonic_ns())
 
     def publish_observation(self, obs: Observation) -> None:
         d = obs.to_json()
@@ -245,11 +248,11 @@ class Hub:
         except RuntimeError:  # loop closed between the check and the call (shutdown)
             pass
 
-    def _fanout_intent(self, d: dict[str, Any], frame: str | bytes) -> None:
+    def _fanout_intent(self, d: dict[str, Any], frame: str | bytes, t_published_ns: int) -> None:
         self.intents_published += 1
         for s in self.sessions.values():
             if s.filters.wants_intent(d):
-                s.send_data("intent", frame, d["t_emitted_ns"])
+                s.send_data("intent", frame, t_published_ns)
 
     def _fanout_observation(self, d: dict[str, Any], frame: str | bytes) -> None:
         self.observations_published += 1
@@ -295,7 +298,8 @@ class Hub:
                                        {"status": status, "clients": len(self.sessions)})
         if not self._authorised(request):
             self.refused["unauthorised"] += 1
-            log.warning("refused %s %s: missing or wrong token", conn.remote_address, path)
+            log_throttled(log, "refused-token", logging.WARNING, "refused %s %s: missing or wrong token",
+                          conn.remote_address, path)
             return conn.respond(HTTPStatus.UNAUTHORIZED, "a valid token is required (Authorization: Bearer ...)\n")
         if path == "/metrics":
             q = urllib.parse.parse_qs(urllib.parse.urlsplit(request.path).query)
@@ -374,9 +378,8 @@ class Hub:
             ev = protocol.decode(frame, self.options.limits)
         except ProtocolError as exc:
             self._report_error(s.id, exc)
-            if s.malformed == 1 or s.malformed % 100 == 0:
-                log.warning("client %s sent a malformed message (%d so far): %s", s.id, s.malformed, exc,
-                            extra={"client": s.id})
+            log_throttled(log, f"malformed:{s.id}", logging.WARNING, "client %s sent a malformed message "
+                          "(%d so far): %s", s.id, s.malformed, exc, extra={"client": s.id})
             return
         except Exception as exc:  # decode must never raise anything else; keep the connection anyway
             log.exception("decoder bug on a message from %s", s.id)
@@ -437,7 +440,13 @@ class Hub:
             return
         arrival = time.monotonic_ns()
         t_client = event_time(ev)
-        t_local = s.clock.to_local(t_client, arrival)
+        try:
+            t_local = s.clock.to_local(t_client, arrival)
+        except ProtocolError as exc:  # a stamp outside the sanity bounds: refused, the clock map kept
+            self.inputs.failed[KIND_OF_TYPE[ev.type]] += 1  # counted with the items refused in conversion
+            self._report_error(s.id, exc)
+            log_throttled(log, f"timestamp:{s.id}", logging.WARNING, "client %s: %s", s.id, exc)
+            return
         offset = 0 if t_client is None else t_local - t_client
         ok = self.inputs.push(Pushed(ev, t_local, offset, f"{s.stream_id}/{ev.data.get('source_id') or ev.type}",
                                      s.id, stamped=t_client is not None))

@@ -26,6 +26,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from native.image import check_encoded_image
 from perception.stream import schemas as type_schemas
 from perception.stream.types import AudioChunk, HandLandmarks, ImuBatch, IntentEvent, Observation, VideoFrame
 
@@ -165,6 +166,7 @@ def encode_jpeg(image: np.ndarray, quality: int) -> bytes:
 
 
 def decode_jpeg(data: bytes) -> np.ndarray:
+    check_encoded_image(data)  # a recorded frame is outside input too: refuse a decompression bomb
     img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if img is None:
         raise ValueError(f"undecodable JPEG ({len(data)} bytes)")

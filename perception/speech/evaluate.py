@@ -84,8 +84,11 @@ def score(label: dict, intent: str | None, slots: dict) -> bool:
 def _eval_file(job: tuple[str, str, dict, float | None]) -> dict:
     from perception.speech.audio import mix_at_snr, read_wav, resample, seed_for
     path, name, label, snr = job
-    x, sr = read_wav(path)
-    x = resample(x, sr, 16000)
+    try:
+        x, sr = read_wav(path)
+        x = resample(x, sr, 16000)
+    except (OSError, ValueError) as exc:  # one unreadable file is counted and skipped, not the run's end
+        return {"file": name, "snr": snr, "unreadable": str(exc)}
     if snr is not None:
         x = mix_at_snr(x, _NOISE, snr, np.random.default_rng(seed_for(name, snr)))
     t = time.perf_counter()
@@ -168,9 +171,15 @@ def run(opts: EvalOptions, progress=True) -> dict:
     wall = time.perf_counter() - t0
     if sink:
         sink.close()
+    unreadable = sorted({r["file"]: r["unreadable"] for r in rows if "unreadable" in r}.items())
+    for name, why in unreadable[:5]:
+        log.warning("skipped unreadable %s: %s", name, why)
+    rows = [r for r in rows if "unreadable" not in r]
     table = []
     for c in conds:
         rs = [r for r in rows if r["snr"] == c]
+        if not rs:
+            continue
         lat = [r["latency_s"] for r in rs if r["latency_s"] is not None]
         table.append({
             "condition": "clean" if c is None else f"{opts.noise and Path(opts.noise).stem} {c:g} dB",
@@ -185,7 +194,8 @@ def run(opts: EvalOptions, progress=True) -> dict:
             "latency_median_s": round(float(np.median(lat)), 3) if lat else None,
             "latency_p90_s": round(float(np.percentile(lat, 90)), 3) if lat else None,
         })
-    return {"context": opts.context, "data": str(data), "files": len(names), "workers": opts.workers,
+    return {"context": opts.context, "data": str(data), "files": len(names) - len(unreadable),
+            "unreadable": len(unreadable), "unreadable_files": [n for n, _ in unreadable], "workers": opts.workers,
             "system": "baseline (notes' probe)" if opts.baseline else "CueKit",
             "enhance": opts.enhance, "wall_s": round(wall, 1), "conditions": table, "rows": rows}
 
