@@ -18,7 +18,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from app.recording.mcap_writer import McapRecorder, RecorderOptions
+from app.recording.mcap_writer import McapRecorder, RecorderOptions, load_scene_file
 from perception.sources.errors import DeviceError
 from perception.sources.imu_format import ImuFormatOptions
 from perception.stream.clock import MonotonicClock, ReplayClock
@@ -64,7 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--fast", action="store_true", help="files only: record as fast as possible (replay clock)"
     )
     ap.add_argument("--jpeg-quality", type=int, default=90)
-    ap.add_argument("--audio-encoding", choices=["pcm_f32le", "pcm_s16le"], default="pcm_f32le")
+    ap.add_argument("--audio-encoding", choices=["pcm_s16le", "pcm_f32le"], default="pcm_s16le",
+                    help="pcm_s16le (default): Foxglove plays it, exact for 16-bit sources; pcm_f32le: exact for any")
+    ap.add_argument("--scene", metavar="FILE.json", help="the scene's targets ({\"targets\": [...]}), recorded as /scene")
     ap.add_argument("--json", action="store_true", help="print the statistics as one JSON object")
     return ap
 
@@ -152,8 +154,9 @@ def build(args: argparse.Namespace, extra_sinks: list[Stage] = ()) -> Recording:
     pipe = Pipeline(clock=ReplayClock() if args.fast else MonotonicClock(), name="record")
     for s in sources:
         pipe.add(s)
+    scene = load_scene_file(args.scene) if args.scene else None  # a bad file is refused before recording
     recorder = McapRecorder(
-        args.out, RecorderOptions(jpeg_quality=args.jpeg_quality, audio_encoding=args.audio_encoding)
+        args.out, RecorderOptions(jpeg_quality=args.jpeg_quality, audio_encoding=args.audio_encoding), scene=scene
     )
     pipe.add(recorder, inputs=sources)
     for sink in extra_sinks:
