@@ -9,7 +9,7 @@ import signal
 import sys
 from pathlib import Path
 
-from app.daemon import logs
+from app.daemon import logs, thumbnails
 from app.daemon.config import DaemonConfig, read_token
 from app.daemon.daemon import Daemon
 from app.daemon.server import ConfigError
@@ -63,6 +63,8 @@ def main(argv: list[str]) -> int:
             check_magic(args.replay)
         logs.setup(args.log_format or cfg.log_format, cfg.log_level)
         daemon = Daemon(cfg, replay=args.replay)
+        # camera thumbnails with hand landmarks for `frames` subscribers (the dashboard)
+        daemon.extra_stages.append(("sinks", thumbnails.frame_tap(daemon.hub.publish_media), thumbnails.FRAME_TYPES, ()))
         daemon.build()
     except (ConfigError, PluginError, PluginDeclined, McapDamagedError, OSError) as exc:
         print(f"cuekit serve: {exc}", file=sys.stderr)

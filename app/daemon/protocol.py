@@ -34,8 +34,9 @@ INPUT_TYPES = ("audio-chunk", "imu-batch", "video-frame", "hand-joints", "gaze-r
                "observation")
 CONTROL_TYPES = ("describe", "subscribe", "unsubscribe", "ping", "pong")
 CLIENT_TYPES = CONTROL_TYPES + INPUT_TYPES
-SERVER_TYPES = ("info", "subscribed", "ping", "pong", "intent", "observation", "stats", "dropped", "error")
-STREAMS = ("intents", "observations", "stats")
+SERVER_TYPES = ("info", "subscribed", "ping", "pong", "intent", "observation", "stats", "dropped", "error",
+                "thumbnail")
+STREAMS = ("intents", "observations", "stats", "frames")
 
 
 @dataclass(slots=True)
@@ -48,6 +49,7 @@ class Limits:
         "audio-chunk": 512 * 1024,  # > 8 s of 16 kHz int16 mono
         "imu-batch": 256 * 1024,
         "video-frame": 3 * 1024 * 1024,
+        "thumbnail": 512 * 1024,  # server -> client only
     })
 
     def to_json(self) -> dict[str, Any]:

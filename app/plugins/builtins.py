@@ -119,9 +119,11 @@ def camera() -> PluginSpec:
 
     def validate(config: dict[str, Any]) -> Validation:
         dev = config.get("device", 0)
-        if isinstance(dev, int) and os.path.exists("/dev") and not os.path.exists(f"/dev/video{dev}"):
-            have = ", ".join(list_cameras()) or "none"
-            return Validation.decline(f"camera {dev} not found (/dev/video{dev} absent; cameras: {have})")
+        if isinstance(dev, int):
+            cams = list_cameras()
+            if dev not in {c.index for c in cams}:
+                have = ", ".join(str(c) for c in cams) or "none"
+                return Validation.decline(f"camera {dev} not found (cameras: {have})")
         return Validation(True)
 
     def create(config: dict[str, Any], name: str | None) -> Any:

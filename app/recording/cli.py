@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from app.assembly import Assembly, ExtraStage
 from app.daemon.config import DaemonConfig
-from app.recording.mcap_writer import McapRecorder, RecorderOptions
+from app.recording.mcap_writer import McapRecorder, RecorderOptions, load_scene_file
 from app.recording.merge import TimeOrderedMerge
 from perception.sources.errors import DeviceError
 from perception.sources.imu_format import ImuFormatOptions
@@ -70,7 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--fast", action="store_true", help="files only: record as fast as possible (replay clock)"
     )
     ap.add_argument("--jpeg-quality", type=int, default=90)
-    ap.add_argument("--audio-encoding", choices=["pcm_f32le", "pcm_s16le"], default="pcm_f32le")
+    ap.add_argument("--audio-encoding", choices=["pcm_s16le", "pcm_f32le"], default="pcm_s16le",
+                    help="pcm_s16le (default): Foxglove plays it, exact for 16-bit sources; pcm_f32le: exact for any")
+    ap.add_argument("--scene", metavar="FILE.json", help="the scene's targets ({\"targets\": [...]}), recorded as /scene")
     ap.add_argument("--json", action="store_true", help="print the statistics as one JSON object")
     return ap
 
@@ -159,8 +161,9 @@ def build(args: argparse.Namespace, extra_sinks: list[Stage] = ()) -> Recording:
     if args.fast and len(sources) > 1:
         # unpaced sources race each other; the file must still be in time order for its replay
         sources = [TimeOrderedMerge(sources, name="files")]
+    scene = load_scene_file(args.scene) if args.scene else None  # a bad file is refused before recording
     recorder = McapRecorder(
-        args.out, RecorderOptions(jpeg_quality=args.jpeg_quality, audio_encoding=args.audio_encoding)
+        args.out, RecorderOptions(jpeg_quality=args.jpeg_quality, audio_encoding=args.audio_encoding), scene=scene
     )
     # the one assembly, with the sources the arguments name and the recorder (plus extras) as sinks
     extra = [ExtraStage(s, (), s.produces, "sources") for s in sources]

@@ -20,7 +20,7 @@ from typing import Any
 
 from mcap.exceptions import EndOfFile, RecordLengthLimitExceeded
 from mcap.reader import make_reader
-from mcap.records import Channel, Chunk, Message, Schema
+from mcap.records import Channel, Chunk, Message, Metadata, Schema
 from mcap.stream_reader import CRCValidationError, StreamReader, breakup_chunk
 
 from app.recording import schemas
@@ -107,6 +107,8 @@ def read_items(
     schemas_by_id: dict[int, Schema] = {}
     channels: dict[int, Channel] = {}
     n = 0
+    offset = 0  # wall - monotonic at recording (metadata written before any message); 0 in older files
+    imu = schemas.ImuAssembler()
     with open(p, "rb") as f:
         # chunks come out whole and are opened here, with a bound on what they decompress to
         reader = StreamReader(f, validate_crcs=True, record_size_limit=size, emit_chunks=True)
@@ -129,7 +131,9 @@ def read_items(
                         p, max(good_end, len(MAGIC)), _reason(exc, size - good_end), n, size
                     ) from exc
                 good_end = f.tell()
-            if isinstance(rec, Schema):
+            if isinstance(rec, Metadata) and rec.name == "cuekit":
+                offset = int(rec.metadata.get("wall_offset_ns", "0") or 0)
+            elif isinstance(rec, Schema):
                 schemas_by_id[rec.id] = rec
             elif isinstance(rec, Channel):
                 channels[rec.id] = rec
@@ -141,13 +145,17 @@ def read_items(
                     continue
                 sch = schemas_by_id.get(ch.schema_id)
                 try:
-                    item = schemas.decode(sch.name if sch else "", rec.data, rec.sequence)
+                    item = schemas.decode(sch.name if sch else "", rec.data, rec.sequence, offset, rec.log_time)
+                    if isinstance(item, schemas.ImuSamplePart):
+                        item = imu.add(item)  # the batch, once its last sample is read
                 except Exception as exc:  # noqa: BLE001 - one bad payload is skipped, not fatal
                     if on_undecodable is not None:
                         on_undecodable(ch.topic, exc)
                     continue
+                if item is None:  # a channel for viewing only, or a batch still being assembled
+                    continue
                 n += 1
-                yield RecordedItem(ch.topic, sch.name if sch else "", int(rec.log_time), item)
+                yield RecordedItem(ch.topic, sch.name if sch else "", int(rec.log_time) - offset, item)
 
 
 class ChunkTooLarge(ValueError):
@@ -199,6 +207,23 @@ def _reason(exc: Exception, remaining: int) -> str:
     if isinstance(exc, CRCValidationError):
         return f"checksum mismatch ({exc})"
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def read_scene(path: str | os.PathLike) -> list[dict[str, Any]] | None:
+    """The scene targets a session was recorded in: its first /scene message, else (older recordings)
+    the `<name>.json` manifest beside it; None when there is neither."""
+    p = Path(path)
+    try:
+        for rec in read_items(p, topics={"/scene"}):
+            return list(rec.item.payload["targets"])
+    except McapDamagedError:
+        pass
+    manifest = p.with_suffix(".json")
+    if manifest.is_file():
+        from app.recording.mcap_writer import load_scene_file
+
+        return load_scene_file(manifest)
+    return None
 
 
 @dataclass(slots=True)

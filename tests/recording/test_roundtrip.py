@@ -131,8 +131,8 @@ def test_recording_ran_clean(session):
     topics = {c.topic: c for c in info.channels}
     assert topics["/video/camera"].schema == "foxglove.CompressedImage"
     assert topics["/video/camera"].messages == 15
-    assert topics["/audio/microphone"].schema == "cuekit.AudioChunk"
-    assert topics["/imu/imu"].schema == "cuekit.ImuBatch"
+    assert topics["/audio/microphone"].schema == "foxglove.RawAudio"
+    assert topics["/imu/imu"].schema == "cuekit.ImuSample"
 
 
 def test_replay_reproduces_audio_and_imu_bit_exact(session):
@@ -271,7 +271,7 @@ def test_messages_validate_against_their_json_schemas(session):
             assert json.loads(schema.data) == SCHEMAS[schema.name]
             assert schema.encoding == "jsonschema"
             seen.add(schema.name)
-    assert seen == {"foxglove.CompressedImage", "cuekit.AudioChunk", "cuekit.ImuBatch"}
+    assert seen == {"foxglove.CompressedImage", "foxglove.RawAudio", "cuekit.ImuSample"}
 
 
 def test_record_and_replay_commands(tmp_path, capsys):

@@ -93,9 +93,23 @@ export interface Subscribed {
 
 /** schema: app/daemon/schemas/subscribe.json */
 export interface Subscription {
+  /** recent: also send up to this many intents published before subscribing (oldest first) */
   intents?: { names?: string[]; min_confidence?: number; recent?: number };
-  observations?: { modalities?: string[]; kinds?: string[]; min_confidence?: number };
+  observations?: { modalities?: string[]; kinds?: string[]; min_confidence?: number; recent?: number };
   stats?: { interval_s?: number };
+  /** camera thumbnails with hand landmarks */
+  frames?: { interval_s?: number; max_width?: number };
+}
+
+/** schema: app/daemon/schemas/thumbnail.json (the JPEG is the message's payload) */
+export interface Thumbnail {
+  source_id: string;
+  t_ns: Nanoseconds;
+  seq?: number;
+  width: number;
+  height: number;
+  scale?: number;
+  hands?: Array<{ handedness?: "left" | "right" | "unknown"; track_id?: number; score?: number; age_ms?: number; points: Array<[number, number]> }>;
 }
 
 /** schema: app/daemon/schemas/scene-targets.json (one target) */
@@ -134,6 +148,7 @@ export interface EventMap {
   intent: IntentEvent;
   observation: Observation;
   stats: Stats;
+  thumbnail: Thumbnail;
   dropped: Dropped;
   error: ErrorMessage;
   info: Info;
@@ -165,11 +180,12 @@ export class CueKitClient {
 
   connect(): Promise<Info>;
   close(): void;
-  on<K extends keyof EventMap>(type: K, fn: (data: EventMap[K]) => void): () => void;
-  off<K extends keyof EventMap>(type: K, fn: (data: EventMap[K]) => void): void;
+  /** message listeners also get the whole message (a thumbnail's JPEG is `message.payload`) */
+  on<K extends keyof EventMap>(type: K, fn: (data: EventMap[K], message?: Message) => void): () => void;
+  off<K extends keyof EventMap>(type: K, fn: (data: EventMap[K], message?: Message) => void): void;
   next<K extends keyof EventMap>(type: K, options?: { timeoutMs?: number; predicate?: (data: EventMap[K]) => boolean }): Promise<EventMap[K]>;
   subscribe(streams: Subscription): Promise<Subscribed>;
-  unsubscribe(streams?: Array<"intents" | "observations" | "stats">): Promise<Subscribed>;
+  unsubscribe(streams?: Array<"intents" | "observations" | "stats" | "frames">): Promise<Subscribed>;
   ping(timeoutMs?: number): Promise<number>;
 
   pushAudio(samples: Int16Array | Float32Array, options: { rate: number; channels?: number; tNs?: Nanoseconds; seq?: number; sourceId?: string }): boolean;

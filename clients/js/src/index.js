@@ -92,8 +92,9 @@ export class CueKitClient {
   }
 
   // events -----------------------------------------------------------------------------------------
-  /** Listen to a message type ("intent", "observation", "stats", "dropped", "error", "info", ...) or a
-   * connection event ("open", "close", "reconnecting", "message" for every message). */
+  /** Listen to a message type ("intent", "observation", "stats", "thumbnail", "dropped", "error", "info",
+   * ...) or a connection event ("open", "close", "reconnecting", "message" for every message). A message
+   * listener gets (data, {type, data, payload}); a thumbnail's JPEG is the payload. */
   on(type, fn) {
     if (!this._listeners.has(type)) this._listeners.set(type, new Set());
     this._listeners.get(type).add(fn);
@@ -117,10 +118,10 @@ export class CueKitClient {
     });
   }
 
-  _emit(type, arg) {
+  _emit(type, arg, msg) {
     for (const fn of this._listeners.get(type) ?? []) {
       try {
-        fn(arg);
+        fn(arg, msg);
       } catch (e) {
         console.error(`cuekit client: a "${type}" listener threw`, e);
       }
@@ -219,7 +220,7 @@ export class CueKitClient {
     if (type === "dropped" && (data.direction ?? "out") === "out") this.serverDropped += data.count;
     if (type === "error") this.errors.push(data);
     this._emit("message", msg);
-    this._emit(type, type === "video-frame" ? msg : data);
+    this._emit(type, data, msg);
   }
 
   _onClosed(ev) {

@@ -22,7 +22,7 @@ test("handshake: info lists what the daemon accepts, streams and the intents it 
     for (const t of ["audio-chunk", "imu-batch", "video-frame", "hand-joints", "gaze-ray", "scene-targets"]) {
       assert.ok(info.accepts.includes(t), `accepts ${t}`);
     }
-    assert.deepEqual(info.streams, ["intents", "observations", "stats"]);
+    assert.deepEqual(info.streams, ["intents", "observations", "stats", "frames"]);
     assert.ok(info.stages.some((s) => s.name === "hub.intents"));
   } finally {
     c.close();

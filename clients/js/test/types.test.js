@@ -38,6 +38,7 @@ const CASES = {
   ErrorMessage: () => protocolData("error"),
   Subscribed: () => protocolData("subscribed"),
   Subscription: () => protocolData("subscribe"),
+  Thumbnail: () => protocolData("thumbnail"),
 };
 
 for (const [iface, schema] of Object.entries(CASES)) {
@@ -51,9 +52,12 @@ test("the protocol's intent and observation data are the type schemas (one schem
   assert.equal(protocolData("observation").$ref, json("perception/stream/schemas/observation.json").$id);
 });
 
-test("Subscription.intents takes what the schema allows", () => {
-  const intents = protocolData("subscribe").properties.intents.properties;
-  const m = dts.match(/intents\?: \{([^}]*)\}/);
-  const keys = [...m[1].matchAll(/([a-z_]+)\?:/g)].map((x) => x[1]).sort();
-  assert.deepEqual(keys, Object.keys(intents).sort());
-});
+for (const stream of ["intents", "observations", "stats", "frames"]) {
+  test(`Subscription.${stream} takes what the schema allows`, () => {
+    const props = protocolData("subscribe").properties[stream].properties;
+    const m = dts.match(new RegExp(`\\n  ${stream}\\?: \\{([^}]*)\\}`));
+    assert.ok(m, stream);
+    const keys = [...m[1].matchAll(/([a-z_]+)\?:/g)].map((x) => x[1]).sort();
+    assert.deepEqual(keys, Object.keys(props).sort());
+  });
+}
