@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "replay": ("app.recording.replay_cli", "replay an MCAP recording through the pipeline"),
     "models": ("perception.models.cli", "build, verify and list the ONNX models"),
     "plugins": ("app.plugins.cli", "list installed plugins and why any failed to load"),
+    "enroll": ("app.enrollment", "enroll custom wrist or hand gestures (recordings or live) for every pipeline"),
 }
 
 # `cuekit eval TARGET` / `cuekit bench TARGET`: the module that owns each measurement

@@ -120,8 +120,10 @@ class RaiseDetector:
                         and (t - self._last_low) / 1e9 <= self.o.within_s + self.o.hold_s
                         and (self._high_since - self._last_low) / 1e9 <= self.o.max_rise_s):
                     conf = 0.5 + 0.5 * min(1.0, (f - self.o.face_high) / (1 - self.o.face_high) + 0.5)
-                    out.append(Candidate("raise", min(conf, 1.0), self._last_low, t,
-                                         {"face_up": round(f, 3),
+                    # the evidence is the held viewing pose; the movement up to it is in the payload (a
+                    # span over both, ~1 s, would never fit a spec's `all ... within_ms = 800` with a hand)
+                    out.append(Candidate("raise", min(conf, 1.0), self._high_since, t,
+                                         {"face_up": round(f, 3), "motion_start_ns": int(self._last_low),
                                           "rise_s": round((self._high_since - self._last_low) / 1e9, 3)}))
                     self._raised = True
             else:
