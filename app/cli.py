@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plugins": ("app.plugins.cli", "list installed plugins and why any failed to load"),
     "spec": ("app.spec_cli", "check intent spec files (file:line errors) without starting anything"),
     "fuzz": ("app.fuzz.cli", "fuzz one parser (or all) for N seconds: inputs tried, crashes, peak RSS"),
+    "enroll": ("app.enrollment", "enroll custom wrist or hand gestures (recordings or live) for every pipeline"),
 }
 
 # `cuekit eval TARGET` / `cuekit bench TARGET`: the module that owns each measurement

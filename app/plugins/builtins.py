@@ -253,10 +253,18 @@ def wrist() -> PluginSpec:
     from perception.wrist.recognizer import WristGestureRecognizer, WristOptions
 
     def create(config: dict[str, Any], name: str | None) -> Any:
-        return WristGestureRecognizer(options_from(WristOptions, config, "wrist"), name=name)
+        own, rest = _split(config, ("load_enrolled",))
+        opts = options_from(WristOptions, rest, "wrist")
+        if own.get("load_enrolled", True) and opts.custom_path is None:
+            from app.enrollment import enrolled_wrist  # what `cuekit enroll wrist` and the GUI saved
+
+            found = enrolled_wrist()
+            if found is not None and opts.model_path in (None, found[0]):
+                opts.model_path, opts.custom_path = found
+        return WristGestureRecognizer(opts, name=name)
 
     return PluginSpec("wrist", "cuekit.recognizers", create, consumes=(ImuBatch,), produces=(Observation,),
-                      config_schema=_options_schema(WristOptions),
+                      config_schema=_options_schema(WristOptions, {"load_enrolled": {"type": "boolean"}}),
                       description="wrist gestures (tap, double tap, flicks, twist, raise, shake) from an IMU")
 
 
@@ -283,7 +291,12 @@ def hand_skeleton() -> PluginSpec:
 
     def create(config: dict[str, Any], name: str | None) -> Any:
         own, rest = _split(config, ("lost_after_ms",))
-        return HandSkeletonStage(options_from(HandGestureOptions, rest, "hand_skeleton"), name=name,
+        opts = options_from(HandGestureOptions, rest, "hand_skeleton")
+        if opts.custom_gestures_path is None:
+            from app.enrollment import enrolled_hand  # what `cuekit enroll hand` and the GUI saved
+
+            opts.custom_gestures_path = enrolled_hand()
+        return HandSkeletonStage(opts, name=name,
                                  **({"lost_after_ms": own["lost_after_ms"]} if own else {}))
 
     return PluginSpec("hand_skeleton", "cuekit.recognizers", create, consumes=(HandLandmarks,),

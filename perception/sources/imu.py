@@ -482,13 +482,21 @@ class ImuCsvSource(_ImuLineSource):
 # synthetic ---------------------------------------------------------------------------------------------
 @dataclass(slots=True)
 class ImuEvent:
-    """An injected motion: `kind` "tap" (accel spike), "flick" (gyro burst about z), "shake" (accel x
-    oscillation), "twist" (gyro burst about x), at `t_s` seconds from the start, lasting `duration_s`."""
+    """An injected motion of a wrist at rest (watch face up, forearm along +x), `t_s` seconds from the start:
+    "tap" (an accel spike into the face), "flick" (a push of the wrist along the forearm and its stop:
+    flick_right on a left wrist), "twist" (a turn about the forearm by 80 deg and back: twist_cw),
+    "shake" (a 4 Hz oscillation along x). A negative `amplitude` flicks/twists the other way. The motion
+    is kinematically consistent (gravity turns with the wrist, the gyro reads the turn), as a real IMU's
+    would be, so the wrist recogniser reads these events as the gestures they stand for."""
 
     t_s: float
     kind: str
-    duration_s: float = 0.15
+    duration_s: float | None = None  # None: the kind's natural length (_EVENT_DURATION_S)
     amplitude: float = 1.0
+
+    @property
+    def length_s(self) -> float:
+        return self.duration_s if self.duration_s is not None else _EVENT_DURATION_S[self.kind]
 
 
 @dataclass(slots=True)
@@ -504,6 +512,13 @@ class SyntheticImuOptions:
 
 
 _EVENT_KINDS = ("tap", "flick", "shake", "twist")
+_EVENT_DURATION_S = {"tap": 0.15, "flick": 0.36, "twist": 0.6, "shake": 1.0}
+
+
+def _half_sine(u: np.ndarray, a: float, b: float) -> np.ndarray:
+    """A half sine over the phase interval [a, b) of u, 0 elsewhere."""
+    v = (u - a) / (b - a)
+    return np.where((v >= 0) & (v < 1), np.sin(np.pi * np.clip(v, 0, 1)), 0.0)
 
 
 class SyntheticImuSource(Source):
@@ -530,24 +545,29 @@ class SyntheticImuSource(Source):
     def generate(self, i0: int, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         o = self.options
         t = np.arange(i0, i0 + n) / o.rate_hz
-        accel = np.zeros((n, 3))
-        accel[:, 2] = G
-        accel += rng.normal(0.0, o.accel_noise, (n, 3))
+        lin = np.zeros((n, 3))  # m/s^2 on top of gravity, sensor frame
+        roll = np.zeros(n)  # turn about the forearm (x), radians
         gyro = rng.normal(0.0, o.gyro_noise, (n, 3))
         for ev in o.events:
-            inside = (t >= ev.t_s) & (t < ev.t_s + ev.duration_s)
+            dur = ev.length_s
+            u = (t - ev.t_s) / dur  # phase 0..1 inside the event
+            inside = (u >= 0) & (u < 1)
             if not inside.any():
                 continue
-            phase = (t[inside] - ev.t_s) / ev.duration_s  # 0..1
-            bump = np.sin(np.pi * phase)
             if ev.kind == "tap":
-                accel[inside, 2] += 3.0 * G * ev.amplitude * bump**4
+                lin[inside, 2] += 3.0 * G * ev.amplitude * np.sin(np.pi * u[inside]) ** 4
             elif ev.kind == "flick":
-                gyro[inside, 2] += 8.0 * ev.amplitude * bump
+                # push (first 40 %) and stop (the rest), as a wrist flicked and caught does
+                lin[:, 0] += 1.6 * G * ev.amplitude * (_half_sine(u, 0.0, 0.42) - 0.8 * _half_sine(u, 0.42, 1.0))
             elif ev.kind == "twist":
-                gyro[inside, 0] += 6.0 * ev.amplitude * bump
+                ang = np.deg2rad(80.0) * ev.amplitude
+                roll[inside] += ang * (0.5 - 0.5 * np.cos(2 * np.pi * u[inside]))
+                gyro[inside, 0] += ang * np.pi * np.sin(2 * np.pi * u[inside]) / dur
             elif ev.kind == "shake":
-                accel[inside, 0] += 1.5 * G * ev.amplitude * np.sin(2 * np.pi * 4 * phase)
+                lin[inside, 0] += 1.5 * G * ev.amplitude * np.sin(2 * np.pi * 4 * dur * u[inside])
+        # gravity in the sensor frame of a wrist turned by `roll` about x
+        accel = np.stack([np.zeros(n), G * np.sin(roll), G * np.cos(roll)], axis=1) + lin
+        accel += rng.normal(0.0, o.accel_noise, (n, 3))
         return accel, gyro
 
     def run(self, emit: Emit, stop: threading.Event) -> None:

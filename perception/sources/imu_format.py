@@ -507,14 +507,14 @@ class ImuLineParser:
         if self._declared["accel"] is None and "accel" not in self._decided:
             mags = [math.sqrt(sum(x * x for x in r.accel)) for r in pend if r.accel is not None]
             m = float(np.median(mags)) if mags else G
-            self._decided["accel"] = "g" if m < 4.0 else ("m/s^2" if m < 60.0 else "mg")
+            self._decided["accel"] = detect_accel_unit(m)
             log.info(
                 "IMU accelerometer unit detected as %s (median |a| %.3g at start)", self._decided["accel"], m
             )
         if self._declared["gyro"] is None and "gyro" not in self._decided:
             gmax = max((abs(x) for r in pend if r.gyro is not None for x in r.gyro), default=0.0)
             accel_unit = self._declared["accel"] or self._decided["accel"]
-            unit = "deg/s" if gmax > 35.0 or accel_unit in ("g", "mg") else "rad/s"
+            unit = detect_gyro_unit(gmax, accel_unit)
             if any(r.gyro is not None for r in pend):
                 self._decided["gyro"] = unit
                 log.info("IMU gyroscope unit detected as %s (max |w| %.3g at start)", unit, gmax)
@@ -545,6 +545,19 @@ class ImuLineParser:
         m = None if raw.mag is None else np.asarray(raw.mag, dtype=np.float64)
         t = None if raw.t is None else _to_ns(raw.t, self._unit("time"))
         return ImuSample(t_dev_ns=t, accel=a, gyro=g, mag=m)
+
+
+def detect_accel_unit(median_norm: float) -> str:
+    """The accelerometer unit from the median |a| of a stretch (gravity dominates it): 1 g reads ~1, 9.81
+    or 1000. The project's one unit detector: the line parser and the wrist conditioner both use it."""
+    return "g" if median_norm < 4.0 else ("m/s^2" if median_norm < 60.0 else "mg")
+
+
+def detect_gyro_unit(max_abs: float, accel_unit: str | None = None) -> str:
+    """deg/s once any |w| exceeds 35 (a wrist rarely turns faster than ~20 rad/s, and deg/s readings pass
+    35 whenever it moves at all), or when the accelerometer came in g or milli-g (the Arduino IMU
+    libraries' convention); rad/s otherwise (a resting gyro is ~0 either way)."""
+    return "deg/s" if max_abs > 35.0 or accel_unit in ("g", "mg") else "rad/s"
 
 
 def _unit_or_malformed(u: str, kind: str) -> str:

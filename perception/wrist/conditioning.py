@@ -147,10 +147,9 @@ class Conditioner:
         gyro = None
         if batch.gyro is not None:
             gyro = np.asarray(batch.gyro, dtype=np.float64)
-            in_g_or_mg = abs(self._accel_scale - 1.0 / G) > 1e-12
-            if self._gyro_unit == "auto" and (guess_gyro_unit(gyro) == "deg/s" or in_g_or_mg):
-                # stays: rest periods cannot tell, fast motion can; and boards that send g or milli-g
-                # send deg/s (the Arduino IMU libraries' convention, as the line parser assumes)
+            accel_unit = "m/s^2" if abs(self._accel_scale - 1.0 / G) <= 1e-12 else "g"  # g or mg alike
+            if self._gyro_unit == "auto" and guess_gyro_unit(gyro, accel_unit) == "deg/s":
+                # stays: rest periods cannot tell, fast motion can (the source's detector)
                 self._gyro_unit = "deg/s"
             unit = "rad/s" if self._gyro_unit == "auto" else self._gyro_unit
             gyro = gyro * gyro_scale_to_rad_s(unit)

@@ -33,6 +33,10 @@ class RuleOptions:
     twist_min_deg: float = 45.0
     twist_return: float = 0.5  # the angle at the end is at most this share of the peak (out and back)
     twist_max_s: float = 1.2
+    # a one-way twist (turn and hold) must turn further: everyday motion turns the wrist one way all the
+    # time (looking at a watch, pouring), rarely out and back within a second
+    twist_one_way_min_deg: float = 70.0
+    twist_one_way_max_s: float = 0.6  # ... and quickly: the everyday one-way turns took ~1 s
     twist_max_tilt: float = 0.35  # accel-only: change of the forearm's tilt (unit-vector component)
     shake_min_g: float = 0.8
     shake_min_lobes: int = 6
@@ -159,13 +163,19 @@ def classify_segment(seg: Segment, opts: RuleOptions) -> Candidate | None:
     t0, t1 = seg.t_start_ns, seg.t_end_ns
     base = {"peak_g": round(f["peak_g"], 3), "duration_s": round(f["duration_s"], 3)}
     cands: list[Candidate] = []
-    # the watch twist turns out and back within about a second
-    if (abs(f["twist_deg"]) >= 0.5 * opts.twist_min_deg and f["twist_share"] >= 0.6
-            and abs(f["twist_end_deg"]) <= opts.twist_return * abs(f["twist_deg"])
-            and f["duration_s"] <= opts.twist_max_s):
+    # the watch twist turns out and back within about a second; a one-way twist turns and holds
+    twist_ok = f["twist_share"] >= 0.6 and f["duration_s"] <= opts.twist_max_s
+    back = abs(f["twist_end_deg"]) <= opts.twist_return * abs(f["twist_deg"])
+    if twist_ok and back and abs(f["twist_deg"]) >= 0.5 * opts.twist_min_deg:
         kind = "twist_cw" if f["twist_deg"] > 0 else "twist_ccw"
         cands.append(Candidate(kind, _conf(abs(f["twist_deg"]), opts.twist_min_deg), t0, t1,
-                               {**base, "angle_deg": round(f["twist_deg"], 1)}))
+                               {**base, "angle_deg": round(f["twist_deg"], 1), "one_way": False}))
+    elif (twist_ok and f["duration_s"] <= opts.twist_one_way_max_s
+          and abs(f["twist_end_deg"]) >= 0.8 * abs(f["twist_deg"])
+          and abs(f["twist_deg"]) >= 0.5 * opts.twist_one_way_min_deg):
+        kind = "twist_cw" if f["twist_deg"] > 0 else "twist_ccw"
+        cands.append(Candidate(kind, _conf(abs(f["twist_deg"]), opts.twist_one_way_min_deg), t0, t1,
+                               {**base, "angle_deg": round(f["twist_deg"], 1), "one_way": True}))
     if f["shake_lobes"] >= 2 and f["shake_lobes"] / max(f["duration_s"], 1e-3) >= opts.shake_min_lobes_per_s:
         conf = _conf(f["shake_lobes"], opts.shake_min_lobes, 0.3)
         cands.append(Candidate("shake", conf, t0, t1, {**base, "lobes": f["shake_lobes"]}))

@@ -3,9 +3,9 @@ sliding over a continuous stream.
 
 `WristModel` wraps the ONNX file written by `perception/wrist/train.py` (its metadata carries the labels,
 the model rate and the window length). `StreamingClassifier` keeps the last window of the stream at the
-model rate (native resampler), runs the model every `hop_s`, and reports a gesture when a non-"negative"
-class (or an enrolled custom gesture, see fewshot.py) wins with enough probability on consecutive windows
-while the wrist is actually moving; a refractory period stops one gesture from firing twice.
+model rate (native resampler), and classifies each motion that starts and ends at rest as soon as the rest
+after it is confirmed: a gesture is reported when a non-"negative" class (or an enrolled custom gesture,
+see fewshot.py) wins with enough probability; a refractory period stops one gesture from firing twice.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import onnxruntime as ort
 
 from native import imu as native_imu
 from perception.wrist.gestures import Candidate
-from perception.wrist.windows import features, place, resample
+from perception.wrist.windows import align_gravity, features, place, resample
 
 NEGATIVE = "negative"
 
@@ -41,6 +41,9 @@ class WristModel:
         self.labels: list[str] = list(self.meta["labels"])
         self.rate_hz = float(self.meta["rate_hz"])
         self.window = int(self.meta["window"])
+        # models trained with gravity alignment see every window rotated the same way (train.py)
+        up = self.meta.get("gravity_towards")
+        self.gravity_towards = None if up is None else np.asarray(up, dtype=np.float64)
 
     @property
     def gesture_labels(self) -> list[str]:
@@ -51,6 +54,8 @@ class WristModel:
         w = np.asarray(windows, dtype=np.float64)
         if w.ndim != 3 or w.shape[1:] != (self.window, 3):
             raise ValueError(f"windows must be (B, {self.window}, 3), got {w.shape}")
+        if self.gravity_towards is not None:
+            w = align_gravity(w, self.gravity_towards)
         probs, emb = self.session.run(["probs", "embedding"], {"x": features(w, self.rate_hz)})
         return probs, emb
 
@@ -79,31 +84,47 @@ class WristModel:
 
 @dataclass
 class StreamingOptions:
-    hop_s: float = 0.2
-    threshold: float = 0.8  # class probability (mean over `consecutive` windows)
-    consecutive: int = 2
-    motion_gate_g: float = 0.08  # std of |accel| in the window's centre half: below it, no motion
+    threshold: float = 0.8  # class probability (mean over the `views` of the motion)
+    motion_gate_g: float = 0.08  # std of |accel| over the motion: below it, nothing moved
     refractory_s: float = 1.5
     custom_threshold: float = 0.8  # cosine similarity to an enrolled prototype
-    # a command gesture starts and ends with the wrist still: the window's first and last `rest_edges_s`
-    # must be at rest. Continuous everyday motion never is, which is what keeps false activations down.
-    rest_edges_s: float = 0.4
-    rest_g: float = 0.08  # std of |accel| (g) that counts as rest
+    # a command gesture starts and ends with the wrist still: `lead_rest_s` of rest before the motion,
+    # and the decision comes `tail_rest_s` after it stops. Continuous everyday motion rarely has both,
+    # which is what keeps false activations down; the short tail is what keeps the gesture on time
+    # for fusion (the spec's wrist lateness bound is 300 ms).
+    lead_rest_s: float = 0.8
+    tail_rest_s: float = 0.2
+    # spread of the accel vector (g, root of the summed per-axis variances) that counts as rest: the
+    # vector, not |accel|, since a circle drawn at an even pace keeps |accel| nearly constant
+    rest_g: float = 0.08
+    min_motion_s: float = 0.3
+    views: int = 3  # the motion is classified centred and shifted by +-2 samples; probabilities averaged
 
 
 class StreamingClassifier:
-    """Sliding-window classification of a continuous stream of accel (g). `push(t_ns, accel_g)` ->
-    candidates (label, confidence, window span)."""
+    """Rest-to-rest classification of a continuous stream of accel (g). `push(t_ns, accel_g)` ->
+    candidates (label, confidence, motion span).
+
+    The stream is kept at the model rate. When the last `tail_rest_s` are at rest after motion that was
+    itself preceded by `lead_rest_s` of rest, that motion is placed in a model window exactly as a pre-cut
+    training clip is (centred, the poses before and after as padding) and classified once. So the
+    decision comes `tail_rest_s` after the wrist stops, and the model sees what it was trained on."""
 
     def __init__(self, model: WristModel, options: StreamingOptions | None = None, custom=None) -> None:
         self.model = model
         self.o = options or StreamingOptions()
         self.custom = custom  # fewshot.CustomGestures or None
         self._rs = native_imu.IrregularResampler(model.rate_hz)
+        r = model.rate_hz
+        self._lead = max(2, round(self.o.lead_rest_s * r))
+        self._tail = max(2, round(self.o.tail_rest_s * r))
+        # the longest motion that still fits the model window with a little rest on either side
+        self._max_motion = max(4, model.window - 2 * max(1, round(0.1 * r)))
+        self._cap = self._lead + model.window + self._tail
         self._buf_t = np.zeros(0, np.int64)
         self._buf = np.zeros((0, 3))
-        self._since_hop = 0
-        self._recent: list[tuple[str, float]] = []
+        self._was_rest = True
+        self._decided_until: int | None = None  # a motion is decided once
         self._last_fire: int | None = None
         self.windows_run = 0
 
@@ -122,55 +143,75 @@ class StreamingClassifier:
     def push(self, t_ns: np.ndarray, accel_g: np.ndarray) -> list[Candidate]:
         t, a = self._rs.push(np.ascontiguousarray(t_ns, dtype=np.int64), np.ascontiguousarray(accel_g, np.float64))
         out: list[Candidate] = []
-        w, hop = self.model.window, max(1, round(self.o.hop_s * self.model.rate_hz))
-        # every hop inside this chunk is a window position, however the stream was batched
-        for i in range(len(t)):
-            self._buf_t = np.append(self._buf_t[-(w - 1):], t[i])
-            self._buf = np.concatenate([self._buf[-(w - 1):], a[i:i + 1]])
-            self._since_hop += 1
-            if len(self._buf) == w and self._since_hop >= hop:
-                self._since_hop = 0
-                c = self._window()
-                if c is not None:
-                    out.append(c)
+        if len(t) == 0:
+            return out
+        # in chunks, so that a long batch cannot push a motion out of the buffer before it is decided
+        step = max(1, self._tail)
+        for k in range(0, len(t), step):
+            n_new = len(t[k:k + step])
+            self._buf_t = np.concatenate([self._buf_t, t[k:k + step]])[-self._cap:]
+            self._buf = np.concatenate([self._buf, a[k:k + step]])[-self._cap:]
+            # every sample is a decision point, however the stream was batched
+            for end in range(len(self._buf) - n_new + 1, len(self._buf) + 1):
+                rest = end >= self._tail and self._spread(end - self._tail, end) <= self.o.rest_g
+                if rest and not self._was_rest:
+                    c = self._motion_ending_at(end - self._tail, end)
+                    if c is not None:
+                        out.append(c)
+                self._was_rest = rest
         return out
 
-    def _window(self) -> Candidate | None:
+    def _spread(self, i: int, j: int) -> float:
+        return float(np.sqrt(self._buf[i:j].var(axis=0).sum()))
+
+    def _motion_ending_at(self, stop: int, now: int) -> Candidate | None:
+        """The motion before buffer index `stop` (exclusive), if it was preceded by rest."""
+        # walk back to the most recent `lead` samples at rest: the motion starts after them
+        start = None
+        for i in range(stop - self._lead, -1, -1):
+            if self._spread(i, i + self._lead) <= self.o.rest_g:
+                start = i + self._lead
+                break
+        if start is None:
+            return None  # no rest before it inside the buffer: continuous motion, not a command
+        # trim the motion to where the accel vector leaves both resting poses
+        before = self._buf[start - self._lead:start].mean(axis=0)
+        after = self._buf[stop:stop + self._tail].mean(axis=0)
+        seg = self._buf[start:stop]
+        dev = np.minimum(np.linalg.norm(seg - before, axis=1), np.linalg.norm(seg - after, axis=1))
+        moving = np.flatnonzero(dev > 2 * self.o.rest_g)
+        if len(moving) == 0:
+            return None
+        i0, i1 = start + int(moving[0]), start + int(moving[-1]) + 1
+        n = i1 - i0
+        if n < self.o.min_motion_s * self.model.rate_hz or n > self._max_motion:
+            return None
+        if self._decided_until is not None and int(self._buf_t[i0]) <= self._decided_until:
+            return None
+        if self._spread(i0, i1) < self.o.motion_gate_g:
+            return None
+        # the motion with some of its rest on either side, centred in the window as clips are
+        pad = max(1, round(0.1 * self.model.rate_hz))
+        seg = self._buf[max(0, i0 - pad):min(len(self._buf), i1 + pad)]
         w = self.model.window
-        win = self._buf
-        centre = np.linalg.norm(win[w // 4: 3 * w // 4], axis=1)
-        if float(centre.std()) < self.o.motion_gate_g:
-            self._recent.clear()
+        shifts = [0, -2, 2][:max(1, self.o.views)]
+        wins = np.stack([place(seg, w, s) for s in shifts])
+        probs, emb = self.model.predict(wins)
+        self.windows_run += len(wins)
+        self._decided_until = int(self._buf_t[i1 - 1])
+        label, p = self._decide(probs.mean(axis=0), emb.mean(axis=0))
+        if label == NEGATIVE:
             return None
-        if self.o.rest_edges_s > 0:
-            e = max(2, round(self.o.rest_edges_s * self.model.rate_hz))
-            mag = np.linalg.norm(win, axis=1)
-            if float(mag[:e].std()) > self.o.rest_g or float(mag[-e:].std()) > self.o.rest_g:
-                self._recent.clear()
-                return None
-        probs, emb = self.model.predict(win[None])
-        self.windows_run += 1
-        label, p = self._decide(probs[0], emb[0])
-        self._recent = (self._recent + [(label, p)])[-self.o.consecutive:]
-        if label == NEGATIVE or len(self._recent) < self.o.consecutive:
-            return None
-        if any(lab != label for lab, _ in self._recent):
-            return None
-        conf = float(np.mean([q for _, q in self._recent]))
         thr = self.o.custom_threshold if self.custom is not None and label in self.custom.names else self.o.threshold
-        if conf < thr:
+        if p < thr:
             return None
-        t_end = int(self._buf_t[-1])
+        t_end = int(self._buf_t[i1 - 1])
         if self._last_fire is not None and t_end - self._last_fire < self.o.refractory_s * 1e9:
             return None
         self._last_fire = t_end
-        self._recent.clear()
-        # the evidence is where the wrist moved inside the window, not the whole window
-        dev = np.abs(np.linalg.norm(win, axis=1) - np.median(np.linalg.norm(win, axis=1)))
-        moving = np.flatnonzero(dev > 2 * self.o.rest_g) if self.o.rest_g > 0 else np.zeros(0, int)
-        i0, i1 = (int(moving[0]), int(moving[-1])) if len(moving) else (0, w - 1)
-        return Candidate(label, conf, int(self._buf_t[i0]), int(self._buf_t[i1]),
-                         {"source": "cnn", "model": self.model.path.name, "window_start_ns": int(self._buf_t[0])})
+        return Candidate(label, p, int(self._buf_t[i0]), t_end,
+                         {"source": "cnn", "model": self.model.path.name,
+                          "decided_ns": int(self._buf_t[now - 1])})
 
 
 def count_activations(model: WristModel, streams: list[tuple[np.ndarray, np.ndarray]],

@@ -18,7 +18,7 @@ from perception.wrist.conditioning import ConditionedBlock
 class SegmenterOptions:
     on_g: float = 0.35
     off_g: float = 0.15
-    hold_s: float = 0.1
+    hold_s: float = 0.06
     max_s: float = 2.5
     min_s: float = 0.0
     pre_s: float = 0.4

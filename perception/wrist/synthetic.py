@@ -29,11 +29,19 @@ class SimEvent:
     kind: str  # tap | double_tap | flick_* | twist_cw | twist_ccw | raise | shake
     t_s: float  # onset, seconds from the scene start
     amplitude: float = 1.0  # scales the default strength
+    one_way: bool = False  # twists: turn by 90 deg in 0.4 s and hold, instead of 80 deg out and back
 
     @property
     def duration_s(self) -> float:
+        if self.one_way:
+            return 0.4
         return {"tap": 0.07, "double_tap": 0.32, "raise": 0.8, "shake": 1.0,
                 "twist_cw": 0.6, "twist_ccw": 0.6}.get(self.kind, 0.36)
+
+    @property
+    def motion_s(self) -> float:
+        """From onset to the end of all motion (a tap's rebound, a flick's stop), as rendered below."""
+        return {"tap": 0.12, "double_tap": 0.37}.get(self.kind, self.duration_s)
 
 
 @dataclass
@@ -107,10 +115,15 @@ def render(scene: Scene, rate_hz: float, jitter: float = 0.0, with_gyro: bool = 
             lin_w += prof[:, None] * d[None, :]
         elif ev.kind in ("twist_cw", "twist_ccw"):
             sgn = 1.0 if ev.kind == "twist_cw" else -1.0
-            prof, dprof = _bump(t, ev.t_s, ev.duration_s)
+            if ev.one_way:
+                prof, dprof = _ramp(t, ev.t_s, ev.duration_s)
+                turn = np.deg2rad(90)
+            else:
+                prof, dprof = _bump(t, ev.t_s, ev.duration_s)
+                turn = np.deg2rad(80)
             extra_axis = 0
-            extra_ang = extra_ang + sgn * np.deg2rad(80) * a * prof
-            omega[:, 0] += sgn * np.deg2rad(80) * a * dprof
+            extra_ang = extra_ang + sgn * turn * a * prof
+            omega[:, 0] += sgn * turn * a * dprof
         elif ev.kind == "raise":
             prof, dprof = _ramp(t, ev.t_s, ev.duration_s)
             # hanging (hand axis down) -> the viewing pose: about sensor y from 90 deg to the hand 10 deg

@@ -3,9 +3,11 @@
     python -m perception.wrist.train --data ../shared/data/imu/fbk_smartwatch --users U01,U02,U03 \
         --out assets/wrist/fbk_cnn.onnx
 
-Augmentation makes one user's gestures look like another's: time stretch (people gesture at different
-speeds), rotation of the device frame (the watch sits differently on each wrist), gain, noise, and shifts
-inside the window. An optional "negative" class is drawn from non-gesture streams, so the model can say
+Augmentation makes one user's gestures look like another's: time stretch and a smooth non-linear time
+warp (people gesture at different speeds, and not evenly), rotation of the device frame (the watch sits
+differently on each wrist), overall and per-axis gain (magnitude), noise, and shifts inside the window.
+With `align_gravity` every window is first rotated so its mean acceleration points one way (the
+training set's mean direction, kept in the model), at training and at run time alike. An optional "negative" class is drawn from non-gesture streams, so the model can say
 "nothing" when it runs over a continuous stream.
 """
 from __future__ import annotations
@@ -29,7 +31,7 @@ from perception.wrist.datasets import (
     load_wand,
     load_wand_negative_streams,
 )
-from perception.wrist.windows import N_CHANNELS, features, place, resample
+from perception.wrist.windows import N_CHANNELS, align_gravity, features, place, resample
 
 log = logging.getLogger("cuekit.wrist.train")
 
@@ -48,6 +50,9 @@ class TrainOptions:
     stretch: tuple[float, float] = (0.8, 1.25)
     rotate_deg: float = 15.0
     gain: tuple[float, float] = (0.9, 1.1)
+    axis_gain: float = 0.0  # per-axis magnitude scaling, 1 +- this
+    time_warp: float = 0.0  # strength of a smooth random speed profile (0: uniform stretch only)
+    align_gravity: bool = False
     noise_g: float = 0.02
     max_shift_s: float = 0.4
     negatives_per_epoch: int = 0  # random crops of the negative streams added each epoch
@@ -66,10 +71,13 @@ class TrainResult:
     history: list[dict] = field(default_factory=list)
     seconds: float = 0.0
     embedding_mean: np.ndarray | None = None
+    gravity_towards: np.ndarray | None = None
 
     def metadata(self, **extra) -> dict:
         o = self.options
-        return {"labels": self.labels, "rate_hz": o.rate_hz, "window": o.window, "channels": N_CHANNELS,
+        return {"gravity_towards": None if self.gravity_towards is None else [round(float(v), 6)
+                                                                              for v in self.gravity_towards],
+                "labels": self.labels, "rate_hz": o.rate_hz, "window": o.window, "channels": N_CHANNELS,
                 "features": "accel_g+diff_g_per_0.1s", "trained_by": "perception/wrist/train.py",
                 "train_options": {k: v for k, v in asdict(o).items()},
                 "embedding_dim": self.params.embedding_dim,
@@ -90,13 +98,25 @@ def _rotation(rng: np.random.Generator, max_deg: float) -> np.ndarray:
     return np.eye(3) + np.sin(ang) * k + (1 - np.cos(ang)) * (k @ k)
 
 
+def _warp_positions(n_src: int, n: int, strength: float, rng: np.random.Generator) -> np.ndarray:
+    """n sample positions over [0, n_src-1]: uniform, or with a smooth random speed profile."""
+    if strength <= 0:
+        return np.linspace(0, n_src - 1, n)
+    knots = np.exp(rng.normal(0.0, strength, 4))  # relative speed at 4 knots
+    speed = np.interp(np.linspace(0, 3, n), np.arange(4), knots)
+    pos = np.concatenate([[0.0], np.cumsum(speed[:-1])])
+    return pos / max(pos[-1], 1e-9) * (n_src - 1)
+
+
 def augment(x: np.ndarray, o: TrainOptions, rng: np.random.Generator) -> np.ndarray:
     """One random variant of a resampled gesture (n,3) placed in the window (T,3)."""
     s = rng.uniform(*o.stretch)
     n = max(4, round(len(x) * s))
-    src = np.linspace(0, len(x) - 1, n)
+    src = _warp_positions(len(x), n, o.time_warp, rng)
     y = np.stack([np.interp(src, np.arange(len(x)), x[:, c]) for c in range(3)], axis=1)
     y = y @ _rotation(rng, o.rotate_deg).T * rng.uniform(*o.gain)
+    if o.axis_gain > 0:
+        y = y * rng.uniform(1 - o.axis_gain, 1 + o.axis_gain, 3)
     shift = int(rng.integers(-int(o.max_shift_s * o.rate_hz), int(o.max_shift_s * o.rate_hz) + 1))
     w = place(y, o.window, shift)
     return w + rng.normal(0, o.noise_g, w.shape)
@@ -140,6 +160,10 @@ def _train(recs: list[Recording], o: TrainOptions, negatives: list[Recording] | 
     xs = prepare(recs, o.rate_hz)
     ys = np.array([lab_idx[r.label] for r in recs])
     n_neg = o.negatives_per_epoch if neg_streams else 0
+    towards = None
+    if o.align_gravity:
+        towards = np.mean([x.mean(axis=0) for x in xs], axis=0)
+        towards = towards / max(float(np.linalg.norm(towards)), 1e-9)
     params = cnn.CnnParams.init(N_CHANNELS, len(labels), rng)
     opt = cnn.Adam(params.arrays(), lr=o.lr)
     history = []
@@ -147,7 +171,8 @@ def _train(recs: list[Recording], o: TrainOptions, negatives: list[Recording] | 
     for epoch in range(o.epochs):
         wins = [augment(x, o, rng) for x in xs] + [negative_crop(neg_streams, o, rng) for _ in range(n_neg)]
         y_all = np.concatenate([ys, np.full(n_neg, lab_idx.get(NEGATIVE, 0))]).astype(int)
-        feats = features(np.stack(wins), o.rate_hz)
+        wins_arr = np.stack(wins)
+        feats = features(wins_arr if towards is None else align_gravity(wins_arr, towards), o.rate_hz)
         order = rng.permutation(len(y_all))
         lr = o.lr * 0.5 * (1 + np.cos(np.pi * epoch / o.epochs))
         loss_sum, correct = 0.0, 0
@@ -166,9 +191,11 @@ def _train(recs: list[Recording], o: TrainOptions, negatives: list[Recording] | 
             print(f"[wrist train] epoch {epoch + 1}/{o.epochs} loss {loss_sum / len(order):.3f} "
                   f"train acc {correct / len(order):.3f} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
     # centre of the training embeddings: few-shot prototypes are compared after removing it
-    _, emb = predict_numpy(params, np.stack([place(x, o.window) for x in xs]), o.rate_hz)
+    fixed = np.stack([place(x, o.window) for x in xs])
+    _, emb = predict_numpy(params, fixed if towards is None else align_gravity(fixed, towards), o.rate_hz)
     return TrainResult(params=params, labels=labels, options=o, history=history,
-                       seconds=time.perf_counter() - t0, embedding_mean=emb.mean(axis=0))
+                       seconds=time.perf_counter() - t0, embedding_mean=emb.mean(axis=0),
+                       gravity_towards=towards)
 
 
 def predict_numpy(params: cnn.CnnParams, windows: np.ndarray, rate_hz: float) -> tuple[np.ndarray, np.ndarray]:

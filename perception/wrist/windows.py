@@ -39,3 +39,26 @@ def features(windows: np.ndarray, rate_hz: float) -> np.ndarray:
     w = np.asarray(windows, dtype=np.float64)
     d = np.diff(w, axis=1, prepend=w[:, :1]) * (rate_hz / 10.0)
     return np.concatenate([w, d], axis=2).transpose(0, 2, 1).astype(np.float32)
+
+
+def rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The smallest rotation (3,3) taking direction a onto direction b (Rodrigues)."""
+    a = np.asarray(a, float) / max(float(np.linalg.norm(a)), 1e-9)
+    b = np.asarray(b, float) / max(float(np.linalg.norm(b)), 1e-9)
+    v, c = np.cross(a, b), float(np.dot(a, b))
+    if c < -0.999999:  # opposite: half a turn about any axis perpendicular to a
+        axis = np.cross(a, [1.0, 0.0, 0.0] if abs(a[0]) < 0.9 else [0.0, 1.0, 0.0])
+        axis /= np.linalg.norm(axis)
+        return 2.0 * np.outer(axis, axis) - np.eye(3)
+    k = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
+    return np.eye(3) + k + (k @ k) / (1.0 + c)
+
+
+def align_gravity(windows: np.ndarray, towards: np.ndarray) -> np.ndarray:
+    """Rotate each window (B,T,3) so that its mean acceleration (gravity, for a gesture between rests)
+    points along `towards`: how the watch sits on this wrist stops mattering, the motion stays."""
+    w = np.asarray(windows, dtype=np.float64)
+    out = np.empty_like(w)
+    for i in range(len(w)):
+        out[i] = w[i] @ rotation_between(w[i].mean(axis=0), towards).T
+    return out

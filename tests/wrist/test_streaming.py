@@ -131,3 +131,24 @@ def test_malformed_batches_are_counted_and_skipped() -> None:
     res = recognize(stream)
     assert res.malformed == 3
     assert [o.kind for o in res.observations] == ["tap", "flick_left"]
+
+
+def test_one_way_and_out_and_back_twists() -> None:
+    """docs/wrist.md: out and back >= 45 deg within 1.2 s; one way (turn and hold) >= 70 deg within 0.6 s,
+    with a gyroscope. Accelerometer-only, the slow gravity estimate stretches a one-way turn past 0.6 s."""
+    sc = Scene(8.0, [SimEvent("twist_cw", 1.0), SimEvent("twist_ccw", 3.0, one_way=True),
+                     SimEvent("twist_cw", 5.0, one_way=True)])
+    obs = _detect(render(sc, 100))
+    assert [(o.kind, o.payload["one_way"]) for o in obs] == [("twist_cw", False), ("twist_ccw", True),
+                                                              ("twist_cw", True)]
+    assert all(abs(o.payload["angle_deg"]) > 70 for o in obs)
+    accel_only = _detect(render(sc, 100, with_gyro=False))
+    assert [(o.kind, o.payload["one_way"]) for o in accel_only] == [("twist_cw", False)]
+
+    class SlowTurn(SimEvent):
+        @property
+        def duration_s(self) -> float:
+            return 1.5
+
+    # a slow one-way turn is everyday motion (the everyday recordings' turns took ~1 s), not a command
+    assert _detect(render(Scene(5.0, [SlowTurn("twist_cw", 1.0, one_way=True)]), 100)) == []
