@@ -243,11 +243,13 @@ def _predict(params, mean, std, X: np.ndarray, min_confidence: float = 0.5) -> n
     return k
 
 
-def _fit(parts: list[tuple[np.ndarray, np.ndarray]], seed: int, epochs: int, weight_decay: float):
+def _fit(parts: list[tuple[np.ndarray, np.ndarray]], seed: int, epochs: int, weight_decay: float,
+         hidden: tuple[int, ...] = (128, 64)):
     X = np.concatenate([features(L).astype(np.float64) for L, _ in parts])
     y = np.concatenate([lab for _, lab in parts])
     mean, std = X.mean(axis=0), X.std(axis=0) + 1e-3
-    params = train_mlp((X - mean) / std, y, len(synth.CLASSES), seed, epochs=epochs, weight_decay=weight_decay)
+    params = train_mlp((X - mean) / std, y, len(synth.CLASSES), seed, hidden=hidden, epochs=epochs,
+                       weight_decay=weight_decay)
     return params, mean, std, len(X)
 
 
@@ -272,14 +274,15 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m perception.hands.train_gestures", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--per-class", type=int, default=600, help="synthetic training poses per class")
+    ap.add_argument("--per-class", type=int, default=300, help="synthetic training poses per class")
     ap.add_argument("--val-per-class", type=int, default=400, help="held-out synthetic poses per class")
-    ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--weight-decay", type=float, default=1e-3)
     ap.add_argument("--hagrid", type=Path, default=SHARED / "hands_hagrid",
                     help="HaGRID crops (only the developer half is used)")
     ap.add_argument("--kazuhito", type=Path, default=SHARED / "hand_landmarks" / "kazuhito00")
     ap.add_argument("--real-copies", type=int, default=8, help="augmented copies of each real hand")
+    ap.add_argument("--hidden", default="128,64", help="hidden layer sizes")
     ap.add_argument("--synthetic-only", action="store_true", help="train on synthetic poses only (old model)")
     ap.add_argument("--cv", type=int, default=0, help="K-fold cross-validation on the HaGRID developer half first")
     ap.add_argument("--out", type=Path, default=ASSETS)
@@ -293,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         _log(f"confusion plot: {plot_confusion(args.plot, args.out / 'gesture_classifier.onnx')}")
         return 0
     t0 = time.monotonic()
+    hidden = tuple(int(v) for v in args.hidden.split(","))
     classes = list(synth.CLASSES)
     opt = synth.SynthOptions()
     rng = np.random.default_rng(args.seed)
@@ -324,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
                 train_keys = [p for p in lms if fold[p] != k]
                 test = [p for p in lms if fold[p] == k]
                 params, mean, std, _ = _fit([*parts, kz, hagrid_part(train_keys)], args.seed, args.epochs,
-                                            args.weight_decay)
+                                            args.weight_decay, hidden)
                 sc = _score_hagrid(params, mean, std, {p: lms[p] for p in test}, labels, folders, classes)
                 _log(f"cv fold {k + 1}/{args.cv}: {sc['images']} crops, 12 mapped + none {sc['accuracy_goal']:.4f}")
                 folds.append(sc)
@@ -335,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
                          "per_folder_mean": per}
             _log(f"cross-validated: {cv_result['accuracy_goal_mean']:.4f}; per folder {per}")
         parts += [kz, hagrid_part(list(lms))]
-    params, mean, std, n_train = _fit(parts, args.seed, args.epochs, args.weight_decay)
+    params, mean, std, n_train = _fit(parts, args.seed, args.epochs, args.weight_decay, hidden)
     model = to_onnx(params, mean, std, classes)
     args.out.mkdir(parents=True, exist_ok=True)
     onnx_path = args.out / "gesture_classifier.onnx"
@@ -361,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
                      "Kazuhito00 real MediaPipe 2-D landmarks (Apache-2.0)"),
             "seed": args.seed, "synthetic_per_class": args.per_class, "epochs": args.epochs,
             "weight_decay": args.weight_decay, "real_copies": args.real_copies, "training_rows": n_train,
-            "architecture": f"MLP {N_FEATURES}-128-64-{len(classes)} ReLU softmax, Adam, numpy",
+            "architecture": f"MLP {N_FEATURES}-{'-'.join(map(str, hidden))}-{len(classes)} ReLU softmax, Adam, numpy",
             "synth_options": asdict(opt),
             "onnx_sha256": hashlib.sha256(data).hexdigest(),
         },
