@@ -239,6 +239,7 @@ def main(argv: list[str]) -> int:
     src.add_argument("--data", type=Path, help="folder with one sub-folder of images per class (photos, or "
                      "HaGRID hand crops: see --input)")
     src.add_argument("--scenes", type=Path, help="folder of scene photos with labels.csv (hand boxes, fingers)")
+    src.add_argument("--point-history", type=Path, help="Kazuhito00 point_history.csv: swipes on real fingertip tracks")
     ap.add_argument("--input", choices=["auto", "crops", "photos"], default="auto",
                     help="crops: tight hand crops (perception/hands/hagrid.py ROI recipe); photos: palm "
                     "detection on whole photos; auto: crops when the median long side is under 300 px")
@@ -253,6 +254,12 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--plot", type=Path, default=None, help="save a bar chart (PNG) here")
     args = ap.parse_args(argv)
     mp_python = None if args.no_mediapipe else args.mediapipe_python
+    if args.point_history is not None:
+        from perception.hands import eval_dynamic
+
+        result = eval_dynamic.evaluate_point_history(args.point_history)
+        print(json.dumps(result) if args.json else eval_dynamic.table_text(result))
+        return 0
     if args.scenes is not None:
         from perception.hands import eval_scenes
 

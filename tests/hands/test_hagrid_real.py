@@ -87,3 +87,16 @@ def test_scene_photos_boxes_and_fingers(shared):
     # finger count right on 12/12
     assert s["recall"] == 1.0 and s["precision"] == 1.0, s
     assert s["finger_count_accuracy"] >= 0.8, s
+
+
+def test_no_swipe_from_a_still_real_fingertip():
+    from perception.hands import eval_dynamic
+    from tests.conftest import shared_path
+
+    r = eval_dynamic.evaluate_point_history(shared_path("data", "hand_landmarks", "kazuhito00", "point_history.csv"))
+    assert r["tracks"] > 300 and r["malformed_rows"] == 0
+    # measured: a still fingertip ("Stop", 93 tracks) never swipes at any assumed hand size; circles swipe
+    # on 0-4 of ~80 tracks at palm 90 px (more on a small 60 px hand, where a circle spans ~2 palm sizes)
+    assert all(per["stop"]["with_swipe"] == 0 for per in r["by_palm_px"].values())
+    assert r["by_palm_px"]["90"]["clockwise"]["swipe_rate"] <= 0.1
+    assert r["by_palm_px"]["90"]["counter_clockwise"]["swipe_rate"] <= 0.15
