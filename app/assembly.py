@@ -159,7 +159,13 @@ class Assembly:
         """Create every stage and wire them by type. Raises PluginError/PluginDeclined for a required one."""
         if self._built:
             return self.pipeline
-        for sc in self.stage_configs():
+        stages = self.stage_configs()
+        spec = fusion_spec_of(stages)
+        if spec is not None:
+            from fusion.spec import load_spec
+
+            load_spec(spec)  # a bad spec is the user's one problem (SpecError, file:line), not each stage's
+        for sc in stages:
             try:
                 stage, spec = self.registry.create(sc.group, sc.plugin, sc.config, sc.name)
             except (PluginError, PluginDeclined) as exc:

@@ -9,7 +9,7 @@ import signal
 import sys
 from pathlib import Path
 
-from app.daemon import logs, thumbnails
+from app.daemon import logs
 from app.daemon.config import DaemonConfig, read_token
 from app.daemon.daemon import Daemon
 from app.daemon.server import ConfigError
@@ -17,8 +17,10 @@ from app.plugins.base import PluginDeclined
 from app.plugins.registry import PluginError
 from app.recording.mcap_reader import McapDamagedError, check_magic, replay_problem
 
-# without --config: what clients can drive with pushed IMU, hand skeletons and context alone
-DEFAULT_CONFIG = {"recognizers": [{"plugin": "wrist"}, {"plugin": "hand_skeleton"}, {"plugin": "speech", "optional": True}],
+# without --config: what clients drive with pushed audio, IMU, hand skeletons and context; speech is built
+# from the fusion spec (skipped, with one line saying why, without the speech extra)
+DEFAULT_CONFIG = {"recognizers": [{"plugin": "wrist"}, {"plugin": "hand_skeleton"},
+                                  {"plugin": "speech", "optional": True}],
                   "fusion": {"plugin": "fusion"}}
 
 
@@ -63,8 +65,6 @@ def main(argv: list[str]) -> int:
             check_magic(args.replay)
         logs.setup(args.log_format or cfg.log_format, cfg.log_level)
         daemon = Daemon(cfg, replay=args.replay)
-        # camera thumbnails with hand landmarks for `frames` subscribers (the dashboard)
-        daemon.extra_stages.append(("sinks", thumbnails.frame_tap(daemon.hub.publish_media), thumbnails.FRAME_TYPES, ()))
         daemon.build()
     except (ConfigError, PluginError, PluginDeclined, McapDamagedError, OSError) as exc:
         print(f"cuekit serve: {exc}", file=sys.stderr)

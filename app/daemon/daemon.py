@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from app.assembly import Assembly, ExtraStage
+from app.daemon import thumbnails
 from app.daemon.config import DaemonConfig
 from app.daemon.ingest import NetworkInputs
 from app.daemon.server import Hub
@@ -67,6 +68,8 @@ class Daemon:
                           "taps", "hub")
         self.assembly.add(CallbackSink(self.hub.publish_intent, name="hub.intents"), (IntentEvent,), (),
                           "taps", "hub")
+        # camera thumbnails with hand landmarks for `frames` subscribers (the dashboard)
+        self.assembly.add(thumbnails.frame_tap(self.hub.publish_media), thumbnails.FRAME_TYPES, (), "taps", "hub")
         return self.assembly.build()
 
     def graph(self) -> list[dict[str, Any]]:
