@@ -145,3 +145,11 @@ trigger = { any = ["speech:[no, cancel]"] }
     [ev2] = e.push(ob("speech", "utterance", 3000, 3300, source_id="mic", text="no"), now_ns=3700 * MS)
     assert ev2.name == "cancel" and [n["name"] for n in ev2.n_best] == ["cancel", "confirm"]
     assert e.flush(5000 * MS) == []
+
+
+def test_stream_bookkeeping_is_bounded_against_many_source_ids():
+    e = FusionEngine("default_ar", scene())
+    for k in range(2000):
+        e.push(ob("gaze", "point", k, k, source_id=f"client-{k}", point=[1, 1], plane="image"), now_ns=(k + 1) * MS)
+        e.push(ob("speech", "vad_start", k, k, source_id="mic"), now_ns=(k + 1) * MS)
+    assert len(e.marks.streams) <= 256 and len(e.marks.streams[("speech", "mic")].segments) <= 32
