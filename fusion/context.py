@@ -22,7 +22,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from perception.context.rays import RayHit, cast_ray_2d, cast_ray_3d, hit_point_2d, pointing_ray_3d
+from fusion.rays import RayHit, cast_ray_2d, cast_ray_3d, hit_point_2d, pointing_ray_3d
 from perception.context.scene import Scene
 from perception.stream.types import Observation
 

@@ -143,6 +143,20 @@ class Decider:
         self.refusals.append(reason)
         log.info("%s", reason)
 
+    def _group_rival_stream(self, c: Candidate) -> str | None:
+        """A stream that could still deliver evidence for a higher-priority member of `c`'s exclusive
+        group from before `c`'s end (that member would win the conflict); None when there is none."""
+        g = c.intent.group
+        if not g:
+            return None
+        for j in self.spec.intents.values():
+            if j.group != g or j.name == c.intent.name or j.priority <= c.intent.priority:
+                continue
+            for mod in sorted({lf.event_modality for lf in j.leaves() if not lf.is_condition}):
+                if self.marks.watermark(mod, self._now) < c.match.t_last:
+                    return mod
+        return None
+
     def _group_hit(self, c: Candidate) -> str | None:
         """The emitted member of `c`'s exclusive group within the group's window, if any."""
         g = c.intent.group
@@ -185,6 +199,9 @@ class Decider:
         slot = self._slot_blocker(c, False)
         if slot is not None:
             return slot
+        rival = self._group_rival_stream(c)
+        if rival is not None:
+            return rival
         mine = set(c.match.obs)
         for j in self.spec.intents.values():
             if j.name == c.intent.name:

@@ -222,7 +222,7 @@ class FusionEngine(Matcher, SlotResolver, Decider):
             return True
         self.stats.implausible_time += 1
         key = (obs.modality, obs.source_id or "")
-        if key not in self._bad_time_streams:
+        if key not in self._bad_time_streams and len(self._bad_time_streams) < 256:
             self._bad_time_streams.add(key)
             log.warning("refusing %s/%s from %r: t_end %d ns is %.0f s from the engine's time (bound %.0f s); "
                         "further ones from this stream are counted silently", obs.modality, obs.kind,

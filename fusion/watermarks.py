@@ -43,6 +43,8 @@ class WatermarkOptions:
     idle_ms: float = 500.0  # a continuous stream silent this long has nothing in flight
     speech_onset_ms: float = 250.0  # the VAD announces an utterance at most this long after it began
     segment_timeout_s: float = 10.0  # an announced utterance with no result by then is forgotten
+    max_streams: int = 256  # source ids are client input: beyond this the longest-silent stream is forgotten
+    max_segments: int = 32  # announced utterances kept per stream
 
 
 @dataclass(slots=True)
@@ -79,6 +81,8 @@ class Watermarks:
             key = (obs_or_mod, source_id or "")
         st = self.streams.get(key)
         if st is None:
+            if len(self.streams) >= self.options.max_streams:
+                del self.streams[min(self.streams, key=lambda k: self.streams[k].heard_ns)]
             st = self.streams[key] = StreamState(*key)
         return st
 
@@ -98,6 +102,8 @@ class Watermarks:
         if obs.modality == "speech" and obs.kind == SEGMENT_START:
             st.announces = True
             st.segments.append(_Segment(obs.t_start_ns, None, now_ns))
+            while len(st.segments) > self.options.max_segments:
+                st.segments.popleft()
             self._expire(st, now_ns)
             return
         if obs.modality == "speech" and obs.kind == SEGMENT_END:

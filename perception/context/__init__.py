@@ -1,9 +1,8 @@
-"""Perception of context: the scene of targets, ray geometry, face/iris gaze, the context UDP feed.
+"""Perception of context: the scene of targets, face/iris gaze, the context UDP feed.
 
-What was pointed at or looked at *when* (the history fusion asks about deictic words) is fusion's:
-`fusion.context.ContextTracker`.
+What was pointed at or looked at *when* (the history fusion asks about deictic words) and the ray
+geometry that decides it are fusion's: `fusion.context.ContextTracker`, `fusion.rays`.
 """
-from perception.context.rays import RayHit, cast_ray_2d, cast_ray_3d, hit_point_2d, pointing_ray_3d
 from perception.context.scene import Scene, SceneError, Target
 
-__all__ = ["RayHit", "Scene", "SceneError", "Target", "cast_ray_2d", "cast_ray_3d", "hit_point_2d", "pointing_ray_3d"]
+__all__ = ["Scene", "SceneError", "Target"]

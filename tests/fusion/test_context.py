@@ -3,14 +3,8 @@ import math
 import pytest
 
 from fusion.context import ContextOptions, ContextTracker
-from perception.context import (
-    Scene,
-    SceneError,
-    Target,
-    cast_ray_2d,
-    cast_ray_3d,
-    hit_point_2d,
-)
+from fusion.rays import cast_ray_2d, cast_ray_3d, hit_point_2d
+from perception.context import Scene, SceneError, Target
 from perception.stream.types import Observation
 
 MS = 1_000_000
@@ -175,7 +169,7 @@ def _finger_skeleton(direction, bend_deg=0.0):
 
 
 def test_pointing_ray_from_a_world_skeleton_hits_the_3d_target_it_aims_at():
-    from perception.context import pointing_ray_3d
+    from fusion.rays import pointing_ray_3d
 
     ball = Target("ball", "ball", position=(0.5, 0.0, 3.0), radius=0.2)
     box = Target("box", "box", position=(-1.0, 0.0, 2.0), radius=0.2)

@@ -115,3 +115,41 @@ def test_a_wrist_select_does_not_wait_for_a_sparse_hand_stream():
     e.push(ob("hand", "open_palm", 900, 1000, source_id="hands"), now_ns=1010 * MS)  # hands in view
     [ev] = e.push(ob("wrist", "double_tap", 1100, 1300, source_id="wrist"), now_ns=1320 * MS)
     assert ev.name == "select" and ev.t_emitted_ns == 1320 * MS
+
+
+def test_a_higher_priority_group_member_is_waited_for_on_its_streams():
+    from fusion.spec import loads_spec
+
+    sp = loads_spec('''
+[intents.confirm]
+group = "answer"
+trigger = { any = ["hand:thumbs_up"] }
+[intents.cancel]
+group = "answer"
+priority = 5
+trigger = { any = ["speech:[no, cancel]"] }
+''')
+    e = FusionEngine(sp, scene())
+    e.push(ob("speech", "vad_start", 100, 100, source_id="mic"), now_ns=110 * MS)
+    e.push(ob("speech", "vad_end", 400, 400, source_id="mic"), now_ns=410 * MS)
+    e.push(ob("speech", "utterance", 100, 300, source_id="mic", text="cancel"), now_ns=700 * MS)
+    # the user is quiet; speech has delivered up to now - 250 ms: the thumbs-up waits until that passes it
+    assert e.push(ob("hand", "thumbs_up", 1000, 1100, source_id="hands"), now_ns=1120 * MS) == []
+    assert e.advance(1340 * MS) == []
+    [ev] = e.advance(1350 * MS)
+    assert ev.name == "confirm" and e.stats.waits["confirm"]["for"] == {"speech": 1}
+    # an announced utterance that overlaps the thumbs-up wins the conflict: one answer, the stronger one
+    e.push(ob("speech", "vad_start", 3000, 3000, source_id="mic"), now_ns=3010 * MS)
+    assert e.push(ob("hand", "thumbs_up", 3050, 3150, source_id="hands"), now_ns=3170 * MS) == []
+    e.push(ob("speech", "vad_end", 3400, 3400, source_id="mic"), now_ns=3410 * MS)
+    [ev2] = e.push(ob("speech", "utterance", 3000, 3300, source_id="mic", text="no"), now_ns=3700 * MS)
+    assert ev2.name == "cancel" and [n["name"] for n in ev2.n_best] == ["cancel", "confirm"]
+    assert e.flush(5000 * MS) == []
+
+
+def test_stream_bookkeeping_is_bounded_against_many_source_ids():
+    e = FusionEngine("default_ar", scene())
+    for k in range(2000):
+        e.push(ob("gaze", "point", k, k, source_id=f"client-{k}", point=[1, 1], plane="image"), now_ns=(k + 1) * MS)
+        e.push(ob("speech", "vad_start", k, k, source_id="mic"), now_ns=(k + 1) * MS)
+    assert len(e.marks.streams) <= 256 and len(e.marks.streams[("speech", "mic")].segments) <= 32
