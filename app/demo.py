@@ -27,12 +27,17 @@ DEFAULT_SPEC = "default_ar"
 ALL_TYPES = (VideoFrame, AudioChunk, ImuBatch, HandLandmarks, Observation, IntentEvent)
 
 
+def session_manifest(path: Path) -> dict:
+    """The manifest beside a recording (targets, expected intents, how its hands are given), or {}."""
+    manifest = Path(path).with_suffix(".json")
+    if manifest.is_file():
+        return dict(json.loads(manifest.read_text()))
+    return {}
+
+
 def session_targets(path: Path) -> list[dict]:
     """Scene targets of a recording, from the manifest beside it (the speech grammar needs their names)."""
-    manifest = path.with_suffix(".json")
-    if manifest.is_file():
-        return list(json.loads(manifest.read_text()).get("targets", []))
-    return []
+    return list(session_manifest(path).get("targets", []))
 
 
 def _speech_stage(spec_path: str | Path, targets: list[dict]) -> Stage:
@@ -50,6 +55,10 @@ def _speech_stage(spec_path: str | Path, targets: list[dict]) -> Stage:
 def demo_config(choice: SourceChoice, spec: str | Path, record_to: Path | None) -> DaemonConfig:
     sources: list[dict[str, Any]] = []
     recognizers: list[dict[str, Any]] = [{"plugin": "wrist"}, {"plugin": "hand_skeleton"}]
+    if _camera_hands(choice):
+        # the recording's camera shows real hands and has no skeleton track: build_daemon adds the camera
+        # hand stage (the skeleton recogniser would see that stage's landmarks a second time)
+        recognizers = [{"plugin": "wrist"}]
     if choice.kind == "live":
         if choice.camera is not None:
             sources.append({"plugin": "camera", "config": {"device": choice.camera}, "optional": True})
@@ -73,12 +82,31 @@ def demo_config(choice: SourceChoice, spec: str | Path, record_to: Path | None) 
     return DaemonConfig.from_dict(raw)
 
 
+def _camera_hands(choice: SourceChoice) -> bool:
+    return bool(choice.kind == "session" and choice.path
+                and session_manifest(choice.path).get("camera_hand_tracking"))
+
+
+def _camera_hand_stage(realtime: bool) -> Stage:
+    """CueKit's palm detector + landmarks + gestures on a recording's camera frames. In a fast replay
+    the stage must not drop frames (live it keeps the newest): the replay then waits for it."""
+    from perception.hands.stage import HandStage
+    from perception.stream import QueuePolicy
+
+    stage = HandStage(name="hands")
+    if not realtime:
+        stage.input_policy = QueuePolicy.BLOCK
+    return stage
+
+
 def build_daemon(choice: SourceChoice, spec: str | Path, sinks: list[tuple[Stage, tuple[type, ...]]],
                  record_to: Path | None = None) -> Daemon:
     """The demo's pipeline: the daemon's plugins wired by type, the speech grammar from the spec and the
     session's targets, and `sinks` (stage, types it consumes) at the end. Built, not started."""
     targets = session_targets(choice.path) if choice.kind == "session" and choice.path else []
     extra = [("recognizers", _speech_stage(spec, targets), (AudioChunk,), (Observation,))]
+    if _camera_hands(choice):
+        extra.append(("recognizers", _camera_hand_stage(choice.realtime), (VideoFrame,), (HandLandmarks, Observation)))
     extra += [("sinks", stage, consumes, ()) for stage, consumes in sinks]
     daemon = Daemon(demo_config(choice, spec, record_to),
                     replay=choice.path if choice.kind == "session" else None, extra_stages=extra)
