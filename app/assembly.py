@@ -22,7 +22,7 @@ from typing import Any, cast
 from app.daemon.config import DaemonConfig, StageConfig
 from app.plugins.base import PluginDeclined
 from app.plugins.registry import PluginError, Registry
-from perception.stream import Clock, Graph, Pipeline, ReplayClock, Role, Source, Stage
+from perception.stream import Clock, Graph, Pipeline, QueuePolicy, ReplayClock, Role, Source, Stage
 from perception.stream.graph import GraphNode
 
 log = logging.getLogger("cuekit.assembly")
@@ -174,6 +174,10 @@ class Assembly:
                     self.skipped.append({"plugin": sc.plugin, "section": sc.section, "reason": str(exc)})
                     continue
                 raise
+            if self.replay is not None and not self.config.replay_realtime \
+                    and stage.input_policy is QueuePolicy.LATEST:
+                # a fast replay waits for every stage: dropping stale frames is for live input only
+                stage.input_policy = QueuePolicy.BLOCK
             consumes = tuple(getattr(stage, "consumes", None) or spec.consumes)
             produces = tuple(getattr(stage, "produces", None) or spec.produces)
             self.add(stage, consumes, produces, sc.section, sc.plugin)

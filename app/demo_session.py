@@ -1,13 +1,24 @@
-"""Builds the bundled demo session (assets/sessions/demo.mcap) from the project's own synthesis.
+"""Builds the bundled demo session (assets/sessions/demo.mcap).
 
-Nothing in it was captured from a person: speech is espeak-ng, wrist motion is the kinematic
-simulator of perception.wrist.synthetic, hand-joint skeletons come from the kinematic hand model of
-perception.hands.synth (as a glasses prototype's own hand tracking would deliver them), gaze is a
-fixation stream as an eye tracker would send, and the camera shows a rendered room. The script lays
-out a timeline in which every intent of the default spec occurs once and writes the expected intents
-next to the recording, so the demo and its tests can check what the real recognisers make of it.
+Speech is espeak-ng, wrist motion is the kinematic simulator of perception.wrist.synthetic, gaze is a
+fixation stream as an eye tracker would send. Hands, two ways (`--hands`):
+- `camera` (default, the bundled session): the camera track shows REAL hands: photos of
+  ../shared/data/hands_scenes (SubhiH/HandsDataset, Apache-2.0; a fist, a pointing index, an open hand)
+  scaled to 640x480 and rotated / panned so the hand points at a target or swipes; a rendered room
+  while no hand is in view. The session has no skeleton track, so the demo runs CueKit's palm detector
+  + landmark model on these pixels (the manifest says `"camera_hand_tracking": true`). The photos are
+  chosen at build time with those same models: a photo is used only when our landmarks + classifier
+  see its pose and, for pointing, the index ray hits the target. No Apache-2.0 photo shows a pinch
+  or a thumbs up, so in this session select comes from gaze + a wrist double tap and confirm from
+  speech ("yes").
+- `skeleton`: hand-joint skeletons from the kinematic hand model of perception.hands.synth, as a
+  glasses prototype's own hand tracking would deliver them (pinch tap, thumbs up; the old session).
+The script lays out a timeline in which every intent of the default spec occurs once and writes the
+expected intents next to the recording, so the demo and its tests can check what the real recognisers
+make of it.
 
-    python -m app.demo_session [--out assets/sessions/demo.mcap]
+    python -m app.demo_session [--out assets/sessions/demo.mcap] [--hands camera|skeleton]
+        [--scenes ../shared/data/hands_scenes]
 """
 from __future__ import annotations
 
@@ -34,7 +45,7 @@ SIZE = (640, 480)
 SAMPLE_RATE = 16000
 AUDIO_CHUNK = 512  # 32 ms, the VAD's chunk
 HAND_HZ = 30
-VIDEO_HZ = 5  # the room is static: a few frames a second keep the file small
+VIDEO_HZ = 2  # the room is static: a few frames a second keep the file small
 IMU_HZ = 100
 
 TARGETS = [
@@ -56,7 +67,7 @@ class Cue:
     slots: dict | None = None
 
 
-SCRIPT = [
+SCRIPT_SKELETON = [
     Cue(1.0, "speech", "wake up", "wake"),
     Cue(3.5, "gaze+hand", "lamp:pinch_tap", "select", {"target": "lamp"}),
     Cue(6.5, "speech", "open door", "open", {"target": "door"}),
@@ -76,6 +87,18 @@ SCRIPT = [
     Cue(41.5, "speech", "go to sleep", "sleep"),
 ]
 DURATION_S = 45.0
+# the camera session: the same intents; select and confirm by other modalities (no licensed real photo
+# of a pinch or a thumbs up), fist / pointing / swipe seen by the camera; "wake up" half a second later, as
+# the hand models load while the replay starts (at 1.0 s it was missed in one of two runs on a loaded machine)
+SCRIPT_CAMERA = [Cue(3.5, "gaze+wrist", "lamp:double_tap", "select", {"target": "lamp"}) if c.expect == "select"
+                 else Cue(31.5, "speech", "yes", "confirm") if c.expect == "confirm"
+                 else Cue(1.5, "speech", "wake up", "wake") if c.expect == "wake" else c
+                 for c in SCRIPT_SKELETON]
+SCRIPT = SCRIPT_CAMERA
+SCENES = Path(__file__).resolve().parents[2] / "shared" / "data" / "hands_scenes"
+SCENES_LICENCE = "SubhiH/HandsDataset photos, Apache-2.0 (../shared/data/hands_scenes)"
+CAMERA_HAND_HZ = 10  # camera frames per second while a hand is in view (the room alone: VIDEO_HZ)
+SWIPE_HZ = 15
 
 
 def _ns(t_s: float) -> int:
@@ -170,6 +193,97 @@ def _point_at(track: HandTrack, point: np.ndarray, tid: str, t0: float, t1: floa
     track.hold(_aim(point, d / np.linalg.norm(d)), wrist, t0, t1)
 
 
+# real hands on the camera -------------------------------------------------------------------------
+class CameraHands:
+    """Camera frames with real hands, made from the Apache-2.0 scene photos and checked with CueKit's own
+    palm detector, landmark model and classifier (so the demo shows what these models really see)."""
+
+    def __init__(self, scenes: Path) -> None:
+        from perception.context.scene import Scene
+        from perception.hands.classifier import GestureClassifier
+        from perception.hands.eval_scenes import load_labels
+        from perception.hands.landmarker import HandLandmarker, HandLandmarkerOptions
+
+        if not (scenes / "labels.csv").is_file():
+            raise SystemExit(f"demo session: {scenes}/labels.csv not found (the camera session needs the "
+                             "shared scene photos; --hands skeleton builds without them)")
+        self.scenes = scenes
+        self.by_fingers: dict[int, list[str]] = {}
+        for name, hands in sorted(load_labels(scenes).items()):
+            if len(hands) == 1:
+                self.by_fingers.setdefault(hands[0][1], []).append(name)
+        self.landmarker = HandLandmarker(HandLandmarkerOptions(num_hands=1))
+        self.classifier = GestureClassifier()
+        self.scene = Scene()
+        self.scene.apply({"op": "replace", "targets": TARGETS})
+        self.used: list[str] = []
+
+    def photo(self, name: str) -> np.ndarray:
+        img = cv2.imread(str(self.scenes / name))
+        if img is None:
+            raise SystemExit(f"demo session: cannot read {self.scenes / name}")
+        return cv2.resize(img, SIZE, interpolation=cv2.INTER_AREA)
+
+    def look(self, frame: np.ndarray) -> tuple[str, np.ndarray | None]:
+        res = self.landmarker.detect(frame, bgr=True)
+        if not res.hands:
+            return "none", None
+        lm = res.hands[0].image_xyz
+        return self.classifier.classify(lm).gesture, lm
+
+    @staticmethod
+    def warp(img: np.ndarray, angle: float = 0.0, pivot=(0.0, 0.0), shift=(0.0, 0.0)) -> np.ndarray:
+        """Rotate by `angle` (radians, clockwise on screen) about `pivot`, then shift; edges replicated."""
+        c, si = np.cos(angle), np.sin(angle)
+        px, py = pivot
+        M = np.array([[c, -si, px - c * px + si * py + shift[0]], [si, c, py - si * px - c * py + shift[1]]])
+        return cv2.warpAffine(img, M, SIZE, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+    def pose_photo(self, fingers: int, wanted: tuple[str, ...]) -> np.ndarray:
+        """The first photo with `fingers` open fingers that our models label as one of `wanted`."""
+        for name in self.by_fingers.get(fingers, []):
+            img = self.photo(name)
+            if self.look(img)[0] in wanted:
+                self.used.append(name)
+                return img
+        raise SystemExit(f"demo session: no scene photo with {fingers} fingers is seen as {wanted}")
+
+    def pointing_at(self, tid: str) -> np.ndarray:
+        """A pointing photo rotated about the wrist until our landmarks' index ray hits target `tid`."""
+        from perception.context.rays import cast_ray_2d
+
+        centre = _box_centre(tid)
+        for name in self.by_fingers.get(1, []):
+            img = self.photo(name)
+            gesture, lm = self.look(img)
+            if gesture != "point":
+                continue
+            wrist, tip, d = lm[0, :2], lm[8, :2], lm[8, :2] - lm[5, :2]
+            # the wrist low in the view and well left of the target, so the fingertip stays outside it
+            shift = np.array([np.clip(centre[0] - 200.0, 120.0, 560.0), 455.0]) - wrist
+            def miss(a: float, wrist=wrist, tip=tip, d=d, shift=shift) -> float:  # index vs tip -> target
+                R = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+                to = centre - (wrist + shift + R @ (tip - wrist))
+                dr = R @ d
+                return abs(np.arctan2(dr[0] * to[1] - dr[1] * to[0], dr @ to))
+
+            angle = min(np.radians(np.arange(-60.0, 60.5, 0.5)), key=miss)
+            if miss(angle) > np.radians(3):
+                continue
+            frame = self.warp(img, angle, tuple(wrist), tuple(shift))
+            gesture, lm2 = self.look(frame)
+            if gesture != "point":
+                continue
+            tip2 = lm2[8, :2]
+            inside = any(t["box"][0] <= tip2[0] <= t["box"][2] and t["box"][1] <= tip2[1] <= t["box"][3]
+                         for t in TARGETS)
+            hit = cast_ray_2d(tip2, tip2 - lm2[5, :2], self.scene.targets(), "image", 12.0)
+            if hit is not None and hit.target.id == tid and not inside:
+                self.used.append(name)
+                return frame
+        raise SystemExit(f"demo session: no scene photo of a pointing hand can be aimed at {tid}")
+
+
 # the room -----------------------------------------------------------------------------------------
 def render_room() -> np.ndarray:
     img = np.zeros((SIZE[1], SIZE[0], 3), np.uint8)
@@ -192,7 +306,7 @@ def render_room() -> np.ndarray:
 
 
 # assembly -----------------------------------------------------------------------------------------
-def build_items(seed: int = 7) -> tuple[list, list[dict]]:
+def build_items(seed: int = 7, hands: str = "camera", scenes: Path = SCENES) -> tuple[list, list[dict]]:
     """Every item of the session in capture-time order, and the expected intents."""
     from perception.wrist.synthetic import Scene, SimEvent, render
 
@@ -202,10 +316,22 @@ def build_items(seed: int = 7) -> tuple[list, list[dict]]:
     audio = rng.normal(0, 0.002, int(DURATION_S * SAMPLE_RATE)).astype(np.float32)  # room noise
     wrist_events: list = []
     track = HandTrack(rng)
-    open_palm, pinch = _pose("open_palm", 1), None
-    point = _pose("point", 2)
+    cam = CameraHands(scenes) if hands == "camera" else None
+    script = SCRIPT_CAMERA if cam is not None else SCRIPT_SKELETON
+    spans: list[tuple[float, float, float, object]] = []  # camera frames with a real hand: t0, t1, Hz, frame(t)
+    if cam is None:
+        open_palm, point = _pose("open_palm", 1), _pose("point", 2)
     expected: list[dict] = []
-    for cue in SCRIPT:
+
+    def fixate(tid: str, t_s: float) -> None:
+        c = _box_centre(tid)
+        for t in np.arange(t_s - 0.5, t_s + 1.2, 0.05):  # eye-tracker fixation, 20 Hz
+            p = c + rng.normal(0, 4, 2)
+            items.append(Observation("gaze", "point", 0.9, _ns(t), _ns(t),
+                                     {"point": [float(p[0]), float(p[1])], "plane": "image"},
+                                     source_id="glasses_eye_tracker"))
+
+    for cue in script:
         expected.append({"t_s": cue.t_s, "name": cue.expect, "slots": cue.slots or {}, "via": cue.modality})
         if cue.modality == "speech" or cue.modality == "speech+pointing":
             text = cue.what.split(":")[0]
@@ -216,11 +342,37 @@ def build_items(seed: int = 7) -> tuple[list, list[dict]]:
                 _, obj, dest = cue.what.split(":")
                 dur = len(u) / SAMPLE_RATE
                 # "move that there": point at the object around "that", then at the destination
-                # the hand drops out of view for a moment between the two, as a real one turns
-                _point_at(track, point, obj, cue.t_s - 0.6, cue.t_s + 0.35 * dur)
-                _point_at(track, point, dest, cue.t_s + 0.35 * dur + 0.25, cue.t_s + dur + 0.6)
+                # the hand drops out of view for a moment between the two, as a real one turns (on the
+                # camera for longer than the tracker's 500 ms re-acquire window, so the second pointing
+                # is a new hand whose `point` is reported again)
+                if cam is not None:
+                    a, b = cam.pointing_at(obj), cam.pointing_at(dest)
+                    spans.append((cue.t_s - 0.6, cue.t_s + 0.35 * dur, CAMERA_HAND_HZ, lambda t, f=a: f))
+                    spans.append((cue.t_s + 0.35 * dur + 0.55, cue.t_s + dur + 0.8, CAMERA_HAND_HZ,
+                                  lambda t, f=b: f))
+                else:
+                    _point_at(track, point, obj, cue.t_s - 0.6, cue.t_s + 0.35 * dur)
+                    _point_at(track, point, dest, cue.t_s + 0.35 * dur + 0.25, cue.t_s + dur + 0.6)
         elif cue.modality == "wrist":
             wrist_events.append(SimEvent(cue.what, cue.t_s))
+        elif cue.modality == "gaze+wrist":
+            tid, gesture = cue.what.split(":")
+            fixate(tid, cue.t_s)
+            wrist_events.append(SimEvent(gesture, cue.t_s))
+        elif cue.modality == "hand" and cam is not None:
+            if cue.what == "swipe_right":
+                img = cam.pose_photo(4, ("open_palm", "four"))
+
+                def pan(t: float, img=img, t0=cue.t_s) -> np.ndarray:
+                    u = min(max((t - t0) / 0.4, 0.0), 1.0)
+                    return cam.warp(img, shift=(-150.0 + 300.0 * (0.5 - 0.5 * np.cos(np.pi * u)), 0.0))
+
+                spans.append((cue.t_s - 0.4, cue.t_s + 0.8, SWIPE_HZ, pan))
+            elif cue.what == "fist":
+                img = cam.pose_photo(0, ("fist",))
+                spans.append((cue.t_s, cue.t_s + 0.8, CAMERA_HAND_HZ, lambda t, f=img: f))
+            else:
+                raise ValueError(f"no real photo for the camera cue {cue.what!r}")
         elif cue.modality == "hand":
             at = np.array([330.0, 420.0])
             if cue.what == "swipe_right":
@@ -232,12 +384,7 @@ def build_items(seed: int = 7) -> tuple[list, list[dict]]:
                 track.hold(_pose(cue.what, 3), at, cue.t_s, cue.t_s + 0.7)
         elif cue.modality == "gaze+hand":
             tid, _gesture = cue.what.split(":")  # the script only has pinch_tap here
-            c = _box_centre(tid)
-            for t in np.arange(cue.t_s - 0.5, cue.t_s + 1.2, 0.05):  # eye-tracker fixation, 20 Hz
-                p = c + rng.normal(0, 4, 2)
-                items.append(Observation("gaze", "point", 0.9, _ns(t), _ns(t),
-                                         {"point": [float(p[0]), float(p[1])], "plane": "image"},
-                                         source_id="glasses_eye_tracker"))
+            fixate(tid, cue.t_s)
             pinch = _pose("pinch", 4)
             at = np.array([520.0, 420.0])
             track.hold(open_palm, at, cue.t_s - 0.3, cue.t_s)
@@ -256,9 +403,16 @@ def build_items(seed: int = 7) -> tuple[list, list[dict]]:
         items.append(ImuBatch(t_ns=imu.t_ns[i:i + 10], accel=imu.accel[i:i + 10], gyro=imu.gyro[i:i + 10],
                               seq=k, source_id="wrist"))
     room = render_room()
-    for k, t in enumerate(np.arange(0, DURATION_S, 1 / VIDEO_HZ)):
-        items.append(VideoFrame(room, _ns(t), k, source_id="camera"))
+    frames = [(float(t), None) for t in np.arange(0, DURATION_S, 1 / VIDEO_HZ)
+              if not any(t0 <= t < t1 for t0, t1, _, _ in spans)]
+    for t0, t1, hz, make in spans:
+        frames += [(float(t), make) for t in np.arange(t0, t1, 1 / hz)]
+    frames.sort(key=lambda f: f[0])
+    for k, (t, make) in enumerate(frames):
+        items.append(VideoFrame(room if make is None else make(t), _ns(t), k, source_id="camera"))
     items.sort(key=_item_time)
+    if cam is not None:
+        print(f"demo session: real hand photos used: {', '.join(dict.fromkeys(cam.used))}", file=sys.stderr)
     return items, expected
 
 
@@ -274,19 +428,23 @@ def _item_time(item) -> int:
     return int(item.t_capture_ns)
 
 
-def write_session(out: Path, seed: int = 7) -> dict:
+def write_session(out: Path, seed: int = 7, hands: str = "camera", scenes: Path = SCENES) -> dict:
     from app.recording.mcap_writer import McapWriter, RecorderOptions
 
-    items, expected = build_items(seed)
+    items, expected = build_items(seed, hands, scenes)
+    content = ("espeak-ng speech, simulated wrist IMU, gaze fixations; camera: real hand photos ("
+               + SCENES_LICENCE + ") over a rendered room" if hands == "camera" else
+               "synthetic: espeak-ng speech, simulated wrist IMU, kinematic hand skeletons")
     w = McapWriter(out, RecorderOptions(jpeg_quality=80, audio_encoding="pcm_s16le"),
                    metadata={"kind": "demo", "generator": "app.demo_session", "seed": str(seed),
-                             "content": "synthetic: espeak-ng speech, simulated wrist IMU, kinematic hand skeletons"})
+                             "hands": hands, "content": content})
     for i, item in enumerate(items):
         w.write(item)
         if i % 2000 == 0:
             print(f"demo session: {i}/{len(items)} items", file=sys.stderr)
     w.close()
-    manifest = {"session": out.name, "duration_s": DURATION_S, "targets": TARGETS, "expected_intents": expected}
+    manifest = {"session": out.name, "duration_s": DURATION_S, "targets": TARGETS,
+                "camera_hand_tracking": hands == "camera", "content": content, "expected_intents": expected}
     out.with_suffix(".json").write_text(json.dumps(manifest, indent=1) + "\n")
     return manifest
 
@@ -295,8 +453,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m app.demo_session", description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=DEFAULT_SESSION)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--hands", choices=["camera", "skeleton"], default="camera",
+                    help="camera: real hand photos on the camera track (the bundled session); skeleton: "
+                    "synthetic hand skeletons as a headset's own tracking sends them")
+    ap.add_argument("--scenes", type=Path, default=SCENES, help="the Apache-2.0 scene photos (camera hands)")
     a = ap.parse_args(argv)
-    m = write_session(a.out, a.seed)
+    m = write_session(a.out, a.seed, a.hands, a.scenes)
     print(f"wrote {a.out} ({a.out.stat().st_size / 1e6:.1f} MB) with {len(m['expected_intents'])} scripted intents")
     return 0
 

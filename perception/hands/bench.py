@@ -271,7 +271,20 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--threads", type=int, default=1, help="inference threads for onnxruntime and LiteRT")
     ap.add_argument("--plot", type=Path, default=None, help="save a bar chart (PNG) here")
     ap.add_argument("--from-json", type=Path, default=None, help="re-plot a saved --json result, run nothing")
+    ap.add_argument("--live-load", type=float, default=None, metavar="SECONDS",
+                    help="instead: CPU per second of input of the whole live load (hands + speech + wrist)")
     args = ap.parse_args(argv)
+    if args.live_load is not None:
+        from perception.hands import live_load
+
+        if not 2 <= args.live_load <= 120:
+            ap.error("--live-load SECONDS must be within 2..120")
+        res = live_load.measure(args.live_load, args.photo)
+        if args.plot is not None:
+            live_load.plot(res, args.plot)
+            _log(f"plot saved to {args.plot}")
+        print(json.dumps(res) if args.json else json.dumps(res, indent=1))
+        return 0
     if args.from_json is not None:
         if args.plot is None:
             ap.error("--from-json needs --plot PATH")

@@ -59,6 +59,8 @@ def summarise(folders: dict[str, str], found: dict[str, bool], preds: dict[str, 
         up = [p for p in paths if folders[p] in hagrid.UNMAPPED]
         acc = [pred[p] == hagrid.cuekit_label(folders[p]) for p in gp]
         out[f"{m}_accuracy_goal"] = float(np.mean(acc)) if acc else 0.0
+        acc_found = [pred[p] == hagrid.cuekit_label(folders[p]) for p in gp if found[p]]
+        out[f"{m}_accuracy_goal_found"] = float(np.mean(acc_found)) if acc_found else 0.0
         per = {f: out["per_folder"][f][f"{m}_accuracy"] for f in goal_folders}
         out[f"{m}_lowest_goal_folder"] = [min(per, key=per.get), min(per.values())] if per else None
         out[f"{m}_unmapped_as_none"] = float(np.mean([pred[p] == "none" for p in up])) if up else None
@@ -207,6 +209,7 @@ def table_text(result: dict) -> str:
         if mp.get("status") == "ok":
             y = mp["with_our_classifiers"][s]
             line += (f"; MediaPipe found {y['with_hand']}/{y['images']} (ours {x['with_hand']}), its landmarks + "
-                     f"our classifier {y['model_accuracy_goal']:.3f}")
+                     f"our classifier {y['model_accuracy_goal']:.3f} ({y['model_accuracy_goal_found']:.3f} on crops "
+                     f"where it found a hand; ours {x['model_accuracy_goal_found']:.3f})")
         lines.append(line)
     return "\n".join(lines)

@@ -126,6 +126,8 @@ def list_crops(data: Path) -> list[tuple[str, Path]]:
 
 
 CACHE_DIR = Path.home() / ".cache" / "cuekit" / "hands"
+MAX_CROP_BYTES = 8 * 1024 * 1024
+MAX_CROP_SIDE = 4096
 
 
 def _file_sha(path: Path) -> str:
@@ -161,11 +163,14 @@ def landmark_table(data: Path, landmark_model: str = "hand_landmark_full", landm
         if progress:
             progress(f"landmarks of {len(table)} crops from cache {cache}")
         return table
+    if not items:
+        raise ValueError(f"{data} has no HaGRID class folders with images")
     table = {}
     skipped = 0
     for k, (folder, p) in enumerate(items):
-        img = cv2.imread(str(p))
-        if img is None or min(img.shape[:2]) < 8:
+        # a crop is a hand box: anything far larger is no crop (and is not decoded)
+        img = cv2.imread(str(p)) if p.stat().st_size <= MAX_CROP_BYTES else None
+        if img is None or min(img.shape[:2]) < 8 or max(img.shape[:2]) > MAX_CROP_SIDE:
             skipped += 1
             continue
         r = crop_landmarks(lmk, np.ascontiguousarray(img[:, :, ::-1]))
@@ -175,7 +180,9 @@ def landmark_table(data: Path, landmark_model: str = "hand_landmark_full", landm
         if progress and (k + 1) % 200 == 0:
             progress(f"landmarks: {k + 1}/{len(items)} crops")
     if progress and skipped:
-        progress(f"skipped {skipped} unreadable or tiny images")
+        progress(f"skipped {skipped} unreadable, tiny (< 8 px) or oversized images")
+    if not table:
+        raise ValueError(f"{data}: none of the {len(items)} images could be read as a hand crop")
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     paths = list(table)
     tmp = cache.with_suffix(".tmp.npz")
