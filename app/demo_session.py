@@ -250,7 +250,7 @@ class CameraHands:
 
     def pointing_at(self, tid: str) -> np.ndarray:
         """A pointing photo rotated about the wrist until our landmarks' index ray hits target `tid`."""
-        from perception.context.rays import cast_ray_2d
+        from fusion.rays import cast_ray_2d
 
         centre = _box_centre(tid)
         for name in self.by_fingers.get(1, []):
