@@ -52,6 +52,9 @@ def main(argv: list[str]) -> int:
         # camera thumbnails with hand landmarks for `frames` subscribers (the dashboard)
         daemon.extra_stages.append(("sinks", thumbnails.frame_tap(daemon.hub.publish_media), thumbnails.FRAME_TYPES, ()))
         daemon.build()
+        # what a client can expect: every intent of the specs the fusion stages run
+        daemon.hub.expected_intents = sorted({name for node in daemon.nodes
+                                              for name in getattr(getattr(node.stage, "spec", None), "intents", {})})
     except (ConfigError, PluginError, PluginDeclined) as exc:
         print(f"cuekit serve: {exc}", file=sys.stderr)
         return 2

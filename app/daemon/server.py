@@ -250,6 +250,7 @@ class Hub:
         self._stats_cache: tuple[float, str | bytes] | None = None
         # what a client subscribing late (a dashboard) may ask for with `recent`
         self.recent_intents: collections.deque[tuple[dict[str, Any], str | bytes]] = collections.deque(maxlen=1024)
+        self.expected_intents: list[str] = []  # the intents the pipeline's spec can emit (info.intents)
         self.recent_observations: collections.deque[tuple[dict[str, Any], str | bytes]] = collections.deque(maxlen=4096)
         self._hands = thumbnails.LatestHands()
         self._frame_wanted: dict[str, tuple[float, int]] = {}  # session id -> (interval_s, max_width)
@@ -449,6 +450,8 @@ class Hub:
              "accepts": list(protocol.CONTROL_TYPES) + (self.inputs.accepts() if self.inputs else []),
              "streams": list(protocol.STREAMS), "emits": list(protocol.SERVER_TYPES),
              "queue_capacity": o.queue_capacity}
+        if self.expected_intents:
+            d["intents"] = list(self.expected_intents)
         d.update(self.describe_extra())
         return d
 

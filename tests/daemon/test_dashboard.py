@@ -180,6 +180,8 @@ def test_dashboard_shows_every_intent_of_the_replayed_session_with_evidence_and_
             "return [...document.querySelectorAll('#stages tbody tr')].map(r => r.dataset.stage)"), what="stats")
         assert {"replay", "fusion", "hub.intents", "hub.frames"} <= set(stages)
         assert browser.find_element("id", "intent-count").text == str(len(rows))
+        listed = browser.find_element("id", "expected").text.split(", ")  # info.intents: what may come
+        assert {r["name"] for r in rows} <= set(listed) and "volume_up" in listed
         assert _browser_errors(browser) == []
         shot = os.environ.get("CUEKIT_DASHBOARD_SCREENSHOT")
         if shot:
