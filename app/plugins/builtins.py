@@ -31,6 +31,7 @@ BUILTINS: dict[tuple[str, str], str] = {
     ("cuekit.sinks", "jsonl"): "app.sinks.jsonl:JsonLinesSink",
     ("cuekit.sinks", "osc"): "app.sinks.osc:OscSink",
     ("cuekit.sinks", "recorder"): "app.plugins.builtins:recorder",
+    ("cuekit.sinks", "foxglove"): "app.sinks.foxglove_live:FoxgloveLiveSink",
 }
 
 _STREAM_TYPES = ("VideoFrame", "AudioChunk", "ImuBatch", "HandLandmarks", "Observation", "IntentEvent")

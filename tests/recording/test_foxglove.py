@@ -13,7 +13,15 @@ from mcap.reader import make_reader
 
 from app.recording.mcap_reader import McapReplaySource, read_items, read_scene
 from app.recording.mcap_writer import McapWriter
-from perception.stream import AudioChunk, CallbackSink, ImuBatch, Observation, Pipeline, ReplayClock, VideoFrame
+from perception.stream import (
+    AudioChunk,
+    CallbackSink,
+    ImuBatch,
+    Observation,
+    Pipeline,
+    ReplayClock,
+    VideoFrame,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 TARGETS = [{"id": "lamp", "label": "lamp", "box": [40, 60, 170, 250]},
@@ -82,7 +90,7 @@ def test_streams_use_foxglove_schemas_and_wall_clock_log_times(live):
 
 
 def test_imu_is_one_message_per_sample_and_audio_is_playable_pcm(live):
-    path, items, _ = live
+    path, _, _ = live
     _, msgs = _messages(path)
     imu = [(json.loads(m.data), m.log_time) for s, _, m in msgs if s == "cuekit.ImuSample"]
     assert len(imu) == 100  # 10 batches of 10
