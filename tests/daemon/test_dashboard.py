@@ -278,3 +278,69 @@ def test_dashboard_needs_the_token_when_one_is_set_and_refuses_foreign_origins(b
         assert d.metrics(token)["connections"]["refused"]["origin"] == 1
     finally:
         d.stop()
+
+
+class InProcessDaemon:
+    """A built `Daemon` served from a background thread with its own event loop."""
+
+    def __init__(self, daemon) -> None:
+        self.daemon = daemon
+        self.loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self.result = None
+        self.thread = threading.Thread(target=self._main, daemon=True, name="dashboard-daemon")
+        self.thread.start()
+        assert self._ready.wait(30), "the daemon did not start"
+
+    def _main(self) -> None:
+        asyncio.set_event_loop(self.loop)
+
+        async def run():
+            self.stop_event = asyncio.Event()
+            task = asyncio.ensure_future(self.daemon.run(self.stop_event))
+            while self.daemon.hub.server is None:
+                await asyncio.sleep(0.01)
+            self._ready.set()
+            self.result = await task
+
+        self.loop.run_until_complete(run())
+
+    @property
+    def port(self) -> int:
+        return self.daemon.hub.port
+
+    def published(self) -> int:
+        return self.daemon.hub.intents_published
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.stop_event.set)
+        self.thread.join(30)
+
+
+def test_dashboard_shows_all_17_intents_of_the_bundled_session_with_the_demos_graph(browser):
+    """The daemon built as the demo builds it (speech, with the session's scene in its grammar), replaying
+    the bundled session as fast as it can. The page lists all 17 intents in order: those published before
+    it connected (recent), the rest as they come, and the ones fusion still holds when the replay ends,
+    which the graceful shutdown emits and delivers before it closes the connection."""
+    from app.demo import build_daemon
+    from app.gui.main_window import SourceChoice
+
+    expected = json.loads(SESSION.with_suffix(".json").read_text())["expected_intents"]
+    daemon = build_daemon(SourceChoice("session", SESSION, realtime=False, label="demo"), "default_ar", [])
+    daemon.config.server.port = 0
+    d = InProcessDaemon(daemon)
+    try:
+        browser.get(f"http://127.0.0.1:{d.port}/dashboard/")
+        _until(lambda: browser.find_element("id", "status").text == "connected", what="the page to connect")
+        sources = [n.stage.name for n in daemon.nodes if n.section == "sources"]
+        assert daemon.pipeline.wait_for(sources, timeout=120), "the replay did not end"
+    finally:
+        d.stop()  # drain: fusion emits what it holds, the hub delivers it, then closes (1001)
+    assert d.result is not None and d.result.drained and d.result.flushed
+    rows = _until(lambda: len(r := _rows(browser)) >= d.published() and r, what="the last intents")
+    assert [r["name"] for r in rows] == [e["name"] for e in expected]
+    assert len(rows) == d.published() == 17
+    for r, e in zip(rows, expected, strict=True):
+        for k, v in e["slots"].items():
+            assert f"{k}={v}" in r["slots"], (r, e)
+    assert _until(lambda: browser.find_element("id", "status").text != "connected", what="the close")
