@@ -281,7 +281,9 @@ class Hub:
             return
         now = time.monotonic_ns()
         widths: set[int] = set()
-        for interval_s, width in list(self._frame_wanted.values()):
+        with self._media_lock:  # the event loop changes the subscriptions
+            wanted = list(self._frame_wanted.values())
+        for interval_s, width in wanted:
             last = self._last_thumb.get((item.source_id, width), 0)
             if now - last >= interval_s * 1e9 * 0.9:
                 widths.add(width)
@@ -477,7 +479,8 @@ class Hub:
             if s.stats_task is not None:
                 s.stats_task.cancel()
             self.sessions.pop(s.id, None)
-            self._frame_wanted.pop(s.id, None)
+            with self._media_lock:
+                self._frame_wanted.pop(s.id, None)
             log.info("client %s disconnected: %s; sent %s, dropped %d, malformed %d", s.id, reason,
                      dict(s.sent), s.dropped_total, s.malformed, extra={"client": s.id})
 
@@ -527,8 +530,9 @@ class Hub:
                 recent += [("intent", i, f) for i, f in self.recent_intents if s.filters.wants_intent(i)][-n:]
         if "frames" in d:
             s.filters.frames = d["frames"]
-            self._frame_wanted[s.id] = (float(d["frames"].get("interval_s", 0.2)),
-                                        int(d["frames"].get("max_width", 240)))
+            with self._media_lock:
+                self._frame_wanted[s.id] = (float(d["frames"].get("interval_s", 0.2)),
+                                            int(d["frames"].get("max_width", 240)))
         if "stats" in d:
             s.filters.stats_interval_s = float(d["stats"].get("interval_s", 1.0))
             if s.stats_task is not None:
@@ -551,7 +555,8 @@ class Hub:
                 s.stats_task = None
         if "frames" in streams:
             s.filters.frames = None
-            self._frame_wanted.pop(s.id, None)
+            with self._media_lock:
+                self._frame_wanted.pop(s.id, None)
         s.send_control(encode("subscribed", {"streams": s.filters.to_json()}))
 
     def _on_ping(self, s: ClientSession, ev: protocol.Event) -> None:
