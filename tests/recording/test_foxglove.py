@@ -170,3 +170,20 @@ def test_older_recordings_still_replay():
         kinds[type(r.item).__name__] = kinds.get(type(r.item).__name__, 0) + 1
     assert kinds["AudioChunk"] > 1000 and kinds["ImuBatch"] > 100 and kinds["VideoFrame"] > 100
     assert read_scene(demo) is not None  # from the manifest beside it, for such files
+
+
+def test_items_on_a_replay_clock_are_logged_from_the_time_of_writing(tmp_path):
+    """A --fast recording (replay clock from 0) or a generated session: the first item is logged at the
+    wall-clock time it was written, not at the machine's boot time; replay still gives times from 0."""
+    path = tmp_path / "fast.mcap"
+    before = time.time_ns()
+    with McapWriter(path, wall_offset_ns="first_item", scene=TARGETS) as w:
+        for i in range(3):
+            w.write(ImuBatch(np.array([i * 10_000_000]), np.zeros((1, 3)), seq=i, source_id="w"))
+    meta, msgs = _messages(path)
+    assert meta["cuekit"]["clock"] == "recorded_ns"
+    first = min(m.log_time for _, _, m in msgs)
+    assert before <= first <= time.time_ns()
+    got = list(read_items(path))
+    assert [r.log_time_ns for r in got] == [0, 0, 10_000_000, 20_000_000]  # the scene, then the samples
+    assert [int(r.item.t_ns[0]) for r in got[1:]] == [0, 10_000_000, 20_000_000]
