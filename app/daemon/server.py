@@ -419,7 +419,10 @@ class Hub:
         body = f.read_bytes()
         if f.name == "index.html":
             q = urllib.parse.parse_qs(urllib.parse.urlsplit(request.path).query).get("token")
-            suffix = "?" + urllib.parse.urlencode({"token": q[0]}) if q and self.options.token else ""
+            token = self.options.token
+            # only the daemon's own token goes into the page (a header-authorised request may carry any query)
+            ok = bool(q and token and hmac.compare_digest(q[0].encode(), token.encode()))
+            suffix = "?" + urllib.parse.urlencode({"token": token}) if ok else ""
             body = body.replace(b"{{query}}", suffix.replace("&", "&amp;").encode())
         headers = Headers({"Content-Type": _CONTENT_TYPES[f.suffix], "Content-Length": str(len(body)),
                            "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
