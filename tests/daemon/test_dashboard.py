@@ -352,3 +352,33 @@ def test_dashboard_shows_all_17_intents_of_the_bundled_session_with_the_demos_gr
         for k, v in e["slots"].items():
             assert f"{k}={v}" in r["slots"], (r, e)
     assert _until(lambda: browser.find_element("id", "status").text != "connected", what="the close")
+
+
+def _handshake(port: int, host: str, origin: str | None) -> int:
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    headers = {"Host": host, "Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+               "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
+    if origin is not None:
+        headers["Origin"] = origin
+    conn.request("GET", "/", headers=headers)
+    status = conn.getresponse().status
+    conn.close()
+    return status
+
+
+def test_same_origin_counts_only_for_loopback_names_without_a_token():
+    """The daemon's own page may connect; a DNS-rebinding page (same origin under its own host name) may
+    not, unless a token guards the socket; programs without an Origin always may."""
+    d = Serve()
+    try:
+        p = d.port
+        assert _handshake(p, f"127.0.0.1:{p}", None) == 101
+        assert _handshake(p, f"127.0.0.1:{p}", f"http://127.0.0.1:{p}") == 101
+        assert _handshake(p, f"localhost:{p}", f"http://localhost:{p}") == 101
+        assert _handshake(p, f"rebind.example:{p}", f"http://rebind.example:{p}") == 403
+        assert _handshake(p, f"127.0.0.1:{p}", "http://127.0.0.1:9") == 403  # another local page
+        assert d.metrics()["connections"]["refused"]["origin"] == 2
+    finally:
+        d.stop()
