@@ -187,3 +187,23 @@ def test_items_on_a_replay_clock_are_logged_from_the_time_of_writing(tmp_path):
     got = list(read_items(path))
     assert [r.log_time_ns for r in got] == [0, 0, 10_000_000, 20_000_000]  # the scene, then the samples
     assert [int(r.item.t_ns[0]) for r in got[1:]] == [0, 10_000_000, 20_000_000]
+
+
+def test_hands_and_gaze_are_drawn_over_the_image(tmp_path):
+    from perception.hands import synth
+    from perception.stream import HandLandmarks
+
+    path = tmp_path / "hands.mcap"
+    hand = synth.sample("point", np.random.default_rng(0)) * 2 + np.array([100, 80, 0])
+    with McapWriter(path) as w:
+        w.write(HandLandmarks(hand, 1_000, "right", source_id="cam"))
+        w.write(Observation("gaze", "point", 0.9, 1_000, 2_000, {"point": [320, 240], "plane": "image"}))
+        w.write(Observation("gaze", "point", 0.9, 1_000, 2_000, {"point": [5, 5], "plane": "screen"}))
+    _, msgs = _messages(path)
+    drawn = {t: json.loads(m.data) for s, t, m in msgs if s == "foxglove.ImageAnnotations"}
+    assert set(drawn) == {"/hands/cam/image", "/gaze/image"}  # the screen-plane point is not on the image
+    bones, joints = drawn["/hands/cam/image"]["points"]
+    assert (bones["type"], len(bones["points"]), joints["type"], len(joints["points"])) == (4, 42, 1, 21)
+    assert joints["points"][8] == {"x": hand[8, 0], "y": hand[8, 1]}  # the index tip where it was tracked
+    assert drawn["/gaze/image"]["circles"][0]["position"] == {"x": 320.0, "y": 240.0}
+    assert [type(r.item).__name__ for r in read_items(path)] == ["HandLandmarks", "Observation", "Observation"]
