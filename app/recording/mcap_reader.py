@@ -90,7 +90,7 @@ def read_items(
                 rec = next(records)
             except StopIteration:
                 return
-            except Exception as exc:  # noqa: BLE001 - any parse failure is damage at this offset
+            except Exception as exc:  # any parse failure is damage at this offset (re-raised)
                 raise McapDamagedError(
                     p, max(good_end, len(MAGIC)), _reason(exc, size - good_end), n, size
                 ) from exc

@@ -13,7 +13,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from mcap.writer import CompressionType, Writer
 
@@ -75,7 +75,7 @@ class McapWriter:
         if comp is None:
             raise ValueError(f"unknown MCAP compression {self.options.compression!r}; use lz4 or none")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.path, "wb")
+        self._file = open(self.path, "wb")  # noqa: SIM115 - open for the writer's life, closed by close()
         self._writer = Writer(self._file, chunk_size=self.options.chunk_size, compression=comp)
         self._writer.start(profile=PROFILE, library="cuekit")
         clock = "recorded_ns" if wall_offset_ns == "first_item" else "monotonic_ns"
@@ -161,7 +161,7 @@ class McapWriter:
         finally:
             self._file.close()
 
-    def __enter__(self) -> McapWriter:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
