@@ -19,6 +19,8 @@ LABEL_STALE_NS = 1_000_000_000
 # gaze and pointing are drawn while they are current
 GAZE_STALE_NS = 500_000_000
 POINT_STALE_NS = 500_000_000
+# the target an intent named stays highlighted this long
+HIGHLIGHT_NS = 2_000_000_000
 
 
 class CameraView(QWidget):
@@ -35,6 +37,7 @@ class CameraView(QWidget):
         self._pointing: dict[int, tuple[tuple[float, float], tuple[float, float], int]] = {}  # tip, dir, time
         self._targets: list[dict] = []
         self._highlight: str | None = None
+        self._highlight_t_ns = 0
         self.frames_shown = 0
         self.frames_skipped = 0
         self._dirty = False
@@ -98,9 +101,16 @@ class CameraView(QWidget):
         self._targets = list(targets)
         self._dirty = True
 
-    def highlight_target(self, target_id: str | None) -> None:
+    def highlight_target(self, target_id: str | None, t_ns: int | None = None) -> None:
         self._highlight = target_id
+        self._highlight_t_ns = self._frame_t_ns if t_ns is None else int(t_ns)
         self._dirty = True
+
+    def highlighted(self) -> str | None:
+        """The target drawn highlighted now (an intent named it within HIGHLIGHT_NS)."""
+        if self._highlight is None or self._frame_t_ns - self._highlight_t_ns > HIGHLIGHT_NS:
+            return None
+        return self._highlight
 
     def tick(self) -> None:
         """Called by the GUI's repaint timer: paint only when something changed."""
@@ -130,7 +140,7 @@ class CameraView(QWidget):
         for t in self._targets:
             x0, y0, x1, y1 = t["box"]
             r = QRectF(ox + x0 * s, oy + y0 * s, (x1 - x0) * s, (y1 - y0) * s)
-            hot = t["id"] == self._highlight
+            hot = t["id"] == self.highlighted()
             p.setPen(QPen(QColor(255, 200, 0) if hot else QColor(0, 200, 255), 3 if hot else 2))
             p.drawRect(r)
             p.drawText(r.adjusted(4, 2, 0, 0), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop,

@@ -248,7 +248,7 @@ class MainWindow(QMainWindow):
         self.timeline.add_intent(ev)
         target = ev.slots.get("target") or ev.slots.get("object")
         if target is not None:
-            self.camera.highlight_target(str(target))
+            self.camera.highlight_target(str(target), ev.t_emitted_ns)
 
     def _on_finished(self) -> None:
         choice = self.sources[self.source_picker.currentIndex()] \

@@ -1,5 +1,5 @@
 """What the demo window draws and says, offscreen with real Qt widgets: gaze and pointing drawn while
-current, a gesture label that goes when the gesture is over, IMU plots with an axis legend, a latency
+current, a gesture label and a target highlight that go when they are over, IMU plots with an axis legend, a latency
 column that is not clipped, "replay ended" when a recording has played, rejected speech that looks
 rejected."""
 from __future__ import annotations
@@ -71,6 +71,16 @@ def test_a_gesture_label_goes_when_the_gesture_is_over(view):
         view.set_hand(HandLandmarks(hand, t, "right", track_id=3))
     assert view.current_label(3) is None
     _render(view)  # paints without the label (and without error)
+
+
+def test_the_target_an_intent_named_is_highlighted_for_a_while_not_for_ever(view):
+    amber = QColor(255, 200, 0)
+    view.set_targets([{"id": "door", "label": "door", "box": [400, 50, 600, 400]}])
+    _frame(view, 1 * S)
+    view.highlight_target("door", 1 * S)
+    assert view.highlighted() == "door" and _count(_render(view), amber, tol=20) > 100
+    _frame(view, 4 * S)
+    assert view.highlighted() is None and _count(_render(view), amber, tol=20) == 0
 
 
 def test_imu_plots_have_an_axis_legend_and_units(qtbot):
