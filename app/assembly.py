@@ -12,7 +12,6 @@ The daemon is this graph plus its network hub (`app/daemon/daemon.py`).
 """
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from dataclasses import dataclass, replace
@@ -79,13 +78,13 @@ class AfterFirstSample(Source):
 
 
 def session_targets(path: Path | None) -> list[dict]:
-    """Scene targets of a recording, from the manifest beside it (the speech grammar needs their names)."""
-    if path is None:
+    """Scene targets of a recording (its /scene channel, or an older recording's manifest): the speech
+    grammar needs their names before the replay starts."""
+    if path is None or not Path(path).is_file():
         return []
-    manifest = Path(path).with_suffix(".json")
-    if manifest.is_file():
-        return list(json.loads(manifest.read_text()).get("targets", []))
-    return []
+    from app.recording.mcap_reader import read_scene
+
+    return list(read_scene(path) or [])
 
 
 def fusion_spec_of(stages: list[StageConfig]) -> str | None:

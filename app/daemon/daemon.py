@@ -70,7 +70,11 @@ class Daemon:
                           "taps", "hub")
         # camera thumbnails with hand landmarks for `frames` subscribers (the dashboard)
         self.assembly.add(thumbnails.frame_tap(self.hub.publish_media), thumbnails.FRAME_TYPES, (), "taps", "hub")
-        return self.assembly.build()
+        pipeline = self.assembly.build()
+        # what a client can expect (`info.intents`): every intent of the specs the fusion stages run
+        self.hub.expected_intents = sorted({name for node in self.assembly.graph.nodes.values()
+                                            for name in getattr(getattr(node.stage, "spec", None), "intents", {})})
+        return pipeline
 
     def graph(self) -> list[dict[str, Any]]:
         return self.assembly.describe()

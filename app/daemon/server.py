@@ -241,6 +241,7 @@ class Hub:
         self._stats_cache: tuple[float, str | bytes] | None = None
         # what a client subscribing late (a dashboard) may ask for with `recent`
         self.recent_intents: collections.deque[tuple[dict[str, Any], str | bytes]] = collections.deque(maxlen=1024)
+        self.expected_intents: list[str] = []  # the intents the pipeline's spec can emit (info.intents)
         self.recent_observations: collections.deque[tuple[dict[str, Any], str | bytes]] = collections.deque(maxlen=4096)
         self._hands = thumbnails.LatestHands()
         self._frame_wanted: dict[str, tuple[float, int]] = {}  # session id -> (interval_s, max_width)
@@ -273,7 +274,9 @@ class Hub:
             return
         now = time.monotonic_ns()
         widths: set[int] = set()
-        for interval_s, width in list(self._frame_wanted.values()):
+        with self._media_lock:  # the event loop changes the subscriptions
+            wanted = list(self._frame_wanted.values())
+        for interval_s, width in wanted:
             last = self._last_thumb.get((item.source_id, width), 0)
             if now - last >= interval_s * 1e9 * 0.9:
                 widths.add(width)
@@ -410,7 +413,10 @@ class Hub:
         body = f.read_bytes()
         if f.name == "index.html":
             q = urllib.parse.parse_qs(urllib.parse.urlsplit(request.path).query).get("token")
-            suffix = "?" + urllib.parse.urlencode({"token": q[0]}) if q and self.options.token else ""
+            token = self.options.token
+            # only the daemon's own token goes into the page (a header-authorised request may carry any query)
+            ok = bool(q and token and hmac.compare_digest(q[0].encode(), token.encode()))
+            suffix = "?" + urllib.parse.urlencode({"token": token}) if ok else ""
             body = body.replace(b"{{query}}", suffix.replace("&", "&amp;").encode())
         headers = Headers({"Content-Type": _CONTENT_TYPES[f.suffix], "Content-Length": str(len(body)),
                            "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
@@ -443,6 +449,8 @@ class Hub:
              "accepts": list(protocol.CONTROL_TYPES) + (self.inputs.accepts() if self.inputs else []),
              "streams": list(protocol.STREAMS), "emits": list(protocol.SERVER_TYPES),
              "queue_capacity": o.queue_capacity}
+        if self.expected_intents:
+            d["intents"] = list(self.expected_intents)
         d.update(self.describe_extra())
         return d
 
@@ -468,7 +476,8 @@ class Hub:
             if s.stats_task is not None:
                 s.stats_task.cancel()
             self.sessions.pop(s.id, None)
-            self._frame_wanted.pop(s.id, None)
+            with self._media_lock:
+                self._frame_wanted.pop(s.id, None)
             log.info("client %s disconnected: %s; sent %s, dropped %d, malformed %d", s.id, reason,
                      dict(s.sent), s.dropped_total, s.malformed, extra={"client": s.id})
 
@@ -517,8 +526,9 @@ class Hub:
                 recent += [("intent", i, f) for i, f in self.recent_intents if s.filters.wants_intent(i)][-n:]
         if "frames" in d:
             s.filters.frames = d["frames"]
-            self._frame_wanted[s.id] = (float(d["frames"].get("interval_s", 0.2)),
-                                        int(d["frames"].get("max_width", 240)))
+            with self._media_lock:
+                self._frame_wanted[s.id] = (float(d["frames"].get("interval_s", 0.2)),
+                                            int(d["frames"].get("max_width", 240)))
         if "stats" in d:
             s.filters.stats_interval_s = float(d["stats"].get("interval_s", 1.0))
             if s.stats_task is not None:
@@ -541,7 +551,8 @@ class Hub:
                 s.stats_task = None
         if "frames" in streams:
             s.filters.frames = None
-            self._frame_wanted.pop(s.id, None)
+            with self._media_lock:
+                self._frame_wanted.pop(s.id, None)
         s.send_control(encode("subscribed", {"streams": s.filters.to_json()}))
 
     def _on_ping(self, s: ClientSession, ev: protocol.Event) -> None:

@@ -1,4 +1,5 @@
-"""Camera view: the newest frame with hand skeletons, gesture labels and AR targets drawn over it."""
+"""Camera view: the newest frame with hand skeletons, gesture labels, AR targets, the gaze point and
+the pointing ray drawn over it."""
 from __future__ import annotations
 
 import numpy as np
@@ -13,6 +14,13 @@ HAND_EDGES = [(0, 1), (1, 2), (2, 3), (3, 4), (0, 5), (5, 6), (6, 7), (7, 8), (5
               (11, 12), (9, 13), (13, 14), (14, 15), (15, 16), (13, 17), (0, 17), (17, 18), (18, 19), (19, 20)]
 # a hand is drawn only while fresh: this long after its frame it is considered lost
 HAND_STALE_NS = 300_000_000
+# a gesture label names what the hand did recently, not for ever
+LABEL_STALE_NS = 1_000_000_000
+# gaze and pointing are drawn while they are current
+GAZE_STALE_NS = 500_000_000
+POINT_STALE_NS = 500_000_000
+# the target an intent named stays highlighted this long
+HIGHLIGHT_NS = 2_000_000_000
 
 
 class CameraView(QWidget):
@@ -24,9 +32,12 @@ class CameraView(QWidget):
         self._frame_size = (640, 480)
         self._frame_t_ns = 0
         self._hands: dict[int, HandLandmarks] = {}
-        self._labels: dict[int, str] = {}
+        self._labels: dict[int, tuple[str, int]] = {}  # track -> (gesture, time of its observation)
+        self._gaze: tuple[float, float, int] | None = None  # image point, time
+        self._pointing: dict[int, tuple[tuple[float, float], tuple[float, float], int]] = {}  # tip, dir, time
         self._targets: list[dict] = []
         self._highlight: str | None = None
+        self._highlight_t_ns = 0
         self.frames_shown = 0
         self.frames_skipped = 0
         self._dirty = False
@@ -54,18 +65,52 @@ class CameraView(QWidget):
         self._frame_t_ns = max(self._frame_t_ns, hand.t_capture_ns)
         self._dirty = True
 
-    def set_gesture_label(self, track_id: int, label: str) -> None:
-        self._labels[track_id] = label
+    def set_gesture_label(self, track_id: int, label: str, t_ns: int | None = None) -> None:
+        self._labels[track_id] = (label, self._frame_t_ns if t_ns is None else int(t_ns))
         self._dirty = True
+
+    def set_gaze(self, point: tuple[float, float], t_ns: int) -> None:
+        """Where the user looks, in frame pixels."""
+        self._gaze = (float(point[0]), float(point[1]), int(t_ns))
+        self._frame_t_ns = max(self._frame_t_ns, int(t_ns))
+        self._dirty = True
+
+    def set_pointing(self, track_id: int, tip: tuple[float, float], direction: tuple[float, float],
+                     t_ns: int) -> None:
+        """A pointing hand: the index fingertip and the 2-D direction it points in (frame pixels)."""
+        self._pointing[track_id] = ((float(tip[0]), float(tip[1])), (float(direction[0]), float(direction[1])),
+                                    int(t_ns))
+        self._dirty = True
+
+    def current_label(self, track_id: int) -> str | None:
+        """The gesture label drawn on that hand now (None when it has gone stale)."""
+        got = self._labels.get(track_id)
+        if got is None or self._frame_t_ns - got[1] > LABEL_STALE_NS:
+            return None
+        return got[0]
+
+    def gaze_visible(self) -> bool:
+        return self._gaze is not None and self._frame_t_ns - self._gaze[2] <= GAZE_STALE_NS
+
+    def pointing_visible(self, track_id: int) -> bool:
+        got = self._pointing.get(track_id)
+        return got is not None and self._frame_t_ns - got[2] <= POINT_STALE_NS
 
     def set_targets(self, targets: list[dict]) -> None:
         """targets: [{"id", "label", "box": [x0, y0, x1, y1] in frame pixels}]"""
         self._targets = list(targets)
         self._dirty = True
 
-    def highlight_target(self, target_id: str | None) -> None:
+    def highlight_target(self, target_id: str | None, t_ns: int | None = None) -> None:
         self._highlight = target_id
+        self._highlight_t_ns = self._frame_t_ns if t_ns is None else int(t_ns)
         self._dirty = True
+
+    def highlighted(self) -> str | None:
+        """The target drawn highlighted now (an intent named it within HIGHLIGHT_NS)."""
+        if self._highlight is None or self._frame_t_ns - self._highlight_t_ns > HIGHLIGHT_NS:
+            return None
+        return self._highlight
 
     def tick(self) -> None:
         """Called by the GUI's repaint timer: paint only when something changed."""
@@ -95,13 +140,31 @@ class CameraView(QWidget):
         for t in self._targets:
             x0, y0, x1, y1 = t["box"]
             r = QRectF(ox + x0 * s, oy + y0 * s, (x1 - x0) * s, (y1 - y0) * s)
-            hot = t["id"] == self._highlight
+            hot = t["id"] == self.highlighted()
             p.setPen(QPen(QColor(255, 200, 0) if hot else QColor(0, 200, 255), 3 if hot else 2))
             p.drawRect(r)
             p.drawText(r.adjusted(4, 2, 0, 0), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop,
                        t.get("label", t["id"]))
+        for tid, (tip, d, _) in list(self._pointing.items()):
+            if not self.pointing_visible(tid):
+                continue
+            n = max(1e-6, (d[0] ** 2 + d[1] ** 2) ** 0.5)
+            a = QPointF(ox + tip[0] * s, oy + tip[1] * s)
+            b = QPointF(ox + (tip[0] + d[0] / n * 400) * s, oy + (tip[1] + d[1] / n * 400) * s)
+            pen = QPen(QColor(255, 120, 200), 2, Qt.PenStyle.DashLine)
+            p.setPen(pen)
+            p.drawLine(a, b)
+        if self.gaze_visible():
+            gx, gy, _ = self._gaze
+            c = QPointF(ox + gx * s, oy + gy * s)
+            p.setPen(QPen(QColor(255, 220, 0), 2))
+            p.drawEllipse(c, 14, 14)
+            p.drawLine(c - QPointF(20, 0), c - QPointF(8, 0))
+            p.drawLine(c + QPointF(8, 0), c + QPointF(20, 0))
+            p.drawText(c + QPointF(16, -16), "gaze")
         for tid, hand in list(self._hands.items()):
             if self._frame_t_ns - hand.t_capture_ns > HAND_STALE_NS:
+                self._labels.pop(tid, None)  # the hand is gone: so is what it did
                 continue
             pts = [QPointF(ox + x * s, oy + y * s) for x, y in hand.image_xyz[:, :2]]
             p.setPen(QPen(QColor(0, 255, 120), 2))
@@ -110,7 +173,7 @@ class CameraView(QWidget):
             p.setPen(QPen(QColor(255, 80, 80), 5))
             for q in pts:
                 p.drawPoint(q)
-            label = self._labels.get(tid)
+            label = self.current_label(tid)
             if label:
                 p.setPen(QColor(255, 255, 255))
                 p.drawText(pts[0] + QPointF(8, 16), f"{hand.handedness} {label}")

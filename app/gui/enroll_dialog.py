@@ -121,7 +121,7 @@ class EnrollDialog(QDialog):
             return None
         try:
             where = self.current.enroll(name, list(self.examples))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a failed enrolment is shown in the dialog
             self.result.setText(f"Enrolment failed: {exc}")
             return None
         self.result.setText(f"Enrolled '{name}' from {len(self.examples)} examples; saved to {where}")

@@ -134,7 +134,7 @@ class MainWindow(QMainWindow):
         request = PipelineRequest(choice, self.spec_path, self.record_to, GuiSink(self.signals))
         try:
             self.pipeline, self.context = self.factory(request)
-        except Exception as exc:  # a missing device is shown, not raised
+        except Exception as exc:  # noqa: BLE001 - a missing device is shown, not raised
             log.error("cannot start %s: %s", choice.label, exc)
             self.status_label.setText(f"Cannot start {choice.label}: {exc}")
             self.pipeline = None
@@ -142,6 +142,7 @@ class MainWindow(QMainWindow):
         self.camera.set_targets(self.context.get("targets", []))
         if "frame_size" in self.context:
             self.camera.set_frame_size(self.context["frame_size"])
+        self.status_label.setStyleSheet("")
         replay = " (replay of a recording)" if choice.kind == "session" else " (live)"
         self.status_label.setText(f"Source: {choice.label}{replay}" + (f" — recording to {self.record_to}"
                                                                       if self.record_to else ""))
@@ -162,7 +163,7 @@ class MainWindow(QMainWindow):
         try:
             if self.spec_validator is not None:
                 self.spec_validator(path)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever is wrong with the spec is shown, not raised
             self.spec_error.setText(f"Intent spec not loaded: {exc}")
             self.spec_error.show()
             return False
@@ -218,7 +219,15 @@ class MainWindow(QMainWindow):
         self.audio.on_observation(obs)
         self.imu.on_observation(obs)
         if obs.modality == "hand":
-            self.camera.set_gesture_label(int(obs.payload.get("track_id", 0)), obs.kind)
+            track = int(obs.payload.get("track_id", 0))
+            self.camera.set_gesture_label(track, obs.kind, obs.t_end_ns)
+            tip, d = obs.payload.get("index_tip"), obs.payload.get("index_dir")
+            if tip is not None and d is not None and len(tip) >= 2 and len(d) >= 2:
+                self.camera.set_pointing(track, tip[:2], d[:2], obs.t_end_ns)
+        if obs.modality == "gaze" and obs.kind == "point" and obs.payload.get("plane", "image") == "image":
+            pt = obs.payload.get("point")
+            if pt is not None and len(pt) >= 2:
+                self.camera.set_gaze(pt[:2], obs.t_end_ns)
         if obs.modality == "context" and obs.kind == "scene":
             self.camera.set_targets(obs.payload.get("targets", []))
 
@@ -226,10 +235,18 @@ class MainWindow(QMainWindow):
         self.timeline.add_intent(ev)
         target = ev.slots.get("target") or ev.slots.get("object")
         if target is not None:
-            self.camera.highlight_target(str(target))
+            self.camera.highlight_target(str(target), ev.t_emitted_ns)
 
     def _on_finished(self) -> None:
-        self.status_label.setText(self.status_label.text() + " — finished")
+        choice = self.sources[self.source_picker.currentIndex()] \
+            if 0 <= self.source_picker.currentIndex() < len(self.sources) else None
+        n = len(self.timeline.intents)
+        if choice is not None and choice.kind == "session":
+            self.status_label.setText(f"Replay ended — {choice.label} (replay of a recording) finished: "
+                                      f"{n} intents. Pick a source to play it again.")
+        else:
+            self.status_label.setText(self.status_label.text() + f" — stopped ({n} intents)")
+        self.status_label.setStyleSheet("font-weight: bold; color: #b26a00;")
         self._refresh_stats()
 
     def _tick(self) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import collections
+import html
 import json
 import math
 
@@ -11,6 +12,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QGroupBox,
+    QHeaderView,
     QLabel,
     QPlainTextEdit,
     QProgressBar,
@@ -35,6 +37,7 @@ class AudioPanel(QGroupBox):
         self.level.setFormat("level %v")
         self.vad = QLabel("VAD: silence")
         self.vad_edges = 0
+        self.rejected = 0
         self.transcript = QPlainTextEdit()
         self.transcript.setReadOnly(True)
         self.transcript.setMaximumBlockCount(200)
@@ -57,8 +60,15 @@ class AudioPanel(QGroupBox):
             return
         text = obs.payload.get("text", "")
         intent = obs.payload.get("intent")
-        line = f"{text}" + (f"   -> {intent} {json.dumps(obs.payload.get('slots', {}))}" if intent else "")
-        self.transcript.appendPlainText(line)
+        if obs.kind == "wake":
+            self.transcript.appendHtml(f'<span style="color:#1e88e5">wake: {html.escape(text)}</span>')
+        elif intent:
+            self.transcript.appendHtml(f"<b>{html.escape(text)}</b> &rarr; {html.escape(str(intent))} "
+                                       f"{html.escape(json.dumps(obs.payload.get('slots', {})))}")
+        else:  # heard, but no command of the grammar: struck through and grey, not like an accepted one
+            self.rejected += 1
+            self.transcript.appendHtml(f'<span style="color:#888"><s>{html.escape(text or "(unclear)")}</s> '
+                                       "&nbsp;rejected: no command</span>")
 
 
 class ImuPanel(QGroupBox):
@@ -68,11 +78,15 @@ class ImuPanel(QGroupBox):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Wrist IMU", parent)
-        self.accel_plot = pg.PlotWidget(title="accel m/s²")
-        self.gyro_plot = pg.PlotWidget(title="gyro rad/s")
+        self.accel_plot = pg.PlotWidget(title="accelerometer")
+        self.gyro_plot = pg.PlotWidget(title="gyroscope")
         colors = ("r", "g", "b")
-        self.accel_curves = [self.accel_plot.plot(pen=c) for c in colors]
-        self.gyro_curves = [self.gyro_plot.plot(pen=c) for c in colors]
+        for plot, unit in ((self.accel_plot, "m/s²"), (self.gyro_plot, "rad/s")):
+            plot.addLegend(offset=(5, 5))
+            plot.setLabel("left", unit)
+            plot.setLabel("bottom", "time", units="s")
+        self.accel_curves = [self.accel_plot.plot(pen=c, name=axis) for c, axis in zip(colors, "xyz", strict=True)]
+        self.gyro_curves = [self.gyro_plot.plot(pen=c, name=axis) for c, axis in zip(colors, "xyz", strict=True)]
         self.gesture = QLabel("gesture: -")
         self.orientation = QLabel("orientation: -")
         self._ahrs = None  # native Madgwick filter, made on the first batch with a gyroscope
@@ -149,7 +163,12 @@ class IntentTimeline(QWidget):
         self.table.setHorizontalHeaderLabels(self.COLUMNS)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        # every column as wide as its text; the slots column takes what is left (latency stays readable)
+        header = self.table.horizontalHeader()
+        header.setStretchLastSection(False)
+        for col in range(len(self.COLUMNS)):
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(self.COLUMNS.index("slots"), QHeaderView.ResizeMode.Stretch)
         self.evidence = QPlainTextEdit()
         self.evidence.setReadOnly(True)
         self.evidence.setPlaceholderText("select an intent to see its evidence")

@@ -32,6 +32,7 @@ BUILTINS: dict[tuple[str, str], str] = {
     ("cuekit.sinks", "jsonl"): "app.sinks.jsonl:JsonLinesSink",
     ("cuekit.sinks", "osc"): "app.sinks.osc:OscSink",
     ("cuekit.sinks", "recorder"): "app.plugins.builtins:recorder",
+    ("cuekit.sinks", "foxglove"): "app.sinks.foxglove_live:FoxgloveLiveSink",
 }
 
 

@@ -13,11 +13,12 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from mcap.writer import CompressionType, Writer
 
 from app.recording import schemas
+from perception.stream.clock import ReplayClock
 from perception.stream.stage import Emit, Sink
 
 log = logging.getLogger("cuekit.recording")
@@ -55,30 +56,34 @@ class McapWriter:
         options: RecorderOptions | None = None,
         metadata: dict[str, str] | None = None,
         scene: list[dict[str, Any]] | None = None,
-        wall_offset_ns: int | None = None,
+        wall_offset_ns: int | str | None = None,
     ) -> None:
+        """`wall_offset_ns`: None (default) for items on the live monotonic clock; "first_item" for items on
+        another time base (a replay clock from 0, a generated session): the first item is then logged at
+        the wall-clock time it is written; or an explicit offset."""
         self.path = Path(path)
         self.options = options or RecorderOptions()
         if scene is None and self.options.scene_file:
             scene = load_scene_file(self.options.scene_file)
-        self.wall_offset_ns = time.time_ns() - time.monotonic_ns() if wall_offset_ns is None else int(wall_offset_ns)
+        if wall_offset_ns == "first_item":
+            self.wall_offset_ns: int | None = None  # known at the first write
+        elif wall_offset_ns is None:
+            self.wall_offset_ns = time.time_ns() - time.monotonic_ns()
+        else:
+            self.wall_offset_ns = int(wall_offset_ns)
         comp = {"lz4": CompressionType.LZ4, "none": CompressionType.NONE}.get(self.options.compression)
         if comp is None:
             raise ValueError(f"unknown MCAP compression {self.options.compression!r}; use lz4 or none")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.path, "wb")
+        self._file = open(self.path, "wb")  # noqa: SIM115 - open for the writer's life, closed by close()
         self._writer = Writer(self._file, chunk_size=self.options.chunk_size, compression=comp)
         self._writer.start(profile=PROFILE, library="cuekit")
-        self._writer.add_metadata(
-            "cuekit",
-            {
-                "clock": "monotonic_ns",
-                "wall_offset_ns": str(self.wall_offset_ns),  # log_time = pipeline time + this (wall clock)
-                "audio_encoding": self.options.audio_encoding,
-                "jpeg_quality": str(self.options.jpeg_quality),
-                **(metadata or {}),
-            },
-        )
+        clock = "recorded_ns" if wall_offset_ns == "first_item" else "monotonic_ns"
+        self._metadata = {"clock": clock, "audio_encoding": self.options.audio_encoding,
+                          "jpeg_quality": str(self.options.jpeg_quality), **(metadata or {})}
+        self._metadata_written = False
+        if self.wall_offset_ns is not None:
+            self._write_metadata()
         self._schema_ids: dict[str, int] = {}
         self._channel_ids: dict[str, int] = {}
         self.counts: dict[str, int] = {}
@@ -86,6 +91,11 @@ class McapWriter:
         self._scene = scene
         self._started = False
         self._tf_written = False
+
+    def _write_metadata(self) -> None:
+        # before the first message: the reader needs the offset to give pipeline times back
+        self._writer.add_metadata("cuekit", {**self._metadata, "wall_offset_ns": str(self.wall_offset_ns or 0)})
+        self._metadata_written = True
 
     def _channel(self, topic: str, schema: str) -> int:
         cid = self._channel_ids.get(topic)
@@ -117,6 +127,10 @@ class McapWriter:
         """Record one item (its messages: an IMU batch is one per sample). Returns what was written."""
         if self.closed:
             raise RuntimeError(f"{self.path}: writer is closed")
+        if self.wall_offset_ns is None:  # "first_item": this item is logged now, on the wall clock
+            t = schemas.encode(item, self.options.jpeg_quality, self.options.audio_encoding)[0].log_time_ns
+            self.wall_offset_ns = time.time_ns() - t
+            self._write_metadata()
         encs = schemas.encode(item, self.options.jpeg_quality, self.options.audio_encoding, self.wall_offset_ns)
         if not self._started:  # the scene, at the time of the first item
             self._started = True
@@ -130,6 +144,9 @@ class McapWriter:
         """The scene (targets) at pipeline time `t_ns`: /scene, replayed as a context/scene observation,
         and its pictures for Foxglove (boxes over the camera image, spheres in 3-D)."""
         self._started = True
+        if self.wall_offset_ns is None:
+            self.wall_offset_ns = time.time_ns() - int(t_ns)
+            self._write_metadata()
         for enc in schemas.scene_messages(targets, t_ns, self.wall_offset_ns):
             self._add(enc)
 
@@ -137,12 +154,14 @@ class McapWriter:
         if self.closed:
             return
         self.closed = True
+        if not self._metadata_written:
+            self._write_metadata()
         try:
             self._writer.finish()
         finally:
             self._file.close()
 
-    def __enter__(self) -> McapWriter:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -172,7 +191,9 @@ class McapRecorder(Sink):
         self.writer: McapWriter | None = None
 
     def setup(self) -> None:
-        self.writer = McapWriter(self.path, self.options, self.metadata, scene=self.scene)
+        # items on a replay clock (a file replayed, a --fast recording) are not on the live monotonic clock
+        offset = "first_item" if isinstance(self.clock, ReplayClock) else None
+        self.writer = McapWriter(self.path, self.options, self.metadata, scene=self.scene, wall_offset_ns=offset)
 
     def process(self, item: Any, emit: Emit) -> None:
         assert self.writer is not None

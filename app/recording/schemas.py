@@ -8,19 +8,21 @@ replays into the same typed items.
 | AudioChunk           | /audio/<source_id>        | foxglove.RawAudio         | chunk                      |
 | ImuBatch             | /imu/<source_id>          | cuekit.ImuSample          | sample (a batch = N msgs)  |
 | HandLandmarks        | /hands/<source_id>        | cuekit.HandLandmarks      | hand in a frame            |
+| the hand, drawn      | /hands/<source_id>/image  | foxglove.ImageAnnotations | hand (bones + joints)      |
 | Observation          | /observations             | cuekit.Observation        | observation                |
 | IntentEvent          | /intents                  | cuekit.IntentEvent        | intent                     |
 | the scene (targets)  | /scene                    | cuekit.Scene              | change (replays as a context/scene observation) |
 | image-plane targets  | /scene/annotations        | foxglove.ImageAnnotations | change (boxes over /video) |
 | 3-D targets          | /scene/entities           | foxglove.SceneUpdate      | change (spheres + labels)  |
 | gaze / pointing rays | /rays/<modality>          | foxglove.SceneUpdate      | 3-D ray observation        |
+| gaze on the image    | /gaze/image               | foxglove.ImageAnnotations | gaze/point observation     |
 | the glasses' frame   | /tf                       | foxglove.FrameTransforms  | once, at the start         |
 
 Times: log_time (and every message's `timestamp`) is the capture time on the **wall clock**: the
 pipeline time plus the offset `wall - monotonic` measured when the file was started, which is stored in
 the `cuekit` metadata record (`wall_offset_ns`); the reader subtracts it, so replay gives the pipeline
 times exactly. Files without it (older recordings) have offset 0. The visual channels (/scene/*, /rays,
-/tf) are derived from the others and are not replayed.
+/tf, /hands/*/image, /gaze/image) are derived from the others and are not replayed.
 
 Video is JPEG (lossy: replay gives the decoded JPEG, exactly); the frame's `seq` is the MCAP sequence.
 Audio is `pcm-s16` (Foxglove's Audio panel plays it; exact for audio that came from 16-bit PCM, as from
@@ -152,12 +154,15 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "cuekit.Scene": type_schemas.load("scene"),
     "foxglove.ImageAnnotations": {
         "title": "foxglove.ImageAnnotations",
-        "description": "The scene's image-plane targets as boxes and labels over the camera image",
+        "description": "Drawn over the camera image: the scene's targets (boxes, labels), hand skeletons, gaze",
         "type": "object",
         "properties": {
-            "circles": {"type": "array"},
+            "circles": {"type": "array", "items": {"type": "object", "properties": {
+                "timestamp": _TIME, "position": _XY, "diameter": {"type": "number"}, "thickness": {"type": "number"},
+                "fill_color": _COLOR, "outline_color": _COLOR}}},
             "points": {"type": "array", "items": {"type": "object", "properties": {
-                "timestamp": _TIME, "type": {"type": "integer", "description": "2 = LINE_LOOP"},
+                "timestamp": _TIME,
+                "type": {"type": "integer", "description": "1 POINTS, 2 LINE_LOOP, 3 LINE_STRIP, 4 LINE_LIST"},
                 "points": {"type": "array", "items": _XY}, "outline_color": _COLOR,
                 "outline_colors": {"type": "array"}, "fill_color": _COLOR, "thickness": {"type": "number"}}}},
             "texts": {"type": "array", "items": {"type": "object", "properties": {
@@ -333,13 +338,20 @@ def encode(item: Any, jpeg_quality: int = 90, audio_encoding: str = "pcm_s16le",
             "frame_seq": int(item.frame_seq),
             "source_id": item.source_id,
         }
-        return [Encoded(topic, "cuekit.HandLandmarks", _dumps(msg), int(item.t_capture_ns) + off,
-                        int(item.frame_seq))]
+        out = [Encoded(topic, "cuekit.HandLandmarks", _dumps(msg), int(item.t_capture_ns) + off,
+                       int(item.frame_seq))]
+        drawn = _hand_annotations(item, off)
+        return out + ([Encoded(f"{topic}/image", "foxglove.ImageAnnotations", _dumps(drawn),
+                               int(item.t_capture_ns) + off, int(item.frame_seq))] if drawn else [])
     if isinstance(item, Observation):
         out = [Encoded(topic, "cuekit.Observation", _dumps(item.to_json()), int(item.t_end_ns) + off, int(item.id))]
         ray = _ray_of(item)
         if ray is not None:
             out.append(_ray_update(item, *ray, off))
+        gaze = _gaze_annotation(item, off)
+        if gaze is not None:
+            out.append(Encoded("/gaze/image", "foxglove.ImageAnnotations", _dumps(gaze), int(item.t_end_ns) + off,
+                               int(item.id)))
         if item.modality == "context" and item.kind == "scene" and item.payload.get("op", "replace") == "replace":
             # the observation itself replays; this only draws it
             out += scene_messages(item.payload.get("targets") or [], int(item.t_end_ns), off, data=False)
@@ -347,6 +359,46 @@ def encode(item: Any, jpeg_quality: int = 90, audio_encoding: str = "pcm_s16le",
     if isinstance(item, IntentEvent):
         return [Encoded(topic, "cuekit.IntentEvent", _dumps(item.to_json()), int(item.t_emitted_ns) + off, 0)]
     raise TypeError(f"cannot record a {type(item).__name__}")
+
+
+# MediaPipe's 21 hand landmarks: the bones between them
+_BONES = ((0, 1), (1, 2), (2, 3), (3, 4), (0, 5), (5, 6), (6, 7), (7, 8), (5, 9), (9, 10), (10, 11), (11, 12),
+          (9, 13), (13, 14), (14, 15), (15, 16), (13, 17), (0, 17), (17, 18), (18, 19), (19, 20))
+_NO_FILL = {"r": 0.0, "g": 0.0, "b": 0.0, "a": 0.0}
+
+
+def _hand_annotations(hand: HandLandmarks, off: int) -> dict[str, Any] | None:
+    """The hand skeleton over the camera image (Foxglove's Image panel draws it on /video)."""
+    xy = np.asarray(hand.image_xyz, dtype=np.float64)
+    if xy.shape != (21, 3) or not np.isfinite(xy[:, :2]).all():
+        return None
+    ts = _sec_nsec(int(hand.t_capture_ns) + off)
+    pts = [{"x": float(x), "y": float(y)} for x, y in xy[:, :2]]
+    colour = {"r": 0.25, "g": 0.77, "b": 1.0, "a": 1.0} if hand.handedness == "left" else \
+        {"r": 1.0, "g": 0.25, "b": 0.5, "a": 1.0}
+    bones = {"timestamp": ts, "type": 4, "points": [pts[i] for ab in _BONES for i in ab],  # 4 = LINE_LIST
+             "outline_color": colour, "outline_colors": [], "fill_color": _NO_FILL, "thickness": 2.0}
+    joints = {"timestamp": ts, "type": 1, "points": pts, "outline_color": {"r": 1, "g": 1, "b": 1, "a": 1},  # POINTS
+              "outline_colors": [], "fill_color": _NO_FILL, "thickness": 4.0}
+    return {"circles": [], "points": [bones, joints], "texts": []}
+
+
+def _gaze_annotation(obs: Observation, off: int) -> dict[str, Any] | None:
+    """A gaze point on the camera image as a circle (screen-plane points are not on the image)."""
+    if (obs.modality, obs.kind) != ("gaze", "point") or obs.payload.get("plane", "image") != "image":
+        return None
+    pt = obs.payload.get("point")
+    if not isinstance(pt, (list, tuple)) or len(pt) < 2:
+        return None
+    try:
+        x, y = float(pt[0]), float(pt[1])
+    except (TypeError, ValueError):
+        return None
+    if not (math.isfinite(x) and math.isfinite(y)):
+        return None
+    circle = {"timestamp": _sec_nsec(int(obs.t_end_ns) + off), "position": {"x": x, "y": y}, "diameter": 24.0,
+              "thickness": 2.0, "fill_color": _NO_FILL, "outline_color": {"r": 1.0, "g": 0.86, "b": 0.0, "a": 1.0}}
+    return {"circles": [circle], "points": [], "texts": []}
 
 
 def _ray_of(obs: Observation) -> tuple[list[float], list[float]] | None:

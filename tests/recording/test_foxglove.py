@@ -13,7 +13,15 @@ from mcap.reader import make_reader
 
 from app.recording.mcap_reader import McapReplaySource, read_items, read_scene
 from app.recording.mcap_writer import McapWriter
-from perception.stream import AudioChunk, CallbackSink, ImuBatch, Observation, Pipeline, ReplayClock, VideoFrame
+from perception.stream import (
+    AudioChunk,
+    CallbackSink,
+    ImuBatch,
+    Observation,
+    Pipeline,
+    ReplayClock,
+    VideoFrame,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 TARGETS = [{"id": "lamp", "label": "lamp", "box": [40, 60, 170, 250]},
@@ -82,7 +90,7 @@ def test_streams_use_foxglove_schemas_and_wall_clock_log_times(live):
 
 
 def test_imu_is_one_message_per_sample_and_audio_is_playable_pcm(live):
-    path, items, _ = live
+    path, _, _ = live
     _, msgs = _messages(path)
     imu = [(json.loads(m.data), m.log_time) for s, _, m in msgs if s == "cuekit.ImuSample"]
     assert len(imu) == 100  # 10 batches of 10
@@ -162,3 +170,40 @@ def test_older_recordings_still_replay():
         kinds[type(r.item).__name__] = kinds.get(type(r.item).__name__, 0) + 1
     assert kinds["AudioChunk"] > 1000 and kinds["ImuBatch"] > 100 and kinds["VideoFrame"] > 100
     assert read_scene(demo) is not None  # from the manifest beside it, for such files
+
+
+def test_items_on_a_replay_clock_are_logged_from_the_time_of_writing(tmp_path):
+    """A --fast recording (replay clock from 0) or a generated session: the first item is logged at the
+    wall-clock time it was written, not at the machine's boot time; replay still gives times from 0."""
+    path = tmp_path / "fast.mcap"
+    before = time.time_ns()
+    with McapWriter(path, wall_offset_ns="first_item", scene=TARGETS) as w:
+        for i in range(3):
+            w.write(ImuBatch(np.array([i * 10_000_000]), np.zeros((1, 3)), seq=i, source_id="w"))
+    meta, msgs = _messages(path)
+    assert meta["cuekit"]["clock"] == "recorded_ns"
+    first = min(m.log_time for _, _, m in msgs)
+    assert before <= first <= time.time_ns()
+    got = list(read_items(path))
+    assert [r.log_time_ns for r in got] == [0, 0, 10_000_000, 20_000_000]  # the scene, then the samples
+    assert [int(r.item.t_ns[0]) for r in got[1:]] == [0, 10_000_000, 20_000_000]
+
+
+def test_hands_and_gaze_are_drawn_over_the_image(tmp_path):
+    from perception.hands import synth
+    from perception.stream import HandLandmarks
+
+    path = tmp_path / "hands.mcap"
+    hand = synth.sample("point", np.random.default_rng(0)) * 2 + np.array([100, 80, 0])
+    with McapWriter(path) as w:
+        w.write(HandLandmarks(hand, 1_000, "right", source_id="cam"))
+        w.write(Observation("gaze", "point", 0.9, 1_000, 2_000, {"point": [320, 240], "plane": "image"}))
+        w.write(Observation("gaze", "point", 0.9, 1_000, 2_000, {"point": [5, 5], "plane": "screen"}))
+    _, msgs = _messages(path)
+    drawn = {t: json.loads(m.data) for s, t, m in msgs if s == "foxglove.ImageAnnotations"}
+    assert set(drawn) == {"/hands/cam/image", "/gaze/image"}  # the screen-plane point is not on the image
+    bones, joints = drawn["/hands/cam/image"]["points"]
+    assert (bones["type"], len(bones["points"]), joints["type"], len(joints["points"])) == (4, 42, 1, 21)
+    assert joints["points"][8] == {"x": hand[8, 0], "y": hand[8, 1]}  # the index tip where it was tracked
+    assert drawn["/gaze/image"]["circles"][0]["position"] == {"x": 320.0, "y": 240.0}
+    assert [type(r.item).__name__ for r in read_items(path)] == ["HandLandmarks", "Observation", "Observation"]

@@ -40,16 +40,32 @@ export function startDashboard(client, doc) {
   client.on("close", () => { status("closed", "disconnected"); $("push-test").disabled = true; });
   client.on("reconnecting", ({ delayMs }) => status("reconnecting", `reconnecting in ${delayMs} ms`));
 
+  // one chip per kind of evidence ("gaze:point 0.90 ×17"), not one per observation: a dwell is many
+  function chipLabel(id) {
+    const o = observations.get(id);
+    return o ? { text: `${o.modality}:${o.kind} ${o.confidence.toFixed(2)}`, cls: `chip ${o.modality}` }
+      : { text: `#${id}`, cls: "chip unseen" };
+  }
+
+  function fillEvidence(cell, ids) {
+    const groups = new Map();
+    for (const id of ids) {
+      const { text, cls } = chipLabel(id);
+      if (!groups.has(text)) groups.set(text, { cls, ids: [] });
+      groups.get(text).ids.push(id);
+    }
+    cell.replaceChildren(...[...groups].map(([text, g]) => {
+      const chip = el(doc, "span", { class: g.cls, text: g.ids.length > 1 ? `${text} ×${g.ids.length}` : text,
+        title: g.cls.includes("unseen") ? "an observation this page did not receive" : `observations ${g.ids.join(", ")}` });
+      chip.dataset.observationIds = g.ids.join(",");
+      return chip;
+    }));
+  }
+
   function evidence(ev) {
     const cell = el(doc, "td", { class: "evidence" });
-    for (const id of ev.derived_from ?? []) {
-      const o = observations.get(id);
-      const chip = o ? el(doc, "span", { class: `chip ${o.modality}`, title: `observation ${id}`,
-        text: `${o.modality}:${o.kind} ${o.confidence.toFixed(2)}` })
-        : el(doc, "span", { class: "chip", text: `#${id}`, title: "observation not seen by this page" });
-      chip.dataset.observationId = String(id);
-      cell.append(chip);
-    }
+    cell.dataset.derivedFrom = (ev.derived_from ?? []).join(",");
+    fillEvidence(cell, ev.derived_from ?? []);
     return cell;
   }
 
@@ -99,9 +115,9 @@ export function startDashboard(client, doc) {
 
   client.on("observation", (o) => {
     observations.set(o.id, o);
-    for (const chip of doc.querySelectorAll(`[data-observation-id="${o.id}"]`)) {
-      chip.className = `chip ${o.modality}`;
-      chip.textContent = `${o.modality}:${o.kind} ${o.confidence.toFixed(2)}`;
+    for (const cell of doc.querySelectorAll("td.evidence")) {  // evidence that arrived before its intent's
+      const ids = cell.dataset.derivedFrom ? cell.dataset.derivedFrom.split(",").map(Number) : [];
+      if (ids.includes(o.id)) fillEvidence(cell, ids);
     }
     if (observations.size > 5000) observations.delete(observations.keys().next().value);
   });

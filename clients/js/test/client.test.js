@@ -24,6 +24,7 @@ test("handshake: info lists what the daemon accepts, streams and the intents it 
     }
     assert.deepEqual(info.streams, ["intents", "observations", "stats", "frames"]);
     assert.ok(info.stages.some((s) => s.name === "hub.intents"));
+    for (const name of ["select", "volume_up", "cancel", "move"]) assert.ok(info.intents.includes(name), name);
   } finally {
     c.close();
   }
