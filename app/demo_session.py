@@ -437,7 +437,8 @@ def write_session(out: Path, seed: int = 7, hands: str = "camera", scenes: Path 
                "synthetic: espeak-ng speech, simulated wrist IMU, kinematic hand skeletons")
     w = McapWriter(out, RecorderOptions(jpeg_quality=80, audio_encoding="pcm_s16le"),
                    metadata={"kind": "demo", "generator": "app.demo_session", "seed": str(seed),
-                             "hands": hands, "content": content})
+                             "hands": hands, "content": content},
+                   scene=TARGETS, wall_offset_ns="first_item")  # the scene travels inside the recording
     for i, item in enumerate(items):
         w.write(item)
         if i % 2000 == 0:

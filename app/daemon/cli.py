@@ -17,9 +17,11 @@ from app.plugins.base import PluginDeclined
 from app.plugins.registry import PluginError
 from app.recording.mcap_reader import McapDamagedError, check_magic, replay_problem
 
-# without --config: what clients drive with pushed audio, IMU, hand skeletons and context; speech is built
-# from the fusion spec (skipped, with one line saying why, without the speech extra)
+# without --config: what clients drive with pushed audio, video, IMU, hand skeletons and context; speech
+# is built from the fusion spec; camera frames are tracked by the ONNX hand models (each optional: skipped,
+# with one line saying why, when its extra or models are missing)
 DEFAULT_CONFIG = {"recognizers": [{"plugin": "wrist"}, {"plugin": "hand_skeleton"},
+                                  {"plugin": "hands", "optional": True},
                                   {"plugin": "speech", "optional": True}],
                   "fusion": {"plugin": "fusion"}}
 
