@@ -355,6 +355,63 @@ def _louo_main(args: argparse.Namespace, plots: Path | None) -> int:
     return 0
 
 
+def _latency_main(args: argparse.Namespace, plots: Path | None) -> int:
+    from perception.wrist.latency import (
+        hold_tradeoff,
+        learned_latency,
+        plot_latency,
+        plot_tradeoff,
+        rule_latency,
+    )
+
+    root = shared_imu_root()
+    _progress("latency: rule gestures on simulated streams")
+    rules = rule_latency()
+    learned: dict = {}
+    fbk = root / "fbk_smartwatch"
+    model = REPO / "assets" / "wrist" / "fbk_cnn.onnx"
+    if fbk.is_dir() and model.is_file():
+        test_users = [u for u in ("U04",) if u not in WristModel(model).meta.get("train_users", [])]
+        recs = load_fbk([fbk], test_users)
+        _progress(f"latency: learned classes on {len(recs[::4])} clips of {test_users} (never trained on)")
+        learned["learned (fbk_cnn)"] = learned_latency(model, [(r.t_ns, r.accel, r.label) for r in recs[::4]])
+        # enrolled: 3 examples of each of 3 classes from the same user, the others streamed
+        with tempfile.TemporaryDirectory(prefix="cuekit_enrolled_") as td:
+            cg = CustomGestures(WristModel(model))
+            names = ["circle_cw", "v", "s_top_right"]
+            queries = []
+            for n in names:
+                rs = [r for r in recs if r.label == n]
+                cg.enroll(f"my_{n}", _clips(rs[:3]))
+                queries += [(r.t_ns, r.accel, f"my_{n}") for r in rs[3:]]
+            store = Path(td) / "custom.json"
+            cg.save(store)
+            learned["enrolled (few-shot)"] = learned_latency(model, queries, custom_path=store,
+                                                             kinds=tuple(f"my_{n}" for n in names))
+    out: dict = {"rules": rules, "learned": learned,
+                 "protocol": "100 Hz stream pushed one sample per batch; latency = data time of the sample that "
+                             "released the observation - end of the motion (simulated: analytic; learned: the "
+                             "clip's end); lateness_ms = release - the observation's t_end_ns, what fusion "
+                             "checks against [lateness_ms] wrist (300 ms in default_ar)"}
+    everyday = args.negatives or root / "everyday_smartwatch"
+    if is_everyday_dir(everyday):
+        _progress("latency: segmenter quiet time against false activations on everyday motion")
+        out["hold_tradeoff"] = hold_tradeoff(everyday)
+    if plots:
+        plots.mkdir(parents=True, exist_ok=True)
+        plot_latency(rules, learned, plots / "wrist_latency.png")
+        out["plot"] = str(plots / "wrist_latency.png")
+        if "hold_tradeoff" in out:
+            plot_tradeoff(out["hold_tradeoff"], plots / "wrist_hold_tradeoff.png")
+    if args.json:
+        print(json.dumps(out, default=float))
+    else:
+        for fam, v in {**rules, **learned}.items():
+            print(f"{fam}: p50 {v.get('p50_ms')} ms, p95 {v.get('p95_ms')} ms; lateness p95 "
+                  f"{v['lateness_ms'].get('p95_ms')} ms")
+    return 0
+
+
 def _everyday_main(args: argparse.Namespace) -> int:
     models = args.models if args.models is not None else sorted((REPO / "assets" / "wrist").glob("*.onnx"))
     out = {"anchor": ANCHOR, "everyday_negatives": everyday_false_activations(args.negatives, models)}
@@ -394,6 +451,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--few-shot", type=int, nargs="*", metavar="K", help="few-shot accuracy for these K")
     ap.add_argument("--louo", action="store_true", help="FBK leave-one-user-out with nested choice of the "
                     "transfer augmentation (on ../shared/data/imu/fbk_smartwatch unless --train ROOT is given)")
+    ap.add_argument("--latency", action="store_true", help="end of motion -> observation per gesture family, "
+                    "and the rule segmenter's latency / false-activation trade-off on everyday motion")
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threshold", type=float, default=StreamingOptions.threshold)
@@ -410,6 +469,8 @@ def main(argv: list[str] | None = None) -> int:
         return _everyday_main(args)
     if args.louo:
         return _louo_main(args, plots)
+    if args.latency:
+        return _latency_main(args, plots)
     out: dict = {"anchor": ANCHOR}
     with tempfile.TemporaryDirectory(prefix="cuekit_wrist_") as td:
         tmp = Path(td)

@@ -205,7 +205,9 @@ class StreamingClassifier:
         thr = self.o.custom_threshold if self.custom is not None and label in self.custom.names else self.o.threshold
         if p < thr:
             return None
-        t_end = int(self._buf_t[i1 - 1])
+        # the evidence ends where the rest that decided it begins (slow settling below the "moving"
+        # level still belongs to the gesture): fusion's lateness is then the tail wait, ~tail_rest_s
+        t_end = int(self._buf_t[stop - 1])
         if self._last_fire is not None and t_end - self._last_fire < self.o.refractory_s * 1e9:
             return None
         self._last_fire = t_end

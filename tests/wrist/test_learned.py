@@ -197,3 +197,21 @@ def test_enrollment_cli_from_csv_recordings(shared, tmp_path, capsys) -> None:
     np.testing.assert_allclose(again.prototypes["my_v"], direct.prototypes["my_v"], atol=1e-3)
     assert enroll_main(["--model", model, "--store", str(store), "--remove", "my_v"]) == 0
     assert CustomGestures.load(store, WristModel(model)).names == []
+
+
+def test_everyday_negatives_cli_on_a_small_real_subset(shared, tmp_path, capsys) -> None:
+    """`cuekit eval imu --negatives DIR --json` on four real everyday recordings (two per half): one JSON
+    object with hours, per subject and per gesture, rules and every learned class."""
+    from perception.wrist.evaluate import main
+
+    src = shared("data", "imu", "everyday_smartwatch")
+    for name in ("s01_01_sw.csv", "s02_03_sw.csv", "s06_01_sw.csv", "s09_02_sw.csv"):
+        (tmp_path / name).symlink_to(src / name)
+    assert main(["--negatives", str(tmp_path), "--models", str(ASSETS / "fbk_cnn.onnx"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)["everyday_negatives"]
+    assert out["recordings"] == 4 and 0.01 < out["hours"] < 0.03
+    assert out["developer"]["subjects"] == ["s01", "s02"] and out["held_out"]["subjects"] == ["s06", "s09"]
+    kinds = set(out["overall"]["by_gesture"])
+    assert {"tap", "double_tap", "twist_cw", "raise", "shake", "fbk_cnn.onnx:circle_cw"} <= kinds
+    # walking, turning, sitting down and standing up: none of these four is read as a gesture
+    assert out["overall"]["false_activations"] == 0, out["activations"]
