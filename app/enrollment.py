@@ -42,10 +42,30 @@ def data_dir(create: bool = True) -> Path:
     return p
 
 
+_warned_stale: set[Path] = set()
+
+
 def enrolled_wrist() -> tuple[Path, Path] | None:
-    """(model, store) of the user's enrolled wrist gestures, when there are any."""
+    """(model, store) of the user's enrolled wrist gestures, when there are any for the shipped model.
+    Prototypes live in one model's embedding space: after a model update they are skipped (said once)
+    and must be enrolled again."""
+    import hashlib
+
     store = data_dir(create=False) / WRIST_STORE
-    return (WRIST_MODEL, store) if store.is_file() and WRIST_MODEL.is_file() else None
+    if not (store.is_file() and WRIST_MODEL.is_file()):
+        return None
+    try:
+        doc = json.loads(store.read_text())
+    except (OSError, ValueError):
+        doc = {}
+    if doc.get("model_sha256") != hashlib.sha256(WRIST_MODEL.read_bytes()).hexdigest():
+        if store not in _warned_stale:
+            _warned_stale.add(store)
+            print(f"cuekit: the enrolled wrist gestures in {store} belong to another wrist model (or the file "
+                  "is damaged); they are not loaded: enroll them again with `cuekit enroll wrist`",
+                  file=sys.stderr)
+        return None
+    return WRIST_MODEL, store
 
 
 def enrolled_hand() -> Path | None:

@@ -36,7 +36,7 @@ from perception.wrist.datasets import (
 from perception.wrist.fewshot import CustomGestures
 from perception.wrist.learned import StreamingOptions, WristModel, count_activations
 from perception.wrist.negatives import everyday_false_activations, is_everyday_dir
-from perception.wrist.train import TrainOptions, train_model
+from perception.wrist.train import TRANSFER_CONFIGS, TrainOptions, train_model
 
 log = logging.getLogger("cuekit.wrist.eval")
 
@@ -256,15 +256,6 @@ def few_shot(train: list[Recording], test: list[Recording], ks: list[int], optio
                         "users; each test user enrolls K of their own examples per class; queries are that "
                         "user's remaining examples of the held-out classes; novel_way = choose among the "
                         "held-out classes, all_way = among prototypes of every class"}
-
-
-# augmentation/normalisation candidates for cross-user transfer; which one is used for a held-out user is
-# chosen by leave-one-user-out among the *other* users only (nested), never on the held-out user
-TRANSFER_CONFIGS: dict[str, dict] = {
-    "base": {},
-    "augment": {"rotate_deg": 30.0, "time_warp": 0.25, "axis_gain": 0.1},
-    "augment+align": {"rotate_deg": 30.0, "time_warp": 0.25, "axis_gain": 0.1, "align_gravity": True},
-}
 
 
 def _accuracy(model_path: Path, test: list[Recording]) -> dict:

@@ -41,7 +41,7 @@ def test_training_script_small_budget_and_onnx_matches_numpy(shared, tmp_path) -
     assert model.labels == sorted(keep) and model.window == res.options.window
     wins = model.clip_windows(_clips(test))
     p_onnx, e_onnx = model.predict(wins)
-    p_np, e_np = predict_numpy(res.params, wins, model.rate_hz)
+    p_np, e_np = predict_numpy(res.params, wins, model.rate_hz, res.gravity_towards)
     np.testing.assert_allclose(p_onnx, p_np, atol=2e-4)
     np.testing.assert_allclose(e_onnx, e_np, rtol=1e-3, atol=1e-4)
     pred, _, _ = model.classify_clips(_clips(test))
