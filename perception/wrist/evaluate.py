@@ -403,9 +403,42 @@ def _latency_main(args: argparse.Namespace, plots: Path | None) -> int:
     return 0
 
 
+def plot_everyday(ev: dict, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    subs = sorted(ev["per_subject"])
+    kinds = sorted({k for s in subs for k in ev["per_subject"][s]["false_activations"]})
+    fig, ax = plt.subplots(figsize=(6.4, 3.0))
+    xs = np.arange(len(subs))
+    bottom = np.zeros(len(subs))
+    for k in kinds:
+        v = np.array([ev["per_subject"][s]["false_activations"].get(k, 0) for s in subs], float)
+        ax.bar(xs, v, bottom=bottom, label=k)
+        bottom += v
+    dev = set(ev["developer"]["subjects"])
+    ax.set_xticks(xs, [f"{s}{'*' if s in dev else ''}\n{60 * ev['per_subject'][s]['hours']:.0f} min" for s in subs],
+                  fontsize=7)
+    ax.set_ylabel("false activations")
+    ax.set_ylim(0, max(3.0, float(bottom.max()) + 1))
+    ax.set_title(f"everyday smartwatch motion, {ev['hours']:.2f} h: {ev['overall']['false_activations']} false "
+                 f"activations (* developer half)", fontsize=8)
+    if kinds:
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def _everyday_main(args: argparse.Namespace) -> int:
     models = args.models if args.models is not None else sorted((REPO / "assets" / "wrist").glob("*.onnx"))
     out = {"anchor": ANCHOR, "everyday_negatives": everyday_false_activations(args.negatives, models)}
+    if not args.no_plots:
+        path = args.plots / "wrist_everyday_fa.png"
+        plot_everyday(out["everyday_negatives"], path)
+        out["everyday_negatives"]["plot"] = str(path)
     if args.json:
         print(json.dumps(out, default=float))
         return 0

@@ -34,7 +34,7 @@ class RaiseOptions:
     hanging: float = -0.5  # "up" along the hand axis at most this: forearm pointing down (arm by the side)
     # the hold only counts while the wrist is still: someone reading a watch holds it steady, while the
     # arm of someone sitting down passes through face-up on its way to the lap (on real everyday data
-    # every sitting-down raise moved > 0.6 rad/s or > 0.05 g during its "hold")
+    # every sitting-down raise of the developer half turned at >= 0.6 rad/s on average during its "hold")
     still_rad_s: float = 0.5  # |gyro| per sample
     still_g: float = 0.06  # | |accel| - 1 g | per sample
     # the viewing pose: the watch face tilted towards the eyes (its 12 o'clock edge, away from the wearer,
