@@ -62,6 +62,18 @@ class WristOptions:
     streaming: StreamingOptions = field(default_factory=StreamingOptions)
     emit_kinds: tuple[str, ...] | None = None  # None: all
 
+    @property
+    def declared_lateness_ms(self) -> float:
+        """The longest an observation can reach fusion after its own evidence ends (t_end_ns), in data time,
+        from these options: the segmenter's quiet, a single tap's wait for a second one, the learned
+        classifier's tail rest, plus one working-rate sample. A spec's [lateness_ms] wrist must be at least
+        this (plus transport); batching by the source adds its batch period on top."""
+        sample = 1000.0 / self.conditioner.rate_hz
+        rules = 1000.0 * self.segmenter.hold_s
+        tap = 1000.0 * self.double_tap_max_gap_s - 40.0  # the wait is from the onset; a tap lasts >= 40 ms
+        learned = 1000.0 * self.streaming.tail_rest_s + 40.0 if self.model_path is not None else 0.0
+        return max(rules, tap, learned) + sample
+
     def __post_init__(self) -> None:
         # rules follow the conditioner's arm geometry
         sign = 1.0 if self.conditioner.wrist == "left" else -1.0
