@@ -1,7 +1,7 @@
 """`cuekit demo`: the GUI on live devices, or on the bundled demo session when there are none.
 
-The demo's pipeline is the daemon's (same plugins, same type-driven wiring), with the GUI as one
-more sink; `--headless` prints what is recognised instead of opening a window.
+The demo's pipeline is the one assembly's (app/assembly.py: same plugins, same type-driven wiring as the
+daemon), with the GUI as one more sink; `--headless` prints what is recognised and never imports Qt.
 """
 from __future__ import annotations
 
@@ -13,104 +13,33 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from app.daemon.config import DaemonConfig
-from app.daemon.daemon import Daemon
+from app.assembly import (
+    DEFAULT_SPEC,
+    Assembly,
+    ExtraStage,
+    SourceChoice,
+    assemble,
+    run_to_end,
+    session_targets,
+)
 from app.demo_session import DEFAULT_SESSION
 from app.devices import probe_devices
-from app.gui.main_window import PipelineRequest, SourceChoice
-from perception.stream import CallbackSink, IntentEvent, Observation, Pipeline, Stage
-from perception.stream.types import AudioChunk, HandLandmarks, ImuBatch, VideoFrame
+from perception.stream import CallbackSink, IntentEvent, Observation, Pipeline
+from perception.stream.types import STREAM_TYPES
 
 log = logging.getLogger("cuekit.demo")
 
-DEFAULT_SPEC = "default_ar"
-ALL_TYPES = (VideoFrame, AudioChunk, ImuBatch, HandLandmarks, Observation, IntentEvent)
 
 
-def session_targets(path: Path) -> list[dict]:
-    """Scene targets of a recording, from the manifest beside it (the speech grammar needs their names)."""
-    manifest = path.with_suffix(".json")
-    if manifest.is_file():
-        return list(json.loads(manifest.read_text()).get("targets", []))
-    return []
-
-
-def _speech_stage(spec_path: str | Path, targets: list[dict]) -> Stage:
-    from fusion.spec import load_spec, speech_grammar
-    from perception.context.scene import Scene
-    from perception.speech.context import Context
-    from perception.speech.stage import SpeechStage, SpeechStageOptions
-
-    scene = Scene()
-    scene.apply({"op": "replace", "targets": targets})
-    grammar = speech_grammar(load_spec(spec_path), scene)
-    return SpeechStage(SpeechStageOptions(context=Context.from_spec(grammar)), name="speech")
-
-
-def demo_config(choice: SourceChoice, spec: str | Path, record_to: Path | None) -> DaemonConfig:
-    sources: list[dict[str, Any]] = []
-    recognizers: list[dict[str, Any]] = [{"plugin": "wrist"}, {"plugin": "hand_skeleton"}]
-    if choice.kind == "live":
-        if choice.camera is not None:
-            sources.append({"plugin": "camera", "config": {"device": choice.camera}, "optional": True})
-            recognizers.append({"plugin": "hands", "optional": True})
-        if choice.microphone:
-            sources.append({"plugin": "microphone", "optional": True})
-        if choice.imu_udp_port is not None:
-            sources.append({"plugin": "imu_udp", "config": {"port": choice.imu_udp_port}})
-        if choice.imu_serial is not None:
-            sources.append({"plugin": "imu_serial", "config": {"port": choice.imu_serial}})
-    raw: dict[str, Any] = {
-        "server": {"inputs": []},
-        "sources": sources,
-        "recognizers": recognizers,
-        "fusion": {"plugin": "fusion", "config": {"spec": str(spec)}},
-        "logging": {"format": "text"},
-        "replay": {"realtime": choice.realtime},
-    }
-    if record_to is not None:
-        raw["sinks"] = [{"plugin": "recorder", "config": {"path": str(record_to)}}]
-    return DaemonConfig.from_dict(raw)
-
-
-def build_daemon(choice: SourceChoice, spec: str | Path, sinks: list[tuple[Stage, tuple[type, ...]]],
-                 record_to: Path | None = None) -> Daemon:
-    """The demo's pipeline: the daemon's plugins wired by type, the speech grammar from the spec and the
-    session's targets, and `sinks` (stage, types it consumes) at the end. Built, not started."""
-    targets = session_targets(choice.path) if choice.kind == "session" and choice.path else []
-    extra = [("recognizers", _speech_stage(spec, targets), (AudioChunk,), (Observation,))]
-    extra += [("sinks", stage, consumes, ()) for stage, consumes in sinks]
-    daemon = Daemon(demo_config(choice, spec, record_to),
-                    replay=choice.path if choice.kind == "session" else None, extra_stages=extra)
-    daemon.build()
-    return daemon
-
-
-def build_pipeline(request: PipelineRequest) -> tuple[Pipeline, dict]:
-    """The GUI's PipelineFactory: a built (not started) pipeline and what the window should know."""
+def build_pipeline(request: Any) -> tuple[Pipeline, dict]:
+    """The GUI's PipelineFactory (`app.gui.main_window.PipelineRequest` in): a built, not started
+    pipeline and what the window should know."""
     choice = request.source
     spec = request.spec_path or DEFAULT_SPEC
-    daemon = build_daemon(choice, spec, [(request.gui_sink, ALL_TYPES)], request.record_to)
+    assembly = assemble(choice, spec, [ExtraStage(request.gui_sink, STREAM_TYPES)], request.record_to)
     targets = session_targets(choice.path) if choice.kind == "session" and choice.path else []
-    return daemon.pipeline, {"targets": targets, "frame_size": (640, 480), "daemon": daemon,
-                             "enrollers": _enrollers()}
-
-
-def run_to_end(daemon: Daemon, stop: threading.Event | None = None) -> list[str]:
-    """Start the pipeline and run it until its recording has played (live: until `stop` or Ctrl-C),
-    then drain it so that in-flight intents are emitted. Returns stages that did not end in time."""
-    pipeline = daemon.pipeline
-    sources = [n.stage.name for n in daemon.nodes if n.section == "sources"]
-    pipeline.start()
-    try:
-        while not (stop is not None and stop.is_set()):
-            if daemon.replay is not None and pipeline.wait_for(sources, timeout=0.2):
-                break
-            if daemon.replay is None and stop is None:
-                threading.Event().wait(0.2)
-    except KeyboardInterrupt:
-        pass
-    return pipeline.drain(timeout=daemon.config.drain_timeout_s)
+    return assembly.pipeline, {"targets": targets, "frame_size": (640, 480), "assembly": assembly,
+                               "enrollers": _enrollers()}
 
 
 def _enrollers() -> dict:
@@ -160,14 +89,20 @@ def run_headless(choice: SourceChoice, spec: str | Path, as_json: bool) -> int:
                 print(f"  {item.modality:<6} {item.kind:<14} {item.confidence:.2f} {extra}", flush=True)
 
     sink = CallbackSink(show, name="printer")
-    daemon = build_daemon(choice, spec, [(sink, (Observation, IntentEvent))])
+    assembly: Assembly = assemble(choice, spec, [ExtraStage(sink, (Observation, IntentEvent))])
     if not as_json:
         print(f"CueKit demo (headless) on {choice.label}", flush=True)
-    run_to_end(daemon)
-    pipeline = daemon.pipeline
+    run_to_end(assembly)
+    pipeline = assembly.pipeline
     if not as_json:
         print(pipeline.stats_table())
         print(f"{len(intents)} intents")
+    from app.recording.mcap_reader import replay_problem
+
+    problem = replay_problem(pipeline.stages)
+    if problem is not None:  # a truncated or unreadable session is not a successful demo
+        print(f"cuekit demo: {problem}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -184,6 +119,14 @@ def main(argv: list[str]) -> int:
     if args.session is not None and not args.session.is_file():
         print(f"cuekit demo: recording {args.session} does not exist", file=sys.stderr)
         return 2
+    if args.session is not None:
+        from app.recording.mcap_reader import McapDamagedError, check_magic
+
+        try:
+            check_magic(args.session)
+        except McapDamagedError as exc:
+            print(f"cuekit demo: {exc}", file=sys.stderr)
+            return 2
     if not args.headless and not _have_display():
         print("cuekit demo: no display (DISPLAY/WAYLAND_DISPLAY unset), running headless; "
               "set QT_QPA_PLATFORM=offscreen to force the window anyway", file=sys.stderr)
@@ -202,14 +145,12 @@ def _have_display() -> bool:
 
 
 def run_gui(choices: list[SourceChoice], spec: str | Path) -> int:
-    from PySide6.QtWidgets import QApplication
+    from app.extras import missing
 
-    from app.gui.main_window import MainWindow
-    from fusion.spec import load_spec
+    absent = missing("gui")
+    if absent:
+        print(f"cuekit demo: the window needs the GUI: {absent}; running headless", file=sys.stderr)
+        return run_headless(choices[0], spec, as_json=False)
+    from app.gui.launch import run_window  # Qt is imported only here, on the GUI path
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    win = MainWindow(build_pipeline, choices, spec_path=Path(spec) if Path(spec).is_file() else None,
-                     spec_validator=lambda p: load_spec(p))
-    win.show()
-    win.start_source(0)
-    return app.exec()
+    return run_window(build_pipeline, choices, spec)

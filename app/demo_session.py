@@ -24,9 +24,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+import assets
 from perception.stream.types import AudioChunk, HandLandmarks, ImuBatch, Observation, VideoFrame
 
-SESSION_DIR = Path(__file__).resolve().parents[1] / "assets" / "sessions"
+SESSION_DIR = assets.path("sessions")
 DEFAULT_SESSION = SESSION_DIR / "demo.mcap"
 T0_NS = 1_000_000_000
 SIZE = (640, 480)
@@ -262,11 +263,15 @@ def build_items(seed: int = 7) -> tuple[list, list[dict]]:
 
 
 def _item_time(item) -> int:
-    for attr in ("t_capture_ns", "t_first_ns", "t_start_ns"):
-        t = getattr(item, attr, None)
-        if t is not None:
-            return int(t)
-    return int(item.t_ns[0])
+    """The item's MCAP log time (app/recording/schemas.py: the last sample of an audio chunk or IMU
+    batch, an observation's end), so the file is in log-time order: the replay sleeps until each
+    message's log time in file order, and a batch stored before the hand frames it overlaps held them
+    back by up to its 90 ms (every hand gesture reached fusion that much late)."""
+    if isinstance(item, ImuBatch):
+        return int(item.t_ns[-1])
+    if isinstance(item, (AudioChunk, Observation)):
+        return int(item.t_end_ns)
+    return int(item.t_capture_ns)
 
 
 def write_session(out: Path, seed: int = 7) -> dict:

@@ -23,10 +23,11 @@ from typing import Any
 
 import numpy as np
 
+import assets
 from perception.stream.types import HandLandmarks, ImuBatch
 
 REPO = Path(__file__).resolve().parents[1]
-WRIST_MODEL = REPO / "assets" / "wrist" / "fbk_cnn.onnx"
+WRIST_MODEL = assets.path("wrist", "fbk_cnn.onnx")
 G = 9.80665
 WRIST_STORE = "custom_wrist_gestures.json"
 HAND_STORE = "custom_hand_gestures.json"

@@ -18,12 +18,13 @@ from typing import Any
 import jsonschema
 import numpy as np
 
+import assets
 from fusion.scenario import ScenarioResult, load_scenario, resolve_spec, run_scenario, scenario_files
 from fusion.schemas import validate
-from fusion.spec import REPO, SpecError
+from fusion.spec import SpecError
 
 log = logging.getLogger("cuekit.fusion.eval")
-DEFAULT_DIR = REPO / "assets" / "scenarios"
+DEFAULT_DIR = assets.path("scenarios")
 
 
 @dataclass(slots=True)
@@ -61,13 +62,20 @@ class EvalResult:
         return out
 
     def to_json(self) -> dict[str, Any]:
-        stats: dict[str, int] = defaultdict(int)
+        stats: dict[str, Any] = defaultdict(int)
+        waits: dict[str, dict[str, Any]] = {}
         tags: dict[str, int] = defaultdict(int)
         for r in self.results:
             for k, v in r.stats.items():
-                stats[k] += v
+                if k == "waits":
+                    for name, w in v.items():
+                        _merge_wait(waits.setdefault(name, {"n": 0, "waited": 0, "total_ms": 0.0,
+                                                            "max_ms": 0.0, "for": {}}), w)
+                else:
+                    stats[k] += v
             for t in r.tags:
                 tags[t] += 1
+        stats["waits"] = waits
         return {
             "target": "fusion", "n_scenarios": len(self.results) + len(self.errors), "passed": self.passed,
             "failed": len(self.results) - self.passed + len(self.errors),
@@ -77,6 +85,15 @@ class EvalResult:
             "push_ms": _pcts([x for r in self.results for x in r.push_ms]),
             "tags": dict(tags),
         }
+
+
+def _merge_wait(into: dict[str, Any], w: dict[str, Any]) -> None:
+    into["n"] += w["n"]
+    into["waited"] += w["waited"]
+    into["total_ms"] = round(into["total_ms"] + w["total_ms"], 1)
+    into["max_ms"] = max(into["max_ms"], w["max_ms"])
+    for k, n in w["for"].items():
+        into["for"][k] = into["for"].get(k, 0) + n
 
 
 def _pcts(xs: list[float]) -> dict[str, float]:
@@ -176,6 +193,83 @@ def plot_timeline(res: ScenarioResult, sc_path: Path, path: Path) -> None:
     plt.close(fig)
 
 
+def trace_watermarks(sc_path: Path) -> dict[str, Any]:
+    """Replay one scenario tick by tick, recording each modality's watermark against the engine's time."""
+    from fusion.engine import FusionEngine
+    from fusion.scenario import load_scenario, resolve_spec
+    from perception.context.scene import Scene
+
+    sc = load_scenario(sc_path)
+    engine = FusionEngine(resolve_spec(sc), Scene.from_json({"targets": sc.scene}))
+    arrivals = sorted(sc.observations, key=lambda t: (t.arrive_ns, t.obs.t_end_ns))
+    mods = sorted({t.obs.modality for t in arrivals})
+    t, end = 0, max(t.arrive_ns for t in arrivals) + 300 * 1_000_000
+    trace: dict[str, list[tuple[float, float]]] = {m: [] for m in mods}
+    events, i = [], 0
+    while t <= end:
+        while i < len(arrivals) and arrivals[i].arrive_ns <= t:
+            events += engine.push(arrivals[i].obs, now_ns=arrivals[i].arrive_ns)
+            i += 1
+        events += engine.advance(t)
+        for m in mods:
+            w = engine.marks.watermark(m, t)
+            trace[m].append((t / 1e6, min(w, t) / 1e6))
+        t += 5 * 1_000_000
+    return {"scenario": sc, "trace": trace, "events": events, "stats": engine.stats}
+
+
+def plot_watermarks(sc_paths: list[Path], path: Path) -> None:
+    """Evidence time against the engine's time, one panel per scenario: each stream's watermark, the
+    observations (a vertical span at their arrival), and each intent at the moment it was decided."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colours = {"hand": "tab:orange", "gaze": "tab:green", "speech": "tab:blue", "wrist": "tab:purple",
+               "context": "tab:gray"}
+    fig, axes = plt.subplots(1, len(sc_paths), figsize=(6.2 * len(sc_paths), 5.2), squeeze=False)
+    for ax, scp in zip(axes[0], sc_paths, strict=True):
+        tr = trace_watermarks(scp)
+        sc = tr["scenario"]
+        lo = min(t.obs.t_start_ns for t in sc.observations) / 1e6 - 150
+        hi = max(x for pts in tr["trace"].values() for x, _ in pts)
+        for m, pts in tr["trace"].items():
+            xs = [x for x, _ in pts if x >= lo]
+            ys = [max(y, lo) for x, y in pts if x >= lo]
+            ax.step(xs, ys, where="post", color=colours.get(m, "k"), lw=1.6, label=f"{m} watermark")
+        ax.plot([lo, hi], [lo, hi], color="k", lw=0.6, ls=":", label="now (evidence = arrival)")
+        for t in sc.observations:
+            o = t.obs
+            if o.modality == "gaze" and o.kind == "point":
+                ax.plot([t.arrive_ns / 1e6], [o.t_end_ns / 1e6], ".", color=colours["gaze"], ms=4)
+                continue
+            x = t.arrive_ns / 1e6
+            ax.plot([x, x], [o.t_start_ns / 1e6, o.t_end_ns / 1e6], color=colours.get(o.modality, "k"), lw=5,
+                    alpha=0.5, solid_capstyle="butt")
+            ax.text(x, o.t_end_ns / 1e6 + 15, f" {t.label}: {o.kind}", fontsize=7, rotation=0)
+        for ev in tr["events"]:
+            te = ev.t_emitted_ns / 1e6
+            ax.axvline(te, color="crimson", lw=1)
+            ax.text(te, lo + 40, f" {ev.name} {ev.slots or ''}", fontsize=8, color="crimson", rotation=90,
+                    va="bottom")
+        waits = {k: v for k, v in tr["stats"].waits.items() if v["waited"]}
+        note = "; ".join(f"{k} waited {v['max_ms']:.0f} ms for {', '.join(v['for'])}" for k, v in waits.items())
+        st = tr["stats"]
+        extra = [f"{n} {what}" for n, what in ((st.group_suppressed, "suppressed (exclusive group)"),
+                                              (st.degenerate_refused, "refused (degenerate slots)"),
+                                              (st.late_dropped, "dropped late")) if n]
+        ax.set_title(f"{sc.name}\n{'; '.join([note or 'no intent waited'] + extra)}", fontsize=9)
+        ax.set_xlabel("engine time: arrival at fusion (ms)")
+        ax.set_ylabel("evidence time (ms)")
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(lo, hi)
+        ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="cuekit eval fusion", description=__doc__.splitlines()[0])
     ap.add_argument("--scenarios", type=Path, default=DEFAULT_DIR, help="folder of scenario files")
@@ -184,6 +278,8 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--plot", type=Path, help="save a latency plot (PNG)")
     ap.add_argument("--timeline", nargs=2, metavar=("SCENARIO", "PNG"),
                     help="save a timeline plot of the scenario with this name")
+    ap.add_argument("--watermarks", nargs="+", metavar="ARG",
+                    help="SCENARIO [SCENARIO ...] PNG: plot the streams' watermarks of these scenarios")
     args = ap.parse_args(argv)
     if not args.scenarios.is_dir():
         print(f"cuekit eval fusion: no such folder: {args.scenarios}", file=sys.stderr)
@@ -198,6 +294,15 @@ def main(argv: list[str]) -> int:
             print(f"cuekit eval fusion: no scenario named {args.timeline[0]!r}", file=sys.stderr)
             return 2
         plot_timeline(match[0], Path(match[0].path), Path(args.timeline[1]))
+    if args.watermarks:
+        *names, png = args.watermarks
+        by_name = {r.name: Path(r.path) for r in res.results}
+        missing = [n for n in names if n not in by_name]
+        if not names or missing:
+            print(f"cuekit eval fusion: --watermarks needs scenario names then a PNG (unknown: {missing})",
+                  file=sys.stderr)
+            return 2
+        plot_watermarks([by_name[n] for n in names], Path(png))
     out = res.to_json()
     if args.json:
         print(json.dumps(out))

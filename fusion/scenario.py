@@ -67,7 +67,7 @@ class ScenarioResult:
     problems: list[str]
     events: list[IntentEvent]
     latencies: list[dict[str, Any]]  # per matched/emitted intent
-    stats: dict[str, int]
+    stats: dict[str, Any]
     tags: list[str]
     push_ms: list[float] = field(default_factory=list)  # wall time of each engine.push call
 

@@ -66,7 +66,7 @@ def _image_rows(rounds: int, budget: float) -> list[Row]:
 
     from native.image import image_to_tensor, letterbox, roi_transform
 
-    frame = np.random.default_rng(0).integers(0, 256, (720, 1280, 3), dtype=np.uint8)
+    frame: np.ndarray = np.random.default_rng(0).integers(0, 256, (720, 1280, 3), dtype=np.uint8)
     frame = cv2.GaussianBlur(frame, (0, 0), 3)  # image-like smoothness, same cost either way
     rows = []
     for label, roi, rot, size, vr, layout in (

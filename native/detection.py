@@ -114,7 +114,7 @@ def decode_boxes(raw_boxes: np.ndarray, anchors: np.ndarray,
     if raw.ndim == 3 and raw.shape[0] == 1:
         raw = raw[0]
     anchors = _f32("anchors", anchors)
-    scales = (scale,) * 4 if np.isscalar(scale) else tuple(scale)
+    scales = (float(scale),) * 4 if isinstance(scale, (int, float, np.number)) else tuple(scale)
     if len(scales) != 4:
         raise ValueError(f"scale must be a number or 4 numbers, got {scale!r}")
     return _kernels.decode_boxes(raw, anchors, tuple(float(s) for s in scales), int(num_keypoints),
@@ -186,7 +186,7 @@ def decode_detections_arrays(raw_boxes: np.ndarray, raw_scores: np.ndarray, anch
         d = 4 + 2 * int(num_keypoints)
         return (np.zeros((0, d), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64),
                 np.zeros(0, np.int64))
-    scales = (float(scale),) * 4 if np.isscalar(scale) else tuple(float(v) for v in scale)
+    scales = (float(scale),) * 4 if isinstance(scale, (int, float, np.number)) else tuple(float(v) for v in scale)
     return _kernels.ssd_detect(rb, rs, np.ascontiguousarray(anchors), scales, int(num_keypoints),
                                0, 4, True, False, float(clip), float(score_threshold),
                                float(iou_threshold), int(max_out))

@@ -229,3 +229,58 @@ def letterbox(image: np.ndarray, out_size: tuple[int, int],
                                  border="zero", value_range=value_range, layout=layout,
                                  out_channels=out_channels)
     return tensor, LetterboxTransform(tf)
+
+
+# ------------------------------------------------------------------------------------------------
+# encoded images from outside: the size they decode to, read from the header before decoding
+
+MAX_DECODED_PIXELS = 4096 * 4096  # 4K camera frames are 8.3 Mpx; a 334-byte JPEG may claim 256 Mpx
+_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+class ImageRefused(ValueError):
+    """An encoded image that is not a JPEG/PNG, has no readable size, or would decode too large."""
+
+
+def encoded_image_size(data: bytes) -> tuple[int, int]:
+    """(width, height) from a JPEG's first SOF marker or a PNG's IHDR, without decoding any pixels."""
+    if data[:8] == _PNG_MAGIC:
+        if len(data) < 24 or data[12:16] != b"IHDR":
+            raise ImageRefused("PNG without an IHDR header")
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if data[:2] != b"\xff\xd8":
+        raise ImageRefused(f"not a JPEG or PNG (starts with {bytes(data[:4])!r})")
+    i, n = 2, len(data)
+    while i + 4 <= n:
+        if data[i] != 0xFF:
+            raise ImageRefused(f"JPEG marker expected at byte {i}")
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:  # no length field
+            i += 2
+            continue
+        seg = int.from_bytes(data[i + 2:i + 4], "big")
+        if seg < 2:
+            raise ImageRefused(f"JPEG segment length {seg} at byte {i}")
+        if marker in _JPEG_SOF:
+            if i + 9 > n:
+                break
+            return int.from_bytes(data[i + 7:i + 9], "big"), int.from_bytes(data[i + 5:i + 7], "big")
+        if marker in (0xD9, 0xDA):  # end of image, or scan data before any frame header
+            break
+        i += 2 + seg
+    raise ImageRefused("JPEG without a frame header (SOF)")
+
+
+def check_encoded_image(data: bytes, max_pixels: int = MAX_DECODED_PIXELS) -> tuple[int, int]:
+    """The header's (width, height), or ImageRefused when it would decode to more than `max_pixels`."""
+    w, h = encoded_image_size(data)
+    if w <= 0 or h <= 0:
+        raise ImageRefused(f"image header claims {w}x{h} pixels")
+    if w * h > max_pixels:
+        raise ImageRefused(f"image header claims {w}x{h} = {w * h / 1e6:.0f} Mpx; at most "
+                           f"{max_pixels / 1e6:.1f} Mpx are decoded")
+    return w, h

@@ -15,9 +15,23 @@ from app.daemon.daemon import Daemon
 from app.daemon.server import ConfigError
 from app.plugins.base import PluginDeclined
 from app.plugins.registry import PluginError
+from app.recording.mcap_reader import McapDamagedError, check_magic, replay_problem
 
-# without --config: what clients can drive with pushed IMU, hand skeletons and context alone
-DEFAULT_CONFIG = {"recognizers": [{"plugin": "wrist"}, {"plugin": "hand_skeleton"}], "fusion": {"plugin": "fusion"}}
+# without --config: what clients drive with pushed audio, IMU, hand skeletons and context; speech is built
+# from the fusion spec (skipped, with one line saying why, without the speech extra)
+DEFAULT_CONFIG = {"recognizers": [{"plugin": "wrist"}, {"plugin": "hand_skeleton"},
+                                  {"plugin": "speech", "optional": True}],
+                  "fusion": {"plugin": "fusion"}}
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 0..65535, got {port}")
+    return port
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fast", action="store_true", help="with --replay: as fast as possible, not in real time")
     p.add_argument("--exit-after-replay", action="store_true", help="with --replay: stop when it has played")
     p.add_argument("--host", help="override [server] host (non-loopback needs a token)")
-    p.add_argument("--port", type=int, help="override [server] port (0: any free port)")
+    p.add_argument("--port", type=_port, help="override [server] port (0: any free port)")
     p.add_argument("--token-file", type=Path, help="file holding the access token (mode 600); or set CUEKIT_TOKEN")
     p.add_argument("--log-format", choices=("json", "text"), help="override [logging] format")
     p.add_argument("--print-graph", action="store_true", help="print the stage graph as JSON and exit")
@@ -47,10 +61,12 @@ def main(argv: list[str]) -> int:
             cfg.server.token = read_token(args.token_file)
         if args.fast:
             cfg.replay_realtime = False
+        if args.replay is not None:
+            check_magic(args.replay)
         logs.setup(args.log_format or cfg.log_format, cfg.log_level)
         daemon = Daemon(cfg, replay=args.replay)
         daemon.build()
-    except (ConfigError, PluginError, PluginDeclined) as exc:
+    except (ConfigError, PluginError, PluginDeclined, McapDamagedError, OSError) as exc:
         print(f"cuekit serve: {exc}", file=sys.stderr)
         return 2
     if args.print_graph:
@@ -81,4 +97,9 @@ async def _serve(daemon: Daemon, until_replay_done: bool) -> int:
               file=sys.stderr)
         daemon.pipeline.stop()
         return 1
+    if until_replay_done:
+        problem = replay_problem(daemon.pipeline.stages)
+        if problem is not None:  # the recording did not play whole: say so, and not with status 0
+            print(f"cuekit serve: {problem}", file=sys.stderr)
+            return 1
     return 0 if result.drained else 1

@@ -22,6 +22,7 @@ recognisers, fusion, in that order) that produces something it consumes.
 from __future__ import annotations
 
 import os
+import stat
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,9 +68,13 @@ class DaemonConfig:
     def load(cls, path: str | Path, env: dict[str, str] | None = None) -> DaemonConfig:
         path = Path(path)
         try:
-            raw = tomllib.loads(path.read_text())
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ConfigError(f"config file {path} does not exist") from None
+        except IsADirectoryError:
+            raise ConfigError(f"config file {path} is a directory") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"config file {path} is not UTF-8 text") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from None
         cfg = cls.from_dict(raw, base=path.parent, env=env)
@@ -84,6 +89,9 @@ class DaemonConfig:
         if unknown:
             raise ConfigError(f"unknown config section(s) {sorted(unknown)}; expected server, sources, context, "
                               "recognizers, fusion, sinks, logging, replay, shutdown")
+        for section in ("server", "logging", "replay", "shutdown"):
+            if not isinstance(raw.get(section, {}), dict):
+                raise ConfigError(f"[{section}] must be a table, got {type(raw[section]).__name__}")
         srv = dict(raw.get("server", {}))
         bad = set(srv) - _SERVER_KEYS
         if bad:
@@ -101,6 +109,7 @@ class DaemonConfig:
         unknown_inputs = set(inputs) - set(KINDS)
         if unknown_inputs:
             raise ConfigError(f"[server] inputs: unknown {sorted(unknown_inputs)}; choose from {list(KINDS)}")
+        _check_types("server", srv, _SERVER_TYPES)
         try:
             server = ServerOptions(token=token, limits=limits, **srv)
         except TypeError as exc:
@@ -121,6 +130,12 @@ class DaemonConfig:
                                           bool(e.get("optional", False))))
         log = raw.get("logging", {})
         rep = raw.get("replay", {})
+        for name, table, types in (("logging", log, {"format": str, "level": str}),
+                                   ("replay", rep, {"realtime": bool, "speed": (int, float)}),
+                                   ("shutdown", raw.get("shutdown", {}), {"drain_timeout_s": (int, float)})):
+            if not isinstance(table, dict):
+                raise ConfigError(f"[{name}] must be a table, got {type(table).__name__}")
+            _check_types(name, table, types)
         cfg = cls(server=server, inputs=inputs, stages=stages, log_format=log.get("format", "json"),
                   log_level=str(log.get("level", "INFO")).upper(), replay_realtime=bool(rep.get("realtime", True)),
                   replay_speed=float(rep.get("speed", 1.0)),
@@ -130,16 +145,43 @@ class DaemonConfig:
         return cfg
 
 
+_SERVER_TYPES: dict[str, type | tuple[type, ...]] = {
+    "host": str, "port": int, "queue_capacity": int, "heartbeat_interval_s": (int, float),
+    "heartbeat_timeout_s": (int, float), "max_clients": int, "allowed_origins": list, "send_buffer_bytes": int}
+
+
+def _check_types(section: str, table: dict[str, Any], types: dict[str, type | tuple[type, ...]]) -> None:
+    for key, want in types.items():
+        if key not in table:
+            continue
+        v = table[key]
+        wants = want if isinstance(want, tuple) else (want,)
+        if (isinstance(v, bool) and bool not in wants) or not isinstance(v, wants):
+            names = " or ".join(t.__name__ for t in wants)
+            raise ConfigError(f"[{section}] {key}: expected {names}, got {type(v).__name__} {v!r}")
+
+
 def read_token(path: Path) -> str:
     """A token file holds the token on its first line and must not be readable by other users."""
     try:
         st = path.stat()
     except FileNotFoundError:
         raise ConfigError(f"token file {path} does not exist") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise ConfigError(f"token file {path} is not a regular file")
     if st.st_mode & 0o077:
         raise ConfigError(f"token file {path} is readable by other users (mode {st.st_mode & 0o777:o}); "
                           f"chmod 600 {path}")
-    token = path.read_text().strip().splitlines()[0].strip() if path.read_text().strip() else ""
+    if st.st_size > 4096:
+        raise ConfigError(f"token file {path} is {st.st_size} bytes; a token file holds one short line")
+    try:
+        text = path.read_bytes().decode("ascii")
+    except UnicodeDecodeError:
+        raise ConfigError(f"token file {path} is not ASCII text (a binary file?)") from None
+    except OSError as exc:
+        raise ConfigError(f"token file {path}: cannot read ({exc.strerror})") from None
+    lines = text.strip().splitlines()
+    token = lines[0].strip() if lines else ""
     if not token:
         raise ConfigError(f"token file {path} is empty")
     return token

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from app.daemon.protocol import Event, ProtocolError
+from native.image import ImageRefused, check_encoded_image
 from perception.stream import (
     AudioChunk,
     Channel,
@@ -49,21 +50,56 @@ class ClockMap:
     `shared`: the client runs on this host and stamps with CLOCK_MONOTONIC, so times pass through.
     Otherwise the offset is the smallest (arrival - client time) seen so far: the least-delayed message
     gives the best estimate, and mapped times are never later than their arrival.
+
+    Sanity bounds keep one bad stamp from poisoning the client: a stamp that would put its data more
+    than `max_skew_ns` in the future of what the estimate allows (2^63-1, a clock jump ahead) is refused
+    (`TimestampRefused`) and the estimate kept; when stamps keep mapping more than `max_skew_ns` into the
+    past, the estimate was wrong (an earlier bad first stamp, a clock jump back) and is re-synced.
     """
 
-    def __init__(self, shared: bool = False) -> None:
+    def __init__(self, shared: bool = False, max_skew_ns: int = 10_000_000_000) -> None:
         self.shared = shared
+        self.max_skew_ns = max_skew_ns
         self.offset_ns: int | None = None
+        self.refused = 0
+        self.resyncs = 0
 
     def to_local(self, t_client_ns: int | None, arrival_ns: int) -> int:
         if t_client_ns is None:
             return arrival_ns
+        t = int(t_client_ns)
+        if not 0 <= t < MAX_CLIENT_NS:
+            self.refused += 1
+            raise TimestampRefused(f"capture time {t} ns is outside [0, 2^62)")
         if self.shared:
-            return int(t_client_ns)
-        d = arrival_ns - int(t_client_ns)
-        if self.offset_ns is None or d < self.offset_ns:
+            if abs(t - arrival_ns) > self.max_skew_ns:
+                self.refused += 1
+                raise TimestampRefused(f"capture time {t} ns is {(t - arrival_ns) / 1e9:+.1f} s from the "
+                                       "daemon's clock, but the client said it shares it")
+            return t
+        d = arrival_ns - t
+        if self.offset_ns is None:
             self.offset_ns = d
-        return int(t_client_ns) + self.offset_ns
+        elif d < self.offset_ns - self.max_skew_ns:
+            self.refused += 1
+            raise TimestampRefused(f"capture time {t} ns jumps {(self.offset_ns - d) / 1e9:.1f} s ahead of "
+                                   "this client's clock")
+        elif d > self.offset_ns + self.max_skew_ns:
+            self.resyncs += 1
+            self.offset_ns = d
+        elif d < self.offset_ns:
+            self.offset_ns = d
+        return t + self.offset_ns
+
+
+MAX_CLIENT_NS = 1 << 62  # nanosecond stamps of any real clock; far from int64 overflow when offsets are added
+
+
+class TimestampRefused(ProtocolError):
+    """A client capture time outside the sanity bounds of its clock mapping."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("timestamp", message)
 
 
 @dataclass(slots=True)
@@ -96,7 +132,10 @@ def to_item(p: Pushed) -> Any:
                           source_id=p.source_id)
     if ev.type == "imu-batch":
         n = d["count"]
-        t = np.frombuffer(ev.payload, dtype="<i8", count=n).astype(np.int64) + p.offset_ns
+        t_client = np.frombuffer(ev.payload, dtype="<i8", count=n).astype(np.int64)
+        if n and (int(t_client.min()) < 0 or int(t_client.max()) - int(t_client.min()) > 3_600_000_000_000):
+            raise ProtocolError("payload", "imu-batch sample times are negative or span more than an hour", ev.type)
+        t = t_client + p.offset_ns
         floats = np.frombuffer(ev.payload, dtype="<f4", offset=8 * n).astype(np.float64).reshape(-1, n, 3)
         if not np.isfinite(floats).all():
             raise ProtocolError("payload", "imu-batch holds non-finite values", ev.type)
@@ -108,6 +147,10 @@ def to_item(p: Pushed) -> Any:
     if ev.type == "video-frame":
         import cv2  # only needed when frames arrive
 
+        try:
+            check_encoded_image(ev.payload)
+        except ImageRefused as exc:
+            raise ProtocolError("payload", f"video-frame refused: {exc}", ev.type) from None
         img = cv2.imdecode(np.frombuffer(ev.payload, np.uint8), cv2.IMREAD_COLOR)
         if img is None:
             raise ProtocolError("payload", "video-frame payload could not be decoded as JPEG", ev.type)
@@ -130,13 +173,17 @@ def to_item(p: Pushed) -> Any:
                              source_id=p.source_id)
     if ev.type == "gaze-ray":
         direction = np.asarray(d["direction"], dtype=np.float64)
-        norm = float(np.linalg.norm(direction))
-        if norm == 0.0:
+        if direction.shape != (3,) or not np.isfinite(direction).all():
+            raise ProtocolError("payload", "gaze-ray direction must be 3 finite numbers", ev.type)
+        scale = float(np.abs(direction).max())
+        if scale == 0.0:
             raise ProtocolError("payload", "gaze-ray direction is the zero vector", ev.type)
-        payload = {"origin": list(map(float, d["origin"])), "direction": (direction / norm).tolist()}
+        direction = direction / scale  # first to <= 1: the norm of [1e308]*3 overflows to inf
+        direction /= float(np.linalg.norm(direction))
+        payload = {"origin": list(map(float, d["origin"])), "direction": direction.tolist()}
         if "target_id" in d:
             payload["target_id"] = d["target_id"]
-        # the form perception.context.tracker resolves against the scene (gaze dwell, deixis)
+        # the form fusion.context resolves against the scene (gaze dwell, deixis)
         return Observation(modality="gaze", kind="ray", confidence=float(d.get("confidence", 1.0)),
                            t_start_ns=p.t_ns, t_end_ns=p.t_ns, payload=payload, source_id=p.source_id)
     if ev.type == "scene-targets":
@@ -158,6 +205,9 @@ def to_item(p: Pushed) -> Any:
                            t_end_ns=p.t_ns, payload=msg, source_id=p.source_id)
     if ev.type == "observation":
         span = d["t_end_ns"] - d["t_start_ns"]
+        if not 0 <= span <= 3_600_000_000_000:
+            raise ProtocolError("payload", f"observation spans {span} ns; it must end after it starts, within "
+                                "an hour", ev.type)
         # ids are the daemon's (clients' ids could collide); times move onto the daemon clock
         return Observation(modality=d["modality"], kind=d["kind"], confidence=float(d["confidence"]),
                            t_start_ns=p.t_ns - span, t_end_ns=p.t_ns, payload=dict(d.get("payload", {})),

@@ -24,6 +24,8 @@ from typing import Any
 
 import jsonschema
 
+from perception.stream import schemas as type_schemas
+
 PROTOCOL_VERSION = "1"
 SCHEMA_DIR = Path(__file__).with_name("schemas")
 
@@ -32,8 +34,9 @@ INPUT_TYPES = ("audio-chunk", "imu-batch", "video-frame", "hand-joints", "gaze-r
                "observation")
 CONTROL_TYPES = ("describe", "subscribe", "unsubscribe", "ping", "pong")
 CLIENT_TYPES = CONTROL_TYPES + INPUT_TYPES
-SERVER_TYPES = ("info", "subscribed", "ping", "pong", "intent", "observation", "stats", "dropped", "error")
-STREAMS = ("intents", "observations", "stats")
+SERVER_TYPES = ("info", "subscribed", "ping", "pong", "intent", "observation", "stats", "dropped", "error",
+                "thumbnail")
+STREAMS = ("intents", "observations", "stats", "frames")
 
 
 @dataclass(slots=True)
@@ -46,6 +49,7 @@ class Limits:
         "audio-chunk": 512 * 1024,  # > 8 s of 16 kHz int16 mono
         "imu-batch": 256 * 1024,
         "video-frame": 3 * 1024 * 1024,
+        "thumbnail": 512 * 1024,  # server -> client only
     })
 
     def to_json(self) -> dict[str, Any]:
@@ -80,7 +84,7 @@ def _validator(type_: str) -> jsonschema.protocols.Validator:
     s = schema(type_)
     cls = jsonschema.validators.validator_for(s)
     cls.check_schema(s)
-    return cls(s)
+    return cls(s, registry=type_schemas.registry())  # intent, observation and scene data $ref the type schemas
 
 
 def schema_types() -> list[str]:

@@ -12,56 +12,56 @@ import asyncio
 import collections
 import collections.abc
 import hmac
-import ipaddress
 import itertools
 import json
 import logging
 import socket
+import threading
 import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from app.daemon import protocol
+from app.daemon import protocol, thumbnails
 from app.daemon.ingest import KIND_OF_TYPE, ClockMap, NetworkInputs, Pushed, event_time
 from app.daemon.protocol import Limits, ProtocolError, encode
-from perception.stream import IntentEvent, Observation
+from perception.sources import bind
+from perception.stream import HandLandmarks, IntentEvent, Observation, VideoFrame
+from perception.stream.logthrottle import log_throttled
 
 log = logging.getLogger("cuekit.daemon.server")
 
 VERSION = "0.1.0"
-MIN_TOKEN_CHARS = 16
+MIN_TOKEN_CHARS = bind.MIN_TOKEN_CHARS
+is_loopback = bind.is_loopback
+
+# static files served on the daemon's port: the dashboard, and the JS client it runs on
+DASHBOARD_DIR = Path(__file__).with_name("dashboard")
+JS_CLIENT_DIR = Path(__file__).resolve().parents[2] / "clients" / "js" / "src"
+_CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+                  ".css": "text/css; charset=utf-8", ".png": "image/png", ".svg": "image/svg+xml"}
+_CSP = ("default-src 'self'; img-src 'self' blob: data:; connect-src 'self'; style-src 'self'; "
+        "script-src 'self'; frame-ancestors 'none'")
 
 
 class ConfigError(ValueError):
     """The daemon refuses to start with this configuration; the message says what to change."""
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False  # a host name could resolve anywhere: treat it as exposed
-
-
 def check_bind(host: str, token: str | None) -> None:
-    """Binding anywhere but loopback exposes the sensors of whoever wears the glasses: require a token."""
-    if is_loopback(host):
-        return
-    if not token:
-        raise ConfigError(f"refusing to listen on {host!r} without a token: any address other than loopback "
-                          "needs one (set CUEKIT_TOKEN or [server] token_file / --token-file)")
-    if len(token) < MIN_TOKEN_CHARS:
-        raise ConfigError(f"the token is {len(token)} characters; use at least {MIN_TOKEN_CHARS} "
-                          "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)")
+    """Binding anywhere but loopback exposes the sensors of whoever wears the glasses: require a real token."""
+    try:
+        bind.check_bind(host, token)
+    except bind.BindRefused as exc:
+        raise ConfigError(str(exc)) from None
 
 
 @dataclass(slots=True)
@@ -79,6 +79,8 @@ class ServerOptions:
 
     def check(self) -> None:
         check_bind(self.host, self.token)
+        if not isinstance(self.port, int) or isinstance(self.port, bool) or not 0 <= self.port <= 65535:
+            raise ConfigError(f"port must be an integer in 0..65535, got {self.port!r}")
         if self.queue_capacity < 1:
             raise ConfigError(f"queue_capacity must be >= 1, got {self.queue_capacity}")
         if self.heartbeat_interval_s <= 0 or self.heartbeat_timeout_s <= self.heartbeat_interval_s:
@@ -91,6 +93,7 @@ class Filters:
     intents: dict[str, Any] | None = None
     observations: dict[str, Any] | None = None
     stats_interval_s: float | None = None
+    frames: dict[str, Any] | None = None
 
     def wants_intent(self, d: dict[str, Any]) -> bool:
         f = self.intents
@@ -115,6 +118,8 @@ class Filters:
             out["observations"] = self.observations
         if self.stats_interval_s is not None:
             out["stats"] = {"interval_s": self.stats_interval_s}
+        if self.frames is not None:
+            out["frames"] = self.frames
         return out
 
 
@@ -146,6 +151,7 @@ class ClientSession:
         self.wake = asyncio.Event()
         self.stats_task: asyncio.Task | None = None
         self.ping_seq = itertools.count(1)
+        self.last_thumbnail_ns: dict[str, int] = {}  # per camera source, on the monotonic clock
 
     # queueing (event loop only) -------------------------------------------------------------------
     def send_control(self, frame: str | bytes) -> None:
@@ -190,7 +196,8 @@ class ClientSession:
                 if type_ == "intent":
                     self.hub.intents_delivered += 1
                     # server side of delivery: emitted by fusion -> written to this client's socket
-                    self.hub.delivery_ms.append((time.monotonic_ns() - t_emitted) / 1e6)
+                    if t_emitted:  # 0: sent from the recent history, not fresh from fusion
+                        self.hub.delivery_ms.append((time.monotonic_ns() - t_emitted) / 1e6)
 
     def queue_depth(self) -> int:
         return len(self.data)
@@ -232,6 +239,13 @@ class Hub:
         self.closing = False
         self._tasks: set[asyncio.Task] = set()
         self._stats_cache: tuple[float, str | bytes] | None = None
+        # what a client subscribing late (a dashboard) may ask for with `recent`
+        self.recent_intents: collections.deque[tuple[dict[str, Any], str | bytes]] = collections.deque(maxlen=1024)
+        self.recent_observations: collections.deque[tuple[dict[str, Any], str | bytes]] = collections.deque(maxlen=4096)
+        self._hands = thumbnails.LatestHands()
+        self._frame_wanted: dict[str, tuple[float, int]] = {}  # session id -> (interval_s, max_width)
+        self._media_lock = threading.Lock()
+        self._last_thumb: dict[tuple[str, int], int] = {}  # (source, width) -> monotonic ns of the last one
         if inputs is not None:
             inputs.on_error = self._error_from_thread
 
@@ -239,12 +253,46 @@ class Hub:
     def publish_intent(self, ev: IntentEvent) -> None:
         d = ev.to_json()
         frame = encode("intent", d)
-        self._call(self._fanout_intent, d, frame)
+        # delivery is timed from here on the host's monotonic clock: the intent's own t_emitted_ns is on
+        # the pipeline clock, which during a replay holds recorded times (a "latency" of 10^6 ms)
+        self._call(self._fanout_intent, d, frame, time.monotonic_ns())
 
     def publish_observation(self, obs: Observation) -> None:
         d = obs.to_json()
         frame = encode("observation", d)
         self._call(self._fanout_observation, d, frame)
+
+    def publish_media(self, item: Any) -> None:
+        """Camera frames and hand landmarks (the `hub.frames` tap): a thumbnail for each `frames`
+        subscriber at the rate it asked for, encoded once per width, only when someone wants it."""
+        if isinstance(item, HandLandmarks):
+            with self._media_lock:
+                self._hands.update(item)
+            return
+        if not isinstance(item, VideoFrame) or not self._frame_wanted:
+            return
+        now = time.monotonic_ns()
+        widths: set[int] = set()
+        for interval_s, width in list(self._frame_wanted.values()):
+            last = self._last_thumb.get((item.source_id, width), 0)
+            if now - last >= interval_s * 1e9 * 0.9:
+                widths.add(width)
+        for width in widths:
+            self._last_thumb[(item.source_id, width)] = now
+            with self._media_lock:
+                hands = self._hands.for_frame(item)
+            try:
+                th = thumbnails.make_thumbnail(item, hands, width)
+            except ValueError as exc:
+                log.warning("no thumbnail of %s: %s", item.source_id, exc)
+                continue
+            self._call(self._fanout_thumbnail, width, encode("thumbnail", th.data, th.jpeg))
+
+    def _fanout_thumbnail(self, width: int, frame: str | bytes) -> None:
+        for s in self.sessions.values():
+            f = s.filters.frames
+            if f is not None and int(f.get("max_width", 240)) == width:
+                s.send_data("thumbnail", frame)
 
     def _call(self, fn, *args) -> None:
         loop = self.loop
@@ -255,14 +303,16 @@ class Hub:
         except RuntimeError:  # loop closed between the check and the call (shutdown)
             pass
 
-    def _fanout_intent(self, d: dict[str, Any], frame: str | bytes) -> None:
+    def _fanout_intent(self, d: dict[str, Any], frame: str | bytes, t_published_ns: int) -> None:
         self.intents_published += 1
+        self.recent_intents.append((d, frame))
         for s in self.sessions.values():
             if s.filters.wants_intent(d):
-                s.send_data("intent", frame, d["t_emitted_ns"])
+                s.send_data("intent", frame, t_published_ns)
 
     def _fanout_observation(self, d: dict[str, Any], frame: str | bytes) -> None:
         self.observations_published += 1
+        self.recent_observations.append((d, frame))
         for s in self.sessions.values():
             if s.filters.wants_observation(d):
                 s.send_data("observation", frame)
@@ -305,8 +355,11 @@ class Hub:
                                        {"status": status, "clients": len(self.sessions)})
         if not self._authorised(request):
             self.refused["unauthorised"] += 1
-            log.warning("refused %s %s: missing or wrong token", conn.remote_address, path)
+            log_throttled(log, "refused-token", logging.WARNING, "refused %s %s: missing or wrong token",
+                          conn.remote_address, path)
             return conn.respond(HTTPStatus.UNAUTHORIZED, "a valid token is required (Authorization: Bearer ...)\n")
+        if path == "/dashboard" or path.startswith(("/dashboard/", "/client/")):
+            return self._static(conn, request, path)
         if path == "/metrics":
             q = urllib.parse.parse_qs(urllib.parse.urlsplit(request.path).query)
             if (q.get("format") or [""])[0] == "prometheus":
@@ -315,7 +368,15 @@ class Hub:
                 return r
             return self._json_response(conn, HTTPStatus.OK, self.metrics())
         if path not in ("/", "/ws"):
-            return conn.respond(HTTPStatus.NOT_FOUND, "endpoints: / (WebSocket), /healthz, /metrics\n")
+            return conn.respond(HTTPStatus.NOT_FOUND,
+                                "endpoints: / (WebSocket), /healthz, /metrics, /dashboard/\n")
+        if not self._origin_allowed(request):
+            self.refused["origin"] += 1
+            origin = request.headers.get("Origin", "")
+            log.warning("refused %s: origin %s is not allowed", conn.remote_address, origin[:200])
+            return conn.respond(HTTPStatus.FORBIDDEN, f"origin {origin[:200]} is not allowed to connect; to let "
+                                "that page in, list it in the daemon config: [server] allowed_origins = "
+                                f'["{origin[:200]}"]\n')
         if self.closing:
             self.refused["closing"] += 1
             return conn.respond(HTTPStatus.SERVICE_UNAVAILABLE, "the daemon is shutting down\n")
@@ -323,6 +384,38 @@ class Hub:
             self.refused["max_clients"] += 1
             return conn.respond(HTTPStatus.SERVICE_UNAVAILABLE, f"at most {self.options.max_clients} clients\n")
         return None
+
+    def _origin_allowed(self, request: Request) -> bool:
+        """Programs send no Origin; browser pages only from `allowed_origins` or the dashboard this daemon
+        serves (same origin as the request's Host). Same-origin counts only for a loopback host name or
+        when a token guards the socket: a DNS-rebinding page is same-origin under its own host name."""
+        origin = request.headers.get("Origin")
+        if origin is None or origin in self.options.allowed_origins:
+            return True
+        host = request.headers.get("Host", "")
+        if origin.lower() not in (f"http://{host}".lower(), f"https://{host}".lower()):
+            return False
+        return is_loopback(urllib.parse.urlsplit(origin).hostname or "") or bool(self.options.token)
+
+    def _static(self, conn: ServerConnection, request: Request, path: str) -> Response:
+        """A dashboard file (token already checked). index.html gets the token query into its script and
+        style URLs: a page cannot attach a header to the requests it makes for them."""
+        if path.startswith("/client/"):
+            base, name = JS_CLIENT_DIR, path[len("/client/"):]
+        else:
+            base, name = DASHBOARD_DIR, path[len("/dashboard/"):] or "index.html"
+        f = (base / name).resolve()
+        if "/" in name or f.parent != base.resolve() or f.suffix not in _CONTENT_TYPES or not f.is_file():
+            return conn.respond(HTTPStatus.NOT_FOUND, f"no such file: {path[:200]}\n")
+        body = f.read_bytes()
+        if f.name == "index.html":
+            q = urllib.parse.parse_qs(urllib.parse.urlsplit(request.path).query).get("token")
+            suffix = "?" + urllib.parse.urlencode({"token": q[0]}) if q and self.options.token else ""
+            body = body.replace(b"{{query}}", suffix.replace("&", "&amp;").encode())
+        headers = Headers({"Content-Type": _CONTENT_TYPES[f.suffix], "Content-Length": str(len(body)),
+                           "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
+                           "Content-Security-Policy": _CSP, "Referrer-Policy": "no-referrer"})
+        return Response(HTTPStatus.OK, "OK", headers, body)
 
     def metrics(self) -> dict[str, Any]:
         return {
@@ -375,6 +468,7 @@ class Hub:
             if s.stats_task is not None:
                 s.stats_task.cancel()
             self.sessions.pop(s.id, None)
+            self._frame_wanted.pop(s.id, None)
             log.info("client %s disconnected: %s; sent %s, dropped %d, malformed %d", s.id, reason,
                      dict(s.sent), s.dropped_total, s.malformed, extra={"client": s.id})
 
@@ -384,9 +478,8 @@ class Hub:
             ev = protocol.decode(frame, self.options.limits)
         except ProtocolError as exc:
             self._report_error(s.id, exc)
-            if s.malformed == 1 or s.malformed % 100 == 0:
-                log.warning("client %s sent a malformed message (%d so far): %s", s.id, s.malformed, exc,
-                            extra={"client": s.id})
+            log_throttled(log, f"malformed:{s.id}", logging.WARNING, "client %s sent a malformed message "
+                          "(%d so far): %s", s.id, s.malformed, exc, extra={"client": s.id})
             return
         except Exception as exc:  # decode must never raise anything else; keep the connection anyway
             log.exception("decoder bug on a message from %s", s.id)
@@ -410,16 +503,30 @@ class Hub:
 
     def _on_subscribe(self, s: ClientSession, ev: protocol.Event) -> None:
         d = ev.data
-        if "intents" in d:
-            s.filters.intents = d["intents"]
+        recent: list[tuple[str, dict[str, Any], str | bytes]] = []
         if "observations" in d:
             s.filters.observations = d["observations"]
+            n = int(d["observations"].get("recent", 0))
+            if n:  # what was published before this client came (a dashboard opened mid-session)
+                recent += [("observation", o, f) for o, f in self.recent_observations
+                           if s.filters.wants_observation(o)][-n:]
+        if "intents" in d:
+            s.filters.intents = d["intents"]
+            n = int(d["intents"].get("recent", 0))
+            if n:
+                recent += [("intent", i, f) for i, f in self.recent_intents if s.filters.wants_intent(i)][-n:]
+        if "frames" in d:
+            s.filters.frames = d["frames"]
+            self._frame_wanted[s.id] = (float(d["frames"].get("interval_s", 0.2)),
+                                        int(d["frames"].get("max_width", 240)))
         if "stats" in d:
             s.filters.stats_interval_s = float(d["stats"].get("interval_s", 1.0))
             if s.stats_task is not None:
                 s.stats_task.cancel()
             s.stats_task = asyncio.create_task(self._stats_loop(s), name=f"stats:{s.id}")
         s.send_control(encode("subscribed", {"streams": s.filters.to_json()}))
+        for type_, _, f in recent:
+            s.send_data(type_, f)
 
     def _on_unsubscribe(self, s: ClientSession, ev: protocol.Event) -> None:
         streams = ev.data.get("streams", list(protocol.STREAMS))
@@ -432,6 +539,9 @@ class Hub:
             if s.stats_task is not None:
                 s.stats_task.cancel()
                 s.stats_task = None
+        if "frames" in streams:
+            s.filters.frames = None
+            self._frame_wanted.pop(s.id, None)
         s.send_control(encode("subscribed", {"streams": s.filters.to_json()}))
 
     def _on_ping(self, s: ClientSession, ev: protocol.Event) -> None:
@@ -447,7 +557,13 @@ class Hub:
             return
         arrival = time.monotonic_ns()
         t_client = event_time(ev)
-        t_local = s.clock.to_local(t_client, arrival)
+        try:
+            t_local = s.clock.to_local(t_client, arrival)
+        except ProtocolError as exc:  # a stamp outside the sanity bounds: refused, the clock map kept
+            self.inputs.failed[KIND_OF_TYPE[ev.type]] += 1  # counted with the items refused in conversion
+            self._report_error(s.id, exc)
+            log_throttled(log, f"timestamp:{s.id}", logging.WARNING, "client %s: %s", s.id, exc)
+            return
         offset = 0 if t_client is None else t_local - t_client
         ok = self.inputs.push(Pushed(ev, t_local, offset, f"{s.stream_id}/{ev.data.get('source_id') or ev.type}",
                                      s.id, stamped=t_client is not None))
@@ -496,10 +612,11 @@ class Hub:
     async def start(self) -> Server:
         self.options.check()
         self.loop = asyncio.get_running_loop()
-        origins = [None, *self.options.allowed_origins]  # None: non-browser clients send no Origin
+        # Origin is checked in process_request (_origin_allowed): the dashboard's own origin is known only
+        # from each request's Host
         self.server = await serve(
             self.handler, self.options.host, self.options.port, process_request=self.process_request,
-            max_size=self.options.limits.max_message_bytes, origins=origins, ping_interval=None,
+            max_size=self.options.limits.max_message_bytes, origins=None, ping_interval=None,
             write_limit=64 * 1024, server_header=f"cuekit/{VERSION}",
         )
         self._spawn(self._heartbeat())

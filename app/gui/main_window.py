@@ -25,26 +25,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.assembly import SourceChoice
 from app.gui.bridge import GuiSink, PipelineSignals
 from app.gui.camera_view import CameraView
 from app.gui.panels import AudioPanel, ImuPanel, IntentTimeline, StatsPanel
 from perception.stream import HandLandmarks, IntentEvent, Observation, Pipeline
 
 log = logging.getLogger("cuekit.gui")
-
-
-@dataclass(slots=True)
-class SourceChoice:
-    """What the user picked in the source picker."""
-
-    kind: str  # "session" (a recorded MCAP file) | "live"
-    path: Path | None = None  # recording for kind == "session"
-    camera: int | str | None = 0
-    microphone: bool = True
-    imu_udp_port: int | None = None
-    imu_serial: str | None = None
-    realtime: bool = True
-    label: str = ""
 
 
 @dataclass(slots=True)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from perception.stream import IntentEvent, Observation, Sink, Source, Stage
 
@@ -45,8 +45,6 @@ class PluginDeclined(RuntimeError):
 class PluginMixin:
     plugin_group: ClassVar[str] = ""
     description: ClassVar[str] = ""
-    consumes: ClassVar[tuple[type, ...]] = ()
-    produces: ClassVar[tuple[type, ...]] = ()
     config_schema: ClassVar[dict[str, Any]] = {"type": "object"}
 
     @classmethod
@@ -109,7 +107,7 @@ class PluginSpec:
             if not issubclass(obj, PluginMixin):
                 raise TypeError(f"{obj.__qualname__} is a Stage but not a plugin: derive it from one of "
                                 "SourcePlugin, RecognizerPlugin, ContextPlugin, SinkPlugin")
-            return cls(name=name, group=group, create=lambda config, n: obj(config, name=n),
+            return cls(name=name, group=group, create=lambda config, n: cast(Any, obj)(config, name=n),
                        consumes=tuple(obj.consumes), produces=tuple(obj.produces),
                        config_schema=dict(obj.config_schema), validate=obj.validate,
                        description=obj.description or (obj.__doc__ or "").strip().split("\n")[0])

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from app.plugins.base import PluginSpec, Validation
+from perception.stream.types import STREAM_TYPES
 
 BUILTINS: dict[tuple[str, str], str] = {
     ("cuekit.sources", "microphone"): "app.plugins.builtins:microphone",
@@ -33,13 +34,6 @@ BUILTINS: dict[tuple[str, str], str] = {
     ("cuekit.sinks", "recorder"): "app.plugins.builtins:recorder",
 }
 
-_STREAM_TYPES = ("VideoFrame", "AudioChunk", "ImuBatch", "HandLandmarks", "Observation", "IntentEvent")
-
-
-def _stream_types() -> tuple[type, ...]:
-    import perception.stream as ps
-
-    return tuple(getattr(ps, n) for n in _STREAM_TYPES)
 
 
 def options_from(cls: type, config: dict[str, Any], where: str) -> Any:
@@ -52,7 +46,7 @@ def options_from(cls: type, config: dict[str, Any], where: str) -> Any:
     kw = {}
     for k, v in config.items():
         t = hints.get(k)
-        if isinstance(v, dict) and dataclasses.is_dataclass(t):
+        if isinstance(v, dict) and isinstance(t, type) and dataclasses.is_dataclass(t):
             v = options_from(t, v, f"{where}.{k}")
         elif isinstance(v, list) and isinstance(getattr(cls, k, None), tuple):
             v = tuple(v)
@@ -125,9 +119,11 @@ def camera() -> PluginSpec:
 
     def validate(config: dict[str, Any]) -> Validation:
         dev = config.get("device", 0)
-        if isinstance(dev, int) and os.path.exists("/dev") and not os.path.exists(f"/dev/video{dev}"):
-            have = ", ".join(list_cameras()) or "none"
-            return Validation.decline(f"camera {dev} not found (/dev/video{dev} absent; cameras: {have})")
+        if isinstance(dev, int):
+            cams = list_cameras()
+            if dev not in {c.index for c in cams}:
+                have = ", ".join(str(c) for c in cams) or "none"
+                return Validation.decline(f"camera {dev} not found (cameras: {have})")
         return Validation(True)
 
     def create(config: dict[str, Any], name: str | None) -> Any:
@@ -178,18 +174,30 @@ def imu_serial() -> PluginSpec:
                       description="wrist IMU CSV lines over a serial port")
 
 
+def _network_token(token_file: str | None) -> str | None:
+    """The token a network source checks on a public bind: its own token_file, else CUEKIT_TOKEN."""
+    if token_file:
+        from app.daemon.config import read_token
+
+        return read_token(Path(token_file))
+    return os.environ.get("CUEKIT_TOKEN") or None
+
+
 def imu_udp() -> PluginSpec:
     from perception.sources.imu import ImuSourceOptions, ImuUdpSource
     from perception.stream import ImuBatch
 
     def create(config: dict[str, Any], name: str | None) -> Any:
-        own, rest = _split(config, ("port", "host"))
+        own, rest = _split(config, ("port", "host", "token_file"))
         return ImuUdpSource(own["port"], own.get("host", "127.0.0.1"),
-                            options_from(ImuSourceOptions, rest, "imu_udp"), name=name or "imu_udp")
+                            options_from(ImuSourceOptions, rest, "imu_udp"), name=name or "imu_udp",
+                            token=_network_token(own.get("token_file")))
 
     return PluginSpec("imu_udp", "cuekit.sources", create, produces=(ImuBatch,),
                       config_schema=_options_schema(ImuSourceOptions, {"port": {"type": "integer"},
-                                                                       "host": {"type": "string"}}, ("port",)),
+                                                                       "host": {"type": "string"},
+                                                                       "token_file": {"type": "string"}},
+                                                    ("port",)),
                       description="wrist IMU CSV lines over UDP")
 
 
@@ -212,7 +220,7 @@ def replay() -> PluginSpec:
     from app.recording.mcap_reader import McapReplaySource, ReplayOptions
 
     # recorded intents are not replayed: fusion derives them again from what is replayed
-    kinds = _stream_types()[:-1]
+    kinds = STREAM_TYPES[:-1]
 
     def create(config: dict[str, Any], name: str | None) -> Any:
         return McapReplaySource(config["path"], ReplayOptions(topics=config.get("topics"), kinds=list(kinds)),
@@ -234,7 +242,7 @@ def recorder() -> PluginSpec:
         own, rest = _split(config, ("path",))
         return McapRecorder(own["path"], options_from(RecorderOptions, rest, "recorder"), name=name or "recorder")
 
-    return PluginSpec("recorder", "cuekit.sinks", create, consumes=_stream_types(),
+    return PluginSpec("recorder", "cuekit.sinks", create, consumes=STREAM_TYPES,
                       config_schema=_options_schema(RecorderOptions, {"path": {"type": "string"}}, ("path",)),
                       description="records every stream, observation and intent to an MCAP file")
 
@@ -301,23 +309,54 @@ def hand_skeleton() -> PluginSpec:
 
 
 def speech() -> PluginSpec:
-    from perception.speech.stage import SpeechStage, SpeechStageOptions
     from perception.stream import AudioChunk, Observation
 
     def create(config: dict[str, Any], name: str | None) -> Any:
-        own, rest = _split(config, ("context", "emit_rejected"))
-        opts = SpeechStageOptions(context=own["context"], emit_rejected=own.get("emit_rejected", True))
+        from perception.speech.stage import SpeechStage, SpeechStageOptions
+
+        own, rest = _split(config, ("context", "spec", "targets", "emit_rejected"))
         if rest:
             raise ValueError(f"speech: unknown option(s) {sorted(rest)}")
+        if "context" in own and "spec" in own:
+            raise ValueError("speech: give either 'context' (a Rhino YAML) or 'spec' (an intent spec), not both")
+        context: Any = own.get("context")
+        if context is None:
+            context = _grammar_from_spec(own.get("spec", "default_ar"), own.get("targets", []))
+        opts = SpeechStageOptions(context=context, emit_rejected=own.get("emit_rejected", True))
         return SpeechStage(opts, name=name)
 
+    def validate(config: dict[str, Any]) -> Validation:
+        from app.extras import missing
+
+        absent = missing("speech")
+        if absent:
+            return Validation.decline(f"speech recognition needs its extra: {absent}")
+        if "context" in config and not Path(config["context"]).is_file():
+            return Validation.decline(f"speech context {config['context']} does not exist")
+        return Validation(True)
+
     return PluginSpec("speech", "cuekit.recognizers", create, consumes=(AudioChunk,), produces=(Observation,),
-                      validate=lambda c: Validation(True) if Path(c["context"]).is_file()
-                      else Validation.decline(f"speech context {c['context']} does not exist"),
-                      config_schema={"type": "object", "required": ["context"], "additionalProperties": False,
-                                     "properties": {"context": {"type": "string"},
-                                                    "emit_rejected": {"type": "boolean"}}},
-                      description="spoken commands against a Rhino-style context (pocketsphinx)")
+                      validate=validate,
+                      config_schema={"type": "object", "additionalProperties": False, "properties": {
+                          "context": {"type": "string", "description": "a Rhino-style context YAML"},
+                          "spec": {"type": "string", "description": "an intent spec name or TOML path "
+                                   "(default: the fusion stage's spec)"},
+                          "targets": {"type": "array", "items": {"type": ["string", "object"]},
+                                      "description": "scene targets (names or scene target objects): "
+                                      "the values of the grammar's target slots"},
+                          "emit_rejected": {"type": "boolean"}}},
+                      description="spoken commands against the intent spec's grammar or a Rhino-style context")
+
+
+def _grammar_from_spec(spec_ref: str, targets: list[Any]) -> Any:
+    """The speech part of an intent spec, with the scene `targets` as the values of its target slots."""
+    from fusion.spec import load_spec, speech_grammar
+    from perception.context.scene import Scene
+    from perception.speech.context import Context
+
+    scene = Scene()
+    scene.apply({"op": "replace", "targets": [t if isinstance(t, dict) else {"id": t} for t in targets]})
+    return Context.from_spec(speech_grammar(load_spec(spec_ref), scene))
 
 
 def fusion() -> PluginSpec:
@@ -330,7 +369,8 @@ def fusion() -> PluginSpec:
         stage = FusionStage(spec, name=name)
         # windows close as time passes: the stage needs a clock tick even when nothing is observed
         period = float(config.get("tick_ms", 10.0))
-        stage.companion_sources = lambda: [Ticker(period, name=f"{stage.name}.ticker")]
+        ticker = Ticker(period, name=f"{stage.name}.ticker")
+        stage.companion_sources = lambda: [ticker]  # type: ignore[method-assign]
         return stage
 
     return PluginSpec("fusion", "cuekit.recognizers", create, consumes=(Observation, Tick),

@@ -12,18 +12,23 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
 
-from app.recording.mcap_writer import McapRecorder, RecorderOptions
+from app.assembly import Assembly, ExtraStage
+from app.daemon.config import DaemonConfig
+from app.recording.mcap_writer import McapRecorder, RecorderOptions, load_scene_file
+from app.recording.merge import TimeOrderedMerge
 from perception.sources.errors import DeviceError
 from perception.sources.imu_format import ImuFormatOptions
 from perception.stream.clock import MonotonicClock, ReplayClock
 from perception.stream.pipeline import Pipeline
 from perception.stream.stage import Source, Stage
+from perception.stream.types import STREAM_TYPES
 
 log = logging.getLogger("cuekit.record")
 
@@ -42,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--imu-serial", metavar="PORT", help="IMU CSV lines from a serial port (or pyserial URL)")
     i.add_argument("--imu-csv", metavar="FILE", help="IMU CSV file")
     i.add_argument("--imu-synthetic", action="store_true", help="seeded synthetic IMU")
-    ap.add_argument("--imu-host", default="0.0.0.0", help="address to listen on for --imu-udp/--imu-tcp")
+    ap.add_argument("--imu-host", default="127.0.0.1", help="address to listen on for --imu-udp/--imu-tcp "
+                    "(anything but loopback needs CUEKIT_TOKEN, and each datagram a first line token:<token>)")
     ap.add_argument("--baud", type=int, default=115200, help="serial baud rate (default 115200)")
     ap.add_argument("--imu-accel-unit", default="auto", help="g | mg | m/s^2 | auto (default)")
     ap.add_argument("--imu-gyro-unit", default="auto", help="deg/s | rad/s | auto (default)")
@@ -64,7 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--fast", action="store_true", help="files only: record as fast as possible (replay clock)"
     )
     ap.add_argument("--jpeg-quality", type=int, default=90)
-    ap.add_argument("--audio-encoding", choices=["pcm_f32le", "pcm_s16le"], default="pcm_f32le")
+    ap.add_argument("--audio-encoding", choices=["pcm_s16le", "pcm_f32le"], default="pcm_s16le",
+                    help="pcm_s16le (default): Foxglove plays it, exact for 16-bit sources; pcm_f32le: exact for any")
+    ap.add_argument("--scene", metavar="FILE.json", help="the scene's targets ({\"targets\": [...]}), recorded as /scene")
     ap.add_argument("--json", action="store_true", help="print the statistics as one JSON object")
     return ap
 
@@ -113,6 +121,7 @@ def build(args: argparse.Namespace, extra_sinks: list[Stage] = ()) -> Recording:
     )
     sources: list[Source] = []
     devices = []
+    token = os.environ.get("CUEKIT_TOKEN") or None
     if args.video:
         sources.append(VideoFileSource(args.video, name="video"))
     if args.camera is not None:
@@ -125,11 +134,11 @@ def build(args: argparse.Namespace, extra_sinks: list[Stage] = ()) -> Recording:
         sources.append(MicrophoneSource(args.mic or None, AudioSourceOptions(), name="audio"))
     if args.imu_udp is not None:
         devices.append("--imu-udp")
-        udp = ImuUdpSource(args.imu_udp, host=args.imu_host, options=imu_opts, name="imu")
+        udp = ImuUdpSource(args.imu_udp, host=args.imu_host, options=imu_opts, name="imu", token=token)
         sources.append(udp)
     if args.imu_tcp is not None:
         devices.append("--imu-tcp")
-        tcp = ImuTcpSource(args.imu_tcp, host=args.imu_host, options=imu_opts, name="imu")
+        tcp = ImuTcpSource(args.imu_tcp, host=args.imu_host, options=imu_opts, name="imu", token=token)
         tcp.setup()  # bind now: a port in use is refused before anything starts
         sources.append(tcp)
     if args.imu_serial:
@@ -149,15 +158,19 @@ def build(args: argparse.Namespace, extra_sinks: list[Stage] = ()) -> Recording:
         raise ValueError(f"--fast needs file sources only, but {', '.join(devices)} is a live device")
     if args.imu_udp is not None:
         udp.setup()  # bind now: a port in use is refused before anything starts
-    pipe = Pipeline(clock=ReplayClock() if args.fast else MonotonicClock(), name="record")
-    for s in sources:
-        pipe.add(s)
+    if args.fast and len(sources) > 1:
+        # unpaced sources race each other; the file must still be in time order for its replay
+        sources = [TimeOrderedMerge(sources, name="files")]
+    scene = load_scene_file(args.scene) if args.scene else None  # a bad file is refused before recording
     recorder = McapRecorder(
-        args.out, RecorderOptions(jpeg_quality=args.jpeg_quality, audio_encoding=args.audio_encoding)
+        args.out, RecorderOptions(jpeg_quality=args.jpeg_quality, audio_encoding=args.audio_encoding), scene=scene
     )
-    pipe.add(recorder, inputs=sources)
-    for sink in extra_sinks:
-        pipe.add(sink, inputs=sources)
+    # the one assembly, with the sources the arguments name and the recorder (plus extras) as sinks
+    extra = [ExtraStage(s, (), s.produces, "sources") for s in sources]
+    extra += [ExtraStage(sink, STREAM_TYPES) for sink in [recorder, *extra_sinks]]
+    assembly = Assembly(DaemonConfig(), extra=extra, targets=[],
+                        clock=ReplayClock() if args.fast else MonotonicClock())
+    pipe = assembly.build()
     return Recording(pipe, recorder, sources, live=not args.fast)
 
 

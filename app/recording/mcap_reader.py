@@ -8,6 +8,8 @@ where the damage starts. A file that is not MCAP at all is refused at offset 0 b
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import logging
 import os
 import threading
@@ -18,16 +20,19 @@ from typing import Any
 
 from mcap.exceptions import EndOfFile, RecordLengthLimitExceeded
 from mcap.reader import make_reader
-from mcap.records import Channel, Message, Schema
-from mcap.stream_reader import CRCValidationError, StreamReader
+from mcap.records import Channel, Chunk, Message, Metadata, Schema
+from mcap.stream_reader import CRCValidationError, StreamReader, breakup_chunk
 
 from app.recording import schemas
 from perception.stream.clock import ReplayClock
 from perception.stream.stage import Emit, Source
+from perception.stream.types import STREAM_TYPES
 
 log = logging.getLogger("cuekit.recording")
 
 MAGIC = b"\x89MCAP0\r\n"
+# the recorder writes 64 KB chunks (one large frame makes a bigger one); anything near this is a bomb
+MAX_CHUNK_BYTES = 32 * 1024 * 1024
 
 
 class McapDamagedError(ValueError):
@@ -57,6 +62,29 @@ class RecordedItem:
     item: Any
 
 
+def check_magic(path: str | os.PathLike) -> int:
+    """The file's size if it starts like an MCAP file; McapDamagedError (offset 0) if empty or not MCAP,
+    IsADirectoryError / FileNotFoundError as the OS says. Cheap: run it before starting a pipeline."""
+    p = Path(path)
+    if p.is_dir():
+        raise IsADirectoryError(21, "is a directory, expected an MCAP file", str(p))
+    return _check_magic(p)
+
+
+def replay_problem(stages: list[Any]) -> str | None:
+    """After a replay: why it did not play a whole readable recording (damage, nothing decodable), if so."""
+    for src in stages:
+        if not isinstance(src, McapReplaySource):
+            continue
+        if src.damage is not None:
+            return str(src.damage)
+        undecodable = src.counters.get("undecodable", 0)
+        if not src.replayed:
+            return (f"{src.path}: none of its {undecodable} messages could be decoded" if undecodable
+                    else f"{src.path}: the recording holds no messages")
+    return None
+
+
 def _check_magic(path: Path) -> int:
     size = path.stat().st_size
     with open(path, "rb") as f:
@@ -79,21 +107,33 @@ def read_items(
     schemas_by_id: dict[int, Schema] = {}
     channels: dict[int, Channel] = {}
     n = 0
+    offset = 0  # wall - monotonic at recording (metadata written before any message); 0 in older files
+    imu = schemas.ImuAssembler()
     with open(p, "rb") as f:
-        reader = StreamReader(f, validate_crcs=True, record_size_limit=size)
+        # chunks come out whole and are opened here, with a bound on what they decompress to
+        reader = StreamReader(f, validate_crcs=True, record_size_limit=size, emit_chunks=True)
         records = reader.records
         good_end = 0
+        pending: list[Any] = []
         while True:
-            try:
-                rec = next(records)
-            except StopIteration:
-                return
-            except Exception as exc:  # noqa: BLE001 - any parse failure is damage at this offset
-                raise McapDamagedError(
-                    p, max(good_end, len(MAGIC)), _reason(exc, size - good_end), n, size
-                ) from exc
-            good_end = f.tell()
-            if isinstance(rec, Schema):
+            if pending:
+                rec = pending.pop()
+            else:
+                try:
+                    rec = next(records)
+                    if isinstance(rec, Chunk):
+                        pending = open_chunk(rec)[::-1]
+                        continue
+                except StopIteration:
+                    return
+                except Exception as exc:  # any parse failure is damage at this offset
+                    raise McapDamagedError(
+                        p, max(good_end, len(MAGIC)), _reason(exc, size - good_end), n, size
+                    ) from exc
+                good_end = f.tell()
+            if isinstance(rec, Metadata) and rec.name == "cuekit":
+                offset = int(rec.metadata.get("wall_offset_ns", "0") or 0)
+            elif isinstance(rec, Schema):
                 schemas_by_id[rec.id] = rec
             elif isinstance(rec, Channel):
                 channels[rec.id] = rec
@@ -105,13 +145,55 @@ def read_items(
                     continue
                 sch = schemas_by_id.get(ch.schema_id)
                 try:
-                    item = schemas.decode(sch.name if sch else "", rec.data, rec.sequence)
+                    item = schemas.decode(sch.name if sch else "", rec.data, rec.sequence, offset, rec.log_time)
+                    if isinstance(item, schemas.ImuSamplePart):
+                        item = imu.add(item)  # the batch, once its last sample is read
                 except Exception as exc:  # noqa: BLE001 - one bad payload is skipped, not fatal
                     if on_undecodable is not None:
                         on_undecodable(ch.topic, exc)
                     continue
+                if item is None:  # a channel for viewing only, or a batch still being assembled
+                    continue
                 n += 1
-                yield RecordedItem(ch.topic, sch.name if sch else "", int(rec.log_time), item)
+                yield RecordedItem(ch.topic, sch.name if sch else "", int(rec.log_time) - offset, item)
+
+
+class ChunkTooLarge(ValueError):
+    """A chunk that claims (or turns out) to decompress to more than the reader allows."""
+
+
+def open_chunk(chunk: Chunk, limit: int = MAX_CHUNK_BYTES) -> list[Any]:
+    """The records of one chunk, decompressed to at most `limit` bytes (a 32 KB zstd chunk can claim
+    gigabytes: the claim is checked first, then the output is capped while decompressing)."""
+    if chunk.uncompressed_size > limit:
+        raise ChunkTooLarge(f"a chunk claims {chunk.uncompressed_size:,} bytes decompressed; at most "
+                            f"{limit:,} are read")
+    if chunk.compression == "zstd":
+        import zstandard
+
+        reader = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(chunk.data))
+        parts, got = [], 0
+        while got <= limit:
+            part = reader.read(min(1 << 20, limit + 1 - got))
+            if not part:
+                break
+            parts.append(part)
+            got += len(part)
+        data = b"".join(parts)
+    elif chunk.compression == "lz4":
+        import lz4.frame
+
+        data = lz4.frame.LZ4FrameDecompressor().decompress(chunk.data, max_length=limit + 1)
+    elif chunk.compression == "":
+        data = chunk.data
+    else:
+        raise ValueError(f"unknown chunk compression {chunk.compression!r}")
+    if len(data) > limit:
+        raise ChunkTooLarge(f"a chunk decompresses to more than {limit:,} bytes")
+    if len(data) != chunk.uncompressed_size:
+        raise ValueError(f"a chunk decompresses to {len(data):,} bytes, its header says "
+                         f"{chunk.uncompressed_size:,}")
+    return breakup_chunk(dataclasses.replace(chunk, compression="", data=data), validate_crc=True)
 
 
 def _reason(exc: Exception, remaining: int) -> str:
@@ -125,6 +207,23 @@ def _reason(exc: Exception, remaining: int) -> str:
     if isinstance(exc, CRCValidationError):
         return f"checksum mismatch ({exc})"
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def read_scene(path: str | os.PathLike) -> list[dict[str, Any]] | None:
+    """The scene targets a session was recorded in: its first /scene message, else (older recordings)
+    the `<name>.json` manifest beside it; None when there is neither."""
+    p = Path(path)
+    try:
+        for rec in read_items(p, topics={"/scene"}):
+            return list(rec.item.payload["targets"])
+    except McapDamagedError:
+        pass
+    manifest = p.with_suffix(".json")
+    if manifest.is_file():
+        from app.recording.mcap_writer import load_scene_file
+
+        return load_scene_file(manifest)
+    return None
 
 
 @dataclass(slots=True)
@@ -194,6 +293,7 @@ class McapReplaySource(Source):
         if not self.path.is_file():
             raise FileNotFoundError(f"recording not found: {self.path}")
         self.options = options or ReplayOptions()
+        self.produces = tuple(self.options.kinds) if self.options.kinds else STREAM_TYPES
         self.damage: McapDamagedError | None = None
         self.replayed: dict[str, int] = {}
 

@@ -1,11 +1,16 @@
 """Writing a session to MCAP: `McapWriter` (any thread, one at a time) and `McapRecorder`, the pipeline
-sink that records everything it is fed. log_time = capture time on the pipeline clock (ns), publish_time
-the same (so a file is a pure function of the items), channels and schemas created on first use."""
+sink that records everything it is fed. log_time = capture time on the wall clock: the pipeline time plus
+`wall_offset_ns` (wall - monotonic, taken when the file is opened and stored in the `cuekit` metadata, so
+the reader gives the pipeline times back exactly); publish_time the same; channels and schemas created
+on first use. The scene the session was recorded in (`scene=` targets) goes into the file as /scene, so
+a recording needs nothing beside it."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,9 +28,24 @@ PROFILE = "cuekit"
 @dataclass(slots=True)
 class RecorderOptions:
     jpeg_quality: int = 90
-    audio_encoding: str = "pcm_f32le"  # exact; "pcm_s16le" halves the size
+    # foxglove.RawAudio pcm-s16: Foxglove plays it, exact for 16-bit sources; "pcm_f32le" exact for any
+    audio_encoding: str = "pcm_s16le"
     chunk_size: int = 64 * 1024  # a chunk is all-or-nothing when damaged: small ones lose less
     compression: str = "lz4"  # "lz4" | "none"
+    scene_file: str = ""  # JSON scene ({"targets": [...]} or a list of targets) to record as /scene
+
+
+def load_scene_file(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """Targets from a scene file (a session manifest or a scene: {"targets": [...]}, or a bare list)."""
+    p = Path(path)
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"scene file {p}: {exc}") from exc
+    targets = doc.get("targets") if isinstance(doc, dict) else doc
+    if not isinstance(targets, list) or not all(isinstance(t, dict) for t in targets):
+        raise ValueError(f"scene file {p}: expected {{\"targets\": [...]}} or a list of target objects")
+    return targets
 
 
 class McapWriter:
@@ -34,9 +54,14 @@ class McapWriter:
         path: str | os.PathLike,
         options: RecorderOptions | None = None,
         metadata: dict[str, str] | None = None,
+        scene: list[dict[str, Any]] | None = None,
+        wall_offset_ns: int | None = None,
     ) -> None:
         self.path = Path(path)
         self.options = options or RecorderOptions()
+        if scene is None and self.options.scene_file:
+            scene = load_scene_file(self.options.scene_file)
+        self.wall_offset_ns = time.time_ns() - time.monotonic_ns() if wall_offset_ns is None else int(wall_offset_ns)
         comp = {"lz4": CompressionType.LZ4, "none": CompressionType.NONE}.get(self.options.compression)
         if comp is None:
             raise ValueError(f"unknown MCAP compression {self.options.compression!r}; use lz4 or none")
@@ -48,6 +73,7 @@ class McapWriter:
             "cuekit",
             {
                 "clock": "monotonic_ns",
+                "wall_offset_ns": str(self.wall_offset_ns),  # log_time = pipeline time + this (wall clock)
                 "audio_encoding": self.options.audio_encoding,
                 "jpeg_quality": str(self.options.jpeg_quality),
                 **(metadata or {}),
@@ -57,6 +83,9 @@ class McapWriter:
         self._channel_ids: dict[str, int] = {}
         self.counts: dict[str, int] = {}
         self.closed = False
+        self._scene = scene
+        self._started = False
+        self._tf_written = False
 
     def _channel(self, topic: str, schema: str) -> int:
         cid = self._channel_ids.get(topic)
@@ -69,10 +98,11 @@ class McapWriter:
             self._channel_ids[topic] = cid
         return cid
 
-    def write(self, item: Any) -> schemas.Encoded:
-        if self.closed:
-            raise RuntimeError(f"{self.path}: writer is closed")
-        enc = schemas.encode(item, self.options.jpeg_quality, self.options.audio_encoding)
+    def _add(self, enc: schemas.Encoded) -> None:
+        if enc.schema == "foxglove.SceneUpdate" and not self._tf_written:
+            # the frame the 3-D panel shows targets and rays in, before the first of them
+            self._tf_written = True
+            self._add(schemas.frame_transforms(enc.log_time_ns - self.wall_offset_ns, self.wall_offset_ns))
         cid = self._channel(enc.topic, enc.schema)
         self._writer.add_message(
             cid,
@@ -82,7 +112,26 @@ class McapWriter:
             sequence=enc.sequence & 0xFFFFFFFF,
         )
         self.counts[enc.topic] = self.counts.get(enc.topic, 0) + 1
-        return enc
+
+    def write(self, item: Any) -> list[schemas.Encoded]:
+        """Record one item (its messages: an IMU batch is one per sample). Returns what was written."""
+        if self.closed:
+            raise RuntimeError(f"{self.path}: writer is closed")
+        encs = schemas.encode(item, self.options.jpeg_quality, self.options.audio_encoding, self.wall_offset_ns)
+        if not self._started:  # the scene, at the time of the first item
+            self._started = True
+            if self._scene is not None:
+                self.write_scene(self._scene, encs[0].log_time_ns - self.wall_offset_ns)
+        for enc in encs:
+            self._add(enc)
+        return encs
+
+    def write_scene(self, targets: list[dict[str, Any]], t_ns: int) -> None:
+        """The scene (targets) at pipeline time `t_ns`: /scene, replayed as a context/scene observation,
+        and its pictures for Foxglove (boxes over the camera image, spheres in 3-D)."""
+        self._started = True
+        for enc in schemas.scene_messages(targets, t_ns, self.wall_offset_ns):
+            self._add(enc)
 
     def close(self) -> None:
         if self.closed:
@@ -113,15 +162,17 @@ class McapRecorder(Sink):
         options: RecorderOptions | None = None,
         name: str = "recorder",
         metadata: dict[str, str] | None = None,
+        scene: list[dict[str, Any]] | None = None,
     ) -> None:
         super().__init__(name)
         self.path = Path(path)
         self.options = options or RecorderOptions()
         self.metadata = metadata
+        self.scene = scene
         self.writer: McapWriter | None = None
 
     def setup(self) -> None:
-        self.writer = McapWriter(self.path, self.options, self.metadata)
+        self.writer = McapWriter(self.path, self.options, self.metadata, scene=self.scene)
 
     def process(self, item: Any, emit: Emit) -> None:
         assert self.writer is not None

@@ -14,7 +14,14 @@ import sys
 from collections import Counter
 from typing import Any
 
-from app.recording.mcap_reader import McapDamagedError, McapReplaySource, ReplayOptions, read_info
+from app.recording.mcap_reader import (
+    McapDamagedError,
+    McapReplaySource,
+    ReplayOptions,
+    check_magic,
+    read_info,
+    replay_problem,
+)
 from perception.stream.clock import ReplayClock
 from perception.stream.pipeline import Pipeline
 from perception.stream.stage import CallbackSink
@@ -59,13 +66,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     try:
+        check_magic(args.file)
         info = read_info(args.file)
     except FileNotFoundError:
         print(f"cuekit replay: no such file: {args.file}", file=sys.stderr)
         return 2
+    except IsADirectoryError:
+        print(f"cuekit replay: {args.file} is a directory, expected an MCAP file", file=sys.stderr)
+        return 2
     except McapDamagedError as exc:
         print(f"cuekit replay: refused: {exc}", file=sys.stderr)
-        return 1
+        return 2 if exc.offset == 0 else 1
     out = sys.stderr if args.json else sys.stdout
     pace = f"realtime x{args.speed:g}" if args.realtime else "as fast as possible"
     print(
@@ -86,7 +97,11 @@ def main(argv: list[str]) -> int:
     def consume(item: Any) -> None:
         kinds[type(item).__name__] += 1
         if args.print_items:
-            print(describe(item), file=out)
+            try:
+                line = describe(item)
+            except Exception as exc:  # noqa: BLE001 - a decodable but odd item still gets its line
+                line = f"{'':>16} {type(item).__name__} (cannot describe: {type(exc).__name__}: {exc})"
+            print(line, file=out)
 
     pipe.add(CallbackSink(consume, name="consumer"), inputs=[src])
     pipe.start()
@@ -113,7 +128,11 @@ def main(argv: list[str]) -> int:
     else:
         print(pipe.stats_table())
         print("replayed " + (", ".join(f"{t} {n}" for t, n in sorted(src.replayed.items())) or "nothing"))
-    if damage is not None:
-        print(f"cuekit replay: {damage}", file=sys.stderr)
+    problem = replay_problem([src])
+    if problem is not None:
+        print(f"cuekit replay: {problem}", file=sys.stderr)
         return 1
+    undecodable = src.counters.get("undecodable", 0)
+    if undecodable:
+        print(f"cuekit replay: skipped {undecodable} undecodable messages", file=sys.stderr)
     return 0

@@ -1,7 +1,8 @@
-"""Context for fusion: the scene of targets and what was pointed at, looked at, selected or named."""
-from perception.context.rays import RayHit, cast_ray_2d, cast_ray_3d, hit_point_2d
-from perception.context.scene import Scene, SceneError, Target
-from perception.context.tracker import ContextOptions, ContextRecord, ContextTracker
+"""Perception of context: the scene of targets, face/iris gaze, the context UDP feed.
 
-__all__ = ["ContextOptions", "ContextRecord", "ContextTracker", "RayHit", "Scene", "SceneError", "Target",
-           "cast_ray_2d", "cast_ray_3d", "hit_point_2d"]
+What was pointed at or looked at *when* (the history fusion asks about deictic words) and the ray
+geometry that decides it are fusion's: `fusion.context.ContextTracker`, `fusion.rays`.
+"""
+from perception.context.scene import Scene, SceneError, Target
+
+__all__ = ["Scene", "SceneError", "Target"]

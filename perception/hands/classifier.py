@@ -11,10 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
+import assets
 from perception.hands import rules
 from perception.hands.landmarks import N_FEATURES, features
 
-ASSETS = Path(__file__).resolve().parents[2] / "assets" / "hands"
+ASSETS = assets.path("hands")
 DEFAULT_MODEL = ASSETS / "gesture_classifier.onnx"
 
 

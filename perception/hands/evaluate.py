@@ -235,7 +235,15 @@ def _table(result: dict) -> str:
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="cuekit eval hands", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, required=True, help="folder with one sub-folder of images per class")
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", type=Path, help="folder with one sub-folder of images per class (photos, or "
+                     "HaGRID hand crops: see --input)")
+    src.add_argument("--scenes", type=Path, help="folder of scene photos with labels.csv (hand boxes, fingers)")
+    src.add_argument("--point-history", type=Path, help="Kazuhito00 point_history.csv: swipes on real fingertip tracks")
+    ap.add_argument("--input", choices=["auto", "crops", "photos"], default="auto",
+                    help="crops: tight hand crops (perception/hands/hagrid.py ROI recipe); photos: palm "
+                    "detection on whole photos; auto: crops when the median long side is under 300 px")
+    ap.add_argument("--model", type=Path, default=None, help="gesture classifier ONNX (default: the shipped one)")
     ap.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     ap.add_argument("--landmark-model", default="hand_landmark_full", choices=["hand_landmark_full",
                                                                                 "hand_landmark_lite"])
@@ -245,8 +253,38 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--no-mediapipe", action="store_true", help="skip the MediaPipe comparison")
     ap.add_argument("--plot", type=Path, default=None, help="save a bar chart (PNG) here")
     args = ap.parse_args(argv)
-    result = evaluate(args.data, args.landmark_model, args.variant,
-                      None if args.no_mediapipe else args.mediapipe_python)
+    mp_python = None if args.no_mediapipe else args.mediapipe_python
+    if args.point_history is not None:
+        from perception.hands import eval_dynamic
+
+        result = eval_dynamic.evaluate_point_history(args.point_history)
+        print(json.dumps(result) if args.json else eval_dynamic.table_text(result))
+        return 0
+    if args.scenes is not None:
+        from perception.hands import eval_scenes
+
+        if not args.scenes.is_dir():
+            raise SystemExit(f"cuekit eval hands: --scenes {args.scenes} is not a directory")
+        result = eval_scenes.evaluate_scenes(args.scenes, args.landmark_model, args.variant, mp_python)
+        if args.plot is not None:
+            eval_scenes.plot(result, args.plot)
+        print(json.dumps(result) if args.json else eval_scenes.table_text(result))
+        return 0
+    if not args.data.is_dir():
+        raise SystemExit(f"cuekit eval hands: --data {args.data} is not a directory")
+    if _input_kind(args.data) if args.input == "auto" else args.input == "crops":
+        from perception.hands import eval_crops
+
+        try:
+            result = eval_crops.evaluate_crops(args.data, args.landmark_model, args.variant, mp_python, args.model)
+        except ValueError as exc:
+            raise SystemExit(f"cuekit eval hands: {exc}") from None
+        if args.plot is not None:
+            eval_crops.plot_confusion(result, args.plot)
+            _log(f"plot saved to {args.plot}")
+        print(json.dumps(result) if args.json else eval_crops.table_text(result))
+        return 0
+    result = evaluate(args.data, args.landmark_model, args.variant, mp_python)
     if args.plot is not None:
         plot(result, args.plot)
         _log(f"plot saved to {args.plot}")
@@ -255,3 +293,13 @@ def main(argv: list[str]) -> int:
     else:
         print(_table(result))
     return 0
+
+
+def _input_kind(data: Path) -> bool:
+    """True (crops) when the median long side of up to 40 images is under 300 px."""
+    import cv2
+
+    files = sorted(p for d in data.iterdir() if d.is_dir() for p in d.iterdir() if p.suffix.lower() in IMAGE_EXT)
+    sides = [max(im.shape[:2]) for im in (cv2.imread(str(p)) for p in files[::max(1, len(files) // 40)][:40])
+             if im is not None]
+    return bool(sides) and float(np.median(sides)) < 300

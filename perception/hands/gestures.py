@@ -1,9 +1,12 @@
 """Hand gestures as observations: static poses (trained classifier or rules, plus enrolled custom poses),
 debounced per track, and the dynamic gestures of `dynamic.py`, for every frame of tracked hands.
 
-A static pose is reported once when it has held for `min_static_ms` (and `min_static_frames` frames):
-t_start is the first frame that showed it, t_end the frame that confirmed it. It is reported again only
-after the hand has shown something else.
+A static pose is committed as soon as the classifier's evidence for it is stable: `min_static_frames`
+consecutive frames with that label, each at least `stable_confidence` sure (two frames, 33 ms at 30 Hz).
+Less certain evidence is committed once it has held for `min_static_ms`. t_start is the first frame that
+showed the pose, t_end the frame that committed it. It is reported again only after the hand has shown
+something else. `python -m perception.hands.static_commit_eval` measures what each rule costs in latency
+and in false activations on pose-to-pose transitions.
 """
 from __future__ import annotations
 
@@ -23,8 +26,10 @@ class HandGestureOptions:
     classifier: GestureClassifierOptions = field(default_factory=GestureClassifierOptions)
     dynamic: DynamicGestureOptions = field(default_factory=DynamicGestureOptions)
     custom_gestures_path: Path | None = None  # JSON saved by CustomGestureSet.save
-    min_static_ms: float = 100.0
+    min_static_ms: float = 100.0  # commit after this long however doubtful the frames (fallback)
     min_static_frames: int = 2
+    # every frame of the run at least this sure: commit at min_static_frames (None: always wait min_static_ms)
+    stable_confidence: float | None = 0.9
     emit_dynamic: bool = True
 
 
@@ -40,6 +45,7 @@ class _StaticState:
     since: int = 0
     frames: int = 0
     conf_sum: float = 0.0
+    conf_min: float = 1.0
     reported: str = "none"
 
 
@@ -78,11 +84,12 @@ class HandGestureRecognizer:
             seen.add(hand.track_id)
             st = self._static.setdefault(hand.track_id, _StaticState())
             if lab.gesture != st.candidate:
-                st.candidate, st.since, st.frames, st.conf_sum = lab.gesture, t_ns, 0, 0.0
+                st.candidate, st.since, st.frames, st.conf_sum, st.conf_min = lab.gesture, t_ns, 0, 0.0, 1.0
             st.frames += 1
             st.conf_sum += lab.confidence
-            held = t_ns - st.since >= self.options.min_static_ms * MS
-            if held and st.frames >= self.options.min_static_frames and st.candidate != st.reported:
+            st.conf_min = min(st.conf_min, lab.confidence)
+            if st.frames >= self.options.min_static_frames and st.candidate != st.reported and \
+                    self._stable(st, t_ns):
                 st.reported = st.candidate
                 if st.candidate != "none":
                     obs.append(self._static_obs(st, t_ns, hand))
@@ -91,6 +98,11 @@ class HandGestureRecognizer:
         if self.options.emit_dynamic:
             obs += self.dynamic.update(t_ns, hands, [lab.gesture for lab in labels])
         return HandGestureResult(labels, obs)
+
+    def _stable(self, st: _StaticState, t_ns: int) -> bool:
+        o = self.options
+        sure = o.stable_confidence is not None and st.conf_min >= o.stable_confidence
+        return sure or t_ns - st.since >= o.min_static_ms * MS
 
     def flush(self, t_ns: int) -> list[Observation]:
         self._static.clear()

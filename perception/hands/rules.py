@@ -102,3 +102,14 @@ def classify(landmarks: np.ndarray, options: RuleOptions | None = None) -> RuleR
             return res
     res.gesture, res.confidence = name, 0.9
     return res
+
+
+def count_extended_fingers(landmarks: np.ndarray, options: RuleOptions | None = None) -> int:
+    """How many fingers (thumb included) are open: 0 = fist, 5 = open hand. A long finger counts when its
+    summed bend is under the midpoint of the extended/curled thresholds, the thumb when it stands out
+    of the palm (`thumb_out_min`)."""
+    o = options or RuleOptions()
+    lm = check_landmarks(landmarks)
+    mid = 0.5 * (o.extended_max_bend + o.curled_min_bend)
+    thumb_out = float(np.min(np.linalg.norm(lm[list(_THUMB_REST)] - lm[4], axis=1)) / palm_size(lm))
+    return int(thumb_out > o.thumb_out_min) + sum(b < mid for b in finger_bends(lm))

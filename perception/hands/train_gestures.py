@@ -1,9 +1,20 @@
-"""Train the static gesture classifier on synthetic poses and export it as ONNX.
+"""Train the static gesture classifier on real and synthetic hands and export it as ONNX.
 
     python -m perception.hands.train_gestures [--seed 7] [--per-class 1500] [--out assets/hands]
+        [--hagrid ../shared/data/hands_hagrid] [--kazuhito ../shared/data/hand_landmarks/kazuhito00]
+        [--cv 5] [--synthetic-only]
 
-Data: `perception.hands.synth` (kinematic hand model: per-class joint-angle distributions, random 3-D
-rotation, size, perspective and landmark noise), turned into `landmarks.features`. Model: a small MLP
+Data, turned into `landmarks.features`:
+- real: the DEVELOPER half only (perception/hands/hagrid.split_of) of the HaGRID crops, through CueKit's
+  own palm detector + landmark model (hagrid.landmark_table), labelled by hagrid.HAGRID_TO_CUEKIT
+  (mute/three/two_up -> none); and Kazuhito00's real MediaPipe 2-D landmarks (Open -> open_palm,
+  Close -> fist, Pointer -> point; z = 0), Apache-2.0. Each real hand is used `--real-copies` times with
+  random mirror, in-plane rotation (+-25 degrees) and scale, and 1% landmark noise;
+- synthetic: `perception.hands.synth` (kinematic hand model: per-class joint-angle distributions, random
+  3-D rotation, size, perspective and landmark noise) for the classes real data lacks (pinch,
+  i_love_you) and for variety.
+`--cv K` first reports K-fold cross-validated accuracy on the HaGRID developer half, folds by image
+(sha1 of the file name), each fold's model trained without that fold's images. Model: a small MLP
 (features -> 128 -> 64 -> classes, ReLU, softmax) trained with Adam in numpy; the feature
 standardisation is folded into the ONNX graph, built with `onnx.helper`. The same seed gives the same
 weights and the same file. Writes gesture_classifier.onnx and gesture_classifier.json (class names,
@@ -22,10 +33,13 @@ from pathlib import Path
 
 import numpy as np
 
+import assets
 from perception.hands import synth
 from perception.hands.landmarks import N_FEATURES, features
 
-ASSETS = Path(__file__).resolve().parents[2] / "assets" / "hands"
+ASSETS = assets.path("hands")
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+KAZUHITO_LABELS = {0: "open_palm", 1: "fist", 2: "point"}  # keypoint_classifier_label.csv: Open, Close, Pointer
 FEATURE_VERSION = "perception.hands.landmarks.features/1"
 
 
@@ -172,14 +186,106 @@ def plot_confusion(path: Path, model_path: Path | None = None, seed: int = 42424
     return acc
 
 
+def hagrid_developer_half(data: Path, classes: list[str]) -> tuple[dict[str, np.ndarray | None], dict[str, int],
+                                                                      dict[str, str]]:
+    """HaGRID developer-half crops through our pipeline -> ({path: landmarks or None}, {path: class index},
+    {path: folder})."""
+    from perception.hands import hagrid
+
+    table = hagrid.landmark_table(data, progress=_log)
+    dev = {p: r for p, r in table.items() if r["split"] == "dev"}
+    return ({p: r["landmarks"] for p, r in dev.items()},
+            {p: classes.index(hagrid.cuekit_label(r["folder"])) for p, r in dev.items()},
+            {p: r["folder"] for p, r in dev.items()})
+
+
+def kazuhito_landmarks(folder: Path, classes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """keypoint.csv (label, 21 x (x, y) wrist-relative, max-abs normalised) -> (N,21,3) with z = 0, labels.
+    Malformed rows are counted and skipped."""
+    rows, labels, bad = [], [], 0
+    for line in (folder / "keypoint.csv").read_text().splitlines():
+        parts = line.strip().split(",")
+        try:
+            lab, vals = int(parts[0]), np.array([float(v) for v in parts[1:]])
+        except ValueError:
+            bad += 1
+            continue
+        if lab not in KAZUHITO_LABELS or vals.shape != (42,) or not np.all(np.isfinite(vals)):
+            bad += 1
+            continue
+        rows.append(np.concatenate([vals.reshape(21, 2) * 100.0, np.zeros((21, 1))], axis=1))
+        labels.append(classes.index(KAZUHITO_LABELS[lab]))
+    if bad:
+        _log(f"kazuhito: skipped {bad} malformed rows")
+    return np.stack(rows), np.array(labels)
+
+
+def augment(L: np.ndarray, rng: np.random.Generator, copies: int) -> np.ndarray:
+    """`copies` variants of each hand: random mirror, in-plane rotation +-25 degrees about the wrist,
+    1% (of the palm size) landmark noise. (N,21,3) -> (N*copies,21,3)."""
+    out = np.repeat(L, copies, axis=0).copy()
+    n = len(out)
+    flip = rng.random(n) < 0.5
+    out[flip, :, 0] = 2 * out[flip, :1, 0] - out[flip, :, 0]
+    a = rng.uniform(-np.radians(25), np.radians(25), n)
+    c, s = np.cos(a), np.sin(a)
+    rel = out[:, :, :2] - out[:, :1, :2]
+    out[:, :, 0] = out[:, :1, 0] + c[:, None] * rel[:, :, 0] - s[:, None] * rel[:, :, 1]
+    out[:, :, 1] = out[:, :1, 1] + s[:, None] * rel[:, :, 0] + c[:, None] * rel[:, :, 1]
+    size = np.linalg.norm(rel[:, 9], axis=1)
+    out += rng.normal(0, 0.01, out.shape) * size[:, None, None]
+    return out
+
+
+def _predict(params, mean, std, X: np.ndarray, min_confidence: float = 0.5) -> np.ndarray:
+    p = _forward(params, (X - mean) / std)[0]
+    k = p.argmax(1)
+    k[p.max(1) < min_confidence] = 0  # class 0 is "none"
+    return k
+
+
+def _fit(parts: list[tuple[np.ndarray, np.ndarray]], seed: int, epochs: int, weight_decay: float,
+         hidden: tuple[int, ...] = (128, 64)):
+    X = np.concatenate([features(L).astype(np.float64) for L, _ in parts])
+    y = np.concatenate([lab for _, lab in parts])
+    mean, std = X.mean(axis=0), X.std(axis=0) + 1e-3
+    params = train_mlp((X - mean) / std, y, len(synth.CLASSES), seed, hidden=hidden, epochs=epochs,
+                       weight_decay=weight_decay)
+    return params, mean, std, len(X)
+
+
+def _score_hagrid(params, mean, std, lms: dict, labels: dict, folders: dict, classes: list[str]) -> dict:
+    """Accuracy on HaGRID crops (a crop without a found hand predicts none), 12 mapped folders + none."""
+    from perception.hands import hagrid
+
+    keys = [p for p in lms if lms[p] is not None]
+    pred = dict.fromkeys(lms, 0)
+    if keys:
+        pred.update(zip(keys, _predict(params, mean, std, features(np.stack([lms[p] for p in keys]))), strict=True))
+    per = {}
+    for f in sorted(set(folders.values())):
+        ps = [p for p in lms if folders[p] == f]
+        per[f] = round(float(np.mean([pred[p] == labels[p] for p in ps])), 4)
+    goal = [p for p in lms if folders[p] not in hagrid.UNMAPPED]
+    return {"accuracy_goal": round(float(np.mean([pred[p] == labels[p] for p in goal])), 4), "per_folder": per,
+            "images": len(lms)}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m perception.hands.train_gestures", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--per-class", type=int, default=1500, help="training poses per class")
-    ap.add_argument("--val-per-class", type=int, default=400)
-    ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--per-class", type=int, default=300, help="synthetic training poses per class")
+    ap.add_argument("--val-per-class", type=int, default=400, help="held-out synthetic poses per class")
+    ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--weight-decay", type=float, default=1e-3)
+    ap.add_argument("--hagrid", type=Path, default=SHARED / "hands_hagrid",
+                    help="HaGRID crops (only the developer half is used)")
+    ap.add_argument("--kazuhito", type=Path, default=SHARED / "hand_landmarks" / "kazuhito00")
+    ap.add_argument("--real-copies", type=int, default=8, help="augmented copies of each real hand")
+    ap.add_argument("--hidden", default="128,64", help="hidden layer sizes")
+    ap.add_argument("--synthetic-only", action="store_true", help="train on synthetic poses only (old model)")
+    ap.add_argument("--cv", type=int, default=0, help="K-fold cross-validation on the HaGRID developer half first")
     ap.add_argument("--out", type=Path, default=ASSETS)
     ap.add_argument("--plot", type=Path, default=None,
                     help="after training, save confusion matrices (shipped model vs rules) here")
@@ -191,17 +297,50 @@ def main(argv: list[str] | None = None) -> int:
         _log(f"confusion plot: {plot_confusion(args.plot, args.out / 'gesture_classifier.onnx')}")
         return 0
     t0 = time.monotonic()
+    hidden = tuple(int(v) for v in args.hidden.split(","))
     classes = list(synth.CLASSES)
     opt = synth.SynthOptions()
-    _log(f"generating {args.per_class} poses x {len(classes)} classes (seed {args.seed})")
+    rng = np.random.default_rng(args.seed)
+    _log(f"generating {args.per_class} synthetic poses x {len(classes)} classes (seed {args.seed})")
     P, y = synth.dataset(args.per_class, args.seed, opt)
     Pv, yv = synth.dataset(args.val_per_class, args.seed + 1000, opt)
-    X, Xv = features(P).astype(np.float64), features(Pv).astype(np.float64)
-    assert X.shape[1] == N_FEATURES
-    mean, std = X.mean(axis=0), X.std(axis=0) + 1e-3
-    params = train_mlp((X - mean) / std, y, len(classes), args.seed, epochs=args.epochs,
-                       weight_decay=args.weight_decay,
-                       X_val=(Xv - mean) / std, y_val=yv)
+    parts = [(P, y)]
+    cv_result = None
+    if not args.synthetic_only:
+        for path in (args.hagrid, args.kazuhito):
+            if not path.is_dir():
+                raise SystemExit(f"train_gestures: {path} not found (real hands are needed; --synthetic-only "
+                                 "trains without them)")
+        lms, labels, folders = hagrid_developer_half(args.hagrid, classes)
+        K, yk = kazuhito_landmarks(args.kazuhito, classes)
+        _log(f"real hands: {sum(v is not None for v in lms.values())} HaGRID developer-half crops with a hand "
+             f"(of {len(lms)}), {len(K)} Kazuhito00 landmark rows")
+        kz = (augment(K, rng, 1), yk)
+
+        def hagrid_part(keys: list[str]) -> tuple[np.ndarray, np.ndarray]:
+            keys = [k for k in keys if lms[k] is not None]
+            L = np.stack([lms[k] for k in keys])
+            return augment(L, rng, args.real_copies), np.repeat([labels[k] for k in keys], args.real_copies)
+
+        if args.cv > 1:
+            fold = {p: hashlib.sha1(Path(p).name.encode()).digest()[1] % args.cv for p in lms}
+            folds = []
+            for k in range(args.cv):
+                train_keys = [p for p in lms if fold[p] != k]
+                test = [p for p in lms if fold[p] == k]
+                params, mean, std, _ = _fit([*parts, kz, hagrid_part(train_keys)], args.seed, args.epochs,
+                                            args.weight_decay, hidden)
+                sc = _score_hagrid(params, mean, std, {p: lms[p] for p in test}, labels, folders, classes)
+                _log(f"cv fold {k + 1}/{args.cv}: {sc['images']} crops, 12 mapped + none {sc['accuracy_goal']:.4f}")
+                folds.append(sc)
+            per = {f: round(float(np.mean([x["per_folder"][f] for x in folds])), 4) for f in folds[0]["per_folder"]}
+            cv_result = {"folds": args.cv, "split": "HaGRID developer half, fold = sha1(file name)[1] % K",
+                         "accuracy_goal_per_fold": [x["accuracy_goal"] for x in folds],
+                         "accuracy_goal_mean": round(float(np.mean([x["accuracy_goal"] for x in folds])), 4),
+                         "per_folder_mean": per}
+            _log(f"cross-validated: {cv_result['accuracy_goal_mean']:.4f}; per folder {per}")
+        parts += [kz, hagrid_part(list(lms))]
+    params, mean, std, n_train = _fit(parts, args.seed, args.epochs, args.weight_decay, hidden)
     model = to_onnx(params, mean, std, classes)
     args.out.mkdir(parents=True, exist_ok=True)
     onnx_path = args.out / "gesture_classifier.onnx"
@@ -210,6 +349,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import onnxruntime as ort
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    Xv = features(Pv)
     pv = sess.run(None, {"features": Xv.astype(np.float32)})[0].argmax(1)
     per_class = {c: round(float(np.mean(pv[yv == k] == k)), 4) for k, c in enumerate(classes)}
     acc = float(np.mean(pv == yv))
@@ -220,18 +360,23 @@ def main(argv: list[str] | None = None) -> int:
         "input": "features", "output": "probabilities",
         "provenance": {
             "trainer": "perception/hands/train_gestures.py",
-            "data": "synthetic poses from perception/hands/synth.py (kinematic hand model); no real images",
-            "seed": args.seed, "per_class": args.per_class, "epochs": args.epochs,
-            "weight_decay": args.weight_decay,
-            "architecture": f"MLP {N_FEATURES}-128-64-{len(classes)} ReLU softmax, Adam, numpy",
+            "data": ("synthetic poses from perception/hands/synth.py only" if args.synthetic_only else
+                     "synthetic poses (perception/hands/synth.py) + HaGRID developer-half crops through CueKit's "
+                     "palm detector and landmark model (perception/hands/hagrid.py: split, mapping) + "
+                     "Kazuhito00 real MediaPipe 2-D landmarks (Apache-2.0)"),
+            "seed": args.seed, "synthetic_per_class": args.per_class, "epochs": args.epochs,
+            "weight_decay": args.weight_decay, "real_copies": args.real_copies, "training_rows": n_train,
+            "architecture": f"MLP {N_FEATURES}-{'-'.join(map(str, hidden))}-{len(classes)} ReLU softmax, Adam, numpy",
             "synth_options": asdict(opt),
             "onnx_sha256": hashlib.sha256(data).hexdigest(),
         },
-        "heldout": {"seed": args.seed + 1000, "per_class": args.val_per_class, "accuracy": round(acc, 4),
-                    "per_class_accuracy": per_class},
+        "heldout_synthetic": {"seed": args.seed + 1000, "per_class": args.val_per_class, "accuracy": round(acc, 4),
+                              "per_class_accuracy": per_class},
+        "cross_validation": cv_result,
     }
     (args.out / "gesture_classifier.json").write_text(json.dumps(meta, indent=2) + "\n")
-    _log(f"held-out accuracy {acc:.4f}; wrote {onnx_path} ({len(data)} bytes) in {time.monotonic() - t0:.0f}s")
+    _log(f"synthetic held-out accuracy {acc:.4f}; wrote {onnx_path} ({len(data)} bytes) in "
+         f"{time.monotonic() - t0:.0f}s")
     if args.plot is not None:
         _log(f"confusion plot: {plot_confusion(args.plot, onnx_path)}")
     return 0

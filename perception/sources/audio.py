@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import os
 import queue
-import struct
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ import numpy as np
 
 from perception.sources.errors import DeviceBusyError, DeviceNotFoundError
 from perception.sources.resample import make_resampler
+from perception.sources.wav import WavError, WavInfo, decode_frames, read_wav_info, to_float_mono, write_wav
 from perception.stream.clock import ReplayClock
 from perception.stream.stage import Emit, Source
 from perception.stream.types import AudioChunk
@@ -40,22 +40,9 @@ class AudioSourceOptions:
     resync_ms: float = 40.0  # microphone only: re-anchor when the device clock drifts this far
 
 
-def to_float_mono(block: np.ndarray) -> np.ndarray:
-    """Any PCM block (N,) or (N, C), int8/16/32 or float -> float32 mono in [-1, 1]."""
-    a = np.asarray(block)
-    if a.dtype == np.uint8:
-        f = (a.astype(np.float32) - 128.0) / 128.0
-    elif np.issubdtype(a.dtype, np.integer):
-        f = a.astype(np.float32) / float(2 ** (8 * a.dtype.itemsize - 1))
-    else:
-        f = a.astype(np.float32, copy=False)
-    if f.ndim == 2:
-        f = f.mean(axis=1, dtype=np.float32) if f.shape[1] > 1 else f[:, 0]
-    return np.ascontiguousarray(f, dtype=np.float32)
-
-
 class _AudioSource(Source):
     """What happens after the device: condition, chunk, stamp, emit."""
+    produces = (AudioChunk,)
 
     def __init__(self, options: AudioSourceOptions | None, name: str) -> None:
         super().__init__(name)
@@ -120,70 +107,7 @@ class _AudioSource(Source):
             emit(chunk)
 
 
-# WAV file ----------------------------------------------------------------------------------------------
-@dataclass(slots=True)
-class WavInfo:
-    sample_rate: int
-    channels: int
-    sample_width: int  # bytes
-    is_float: bool
-    data_offset: int
-    n_frames: int
-
-    @property
-    def dtype(self) -> np.dtype:
-        if self.is_float:
-            return np.dtype("<f4" if self.sample_width == 4 else "<f8")
-        return np.dtype({1: "u1", 2: "<i2", 3: "V3", 4: "<i4"}[self.sample_width])
-
-
-def read_wav_info(path: str | os.PathLike) -> WavInfo:
-    """RIFF/WAVE header: PCM 8/16/24/32-bit, IEEE float 32/64, WAVE_FORMAT_EXTENSIBLE."""
-    p = Path(path)
-    with open(p, "rb") as f:
-        head = f.read(12)
-        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-            raise ValueError(f"{p}: not a WAV file (no RIFF/WAVE header at byte 0)")
-        fmt = None
-        while True:
-            ch = f.read(8)
-            if len(ch) < 8:
-                raise ValueError(f"{p}: no 'data' chunk before end of file at byte {f.tell()}")
-            cid, size = ch[:4], struct.unpack("<I", ch[4:])[0]
-            if cid == b"fmt ":
-                body = f.read(size + (size & 1))
-                tag, channels, rate, _, _, bits = struct.unpack("<HHIIHH", body[:16])
-                if tag == 0xFFFE and len(body) >= 26:
-                    tag = struct.unpack("<H", body[24:26])[0]
-                if tag not in (1, 3):
-                    raise ValueError(f"{p}: WAV format tag {tag} not supported (PCM or IEEE float only)")
-                fmt = (tag, channels, rate, bits)
-            elif cid == b"data":
-                if fmt is None:
-                    raise ValueError(f"{p}: 'data' chunk before 'fmt ' chunk at byte {f.tell() - 8}")
-                tag, channels, rate, bits = fmt
-                width = bits // 8
-                offset = f.tell()
-                avail = os.path.getsize(p) - offset
-                n_bytes = min(size, avail) if size != 0xFFFFFFFF else avail
-                if channels < 1 or rate < 1 or width not in (1, 2, 3, 4, 8):
-                    raise ValueError(f"{p}: unsupported WAV layout ({channels} ch, {rate} Hz, {bits} bit)")
-                return WavInfo(rate, channels, width, tag == 3, offset, n_bytes // (width * channels))
-            else:
-                f.seek(size + (size & 1), 1)
-
-
-def _decode_frames(raw: bytes, info: WavInfo) -> np.ndarray:
-    if info.sample_width == 3 and not info.is_float:
-        b = np.frombuffer(raw, np.uint8).reshape(-1, 3)
-        v = b[:, 0].astype(np.int32) | (b[:, 1].astype(np.int32) << 8) | (b[:, 2].astype(np.int32) << 16)
-        v = np.where(v & 0x800000, v - 0x1000000, v)
-        a = v.astype(np.float32) / 8388608.0
-    else:
-        a = np.frombuffer(raw, info.dtype)
-    return a.reshape(-1, info.channels)
-
-
+# WAV file ---------------------------------------------------------------------------------------------------
 class WavFileSource(_AudioSource):
     """The microphone's file twin: any rate, any channel count, PCM or float -> 16 kHz mono chunks."""
 
@@ -224,7 +148,7 @@ class WavFileSource(_AudioSource):
                     break
                 raw = raw[: (len(raw) // frame_bytes) * frame_bytes]
                 left -= len(raw) // frame_bytes
-                self._push(_decode_frames(raw, info), emit, pace=stop)
+                self._push(decode_frames(raw, info), emit, pace=stop)
         if not stop.is_set():
             self._finish(emit, stop)
 
@@ -368,27 +292,6 @@ class MicrophoneSource(_AudioSource):
         self._finish(emit, None)
 
 
-def write_wav(path: str | os.PathLike, samples: np.ndarray, sample_rate: int) -> None:
-    """Write PCM as a WAV file: int16 arrays as 16-bit PCM, float arrays as 32-bit IEEE float
-    (exact, so a chunk saved from the pipeline reads back bit for bit). (N,) mono or (N, C)."""
-    a = np.asarray(samples)
-    channels = 1 if a.ndim == 1 else a.shape[1]
-    if a.dtype == np.int16:
-        tag, width, raw = 1, 2, a.astype("<i2").tobytes()
-    elif np.issubdtype(a.dtype, np.floating):
-        tag, width, raw = 3, 4, a.astype("<f4").tobytes()
-    else:
-        raise ValueError(f"write_wav takes int16 or float samples, got {a.dtype}")
-    fmt = struct.pack(
-        "<HHIIHH",
-        tag,
-        channels,
-        int(sample_rate),
-        int(sample_rate) * channels * width,
-        channels * width,
-        width * 8,
-    )
-    with open(path, "wb") as f:
-        f.write(b"RIFF" + struct.pack("<I", 4 + 8 + len(fmt) + 8 + len(raw)) + b"WAVE")
-        f.write(b"fmt " + struct.pack("<I", len(fmt)) + fmt)
-        f.write(b"data" + struct.pack("<I", len(raw)) + raw)
+# the WAV codec lives in perception.sources.wav; these names stay importable from here
+__all__ = ["OUT_RATE", "AudioSourceOptions", "MicrophoneSource", "WavError", "WavFileSource", "WavInfo",
+           "list_microphones", "read_wav_info", "to_float_mono", "write_wav"]

@@ -12,6 +12,7 @@ and under the live clock it plays at recorded speed.
 from __future__ import annotations
 
 import csv
+import hmac
 import logging
 import os
 import socket
@@ -21,9 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
+from perception.sources import bind
 from perception.sources.errors import DeviceBusyError, DeviceNotFoundError
 from perception.sources.imu_format import G, ImuFormatOptions, ImuLineParser, ImuSample, MalformedImuLine
 from perception.stream.clock import ReplayClock
+from perception.stream.logthrottle import log_throttled
 from perception.stream.stage import Emit, Source
 from perception.stream.types import ImuBatch
 
@@ -63,6 +66,7 @@ class DeviceTimeMapper:
 
 class _ImuLineSource(Source):
     """What happens after the device: parse lines, count malformed ones, stamp, batch, emit."""
+    produces = (ImuBatch,)
 
     def __init__(self, options: ImuSourceOptions | None, name: str) -> None:
         super().__init__(name)
@@ -77,12 +81,13 @@ class _ImuLineSource(Source):
             return self.parser.feed(line)
         except MalformedImuLine as exc:
             n = self.count("malformed")
-            if n == 1 or n % 100 == 0:
-                log.warning("%s: skipped malformed line (%d so far): %s", self.name, n, exc)
+            log_throttled(log, f"{self.name}:malformed", logging.WARNING,
+                          "%s: skipped malformed line (%d so far): %s", self.name, n, exc)
             return []
         except Exception as exc:  # noqa: BLE001 - a parser bug must not end a live stream
             self.count("malformed")
-            log.error("%s: parser failed on %r: %s: %s", self.name, line[:80], type(exc).__name__, exc)
+            log_throttled(log, f"{self.name}:parser", logging.ERROR, "%s: parser failed on %r: %s: %s",
+                          self.name, line[:80], type(exc).__name__, exc)
             return []
 
     def _monotone(self, t: int) -> int:
@@ -170,15 +175,21 @@ class _LiveLineSource(_ImuLineSource):
 
 class ImuUdpSource(_LiveLineSource):
     """IMU lines over UDP (phone sensor-streaming apps, an ESP32...): one datagram may hold many lines,
-    and becomes one ImuBatch."""
+    and becomes one ImuBatch.
+
+    On loopback anything is accepted. Any other address needs a token (`bind.check_bind`), and then a
+    datagram counts only when its first line is `token:<token>`; others are counted `unauthenticated`."""
 
     name = "imu_udp"
 
     def __init__(
-        self, port: int, host: str = "0.0.0.0", options: ImuSourceOptions | None = None, name: str = "imu_udp"
+        self, port: int, host: str = "127.0.0.1", options: ImuSourceOptions | None = None, name: str = "imu_udp",
+        token: str | None = None,
     ) -> None:
         super().__init__(options, name)
+        bind.check_bind(host, token, "receive IMU datagrams")
         self.host, self.port = host, port
+        self.token = None if bind.is_loopback(host) else token
         self.sock: socket.socket | None = None
 
     def setup(self) -> None:
@@ -217,8 +228,16 @@ class ImuUdpSource(_LiveLineSource):
                 raise
             t_recv = self.clock.now_ns()
             self.count("datagrams")
+            lines = data.splitlines()
+            if self.token is not None:
+                if not lines or not hmac.compare_digest(lines[0].strip(), b"token:" + self.token.encode()):
+                    self.count("unauthenticated")
+                    log_throttled(log, f"{self.name}:token", logging.WARNING,
+                                  "%s: dropped a datagram without the right token line", self.name)
+                    continue
+                lines = lines[1:]
             samples = []
-            for line in data.splitlines():
+            for line in lines:
                 samples.extend(self._parse(line))
             if samples:
                 self._add(self._stamp_live(samples, t_recv))
@@ -233,14 +252,19 @@ class ImuUdpSource(_LiveLineSource):
 
 class ImuTcpSource(_LiveLineSource):
     """IMU lines over TCP (HyperIMU sends its JSON format over TCP only): listens on `port`, reads
-    lines from one client at a time; a new connection (the phone reconnecting) replaces the old one."""
+    lines from one client at a time; a new connection (the phone reconnecting) replaces the old one.
+    Any address but loopback needs a token (`bind.check_bind`)."""
 
     name = "imu_tcp"
 
     def __init__(
-        self, port: int, host: str = "0.0.0.0", options: ImuSourceOptions | None = None, name: str = "imu_tcp"
+        self, port: int, host: str = "127.0.0.1", options: ImuSourceOptions | None = None, name: str = "imu_tcp",
+        token: str | None = None,
     ) -> None:
         super().__init__(options, name)
+        bind.check_bind(host, token, "accept IMU connections")
+        self.token = None if bind.is_loopback(host) else token
+        self._unauthed = b""  # the start of a connection that has not yet sent its token line
         self.host, self.port = host, port
         self.server: socket.socket | None = None
         self.client: socket.socket | None = None
@@ -285,6 +309,7 @@ class ImuTcpSource(_LiveLineSource):
                             self.client.close()
                             self.__dict__.pop("_linebuf", None)
                         self.client = conn
+                        self._unauthed = b"" if self.token is None else b"\0"
                         self.count("connections")
                         sel.register(conn, selectors.EVENT_READ)
                         continue
@@ -296,10 +321,37 @@ class ImuTcpSource(_LiveLineSource):
                         self.client = None
                         self._end_of_stream(emit)
                         continue
+                    if self._unauthed:
+                        data = self._authenticate(data, sel)
+                        if not data:
+                            continue
                     self._ingest_bytes(data, t_recv, emit)
                 self._emit_batches(emit, all_now=True)  # nothing is held back between reads
         finally:
             sel.close()
+
+    def _authenticate(self, data: bytes, sel) -> bytes:
+        """Hold a new connection's bytes until its first line; the rest when it is the token line, else
+        close it. `_unauthed` starts as b"\\0" (pending) and becomes b"" once the token was right."""
+        buf = self._unauthed.lstrip(b"\0") + data
+        line, nl, rest = buf.partition(b"\n")
+        if not nl:
+            if len(buf) > _MAX_LINE:
+                nl, line = b"\n", b""  # no token line in the first 4 KB: refuse
+            else:
+                self._unauthed = b"\0" + buf
+                return b""
+        if hmac.compare_digest(line.strip(), b"token:" + str(self.token).encode()):
+            self._unauthed = b""
+            return rest
+        self.count("unauthenticated")
+        log_throttled(log, f"{self.name}:token", logging.WARNING,
+                      "%s: closed a connection without the right token line", self.name)
+        if self.client is not None:
+            sel.unregister(self.client)
+            self.client.close()
+            self.client = None
+        return b""
 
     def close(self, emit: Emit) -> None:
         self._end_of_stream(emit)
@@ -471,6 +523,7 @@ def _half_sine(u: np.ndarray, a: float, b: float) -> np.ndarray:
 
 class SyntheticImuSource(Source):
     """A seeded wrist at rest (gravity on z, white noise) with optional injected events."""
+    produces = (ImuBatch,)
 
     name = "imu_synthetic"
 

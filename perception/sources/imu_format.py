@@ -317,6 +317,16 @@ class ImuLineParser:
         cols = self._header_columns(toks)
         if not any(c is not None and c[0] == "accel" for c in cols):
             raise MalformedImuLine(f"header names no accelerometer columns: {' '.join(toks)!r}")
+        # a header must be one a device could send: each column once, all three axes of a vector. A
+        # stray line like `t,ax,ax,ax,ax` would otherwise replace the real header and make every good
+        # line after it malformed
+        seen = [(c[0], c[1]) for c in cols if c is not None]
+        dup = sorted({f"{f}[{a}]" for f, a in seen if seen.count((f, a)) > 1})
+        if dup:
+            raise MalformedImuLine(f"header names a column twice ({', '.join(dup)}): {' '.join(toks)!r}")
+        for fld in {f for f, _ in seen if f != "time"}:
+            if {a for f, a in seen if f == fld} != {0, 1, 2}:
+                raise MalformedImuLine(f"header lacks {fld} axes (x, y, z each once): {' '.join(toks)!r}")
         self._columns = cols
         self.format = "csv-header"
 
@@ -583,6 +593,8 @@ def _time_tok(tok: str) -> Decimal:
         raise MalformedImuLine(f"not a time: {tok!r}") from None
     if not d.is_finite():
         raise MalformedImuLine(f"not a finite time: {tok!r}")
+    if d and d.adjusted() > 19:  # epoch nanoseconds are ~1.7e18; 1e308799 would take seconds to scale
+        raise MalformedImuLine(f"time out of range: {tok[:40]!r}")
     return d
 
 

@@ -1,21 +1,19 @@
-"""Streaming sample-rate conversion for the audio sources.
-
-`make_resampler` uses the native Kaiser-windowed-sinc `native.audio.Resampler` when the C extension
-has it (output sample m estimates the input at m / out_rate, no phase shift, so chunk times computed
-from the sample count stay exact; it holds back its filter look-ahead until `flush()`), and
-otherwise `LinearResampler`: exact rational positions (no drift over hours), linear interpolation,
-no anti-alias filter, so content above the output Nyquist aliases. That is tolerable for 16 kHz
-speech from a 44.1/48 kHz microphone and is why the native resampler replaces it when present.
+"""The one resampling path for audio: `make_resampler` for streams and `resample` for whole signals, both
+the native polyphase Kaiser-windowed-sinc `native.audio.Resampler` (output sample m estimates the input
+at m / out_rate, no phase shift, so chunk times computed from the sample count stay exact; it holds back
+its filter look-ahead until `flush()`). Equal rates pass samples through unchanged.
 """
 
 from __future__ import annotations
 
-import logging
+import math
 from typing import Protocol
 
 import numpy as np
 
-log = logging.getLogger("cuekit.sources.audio")
+from native import audio as native_audio
+
+MAX_PHASES = 1024  # 11.025 kHz -> 16 kHz needs 640
 
 
 class Resampler(Protocol):
@@ -24,50 +22,37 @@ class Resampler(Protocol):
     def flush(self) -> np.ndarray: ...
 
 
-class LinearResampler:
-    """Output sample k is the input interpolated at position k * in_rate / out_rate (exact integers)."""
+class PassThrough:
+    """in_rate == out_rate: a copy of every block, nothing held back."""
 
-    def __init__(self, in_rate: int, out_rate: int) -> None:
-        if in_rate <= 0 or out_rate <= 0:
-            raise ValueError(f"sample rates must be positive, got {in_rate} -> {out_rate}")
-        self.in_rate, self.out_rate = int(in_rate), int(out_rate)
-        self._n_in = 0  # input samples consumed so far
-        self._n_out = 0  # output samples produced so far
-        self._prev: np.ndarray | None = None  # the last input sample, needed to interpolate across pushes
+    def __init__(self, rate: int) -> None:
+        self.in_rate = self.out_rate = int(rate)
 
     def push(self, samples: np.ndarray) -> np.ndarray:
-        x = np.asarray(samples, dtype=np.float32).reshape(-1)
-        if x.size == 0:
-            return np.zeros(0, np.float32)
-        if self.in_rate == self.out_rate:
-            return x.copy()
-        if self._prev is None:
-            buf, base = x, self._n_in
-        else:
-            buf, base = np.concatenate([self._prev, x]), self._n_in - 1
-        self._n_in += x.size
-        last_k = ((self._n_in - 1) * self.out_rate) // self.in_rate  # positions up to the newest sample
-        ks = np.arange(self._n_out, last_k + 1, dtype=np.int64)
-        self._n_out = last_k + 1
-        self._prev = x[-1:].copy()
-        if ks.size == 0:
-            return np.zeros(0, np.float32)
-        num = ks * self.in_rate
-        i0 = num // self.out_rate - base
-        frac = ((num % self.out_rate) / self.out_rate).astype(np.float32)
-        i1 = np.minimum(i0 + 1, buf.size - 1)
-        return (buf[i0] * (1.0 - frac) + buf[i1] * frac).astype(np.float32)
+        return np.asarray(samples, dtype=np.float32).reshape(-1).copy()
 
     def flush(self) -> np.ndarray:
-        """End of stream: nothing is held back (no look-ahead)."""
         return np.zeros(0, np.float32)
 
 
 def make_resampler(in_rate: int, out_rate: int) -> Resampler:
-    try:
-        from native.audio import Resampler as NativeResampler  # type: ignore[import-not-found]
-    except ImportError:
-        return LinearResampler(in_rate, out_rate)
+    """A streaming resampler; ValueError naming the rates when the pair is not supported."""
     if in_rate == out_rate:
-        return LinearResampler(in_rate, out_rate)
-    return NativeResampler(in_rate, out_rate)
+        if isinstance(in_rate, bool) or not isinstance(in_rate, (int, np.integer)) or in_rate <= 0:
+            raise ValueError(f"sample rates must be positive integers, got {in_rate!r}")
+        return PassThrough(in_rate)
+    g = math.gcd(int(in_rate), int(out_rate))
+    if int(out_rate) // g > MAX_PHASES:
+        # the filter table grows with the phases (and the taps with the down-sampling factor): a header
+        # claiming 437316 Hz would take seconds and hundreds of MB to design for a few samples
+        raise ValueError(f"sample rate {in_rate} Hz -> {out_rate} Hz reduces to {out_rate // g}/{in_rate // g}; "
+                         f"rates whose ratio needs more than {MAX_PHASES} filter phases are not supported "
+                         "(8, 11.025, 16, 22.05, 32, 44.1, 48, 96 kHz ... are)")
+    return native_audio.Resampler(int(in_rate), int(out_rate))
+
+
+def resample(samples: np.ndarray, in_rate: int, out_rate: int = 16_000) -> np.ndarray:
+    """A whole signal at another rate (the streaming resampler run over it, flushed)."""
+    x = np.ascontiguousarray(samples, dtype=np.float32).reshape(-1)
+    r = make_resampler(in_rate, out_rate)
+    return np.concatenate([r.push(x), r.flush()]).astype(np.float32, copy=False)

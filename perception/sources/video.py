@@ -8,10 +8,11 @@ waits for that time on the pipeline clock, so it replays deterministically or at
 
 from __future__ import annotations
 
-import glob
 import logging
 import os
+import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,13 +38,117 @@ class VideoSourceOptions:
     max_frames: int | None = None
 
 
-def list_cameras() -> list[str]:
-    """Camera devices the OS shows (Linux /dev/video*, without opening them: they may be busy)."""
-    devs = sorted(glob.glob("/dev/video*"), key=lambda p: int("".join(c for c in p if c.isdigit()) or 0))
-    return [f"{p[len('/dev/video') :]} ({p})" for p in devs]
+@dataclass(slots=True, frozen=True)
+class CameraInfo:
+    """A camera the OS offers: `index` is what `CameraSource(index)` opens."""
+
+    index: int
+    name: str
+    backend: str  # the OpenCV capture API used for it: v4l2, avfoundation, msmf, dshow
+    path: str | None = None  # Linux: /dev/videoN
+
+    def __str__(self) -> str:
+        return f"{self.index} ({self.path or self.name})" if self.path else f"{self.index} ({self.name})"
+
+
+# OpenCV's capture API per OS: the native one (OpenCV's default order tries others first on some builds)
+_APIS = {"linux": ("v4l2", cv2.CAP_V4L2), "darwin": ("avfoundation", cv2.CAP_AVFOUNDATION),
+         "win32": ("msmf", cv2.CAP_MSMF)}
+_FALLBACK_APIS = {"win32": ("dshow", cv2.CAP_DSHOW)}  # older webcams that Media Foundation does not list
+
+
+def capture_api(platform: str | None = None) -> tuple[str, int]:
+    """(name, cv2.CAP_*) of the native capture API of `platform` (default: this OS)."""
+    plat = platform or sys.platform
+    key = "linux" if plat.startswith("linux") else plat
+    return _APIS.get(key, ("any", cv2.CAP_ANY))
+
+
+def _linux_cameras(sysfs: Path, dev: Path) -> list[CameraInfo]:
+    """V4L2 capture nodes, from sysfs, without opening them (they may be busy). A UVC camera makes two
+    nodes; the second (index 1) carries metadata, not frames, and is left out."""
+    out = []
+    base = sysfs / "class" / "video4linux"
+    nodes = sorted(base.glob("video*"), key=lambda p: int(p.name[5:]) if p.name[5:].isdigit() else 1 << 30)
+    for node in nodes:
+        n = node.name[5:]
+        if not n.isdigit() or not (dev / node.name).exists():
+            continue
+        try:
+            if (node / "index").read_text().strip() not in ("", "0"):
+                continue
+        except OSError:
+            pass  # no index attribute (older kernels): keep it
+        try:
+            name = (node / "name").read_text().strip() or node.name
+        except OSError:
+            name = node.name
+        out.append(CameraInfo(int(n), name, "v4l2", str(dev / node.name)))
+    if not out and not base.is_dir():  # no sysfs (a container): the device nodes alone
+        for p in sorted(dev.glob("video*"), key=lambda p: int(p.name[5:]) if p.name[5:].isdigit() else 1 << 30):
+            if p.name[5:].isdigit():
+                out.append(CameraInfo(int(p.name[5:]), p.name, "v4l2", str(p)))
+    return out
+
+
+def _opencv_opens(index: int, api: int) -> bool:
+    cap = cv2.VideoCapture(index, api)
+    try:
+        return bool(cap.isOpened())
+    finally:
+        cap.release()
+
+
+def probe_indices(opens: Callable[[int, int], bool], api: tuple[str, int], max_index: int = 8,
+                  timeout_s: float = 2.0, stop_after_misses: int = 2) -> list[CameraInfo]:
+    """Cameras by trying to open indices 0, 1, ... (macOS and Windows have no device list OpenCV can
+    read). Each try runs in its own thread and is abandoned after `timeout_s` (a driver can hang on an
+    absent index); probing stops after `stop_after_misses` misses in a row."""
+    found: list[CameraInfo] = []
+    misses = 0
+    for i in range(max_index):
+        result: list[bool] = []
+        t = threading.Thread(target=lambda i=i, result=result: result.append(bool(opens(i, api[1]))), daemon=True,
+                             name=f"camera-probe-{i}")
+        t.start()
+        t.join(timeout_s)
+        if t.is_alive():
+            log.warning("camera %d (%s) did not answer within %.1f s; not probing further", i, api[0], timeout_s)
+            break
+        if result and result[0]:
+            found.append(CameraInfo(i, f"camera {i}", api[0]))
+            misses = 0
+        else:
+            misses += 1
+            if misses >= stop_after_misses:
+                break
+    return found
+
+
+def list_cameras(platform: str | None = None, *, opens: Callable[[int, int], bool] | None = None,
+                 sysfs: str | os.PathLike = "/sys", dev: str | os.PathLike = "/dev", max_index: int = 8,
+                 timeout_s: float = 2.0) -> list[CameraInfo]:
+    """The cameras of this machine. Linux: the V4L2 capture nodes (sysfs, nothing opened). macOS and
+    Windows: indices that OpenCV's native API (AVFoundation / Media Foundation, then DirectShow) opens,
+    probed under a timeout. `opens(index, api) -> bool` replaces the OpenCV probe (tests)."""
+    plat = platform or sys.platform
+    if plat.startswith("linux"):
+        return _linux_cameras(Path(sysfs), Path(dev))
+    opens = opens or _opencv_opens
+    found = probe_indices(opens, capture_api(plat), max_index, timeout_s)
+    fallback = _FALLBACK_APIS.get(plat)
+    if not found and fallback is not None:
+        found = probe_indices(opens, fallback, max_index, timeout_s)
+    return found
+
+
+def camera_names() -> list[str]:
+    """`list_cameras()` as text for messages (a short probe where probing is needed)."""
+    return [str(c) for c in list_cameras(timeout_s=1.0, max_index=4)]
 
 
 class _VideoSource(Source):
+    produces = (VideoFrame,)
     input_policy = QueuePolicy.LATEST
 
     def __init__(self, options: VideoSourceOptions | None, name: str) -> None:
@@ -108,22 +213,25 @@ class CameraSource(_VideoSource):
         self._probe_t: int | None = None
 
     def setup(self) -> None:
-        cap = cv2.VideoCapture(self.device)
+        # an index opens through the OS's native API; a URL through whatever OpenCV finds for it
+        cap = cv2.VideoCapture(self.device, capture_api()[1]) if isinstance(self.device, int) \
+            else cv2.VideoCapture(self.device)
+        if not cap.isOpened() and isinstance(self.device, int) and sys.platform == "win32":
+            cap.release()
+            cap = cv2.VideoCapture(self.device, _FALLBACK_APIS["win32"][1])
         if not cap.isOpened():
             cap.release()
-            if (
-                isinstance(self.device, int)
-                and not os.path.exists(f"/dev/video{self.device}")
-                and os.path.isdir("/dev")
-            ):
-                raise DeviceNotFoundError("camera", self.device, "no such camera", list_cameras())
+            cams = list_cameras(timeout_s=1.0, max_index=4)
+            have = [str(c) for c in cams]
+            if isinstance(self.device, int) and self.device not in {c.index for c in cams}:
+                raise DeviceNotFoundError("camera", self.device, "no such camera", have)
             what = (
                 "cannot open stream"
                 if isinstance(self.device, str)
                 else "cannot open (in use or no permission)"
             )
             cls = DeviceNotFoundError if isinstance(self.device, str) else DeviceBusyError
-            raise cls("camera", self.device, what, list_cameras())
+            raise cls("camera", self.device, what, have)
         o = self.options
         if o.width:
             cap.set(cv2.CAP_PROP_FRAME_WIDTH, o.width)
@@ -134,7 +242,7 @@ class CameraSource(_VideoSource):
         if not cap.grab():  # opened but delivers nothing: another program holds it
             cap.release()
             raise DeviceBusyError(
-                "camera", self.device, "opened but delivers no frames (busy?)", list_cameras()
+                "camera", self.device, "opened but delivers no frames (busy?)", camera_names()
             )
         self._probe_t = self.clock.now_ns()  # that probe frame is the first one emitted
         self.cap = cap

@@ -1,56 +1,20 @@
-"""Audio helpers for the speech path: WAV reading, resampling to 16 kHz, and noise mixing at a
-peak-frame-energy SNR exactly as Picovoice's speech-to-intent benchmark mixes it."""
+"""Audio helpers for the speech path: int16 conversion and noise mixing at a peak-frame-energy SNR exactly
+as Picovoice's speech-to-intent benchmark mixes it. WAV I/O and resampling are the project's one codec
+(`perception.sources.wav`) and one resampler (`perception.sources.resample`), re-exported here."""
 from __future__ import annotations
 
-import wave
 import zlib
-from pathlib import Path
 
 import numpy as np
+
+from perception.sources.resample import resample
+from perception.sources.wav import read_wav, write_wav
 
 SNR_FRAME = 2048  # the benchmark measures signal and noise power on frames of this many samples
 
 
-def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
-    """Mono float32 in [-1, 1] and the sample rate. Multi-channel files are averaged."""
-    with wave.open(str(path), "rb") as w:
-        sr, ch, width, n = w.getframerate(), w.getnchannels(), w.getsampwidth(), w.getnframes()
-        raw = w.readframes(n)
-    if width == 2:
-        x = np.frombuffer(raw, "<i2").astype(np.float32) / 32768.0
-    elif width == 4:
-        x = np.frombuffer(raw, "<i4").astype(np.float32) / 2147483648.0
-    elif width == 1:
-        x = (np.frombuffer(raw, np.uint8).astype(np.float32) - 128.0) / 128.0
-    else:
-        raise ValueError(f"{path}: unsupported sample width {width} bytes")
-    if ch > 1:
-        x = x.reshape(-1, ch).mean(axis=1)
-    return x, sr
-
-
-def write_wav(path: str | Path, audio: np.ndarray, sample_rate: int = 16_000) -> None:
-    pcm = to_int16(audio)
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(sample_rate)
-        w.writeframes(pcm.tobytes())
-
-
 def to_int16(audio: np.ndarray) -> np.ndarray:
     return (np.clip(audio, -1.0, 32767 / 32768) * 32768.0).astype("<i2")
-
-
-def resample(audio: np.ndarray, sr_in: int, sr_out: int = 16_000) -> np.ndarray:
-    """Band-limited resampling by FFT (whole-array; enough for files and segments)."""
-    if sr_in == sr_out:
-        return audio.astype(np.float32, copy=False)
-    n_out = round(len(audio) * sr_out / sr_in)
-    spec = np.fft.rfft(audio.astype(np.float64))
-    n_keep = min(len(spec), n_out // 2 + 1)
-    out = np.fft.irfft(spec[:n_keep], n_out) * (n_out / len(audio))
-    return out.astype(np.float32)
 
 
 def peak_frame_power(x: np.ndarray, frame: int = SNR_FRAME) -> float:
@@ -83,3 +47,7 @@ def mix_at_snr(speech: np.ndarray, noise: np.ndarray, snr_db: float, rng: np.ran
     if peak > 0:
         mix = mix * (0.5 / peak)
     return mix.astype(np.float32)
+
+
+__all__ = ["SNR_FRAME", "mix_at_snr", "peak_frame_power", "read_wav", "resample", "seed_for", "to_int16",
+           "write_wav"]

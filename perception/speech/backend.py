@@ -4,9 +4,14 @@ Every backend returns plain text plus word timings; turning text into an intent 
 `perception.speech.parser`, so a grammar-constrained decoder (PocketSphinx, shipped) and an
 open-vocabulary one (Vosk, Whisper via sherpa-onnx, when a user has the model files) are
 interchangeable behind `SpeechBackend`.
+
+Shipped: "whisper" (the converted Whisper tiny.en, decoding constrained by the grammar; the default
+where its model is built) and "pocketsphinx" (the light path: ~4x less CPU, weaker in noise).
+"auto" picks whisper when `cuekit models build --speech` has built it, else pocketsphinx (said once).
 """
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -56,17 +61,40 @@ def register_backend(name: str, factory: Callable[..., SpeechBackend]) -> None:
     _REGISTRY[name] = factory
 
 
+_AUTO_SAID = False
+
+
+def _import_shipped() -> None:
+    # the shipped backends register on import
+    import perception.speech.pocketsphinx_backend
+    import perception.speech.vosk_backend
+    import perception.speech.whisper.backend  # noqa: F401
+
+
+def resolve_backend_name(name: str) -> str:
+    """"auto" -> "whisper" when its converted model is in the cache and intact, else "pocketsphinx"."""
+    global _AUTO_SAID
+    if name != "auto":
+        return name
+    from perception.speech.whisper import build
+    d, status = build.check(hashes=False)
+    if d is not None:
+        return "whisper"
+    if not _AUTO_SAID:
+        logging.getLogger("cuekit.speech").warning("speech backend auto: whisper %s; using pocketsphinx", status)
+        _AUTO_SAID = True
+    return "pocketsphinx"
+
+
 def create_backend(name: str, grammar, **kwargs) -> SpeechBackend:
+    name = resolve_backend_name(name)
     if name not in _REGISTRY:
-        # the shipped backends register on import
-        import perception.speech.pocketsphinx_backend
-        import perception.speech.vosk_backend  # noqa: F401
+        _import_shipped()
     if name not in _REGISTRY:
         raise ValueError(f"unknown speech backend {name!r}; known: {sorted(_REGISTRY)}")
     return _REGISTRY[name](grammar, **kwargs)
 
 
 def available_backends() -> list[str]:
-    import perception.speech.pocketsphinx_backend
-    import perception.speech.vosk_backend  # noqa: F401
+    _import_shipped()
     return sorted(_REGISTRY)

@@ -18,10 +18,13 @@ import logging
 import multiprocessing as mp
 import sys
 import time
+import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+
+from perception.speech.backend import resolve_backend_name
 
 log = logging.getLogger("cuekit.speech.eval")
 
@@ -44,15 +47,24 @@ class EvalOptions:
     clean: bool = True
     rows_out: str | None = None
     baseline: bool = False
+    backend: str = "auto"
+    split: str = "all"  # all | dev | test: the file halves of `split_of`
+    noises: tuple[str, ...] = ()  # several noise WAVs: each (file, SNR) mixes one, chosen by its seed
 
 
-def _init(context: str, noise: str | None, enhance: str | None, min_conf: float | None,
-          hangover: float | None, baseline: bool = False) -> None:
+def split_of(name: str) -> str:
+    """The fixed file split for developing (thresholds, enhancement gates): "dev" or "test" by a hash
+    of the file name, about half each. Developer noises go with "dev"; the test noise is never tuned on."""
+    return "dev" if zlib.crc32(name.encode()) % 2 == 0 else "test"
+
+
+def _init(context: str, noise: str | tuple | None, enhance: str | None, min_conf: float | None,
+          hangover: float | None, baseline: bool = False, backend_name: str = "auto") -> None:
     global _R, _NOISE, _BASELINE
     logging.getLogger().setLevel(logging.WARNING)
     from perception.speech.audio import read_wav, resample
     from perception.speech.recognizer import SpeechOptions, SpeechRecognizer
-    o = SpeechOptions(enhance=enhance)
+    o = SpeechOptions(enhance=enhance, backend=backend_name)
     if min_conf is not None:
         o.min_confidence = min_conf
     if hangover is not None:
@@ -71,8 +83,10 @@ def _init(context: str, noise: str | None, enhance: str | None, min_conf: float 
         context = g
     _R = SpeechRecognizer(context, o, backend=backend)
     if noise:
-        n, sr = read_wav(noise)
-        _NOISE = resample(n, sr, 16000)
+        _NOISE = []
+        for f in ([noise] if isinstance(noise, str) else noise):
+            n, sr = read_wav(f)
+            _NOISE.append(resample(n, sr, 16000))
 
 
 def score(label: dict, intent: str | None, slots: dict) -> bool:
@@ -84,10 +98,14 @@ def score(label: dict, intent: str | None, slots: dict) -> bool:
 def _eval_file(job: tuple[str, str, dict, float | None]) -> dict:
     from perception.speech.audio import mix_at_snr, read_wav, resample, seed_for
     path, name, label, snr = job
-    x, sr = read_wav(path)
-    x = resample(x, sr, 16000)
+    try:
+        x, sr = read_wav(path)
+        x = resample(x, sr, 16000)
+    except (OSError, ValueError) as exc:  # one unreadable file is counted and skipped, not the run's end
+        return {"file": name, "snr": snr, "unreadable": str(exc)}
     if snr is not None:
-        x = mix_at_snr(x, _NOISE, snr, np.random.default_rng(seed_for(name, snr)))
+        seed = seed_for(name, snr)
+        x = mix_at_snr(x, _NOISE[seed % len(_NOISE)], snr, np.random.default_rng(seed))
     t = time.perf_counter()
     try:
         results = _baseline_decode(x) if _BASELINE else _R.recognize(x)
@@ -100,6 +118,12 @@ def _eval_file(job: tuple[str, str, dict, float | None]) -> dict:
     chosen = next((r for r in reversed(results) if r.intent), None)
     best = chosen or (results[0] if results else None)
     feats = {"margin": best.features.get("margin_per_s") if best else None, "error": error}
+    # what the top reading would score with rejection off: the input of the accept/reject curve
+    cands = [r for r in results if r.n_best and r.n_best[0]["intent"]]
+    top = cands[-1] if cands else None
+    feats["top_correct"] = bool(top) and score(label, top.n_best[0]["intent"], top.n_best[0]["slots"])
+    feats["top_confidence"] = float(top.confidence) if top else 0.0
+    feats["features"] = {k: round(float(v), 4) for k, v in (top.features if top else {}).items()}
     return {
         "file": name, "snr": snr, "correct": score(label, chosen.intent if chosen else None,
                                                    chosen.slots if chosen else {}),
@@ -137,18 +161,22 @@ def run(opts: EvalOptions, progress=True) -> dict:
     missing = sorted(set(labels) - set(names))
     if missing:
         log.warning("%d labelled files are missing under %s (first: %s)", len(missing), wav_dir, missing[0])
+    if opts.split != "all":
+        names = [n for n in names if split_of(n) == opts.split]
     if opts.limit:
         names = names[: opts.limit]
     if not names:
         raise SystemExit(f"no labelled WAV files found in {wav_dir}")
     conds: list[float | None] = ([None] if opts.clean else []) + [float(s) for s in opts.snrs]
-    if any(c is not None for c in conds) and not opts.noise:
+    noise = opts.noises or opts.noise
+    if any(c is not None for c in conds) and not noise:
         raise SystemExit("--snr needs --noise WAV")
     jobs = [(str(wav_dir / n), n, labels[n], c) for c in conds for n in names]
     t0 = time.perf_counter()
     rows = []
     sink = open(opts.rows_out, "w") if opts.rows_out else None  # noqa: SIM115  # partial results survive an interrupted run
-    init = (opts.context, opts.noise, opts.enhance, opts.min_confidence, opts.hangover_ms, opts.baseline)
+    init = (opts.context, noise, opts.enhance, opts.min_confidence, opts.hangover_ms, opts.baseline,
+            opts.backend)
     if opts.workers > 1:
         ctx = mp.get_context("fork")
         with ctx.Pool(opts.workers, initializer=_init, initargs=init) as pool:
@@ -168,12 +196,18 @@ def run(opts: EvalOptions, progress=True) -> dict:
     wall = time.perf_counter() - t0
     if sink:
         sink.close()
+    unreadable = sorted({r["file"]: r["unreadable"] for r in rows if "unreadable" in r}.items())
+    for name, why in unreadable[:5]:
+        log.warning("skipped unreadable %s: %s", name, why)
+    rows = [r for r in rows if "unreadable" not in r]
     table = []
     for c in conds:
         rs = [r for r in rows if r["snr"] == c]
+        if not rs:
+            continue
         lat = [r["latency_s"] for r in rs if r["latency_s"] is not None]
         table.append({
-            "condition": "clean" if c is None else f"{opts.noise and Path(opts.noise).stem} {c:g} dB",
+            "condition": "clean" if c is None else f"{_noise_label(opts)} {c:g} dB",
             "snr_db": c, "n": len(rs),
             "accuracy": round(100.0 * sum(r["correct"] for r in rs) / len(rs), 2),
             "rejection_rate": round(100.0 * sum(not r["accepted"] for r in rs) / len(rs), 2),
@@ -185,9 +219,17 @@ def run(opts: EvalOptions, progress=True) -> dict:
             "latency_median_s": round(float(np.median(lat)), 3) if lat else None,
             "latency_p90_s": round(float(np.percentile(lat, 90)), 3) if lat else None,
         })
-    return {"context": opts.context, "data": str(data), "files": len(names), "workers": opts.workers,
+    return {"context": opts.context, "data": str(data), "files": len(names) - len(unreadable),
+            "unreadable": len(unreadable), "unreadable_files": [n for n, _ in unreadable], "workers": opts.workers,
             "system": "baseline (notes' probe)" if opts.baseline else "CueKit",
+            "backend": "pocketsphinx" if opts.baseline else resolve_backend_name(opts.backend),
+            "split": opts.split, "noise": _noise_label(opts),
             "enhance": opts.enhance, "wall_s": round(wall, 1), "conditions": table, "rows": rows}
+
+
+def _noise_label(opts: EvalOptions) -> str | None:
+    files = opts.noises or ((opts.noise,) if opts.noise else ())
+    return "+".join(Path(f).stem for f in files) or None
 
 
 def format_table(res: dict) -> str:
@@ -203,7 +245,10 @@ def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="cuekit eval speech", description=__doc__.split("\n\n")[0])
     p.add_argument("--context", required=True, help="Rhino-style context YAML")
     p.add_argument("--data", required=True, help="folder with label.json and WAVs (or clean/ WAVs)")
-    p.add_argument("--noise", help="noise WAV to mix")
+    p.add_argument("--noise", nargs="+", help="noise WAV(s) to mix (several: one per file and SNR, by seed)")
+    p.add_argument("--backend", default="auto", help="whisper | pocketsphinx | auto (default: whisper if built)")
+    p.add_argument("--split", choices=["all", "dev", "test"], default="all",
+                   help="file half (fixed hash split; tune on dev with developer noise only)")
     p.add_argument("--snr", type=float, nargs="*", default=[], help="SNRs in dB (peak frame energy)")
     p.add_argument("--no-clean", action="store_true", help="skip the clean condition")
     p.add_argument("--limit", type=int, help="first N files (sorted by name)")
@@ -217,10 +262,12 @@ def main(argv: list[str]) -> int:
     p.add_argument("--rows-out", help="also append each file's row to this JSON-lines file as it finishes")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     a = p.parse_args(argv)
-    for f in [a.context, a.data] + ([a.noise] if a.noise else []):
+    for f in [a.context, a.data] + (a.noise or []):
         if not Path(f).exists():
             p.error(f"{f} does not exist")
-    opts = EvalOptions(context=a.context, data=a.data, noise=a.noise, snrs=tuple(a.snr), limit=a.limit,
+    opts = EvalOptions(context=a.context, data=a.data, noise=a.noise[0] if a.noise and len(a.noise) == 1 else None,
+                       noises=tuple(a.noise) if a.noise and len(a.noise) > 1 else (),
+                       backend=a.backend, split=a.split, snrs=tuple(a.snr), limit=a.limit,
                        workers=max(1, a.workers), enhance=a.enhance, min_confidence=a.min_confidence,
                        hangover_ms=a.hangover_ms, clean=not a.no_clean, rows_out=a.rows_out,
                        baseline=a.baseline)

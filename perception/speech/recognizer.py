@@ -32,7 +32,9 @@ class SpeechOptions:
     max_edits: int = 0  # words an open-vocabulary transcript may differ from the grammar (0: exact)
     max_edit_ratio: float = 0.25
     enhance: str | None = None  # None | "wiener": noise suppression before decoding
-    backend: str = "pocketsphinx"
+    # "auto": whisper where its converted model is built (`cuekit models build --speech`), else the
+    # light path "pocketsphinx"; either can be named explicitly
+    backend: str = "auto"
     buffer_s: float = 30.0  # audio history kept for segments (longest utterance + pad)
     # a segment starting within this gap after the previous one is also decoded joined with it
     merge_gap_ms: float = 1500.0

@@ -22,8 +22,9 @@ from perception.stream.stage import (  # noqa: E402
     Sink,
     Source,
     Stage,
-    TypeFilter,
 )
 
-__all__ += ["END", "CallbackSink", "Channel", "Emit", "FunctionStage", "Pipeline", "QueuePolicy", "Sink",
-            "Source", "Stage", "TypeFilter"]
+from perception.stream.graph import Graph, GraphError, Role  # noqa: E402
+
+__all__ += ["END", "CallbackSink", "Channel", "Emit", "FunctionStage", "Graph", "GraphError", "Pipeline",
+            "QueuePolicy", "Role", "Sink", "Source", "Stage"]

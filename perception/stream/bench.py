@@ -15,6 +15,7 @@ import json
 import sys
 import threading
 import time
+from typing import Any
 
 import numpy as np
 
@@ -145,7 +146,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--plot", metavar="PNG", help="also save a bar chart of the three cases")
     args = ap.parse_args(argv)
     items = [np.random.default_rng(i).normal(size=512).astype(np.float32) for i in range(args.items)]
-    result: dict[str, object] = {"items": args.items, "stages": 3}
+    result: dict[str, Any] = {"items": args.items, "stages": 3}
     cases = (
         ("overhead", run_pipeline, 0, args.items),
         ("with_work", run_pipeline, args.work, args.items // 10),

@@ -35,10 +35,16 @@ END = EndOfStream()
 
 
 class Channel:
-    def __init__(self, name: str, capacity: int, policy: QueuePolicy) -> None:
+    """`accepts`: the item types the consumer takes; others are not queued (a typed edge of the graph,
+    so a mixed stream such as a replay feeds each recogniser only what it consumes)."""
+
+    def __init__(self, name: str, capacity: int, policy: QueuePolicy,
+                 accepts: tuple[type, ...] | None = None) -> None:
         if capacity < 1:
             raise ValueError(f"channel {name!r}: capacity must be >= 1, got {capacity}")
         self.name = name
+        self.accepts = accepts
+        self.filtered = 0
         self.capacity = capacity
         self.policy = policy
         self.dropped = 0
@@ -63,6 +69,9 @@ class Channel:
 
     def put(self, item: Any, stop: threading.Event | None = None) -> bool:
         """Queue `item` under the channel's policy. Returns False if the item was not queued."""
+        if self.accepts is not None and item is not END and not isinstance(item, self.accepts):
+            self.filtered += 1
+            return False
         with self._cond:
             if item is END:  # end of stream always gets through, whatever the policy
                 self._items.append(item)

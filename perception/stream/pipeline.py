@@ -16,7 +16,7 @@ import threading
 import time
 import traceback
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 from perception.stream.channel import END, Channel, QueuePolicy
 from perception.stream.clock import Clock, MonotonicClock
@@ -36,6 +36,7 @@ class _Node:
         self.stats = StageStats(stage.name)
         self.thread: threading.Thread | None = None
         self.finished = threading.Event()
+        self.failed: str | None = None  # why setup failed; the stage then runs no more
 
 
 class Pipeline:
@@ -50,8 +51,12 @@ class Pipeline:
 
     # building -----------------------------------------------------------------------------
     def add(self, stage: Stage, inputs: Iterable[Stage | str] = (), policy: QueuePolicy | None = None,
-            capacity: int | None = None) -> Stage:
-        """Add `stage` fed by `inputs` (stages or names). The queue policy defaults to the stage's own."""
+            capacity: int | None = None, accepts: tuple[type, ...] | None = None,
+            unfiltered: Iterable[str] = ()) -> Stage:
+        """Add `stage` fed by `inputs` (stages or names). The queue policy defaults to the stage's own;
+        with `accepts`, only items of those types reach it (typed edges; see perception.stream.graph),
+        except from the inputs named in `unfiltered` (a companion clock ticker)."""
+        unfiltered = set(unfiltered)
         if self._started:
             raise RuntimeError("cannot add stages to a running pipeline")
         if stage.name in self._nodes:
@@ -66,7 +71,7 @@ class Pipeline:
             if up_name not in self._nodes:
                 raise ValueError(f"stage {stage.name!r}: unknown input {up_name!r}")
             ch = Channel(f"{up_name}->{stage.name}", capacity or stage.input_capacity,
-                         policy or stage.input_policy)
+                         policy or stage.input_policy, None if up_name in unfiltered else accepts)
             self._nodes[up_name].outputs.append(ch)
             node.inputs.append(ch)
         self._nodes[stage.name] = node
@@ -151,6 +156,10 @@ class Pipeline:
             out.append(node.stats.snapshot(depth, drops, node.stage.counters))
         return out
 
+    def failed_stages(self) -> dict[str, str]:
+        """Stages whose setup failed, with the reason (they ran no further; the others did)."""
+        return {name: n.failed for name, n in self._nodes.items() if n.failed is not None}
+
     def stats_table(self) -> str:
         return format_table(self.stats())
 
@@ -185,9 +194,11 @@ class Pipeline:
         try:
             node.stage.setup()
             where = "run"
-            node.stage.run(emit, self._stop_sources)
+            cast(Source, node.stage).run(emit, self._stop_sources)
         except Exception as exc:  # a failing device must not take the pipeline down
             self._fail(node, where, exc)
+            if where == "setup":
+                node.failed = f"{type(exc).__name__}: {exc}"
         finally:
             try:
                 node.stage.close(emit)
@@ -196,6 +207,9 @@ class Pipeline:
             self._finish(node)
 
     def _process(self, node: _Node, item: Any, emit) -> None:
+        if node.failed is not None:
+            node.stage.count("skipped (setup failed)")
+            return
         enter = getattr(self.clock, "enter_item", None)
         if enter is not None:  # a replay clock: this worker's time is the item's capture time
             t = capture_time_ns(item)
@@ -213,7 +227,10 @@ class Pipeline:
         try:
             node.stage.setup()
         except Exception as exc:
+            # said once, with its reason; the stage never sees an item (that would retry the setup on
+            # every one), its inputs are consumed and counted so upstream keeps flowing
             self._fail(node, "setup", exc)
+            node.failed = f"{type(exc).__name__}: {exc}"
         open_inputs = list(node.inputs)
         if len(open_inputs) == 1:
             ch = open_inputs[0]
@@ -244,8 +261,9 @@ class Pipeline:
                         self._process(node, item, emit)
                 if not got:
                     wake.wait(_POLL_S)
-        try:
-            node.stage.close(emit)
-        except Exception as exc:
-            self._fail(node, "close", exc)
+        if node.failed is None:
+            try:
+                node.stage.close(emit)
+            except Exception as exc:
+                self._fail(node, "close", exc)
         self._finish(node)

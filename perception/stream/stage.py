@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from perception.stream.channel import QueuePolicy
 from perception.stream.clock import Clock, MonotonicClock
@@ -22,6 +22,9 @@ class Stage:
     name: str = "stage"
     input_policy: QueuePolicy = QueuePolicy.BLOCK
     input_capacity: int = 64
+    # the item types it takes and emits: the graph wires stages by these (perception.stream.graph)
+    consumes: ClassVar[tuple[type, ...]] = ()
+    produces: ClassVar[tuple[type, ...]] = ()
 
     def __init__(self, name: str | None = None) -> None:
         if name is not None:
@@ -30,6 +33,10 @@ class Stage:
 
     def setup(self) -> None:
         """Called in the worker thread before the first item (open models, devices)."""
+
+    def companion_sources(self) -> list[Stage]:
+        """Sources this stage brings along that feed it alone (fusion's clock ticker)."""
+        return []
 
     @property
     def counters(self) -> dict[str, int]:
@@ -83,21 +90,6 @@ class CallbackSink(Sink):
 
     def process(self, item: Any, emit: Emit) -> None:
         self.fn(item)
-
-
-class TypeFilter(Stage):
-    """Passes on only items of the given types: splits one mixed stream (a replayed recording) into the
-    typed inputs recognisers expect. Its input policy is the consumer's (LATEST in front of video)."""
-
-    def __init__(self, kinds: type | tuple[type, ...], name: str,
-                 policy: QueuePolicy = QueuePolicy.BLOCK) -> None:
-        super().__init__(name)
-        self.kinds = kinds
-        self.input_policy = policy
-
-    def process(self, item: Any, emit: Emit) -> None:
-        if isinstance(item, self.kinds):
-            emit(item)
 
 
 class FunctionStage(Stage):

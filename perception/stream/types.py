@@ -142,3 +142,7 @@ class IntentEvent:
                    modalities=list(d["modalities"]), derived_from=[int(i) for i in d["derived_from"]],
                    t_first_evidence_ns=int(d["t_first_evidence_ns"]), t_emitted_ns=int(d["t_emitted_ns"]),
                    n_best=list(d.get("n_best", [])))
+
+
+# every type that flows between stages, in the order of the data flow
+STREAM_TYPES: tuple[type, ...] = (VideoFrame, AudioChunk, ImuBatch, HandLandmarks, Observation, IntentEvent)

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import assets
 from perception.wrist.conditioning import Conditioner
 from perception.wrist.recognizer import WristGestures, WristOptions
 from perception.wrist.synthetic import Scene, SimEvent, render, split
@@ -37,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     events = [SimEvent(k, 1.0 + 2.0 * i) for i, k in enumerate(
         ["tap", "double_tap", "flick_left", "twist_cw", "shake"] * int(args.seconds // 10 + 1)) if 1 + 2 * i < args.seconds - 2]
     scene = Scene(args.seconds, events)
-    model = REPO / "assets" / "wrist" / "wand_cnn.onnx"
+    model = assets.path("wrist", "wand_cnn.onnx")
     out: dict = {"stream_seconds": args.seconds}
     for rate in (100, 1000):
         batches = split(render(scene, rate), max(1, rate // 50))  # a batch every 20 ms, as a live source

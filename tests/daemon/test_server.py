@@ -61,7 +61,7 @@ def test_handshake_subscription_filters_and_ping(run_daemon):
             d.hub.publish_intent(intent(2, "back", conf=0.9))  # filtered by name
             d.hub.publish_intent(intent(3, "select", conf=0.2))  # filtered by confidence
             d.hub.publish_observation(Observation("hand", "pinch", 1.0, 1, 2))  # filtered by modality
-            d.hub.publish_observation(Observation("gaze", "ray", 1.0, 1, 2))
+            d.hub.publish_observation(Observation("gaze", "ray", 1.0, 1, 2, {"origin": [0, 0, 0], "direction": [0, 0, 1]}))
             got = [await c.recv(2), await c.recv(2)]
             assert next((e.type, e.data.get("id")) for e in got) == ("intent", "i1")
             assert got[1].type == "observation" and got[1].data["modality"] == "gaze"

@@ -2,16 +2,9 @@ import math
 
 import pytest
 
-from perception.context import (
-    ContextOptions,
-    ContextTracker,
-    Scene,
-    SceneError,
-    Target,
-    cast_ray_2d,
-    cast_ray_3d,
-    hit_point_2d,
-)
+from fusion.context import ContextOptions, ContextTracker
+from fusion.rays import cast_ray_2d, cast_ray_3d, hit_point_2d
+from perception.context import Scene, SceneError, Target
 from perception.stream.types import Observation
 
 MS = 1_000_000
@@ -157,3 +150,45 @@ def test_gaze_with_a_target_id_from_the_glasses_is_taken_as_is():
                                                                   "target_id": "unknown"}))
     assert tr.at("gaze", 0, 10 * MS).target_id == "cup"
     assert tr.at("gaze", 20 * MS, 30 * MS) is None
+
+
+def _finger_skeleton(direction, bend_deg=0.0):
+    """21 world joints: knuckle at 0.3 m ahead, the index straight along `direction` (or bent at the PIP)."""
+    import numpy as np
+
+    d = np.asarray(direction, float) / np.linalg.norm(direction)
+    up = np.cross(d, [1.0, 0, 0]) if abs(d[0]) < 0.9 else np.cross(d, [0, 1.0, 0])
+    up /= np.linalg.norm(up)
+    j = np.tile(np.array([0.0, 0.0, 0.3]) - 0.05 * d, (21, 1)) + 0.001 * np.arange(21)[:, None]
+    k = np.array([0.0, 0.0, 0.3])
+    j[5], j[6] = k, k + 0.04 * d
+    b = math.radians(bend_deg)
+    d2 = math.cos(b) * d + math.sin(b) * up
+    j[7], j[8] = j[6] + 0.025 * d2, j[6] + 0.045 * d2
+    return j
+
+
+def test_pointing_ray_from_a_world_skeleton_hits_the_3d_target_it_aims_at():
+    from fusion.rays import pointing_ray_3d
+
+    ball = Target("ball", "ball", position=(0.5, 0.0, 3.0), radius=0.2)
+    box = Target("box", "box", position=(-1.0, 0.0, 2.0), radius=0.2)
+    origin, d = pointing_ray_3d(_finger_skeleton([0.5, 0.0, 2.7]))
+    assert math.isclose(float((d ** 2).sum()), 1.0) and origin[2] > 0.3  # at the fingertip, unit length
+    assert cast_ray_3d(origin, d, [ball, box]).target.id == "ball"
+    origin, d = pointing_ray_3d(_finger_skeleton([-1.0, 0.0, 1.7]))
+    assert cast_ray_3d(origin, d, [ball, box]).target.id == "box"
+    assert pointing_ray_3d(_finger_skeleton([0, 0, 1], bend_deg=70)) is None  # a curled finger does not point
+    bad = _finger_skeleton([0, 0, 1])
+    bad[8, 0] = float("nan")
+    assert pointing_ray_3d(bad) is None and pointing_ray_3d([[0, 0, 0]] * 5) is None
+
+
+def test_tracker_casts_world_skeleton_pointing_against_3d_targets():
+    sc = Scene([Target("ball", "ball", position=(0.5, 0.0, 3.0), radius=0.2)])
+    tr = ContextTracker(sc)
+    joints = _finger_skeleton([0.5, 0.0, 2.7]).tolist()
+    tr.observe(Observation("hand", "point_hold", 0.9, 0, 400_000_000, {"joints_world": joints}))
+    assert tr.at("pointing", 0, 400_000_000).target_id == "ball"
+    tr.observe(Observation("hand", "point_hold", 0.9, 500_000_000, 900_000_000, {"joints_world": "junk"}))
+    assert tr.at("pointing", 500_000_000, 900_000_000, want_target=False) is None  # malformed: nothing recorded

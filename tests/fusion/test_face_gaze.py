@@ -6,7 +6,8 @@ import pytest
 
 cv2 = pytest.importorskip("cv2")
 
-from perception.context import ContextTracker, Scene, Target
+from fusion.context import ContextTracker
+from perception.context import Scene, Target
 from perception.context.face_gaze import (
     L_IN,
     L_OUT,

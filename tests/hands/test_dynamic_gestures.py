@@ -8,7 +8,7 @@ import pytest
 
 from perception.hands import synth
 from perception.hands.dynamic import DynamicGestureOptions, DynamicGestureRecognizer
-from perception.hands.gestures import HandGestureRecognizer
+from perception.hands.gestures import HandGestureOptions, HandGestureRecognizer
 from perception.hands.landmarks import palm_size
 from perception.stream.types import HandLandmarks
 
@@ -161,8 +161,8 @@ def test_lost_track_ends_a_drag():
     assert [o.kind for o in out] == ["drag"] and out[0].t_end_ns == 7 * DT
 
 
-def _static_run(seq):
-    rec = HandGestureRecognizer()
+def _static_run(seq, **options):
+    rec = HandGestureRecognizer(HandGestureOptions(**options))
     emitted = []
     for i, lm in enumerate(seq):
         h = HandLandmarks(lm, i * DT, "left", 1.0, track_id=4)
@@ -170,8 +170,20 @@ def _static_run(seq):
     return emitted
 
 
-def test_static_observations_debounced_with_span():
+def test_static_pose_commits_once_its_evidence_is_stable():
+    # two frames the classifier is sure of commit the pose (33 ms at 30 Hz), not a fixed 100 ms
     emitted = _static_run([OPEN] * 6 + [POINT] * 6 + [OPEN] * 1 + [POINT] * 6)
+    assert [(i, o.kind) for i, o in emitted] == [(1, "open_palm"), (7, "point")]  # the flicker: one frame
+    (_, a), (_, b) = emitted
+    assert a.t_start_ns == 0 and a.t_end_ns == DT and b.t_start_ns == 6 * DT and b.t_end_ns == 7 * DT
+    assert min(a.confidence, b.confidence) >= 0.9
+    # doubtful evidence (no frame counts as sure) waits the full min_static_ms
+    slow = _static_run([OPEN] * 6 + [POINT] * 6, stable_confidence=1.01)
+    assert [(i, o.kind) for i, o in slow] == [(3, "open_palm"), (9, "point")]
+
+
+def test_static_observations_debounced_with_span():
+    emitted = _static_run([OPEN] * 6 + [POINT] * 6 + [OPEN] * 1 + [POINT] * 6, stable_confidence=None)
     # the one-frame flicker back to open palm is shorter than 100 ms: no new observation
     assert [o.kind for _, o in emitted] == ["open_palm", "point"]
     (i0, a), (i1, b) = emitted
@@ -179,7 +191,7 @@ def test_static_observations_debounced_with_span():
     assert i1 == 9 and b.t_start_ns == 6 * DT and b.t_end_ns == 9 * DT
     assert b.payload["index_tip"] == pytest.approx(POINT[8, :2].tolist())
     assert b.payload["handedness"] == "left" and b.payload["track_id"] == 4
-    again = _static_run([OPEN] * 6 + [POINT] * 6 + [OPEN] * 4 + [POINT] * 6)
+    again = _static_run([OPEN] * 6 + [POINT] * 6 + [OPEN] * 4 + [POINT] * 6, stable_confidence=None)
     assert [(i, o.kind) for i, o in again] == [(3, "open_palm"), (9, "point"), (15, "open_palm"), (19, "point")]
 
 

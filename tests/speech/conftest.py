@@ -23,8 +23,10 @@ def _grammar(path: str):
 
 @functools.cache
 def _recognizer(path: str):
-    from perception.speech.recognizer import SpeechRecognizer
-    return SpeechRecognizer(_grammar(path))
+    from perception.speech.recognizer import SpeechOptions, SpeechRecognizer
+    # the PocketSphinx path's tests (rejection margins, streaming equality) pin their backend; the
+    # default ("auto": whisper when built) has its own tests in test_speech_whisper.py
+    return SpeechRecognizer(_grammar(path), SpeechOptions(backend="pocketsphinx"))
 
 
 @pytest.fixture

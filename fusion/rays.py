@@ -1,7 +1,8 @@
 """Rays against scene targets: which target does a pointing finger or a gaze ray designate?
 
 2-D: a ray on the image (or screen) plane from the fingertip along the finger, against target boxes.
-3-D: a ray in the world frame against spheres (position, radius). A target counts when the ray hits
+3-D: a ray in the world frame against spheres (position, radius); `pointing_ray_3d` makes the ray of
+a pointing index finger from a world-space hand skeleton (a headset's hand tracking). A target counts when the ray hits
 it or misses by less than `max_angle_deg`; the smallest angular miss wins and, among hits, the
 nearest along the ray (what is in front occludes what is behind).
 """
@@ -147,3 +148,31 @@ def cast_ray_3d(origin: Sequence[float], direction: Sequence[float], targets: It
         if best is None or (hit.angle_deg, hit.distance) < (best.angle_deg, best.distance):
             best = hit
     return best
+
+
+# MediaPipe hand layout: index finger MCP, PIP, DIP, tip
+_INDEX = (5, 6, 7, 8)
+
+
+def pointing_ray_3d(joints: Sequence[Sequence[float]], min_length_m: float = 0.02,
+                    max_bend_deg: float = 35.0) -> tuple[np.ndarray, np.ndarray] | None:
+    """The ray of a pointing index finger from a world-space skeleton (21 joints, MediaPipe order, metres):
+    origin at the fingertip, direction the principal axis of the four index joints, oriented knuckle to
+    tip. None when the joints are not finite, the finger is shorter than `min_length_m` (a fist) or bent
+    by more than `max_bend_deg` between its first and last segment (it is not pointing)."""
+    j = np.asarray(joints, float)
+    if j.shape != (21, 3) or not np.all(np.isfinite(j)):
+        return None
+    pts = j[list(_INDEX)]
+    along = pts[-1] - pts[0]
+    length = float(np.linalg.norm(along))
+    if length < min_length_m:
+        return None
+    first = pts[1] - pts[0]
+    if _angle(first / max(float(np.linalg.norm(first)), 1e-9), pts[3] - pts[2]) > max_bend_deg:
+        return None
+    centred = pts - pts.mean(axis=0)
+    axis = np.linalg.svd(centred, full_matrices=False)[2][0]
+    if float(np.dot(axis, along)) < 0:
+        axis = -axis
+    return pts[-1].copy(), axis / float(np.linalg.norm(axis))

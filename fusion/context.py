@@ -1,11 +1,13 @@
-"""Context over time: what was pointed at, what was looked at, what was last selected or named.
+"""Context over time (fusion side of deixis): what was pointed at, what was looked at, what was last selected or named.
 
 Fusion asks "what was the user pointing at while saying 'that' (between t0 and t1)?", so pointing
 and gaze are kept as a short, time-indexed history of resolved targets rather than a single
 "current" value. Inputs are Observations:
 
 - hand observations (kind `point`, `point_hold`, or any with payload `"pointing": true`) carrying
-  `index_tip` [x, y] and `index_dir` [dx, dy] in image pixels, or a 3-D `ray_origin`/`ray_dir`;
+  `index_tip` [x, y] and `index_dir` [dx, dy] in image pixels, a 3-D `ray_origin`/`ray_dir`, or
+  `joints_world` (21 x [x, y, z] metres in the scene's world frame: a headset's hand skeleton), whose
+  index finger makes the 3-D ray;
 - gaze observations (modality `gaze`): kind `ray` with payload `origin`, `direction` (3-D, from a
   glasses prototype or the face/iris estimator) or kind `point` with payload `point` [x, y] and
   `plane` ("screen" | "image").
@@ -20,7 +22,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from perception.context.rays import RayHit, cast_ray_2d, cast_ray_3d, hit_point_2d
+from fusion.rays import RayHit, cast_ray_2d, cast_ray_3d, hit_point_2d, pointing_ray_3d
 from perception.context.scene import Scene
 from perception.stream.types import Observation
 
@@ -97,6 +99,11 @@ class ContextTracker:
         if "ray_origin" in p and "ray_dir" in p:
             return cast_ray_3d(p["ray_origin"], p["ray_dir"], self.scene.targets(),
                                o.pointing_max_angle_deg), None
+        if "joints_world" in p:  # a world-space skeleton (headset hand tracking) against 3-D targets
+            ray = pointing_ray_3d(p["joints_world"]) if _joints(p["joints_world"]) else None
+            hit = cast_ray_3d(ray[0], ray[1], self.scene.targets(), o.pointing_max_angle_deg) if ray else None
+            if hit is not None or not ("index_tip" in p and "index_dir" in p):
+                return hit, None
         tip, d = p.get("index_tip"), p.get("index_dir")
         if not (_vec(tip, 2) and _vec(d, 2)):
             return None, None
@@ -184,3 +191,7 @@ class ContextTracker:
 def _vec(v: Any, n: int) -> bool:
     return (isinstance(v, (list, tuple)) and len(v) == n
             and all(isinstance(x, (int, float)) and math.isfinite(x) for x in v))
+
+
+def _joints(v: Any) -> bool:
+    return isinstance(v, (list, tuple)) and len(v) == 21 and all(_vec(j, 3) for j in v)

@@ -1,0 +1,1 @@
+"""Fuzzing of every parser that reads outside input: `cuekit fuzz TARGET --seconds N` (see cli.py)."""
