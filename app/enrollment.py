@@ -170,7 +170,9 @@ def split_at_rests(batch: ImuBatch, rest_g: float = 0.08, rest_s: float = 0.4, m
     return out
 
 
-def _live_take(port: int, seconds: float) -> ImuBatch:
+def live_take(port: int, seconds: float, on_listening: Any = None) -> ImuBatch:
+    """Everything an IMU sends to udp 127.0.0.1:`port` (0: any free port) for `seconds`, as one batch.
+    `on_listening(address)` is called once the socket is bound."""
     from perception.sources.imu import ImuUdpSource
     from perception.stream.pipeline import Pipeline
     from perception.stream.stage import CallbackSink
@@ -184,6 +186,8 @@ def _live_take(port: int, seconds: float) -> ImuBatch:
     print(f"cuekit enroll: listening on udp 127.0.0.1:{src.address[1]} for {seconds:.0f} s; perform the "
           "gesture a few times, resting the wrist in between", file=sys.stderr, flush=True)
     pipe.start()
+    if on_listening is not None:
+        on_listening(src.address)
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         time.sleep(0.1)
@@ -255,7 +259,7 @@ def _run(args: argparse.Namespace, ap: argparse.ArgumentParser) -> dict:
             raise ValueError(f"{f} does not exist")
     if args.what == "wrist":
         if args.udp is not None:
-            examples = split_at_rests(_live_take(args.udp, args.seconds))
+            examples = split_at_rests(live_take(args.udp, args.seconds))
             if not examples:
                 raise ValueError("no motion between rests in the live take; rest the wrist between repetitions")
         elif files:
