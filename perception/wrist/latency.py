@@ -5,8 +5,9 @@ A wrist observation is useful to fusion only if it arrives within the spec's wri
 the instant gestures. Here the stream is fed one sample per batch (100 Hz: 10 ms resolution) and the
 latency of an observation is the data time of the sample that released it minus the time the motion
 really ended: known analytically for the simulated rule gestures, and for real learned gestures (FBK
-clips of a user the model never saw, placed between rests) the end of the clip as the dataset cut it. `lateness_ms` is the part fusion checks against its
-bound: release time minus the observation's own `t_end_ns`.
+clips of a user the model never saw, placed between rests) the end of the clip as the dataset cut it.
+`lateness_ms` is the part fusion checks against its bound: release time minus the observation's own
+`t_end_ns`.
 """
 from __future__ import annotations
 

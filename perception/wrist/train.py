@@ -7,8 +7,9 @@ Augmentation makes one user's gestures look like another's: time stretch and a s
 warp (people gesture at different speeds, and not evenly), rotation of the device frame (the watch sits
 differently on each wrist), overall and per-axis gain (magnitude), noise, and shifts inside the window.
 With `align_gravity` every window is first rotated so its mean acceleration points one way (the
-training set's mean direction, kept in the model), at training and at run time alike. An optional "negative" class is drawn from non-gesture streams, so the model can say
-"nothing" when it runs over a continuous stream.
+training set's mean direction, kept in the model), at training and at run time alike. An optional
+"negative" class is drawn from non-gesture streams, so the model can say "nothing" when it runs over a
+continuous stream.
 """
 from __future__ import annotations
 
