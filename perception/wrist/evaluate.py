@@ -489,6 +489,11 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--train and --test go together")
     t_start = time.perf_counter()
     plots = None if args.no_plots else args.plots
+    if args.negatives is not None and not (is_everyday_dir(args.negatives)
+                                           or load_wand_negative_streams(args.negatives)):
+        print(f"cuekit eval imu: --negatives {args.negatives} holds neither everyday smartwatch recordings "
+              "(sXX_YY_sw.csv) nor magic-wand negative streams (output_negative_*.txt)", file=sys.stderr)
+        return 2
     if args.negatives is not None and args.train is None and is_everyday_dir(args.negatives):
         return _everyday_main(args)
     if args.louo:

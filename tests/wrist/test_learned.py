@@ -215,3 +215,11 @@ def test_everyday_negatives_cli_on_a_small_real_subset(shared, tmp_path, capsys)
     assert {"tap", "double_tap", "twist_cw", "raise", "shake", "fbk_cnn.onnx:circle_cw"} <= kinds
     # walking, turning, sitting down and standing up: none of these four is read as a gesture
     assert out["overall"]["false_activations"] == 0, out["activations"]
+
+
+def test_eval_imu_refuses_a_negatives_dir_it_cannot_read(tmp_path, capsys) -> None:
+    from perception.wrist.evaluate import main
+
+    (tmp_path / "notes.txt").write_text("nothing here")
+    assert main(["--negatives", str(tmp_path), "--json"]) == 2
+    assert "holds neither" in capsys.readouterr().err
