@@ -43,10 +43,30 @@ def data_dir(create: bool = True) -> Path:
     return p
 
 
+_warned_stale: set[Path] = set()
+
+
 def enrolled_wrist() -> tuple[Path, Path] | None:
-    """(model, store) of the user's enrolled wrist gestures, when there are any."""
+    """(model, store) of the user's enrolled wrist gestures, when there are any for the shipped model.
+    Prototypes live in one model's embedding space: after a model update they are skipped (said once)
+    and must be enrolled again."""
+    import hashlib
+
     store = data_dir(create=False) / WRIST_STORE
-    return (WRIST_MODEL, store) if store.is_file() and WRIST_MODEL.is_file() else None
+    if not (store.is_file() and WRIST_MODEL.is_file()):
+        return None
+    try:
+        doc = json.loads(store.read_text())
+    except (OSError, ValueError):
+        doc = {}
+    if doc.get("model_sha256") != hashlib.sha256(WRIST_MODEL.read_bytes()).hexdigest():
+        if store not in _warned_stale:
+            _warned_stale.add(store)
+            print(f"cuekit: the enrolled wrist gestures in {store} belong to another wrist model (or the file "
+                  "is damaged); they are not loaded: enroll them again with `cuekit enroll wrist`",
+                  file=sys.stderr)
+        return None
+    return WRIST_MODEL, store
 
 
 def enrolled_hand() -> Path | None:
@@ -150,7 +170,9 @@ def split_at_rests(batch: ImuBatch, rest_g: float = 0.08, rest_s: float = 0.4, m
     return out
 
 
-def _live_take(port: int, seconds: float) -> ImuBatch:
+def live_take(port: int, seconds: float, on_listening: Any = None) -> ImuBatch:
+    """Everything an IMU sends to udp 127.0.0.1:`port` (0: any free port) for `seconds`, as one batch.
+    `on_listening(address)` is called once the socket is bound."""
     from perception.sources.imu import ImuUdpSource
     from perception.stream.pipeline import Pipeline
     from perception.stream.stage import CallbackSink
@@ -164,6 +186,8 @@ def _live_take(port: int, seconds: float) -> ImuBatch:
     print(f"cuekit enroll: listening on udp 127.0.0.1:{src.address[1]} for {seconds:.0f} s; perform the "
           "gesture a few times, resting the wrist in between", file=sys.stderr, flush=True)
     pipe.start()
+    if on_listening is not None:
+        on_listening(src.address)
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         time.sleep(0.1)
@@ -235,7 +259,7 @@ def _run(args: argparse.Namespace, ap: argparse.ArgumentParser) -> dict:
             raise ValueError(f"{f} does not exist")
     if args.what == "wrist":
         if args.udp is not None:
-            examples = split_at_rests(_live_take(args.udp, args.seconds))
+            examples = split_at_rests(live_take(args.udp, args.seconds))
             if not examples:
                 raise ValueError("no motion between rests in the live take; rest the wrist between repetitions")
         elif files:

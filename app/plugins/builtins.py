@@ -274,8 +274,11 @@ def hands() -> PluginSpec:
     from perception.stream import HandLandmarks, Observation, VideoFrame
 
     def create(config: dict[str, Any], name: str | None) -> Any:
+        from app.enrollment import enrolled_hand  # what `cuekit enroll hand` and the GUI saved
+
         opts = HandStageOptions(emit_landmarks=bool(config.get("emit_landmarks", True)),
                                 emit_gestures=bool(config.get("emit_gestures", True)))
+        opts.gestures.custom_gestures_path = enrolled_hand()
         return HandStage(opts, name=name)
 
     return PluginSpec("hands", "cuekit.recognizers", create, consumes=(VideoFrame,),

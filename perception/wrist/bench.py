@@ -35,8 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
-    events = [SimEvent(k, 1.0 + 2.0 * i) for i, k in enumerate(
-        ["tap", "double_tap", "flick_left", "twist_cw", "shake"] * int(args.seconds // 10 + 1)) if 1 + 2 * i < args.seconds - 2]
+    kinds = ["tap", "double_tap", "flick_left", "twist_cw", "shake"] * int(args.seconds // 10 + 1)
+    events = [SimEvent(k, 1.0 + 2.0 * i) for i, k in enumerate(kinds) if 1 + 2 * i < args.seconds - 2]
     scene = Scene(args.seconds, events)
     model = assets.path("wrist", "wand_cnn.onnx")
     out: dict = {"stream_seconds": args.seconds}
@@ -48,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
                "rules_vs_conditioner": rules / base}
         if model.is_file():
             learned = _time(lambda: WristGestures(WristOptions(model_path=model)), batches)
-            row.update({"rules_and_cnn_x_realtime": args.seconds / learned, "rules_and_cnn_vs_conditioner": learned / base})
+            row.update({"rules_and_cnn_x_realtime": args.seconds / learned,
+                        "rules_and_cnn_vs_conditioner": learned / base})
         out[f"{rate}hz"] = {k: round(v, 2) for k, v in row.items()}
         print(f"[bench wrist] {rate} Hz: {out[f'{rate}hz']}", file=sys.stderr)
     if args.json:

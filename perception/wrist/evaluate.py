@@ -36,7 +36,7 @@ from perception.wrist.datasets import (
 from perception.wrist.fewshot import CustomGestures
 from perception.wrist.learned import StreamingOptions, WristModel, count_activations
 from perception.wrist.negatives import everyday_false_activations, is_everyday_dir
-from perception.wrist.train import TrainOptions, train_model
+from perception.wrist.train import TRANSFER_CONFIGS, TrainOptions, train_model
 
 log = logging.getLogger("cuekit.wrist.eval")
 
@@ -258,15 +258,6 @@ def few_shot(train: list[Recording], test: list[Recording], ks: list[int], optio
                         "held-out classes, all_way = among prototypes of every class"}
 
 
-# augmentation/normalisation candidates for cross-user transfer; which one is used for a held-out user is
-# chosen by leave-one-user-out among the *other* users only (nested), never on the held-out user
-TRANSFER_CONFIGS: dict[str, dict] = {
-    "base": {},
-    "augment": {"rotate_deg": 30.0, "time_warp": 0.25, "axis_gain": 0.1},
-    "augment+align": {"rotate_deg": 30.0, "time_warp": 0.25, "axis_gain": 0.1, "align_gravity": True},
-}
-
-
 def _accuracy(model_path: Path, test: list[Recording]) -> dict:
     model = WristModel(model_path)
     pred, _, _ = model.classify_clips(_clips(test))
@@ -355,9 +346,99 @@ def _louo_main(args: argparse.Namespace, plots: Path | None) -> int:
     return 0
 
 
+def _latency_main(args: argparse.Namespace, plots: Path | None) -> int:
+    from perception.wrist.latency import (
+        hold_tradeoff,
+        learned_latency,
+        plot_latency,
+        plot_tradeoff,
+        rule_latency,
+    )
+
+    root = shared_imu_root()
+    _progress("latency: rule gestures on simulated streams")
+    rules = rule_latency()
+    learned: dict = {}
+    fbk = root / "fbk_smartwatch"
+    model = REPO / "assets" / "wrist" / "fbk_cnn.onnx"
+    if fbk.is_dir() and model.is_file():
+        test_users = [u for u in ("U04",) if u not in WristModel(model).meta.get("train_users", [])]
+        recs = load_fbk([fbk], test_users)
+        _progress(f"latency: learned classes on {len(recs[::4])} clips of {test_users} (never trained on)")
+        learned["learned (fbk_cnn)"] = learned_latency(model, [(r.t_ns, r.accel, r.label) for r in recs[::4]])
+        # enrolled: 3 examples of each of 3 classes from the same user, the others streamed
+        with tempfile.TemporaryDirectory(prefix="cuekit_enrolled_") as td:
+            cg = CustomGestures(WristModel(model))
+            names = ["circle_cw", "v", "s_top_right"]
+            queries = []
+            for n in names:
+                rs = [r for r in recs if r.label == n]
+                cg.enroll(f"my_{n}", _clips(rs[:3]))
+                queries += [(r.t_ns, r.accel, f"my_{n}") for r in rs[3:]]
+            store = Path(td) / "custom.json"
+            cg.save(store)
+            learned["enrolled (few-shot)"] = learned_latency(model, queries, custom_path=store,
+                                                             kinds=tuple(f"my_{n}" for n in names))
+    out: dict = {"rules": rules, "learned": learned,
+                 "protocol": "100 Hz stream pushed one sample per batch; latency = data time of the sample that "
+                             "released the observation - end of the motion (simulated: analytic; learned: the "
+                             "clip's end); lateness_ms = release - the observation's t_end_ns, what fusion "
+                             "checks against [lateness_ms] wrist (300 ms in default_ar)"}
+    everyday = args.negatives or root / "everyday_smartwatch"
+    if is_everyday_dir(everyday):
+        _progress("latency: segmenter quiet time against false activations on everyday motion")
+        out["hold_tradeoff"] = hold_tradeoff(everyday)
+    if plots:
+        plots.mkdir(parents=True, exist_ok=True)
+        plot_latency(rules, learned, plots / "wrist_latency.png")
+        out["plot"] = str(plots / "wrist_latency.png")
+        if "hold_tradeoff" in out:
+            plot_tradeoff(out["hold_tradeoff"], plots / "wrist_hold_tradeoff.png")
+    if args.json:
+        print(json.dumps(out, default=float))
+    else:
+        for fam, v in {**rules, **learned}.items():
+            print(f"{fam}: p50 {v.get('p50_ms')} ms, p95 {v.get('p95_ms')} ms; lateness p95 "
+                  f"{v['lateness_ms'].get('p95_ms')} ms")
+    return 0
+
+
+def plot_everyday(ev: dict, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    subs = sorted(ev["per_subject"])
+    kinds = sorted({k for s in subs for k in ev["per_subject"][s]["false_activations"]})
+    fig, ax = plt.subplots(figsize=(6.4, 3.0))
+    xs = np.arange(len(subs))
+    bottom = np.zeros(len(subs))
+    for k in kinds:
+        v = np.array([ev["per_subject"][s]["false_activations"].get(k, 0) for s in subs], float)
+        ax.bar(xs, v, bottom=bottom, label=k)
+        bottom += v
+    dev = set(ev["developer"]["subjects"])
+    ax.set_xticks(xs, [f"{s}{'*' if s in dev else ''}\n{60 * ev['per_subject'][s]['hours']:.0f} min" for s in subs],
+                  fontsize=7)
+    ax.set_ylabel("false activations")
+    ax.set_ylim(0, max(3.0, float(bottom.max()) + 1))
+    ax.set_title(f"everyday smartwatch motion, {ev['hours']:.2f} h: {ev['overall']['false_activations']} false "
+                 f"activations (* developer half)", fontsize=8)
+    if kinds:
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def _everyday_main(args: argparse.Namespace) -> int:
     models = args.models if args.models is not None else sorted((REPO / "assets" / "wrist").glob("*.onnx"))
     out = {"anchor": ANCHOR, "everyday_negatives": everyday_false_activations(args.negatives, models)}
+    if not args.no_plots:
+        path = args.plots / "wrist_everyday_fa.png"
+        plot_everyday(out["everyday_negatives"], path)
+        out["everyday_negatives"]["plot"] = str(path)
     if args.json:
         print(json.dumps(out, default=float))
         return 0
@@ -394,6 +475,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--few-shot", type=int, nargs="*", metavar="K", help="few-shot accuracy for these K")
     ap.add_argument("--louo", action="store_true", help="FBK leave-one-user-out with nested choice of the "
                     "transfer augmentation (on ../shared/data/imu/fbk_smartwatch unless --train ROOT is given)")
+    ap.add_argument("--latency", action="store_true", help="end of motion -> observation per gesture family, "
+                    "and the rule segmenter's latency / false-activation trade-off on everyday motion")
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threshold", type=float, default=StreamingOptions.threshold)
@@ -406,10 +489,17 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--train and --test go together")
     t_start = time.perf_counter()
     plots = None if args.no_plots else args.plots
+    if args.negatives is not None and not (is_everyday_dir(args.negatives)
+                                           or load_wand_negative_streams(args.negatives)):
+        print(f"cuekit eval imu: --negatives {args.negatives} holds neither everyday smartwatch recordings "
+              "(sXX_YY_sw.csv) nor magic-wand negative streams (output_negative_*.txt)", file=sys.stderr)
+        return 2
     if args.negatives is not None and args.train is None and is_everyday_dir(args.negatives):
         return _everyday_main(args)
     if args.louo:
         return _louo_main(args, plots)
+    if args.latency:
+        return _latency_main(args, plots)
     out: dict = {"anchor": ANCHOR}
     with tempfile.TemporaryDirectory(prefix="cuekit_wrist_") as td:
         tmp = Path(td)

@@ -40,7 +40,7 @@ def stream_figure(path: Path) -> None:
     axes[2].plot(t, tw, lw=0.8)
     axes[2].set_ylabel("twist (deg)")
     axes[2].set_xlabel("time (s)")
-    for k, ts in EVENTS:
+    for _kind, ts in EVENTS:
         axes[0].axvline(ts, color="gray", lw=0.6, ls="--")
     t0 = batch.t_ns[0]
     for o in obs:

@@ -5,8 +5,9 @@ A wrist observation is useful to fusion only if it arrives within the spec's wri
 the instant gestures. Here the stream is fed one sample per batch (100 Hz: 10 ms resolution) and the
 latency of an observation is the data time of the sample that released it minus the time the motion
 really ended: known analytically for the simulated rule gestures, and for real learned gestures (FBK
-clips of a user the model never saw, placed between rests) the end of the clip as the dataset cut it. `lateness_ms` is the part fusion checks against its
-bound: release time minus the observation's own `t_end_ns`.
+clips of a user the model never saw, placed between rests) the end of the clip as the dataset cut it.
+`lateness_ms` is the part fusion checks against its bound: release time minus the observation's own
+`t_end_ns`.
 """
 from __future__ import annotations
 
@@ -96,3 +97,69 @@ def learned_latency(model_path, clips: list[tuple[np.ndarray, np.ndarray, str]],
             lat.append((tr - end_ns) / 1e6)
             late.append((tr - ob.t_end_ns) / 1e6)
     return {**_stats(lat), "lateness_ms": _stats(late), "detected": hits, "clips": n}
+
+
+def hold_tradeoff(everyday_root, holds: tuple[float, ...] = (0.04, 0.05, 0.06, 0.07, 0.1),
+                  developer: tuple[str, ...] | None = None) -> list[dict]:
+    """How long the segmenter waits in quiet before deciding (`SegmenterOptions.hold_s`) against false
+    activations of the rule gestures on everyday motion (developer and held-out halves) and latency."""
+    from dataclasses import replace
+
+    from perception.wrist.negatives import DEVELOPER_SUBJECTS, everyday_false_activations
+    from perception.wrist.segmenter import SegmenterOptions
+
+    out = []
+    for h in holds:
+        o = WristOptions(segmenter=replace(SegmenterOptions(), hold_s=h))
+        fa = everyday_false_activations(everyday_root, [], developer or DEVELOPER_SUBJECTS, o, progress=False)
+        lat = rule_latency(o, repeats=4)
+        segment_families = ("double_tap", "flick", "twist", "shake")
+        out.append({"hold_s": h,
+                    "developer_false_activations": fa["developer"]["false_activations"],
+                    "held_out_false_activations": fa["held_out"]["false_activations"],
+                    "developer_hours": fa["developer"]["hours"], "held_out_hours": fa["held_out"]["hours"],
+                    "by_gesture_held_out": {k: v["n"] for k, v in fa["held_out"]["by_gesture"].items() if v["n"]},
+                    "latency_p95_ms": {f: lat[f].get("p95_ms") for f in segment_families}})
+    return out
+
+
+def plot_latency(rules: dict, learned: dict, path, bound_ms: float = 300.0) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(rules) + list(learned)
+    vals = {**rules, **learned}
+    fig, ax = plt.subplots(figsize=(6.0, 3.0))
+    xs = np.arange(len(names))
+    ax.bar(xs - 0.2, [vals[n].get("p50_ms", 0) for n in names], 0.4, label="p50")
+    ax.bar(xs + 0.2, [vals[n].get("p95_ms", 0) for n in names], 0.4, label="p95")
+    ax.axhline(bound_ms, color="red", ls="--", lw=1, label="default_ar wrist lateness bound")
+    ax.axhline(40, color="gray", ls=":", lw=1, label="issue #16 goal (40 ms)")
+    ax.set_xticks(xs, names, rotation=30, fontsize=8)
+    ax.set_ylabel("end of motion -> observation (ms)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_tradeoff(rows: list[dict], path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.0, 3.0))
+    hs = [1000 * r["hold_s"] for r in rows]
+    p95 = [max(v for v in r["latency_p95_ms"].values() if v is not None) for r in rows]
+    ax.plot(hs, p95, "o-", label="worst family p95 latency (ms)")
+    ax.set_xlabel("quiet before a segment closes (ms)")
+    ax.set_ylabel("latency (ms)")
+    ax2 = ax.twinx()
+    ax2.plot(hs, [r["developer_false_activations"] for r in rows], "s--", color="C1", label="FA developer half")
+    ax2.plot(hs, [r["held_out_false_activations"] for r in rows], "^--", color="C2", label="FA held-out half")
+    ax2.set_ylabel("false activations (rule gestures)")
+    fig.legend(fontsize=7, loc="upper center")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

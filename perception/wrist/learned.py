@@ -151,14 +151,22 @@ class StreamingClassifier:
             n_new = len(t[k:k + step])
             self._buf_t = np.concatenate([self._buf_t, t[k:k + step]])[-self._cap:]
             self._buf = np.concatenate([self._buf, a[k:k + step]])[-self._cap:]
-            # every sample is a decision point, however the stream was batched
-            for end in range(len(self._buf) - n_new + 1, len(self._buf) + 1):
-                rest = end >= self._tail and self._spread(end - self._tail, end) <= self.o.rest_g
-                if rest and not self._was_rest:
-                    c = self._motion_ending_at(end - self._tail, end)
-                    if c is not None:
-                        out.append(c)
-                self._was_rest = rest
+            # every sample is a decision point, however the stream was batched: rest flags of the tail
+            # windows ending at each new sample, at once
+            n = len(self._buf)
+            ends = np.arange(n - n_new + 1, n + 1)
+            rest = np.zeros(n_new, bool)
+            ok = ends >= self._tail
+            if ok.any():
+                lo = int(ends[ok][0]) - self._tail
+                win = np.lib.stride_tricks.sliding_window_view(self._buf[lo:n], self._tail, axis=0)
+                rest[ok] = np.sqrt(win.var(axis=2).sum(axis=1)) <= self.o.rest_g
+            prev = np.concatenate([[self._was_rest], rest[:-1]])
+            for i in np.flatnonzero(rest & ~prev):
+                c = self._motion_ending_at(int(ends[i]) - self._tail, int(ends[i]))
+                if c is not None:
+                    out.append(c)
+            self._was_rest = bool(rest[-1])
         return out
 
     def _spread(self, i: int, j: int) -> float:
@@ -205,7 +213,9 @@ class StreamingClassifier:
         thr = self.o.custom_threshold if self.custom is not None and label in self.custom.names else self.o.threshold
         if p < thr:
             return None
-        t_end = int(self._buf_t[i1 - 1])
+        # the evidence ends where the rest that decided it begins (slow settling below the "moving"
+        # level still belongs to the gesture): fusion's lateness is then the tail wait, ~tail_rest_s
+        t_end = int(self._buf_t[stop - 1])
         if self._last_fire is not None and t_end - self._last_fire < self.o.refractory_s * 1e9:
             return None
         self._last_fire = t_end

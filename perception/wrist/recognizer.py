@@ -34,7 +34,7 @@ class RaiseOptions:
     hanging: float = -0.5  # "up" along the hand axis at most this: forearm pointing down (arm by the side)
     # the hold only counts while the wrist is still: someone reading a watch holds it steady, while the
     # arm of someone sitting down passes through face-up on its way to the lap (on real everyday data
-    # every sitting-down raise moved > 0.6 rad/s or > 0.05 g during its "hold")
+    # every sitting-down raise of the developer half turned at >= 0.6 rad/s on average during its "hold")
     still_rad_s: float = 0.5  # |gyro| per sample
     still_g: float = 0.06  # | |accel| - 1 g | per sample
     # the viewing pose: the watch face tilted towards the eyes (its 12 o'clock edge, away from the wearer,
@@ -61,6 +61,18 @@ class WristOptions:
     custom_path: Path | None = None  # enrolled custom gestures (perception/wrist/fewshot.py), needs model_path
     streaming: StreamingOptions = field(default_factory=StreamingOptions)
     emit_kinds: tuple[str, ...] | None = None  # None: all
+
+    @property
+    def declared_lateness_ms(self) -> float:
+        """The longest an observation can reach fusion after its own evidence ends (t_end_ns), in data time,
+        from these options: the segmenter's quiet, a single tap's wait for a second one, the learned
+        classifier's tail rest, plus one working-rate sample. A spec's [lateness_ms] wrist must be at least
+        this (plus transport); batching by the source adds its batch period on top."""
+        sample = 1000.0 / self.conditioner.rate_hz
+        rules = 1000.0 * self.segmenter.hold_s
+        tap = 1000.0 * self.double_tap_max_gap_s - 40.0  # the wait is from the onset; a tap lasts >= 40 ms
+        learned = 1000.0 * self.streaming.tail_rest_s + 40.0 if self.model_path is not None else 0.0
+        return max(rules, tap, learned) + sample
 
     def __post_init__(self) -> None:
         # rules follow the conditioner's arm geometry

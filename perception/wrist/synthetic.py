@@ -106,7 +106,7 @@ def render(scene: Scene, rate_hz: float, jitter: float = 0.0, with_gyro: bool = 
     for ev in scene.events:
         a = ev.amplitude
         if ev.kind in ("tap", "double_tap"):
-            for k, dt in enumerate([0.0] if ev.kind == "tap" else [0.0, 0.25]):
+            for dt in [0.0] if ev.kind == "tap" else [0.0, 0.25]:
                 lin_s[:, 2] -= 1.5 * a * _half_sine(t, ev.t_s + dt, 0.07)
                 lin_s[:, 2] += 0.4 * a * _half_sine(t, ev.t_s + dt + 0.07, 0.05)
         elif ev.kind in FLICK_DIRECTIONS:

@@ -7,8 +7,9 @@ Augmentation makes one user's gestures look like another's: time stretch and a s
 warp (people gesture at different speeds, and not evenly), rotation of the device frame (the watch sits
 differently on each wrist), overall and per-axis gain (magnitude), noise, and shifts inside the window.
 With `align_gravity` every window is first rotated so its mean acceleration points one way (the
-training set's mean direction, kept in the model), at training and at run time alike. An optional "negative" class is drawn from non-gesture streams, so the model can say
-"nothing" when it runs over a continuous stream.
+training set's mean direction, kept in the model), at training and at run time alike. An optional
+"negative" class is drawn from non-gesture streams, so the model can say "nothing" when it runs over a
+continuous stream.
 """
 from __future__ import annotations
 
@@ -48,11 +49,12 @@ class TrainOptions:
     dropout: float = 0.3
     seed: int = 0
     stretch: tuple[float, float] = (0.8, 1.25)
-    rotate_deg: float = 15.0
+    # defaults = TRANSFER_CONFIGS["augment+align"], the configuration nested leave-one-user-out chose
+    rotate_deg: float = 30.0
     gain: tuple[float, float] = (0.9, 1.1)
-    axis_gain: float = 0.0  # per-axis magnitude scaling, 1 +- this
-    time_warp: float = 0.0  # strength of a smooth random speed profile (0: uniform stretch only)
-    align_gravity: bool = False
+    axis_gain: float = 0.1  # per-axis magnitude scaling, 1 +- this
+    time_warp: float = 0.25  # strength of a smooth random speed profile (0: uniform stretch only)
+    align_gravity: bool = True
     noise_g: float = 0.02
     max_shift_s: float = 0.4
     negatives_per_epoch: int = 0  # random crops of the negative streams added each epoch
@@ -61,6 +63,15 @@ class TrainOptions:
     @property
     def window(self) -> int:
         return round(self.window_s * self.rate_hz / 4.0) * 4  # two 2x pools
+
+
+# augmentation/normalisation candidates for cross-user transfer (`cuekit eval imu --louo` chooses among them
+# per held-out user by leave-one-user-out over the other users only)
+TRANSFER_CONFIGS: dict[str, dict] = {
+    "base": {"rotate_deg": 15.0, "time_warp": 0.0, "axis_gain": 0.0, "align_gravity": False},
+    "augment": {"rotate_deg": 30.0, "time_warp": 0.25, "axis_gain": 0.1, "align_gravity": False},
+    "augment+align": {"rotate_deg": 30.0, "time_warp": 0.25, "axis_gain": 0.1, "align_gravity": True},
+}
 
 
 @dataclass
@@ -192,14 +203,17 @@ def _train(recs: list[Recording], o: TrainOptions, negatives: list[Recording] | 
                   f"train acc {correct / len(order):.3f} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
     # centre of the training embeddings: few-shot prototypes are compared after removing it
     fixed = np.stack([place(x, o.window) for x in xs])
-    _, emb = predict_numpy(params, fixed if towards is None else align_gravity(fixed, towards), o.rate_hz)
+    _, emb = predict_numpy(params, fixed, o.rate_hz, towards)
     return TrainResult(params=params, labels=labels, options=o, history=history,
                        seconds=time.perf_counter() - t0, embedding_mean=emb.mean(axis=0),
                        gravity_towards=towards)
 
 
-def predict_numpy(params: cnn.CnnParams, windows: np.ndarray, rate_hz: float) -> tuple[np.ndarray, np.ndarray]:
+def predict_numpy(params: cnn.CnnParams, windows: np.ndarray, rate_hz: float,
+                  gravity_towards: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(probs, embeddings) with the numpy forward pass (training-side checks; products use ONNX)."""
+    if gravity_towards is not None:
+        windows = align_gravity(windows, gravity_towards)
     logits, emb, _ = cnn.forward(params, features(windows, rate_hz))
     return cnn.softmax(logits), emb
 
@@ -231,16 +245,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=TrainOptions.epochs)
     ap.add_argument("--window-s", type=float, default=None)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--transfer", choices=sorted(TRANSFER_CONFIGS), default="augment+align",
+                    help="augmentation/normalisation configuration (base: the models shipped before it)")
     args = ap.parse_args(argv)
     users = args.users.split(",") if args.users else None
     negs = args.negatives.split(",") if args.negatives else None
     recs, neg, layout = load_training_data(args.data, users, negs, args.negatives_dir)
     window_s = args.window_s or (3.2 if layout == "fbk" else 4.0)
     o = TrainOptions(epochs=args.epochs, window_s=window_s, seed=args.seed,
-                     negatives_per_epoch=len(recs) // 3 if neg else 0)
+                     negatives_per_epoch=len(recs) // 3 if neg else 0, **TRANSFER_CONFIGS[args.transfer])
     res = train_model(recs, o, negatives=neg)
     res.to_onnx(args.out, dataset=layout, train_users=sorted({r.user for r in recs}),
-                negative_streams=negs or [], n_train=len(recs))
+                negative_streams=negs or [], n_train=len(recs), transfer=args.transfer)
     print(json.dumps({"out": str(args.out), "labels": res.labels, "seconds": round(res.seconds, 1),
                       "final": res.history[-1]}))
     return 0

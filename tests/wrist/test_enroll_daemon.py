@@ -21,11 +21,11 @@ from tests.daemon.conftest import RunningDaemon
 REST_S = 1.5
 
 
-def _at_100hz(t_ns: np.ndarray, accel_g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _at_100hz(t_ns: np.ndarray, accel_g: np.ndarray, rest_s: float = REST_S) -> tuple[np.ndarray, np.ndarray]:
     """A watch clip (FBK: ~9 Hz) as a live watch would stream it: 100 Hz, between rests."""
     tt = np.arange(int(t_ns[0]), int(t_ns[-1]), 10_000_000, dtype=np.int64)
     a = np.stack([np.interp(tt, t_ns, accel_g[:, c]) for c in range(3)], axis=1)
-    n = int(REST_S * 100)
+    n = int(rest_s * 100)
     rng = np.random.default_rng(0)
     a = np.concatenate([np.repeat(a[:1], n, 0), a, np.repeat(a[-1:], n, 0)]) + rng.normal(0, 0.004, (len(a) + 2 * n, 3))
     return np.arange(len(a), dtype=np.int64) * 10_000_000, a * G
@@ -103,3 +103,39 @@ def test_enrolled_wrist_gesture_and_raise_reach_intents_through_the_daemon(share
 def raise_imu_motion_s() -> float:
     """The raise (0.8 s) and the still hold the detector waits for (0.4 s)."""
     return SimEvent("raise", 0.0).duration_s + 0.4
+
+
+def test_live_enrolment_over_udp_splits_the_take_at_rests(shared, tmp_path) -> None:
+    """`cuekit enroll wrist NAME --udp PORT`: a watch streams two repetitions with rests over UDP on
+    loopback, in real time (the source maps device time onto its clock); the take is cut into two examples
+    and enrolled."""
+    import socket
+    import threading
+
+    from app.enrollment import WristEnroller, live_take, split_at_rests
+
+    circles = [r for r in load_fbk([shared("data", "imu", "fbk_smartwatch")], ["U04"]) if r.label == "circle_cw"]
+    parts = [_at_100hz(r.t_ns, r.accel, rest_s=0.6)[1] for r in circles[:2]]
+    accel = np.concatenate(parts)
+    t_ms = np.arange(len(accel)) * 10.0
+    lines = [f"{t:.1f},{a[0]:.4f},{a[1]:.4f},{a[2]:.4f}" for t, a in zip(t_ms, accel)]
+    where: list = []
+    ready = threading.Event()
+    take: list[ImuBatch] = []
+    seconds = len(lines) / 100.0 + 1.0
+    th = threading.Thread(target=lambda: take.append(live_take(0, seconds, lambda a: (where.append(a), ready.set()))))
+    th.start()
+    assert ready.wait(10)
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    start = time.monotonic()
+    for i in range(0, len(lines), 5):  # 5 samples per datagram, at the watch's pace
+        time.sleep(max(0.0, start + i / 100.0 - time.monotonic()))
+        tx.sendto((("t_ms,ax,ay,az\n" if i == 0 else "") + "\n".join(lines[i:i + 5])).encode(), where[0])
+    tx.close()
+    th.join(15)
+    assert take and len(take[0]) > 0.9 * len(lines)
+    examples = split_at_rests(take[0])
+    assert len(examples) == 2
+    enr = WristEnroller(tmp_path / "store.json")
+    enr.enroll("my_circle", examples)
+    assert enr.gestures.n_examples == {"my_circle": 2}

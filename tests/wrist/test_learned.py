@@ -41,7 +41,7 @@ def test_training_script_small_budget_and_onnx_matches_numpy(shared, tmp_path) -
     assert model.labels == sorted(keep) and model.window == res.options.window
     wins = model.clip_windows(_clips(test))
     p_onnx, e_onnx = model.predict(wins)
-    p_np, e_np = predict_numpy(res.params, wins, model.rate_hz)
+    p_np, e_np = predict_numpy(res.params, wins, model.rate_hz, res.gravity_towards)
     np.testing.assert_allclose(p_onnx, p_np, atol=2e-4)
     np.testing.assert_allclose(e_onnx, e_np, rtol=1e-3, atol=1e-4)
     pred, _, _ = model.classify_clips(_clips(test))
@@ -197,3 +197,29 @@ def test_enrollment_cli_from_csv_recordings(shared, tmp_path, capsys) -> None:
     np.testing.assert_allclose(again.prototypes["my_v"], direct.prototypes["my_v"], atol=1e-3)
     assert enroll_main(["--model", model, "--store", str(store), "--remove", "my_v"]) == 0
     assert CustomGestures.load(store, WristModel(model)).names == []
+
+
+def test_everyday_negatives_cli_on_a_small_real_subset(shared, tmp_path, capsys) -> None:
+    """`cuekit eval imu --negatives DIR --json` on four real everyday recordings (two per half): one JSON
+    object with hours, per subject and per gesture, rules and every learned class."""
+    from perception.wrist.evaluate import main
+
+    src = shared("data", "imu", "everyday_smartwatch")
+    for name in ("s01_01_sw.csv", "s02_03_sw.csv", "s06_01_sw.csv", "s09_02_sw.csv"):
+        (tmp_path / name).symlink_to(src / name)
+    assert main(["--negatives", str(tmp_path), "--models", str(ASSETS / "fbk_cnn.onnx"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)["everyday_negatives"]
+    assert out["recordings"] == 4 and 0.01 < out["hours"] < 0.03
+    assert out["developer"]["subjects"] == ["s01", "s02"] and out["held_out"]["subjects"] == ["s06", "s09"]
+    kinds = set(out["overall"]["by_gesture"])
+    assert {"tap", "double_tap", "twist_cw", "raise", "shake", "fbk_cnn.onnx:circle_cw"} <= kinds
+    # walking, turning, sitting down and standing up: none of these four is read as a gesture
+    assert out["overall"]["false_activations"] == 0, out["activations"]
+
+
+def test_eval_imu_refuses_a_negatives_dir_it_cannot_read(tmp_path, capsys) -> None:
+    from perception.wrist.evaluate import main
+
+    (tmp_path / "notes.txt").write_text("nothing here")
+    assert main(["--negatives", str(tmp_path), "--json"]) == 2
+    assert "holds neither" in capsys.readouterr().err

@@ -1,6 +1,8 @@
 """Streaming built-in gestures on simulated wrist motion: exact counts, timing, rates, units, batching."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -152,3 +154,24 @@ def test_one_way_and_out_and_back_twists() -> None:
 
     # a slow one-way turn is everyday motion (the everyday recordings' turns took ~1 s), not a command
     assert _detect(render(Scene(5.0, [SlowTurn("twist_cw", 1.0, one_way=True)]), 100)) == []
+
+
+def test_every_rule_family_reaches_fusion_within_the_shipped_wrist_bound() -> None:
+    """Data-time latency (not wall time): release - evidence end <= default_ar's [lateness_ms] wrist."""
+    from fusion.spec import load_spec
+    from perception.wrist.latency import rule_latency
+
+    bound_ms = load_spec("default_ar").lateness_ms["wrist"]
+    for family, r in rule_latency(repeats=2).items():
+        assert r["missed"] == 0, family
+        assert r["lateness_ms"]["max_ms"] <= bound_ms, (family, r)
+
+
+def test_declared_lateness_covers_what_is_measured_and_fits_the_shipped_spec() -> None:
+    from fusion.spec import load_spec
+    from perception.wrist.latency import rule_latency
+
+    o = WristOptions()
+    measured = max(r["lateness_ms"]["max_ms"] for r in rule_latency(o, repeats=2).values())
+    assert measured <= o.declared_lateness_ms <= load_spec("default_ar").lateness_ms["wrist"]
+    assert WristOptions(model_path=Path("m.onnx")).declared_lateness_ms <= 300  # learned: 0.2 s tail + a sample
