@@ -40,6 +40,7 @@ from fusion.expressions import tokenize
 from fusion.spec import Intent, Leaf, Node, Spec, load_spec
 from perception.context.scene import Scene
 from perception.context.tracker import ContextOptions, ContextRecord, ContextTracker
+from perception.stream.logthrottle import log_throttled
 from perception.stream.types import IntentEvent, Observation
 
 log = logging.getLogger("cuekit.fusion")
@@ -229,7 +230,8 @@ class FusionEngine:
         problem = _validate(obs)
         if problem:
             self.stats.malformed += 1
-            log.warning("skipping malformed observation %r: %s", getattr(obs, "id", None), problem)
+            log_throttled(log, "malformed", logging.WARNING, "skipping malformed observation %r: %s",
+                          getattr(obs, "id", None), problem)
             return self._step(now_ns)
         self._set_now(now_ns if now_ns is not None else
                       (self._now_fn() if self._now_fn is not None else obs.t_end_ns))
@@ -244,8 +246,8 @@ class FusionEngine:
         mod = obs.modality
         if self.options.drop_late and obs.t_end_ns < self._now - self.spec.lateness_ns(mod):
             self.stats.late_dropped += 1
-            log.info("dropping %s/%s %d: %.0f ms late (bound %.0f ms)", mod, obs.kind, obs.id,
-                     (self._now - obs.t_end_ns) / 1e6, self.spec.lateness_ns(mod) / 1e6)
+            log_throttled(log, f"late:{mod}", logging.INFO, "dropping %s/%s %d: %.0f ms late (bound %.0f ms)",
+                          mod, obs.kind, obs.id, (self._now - obs.t_end_ns) / 1e6, self.spec.lateness_ns(mod) / 1e6)
             return self._step(None)
         for synth in self.context.observe(obs):
             self._admit(synth)
