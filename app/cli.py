@@ -137,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     if cmd == "bench":
         return _dispatch_target("bench", BENCH_TARGETS, rest)
     if cmd not in COMMANDS:
-        print(f"cuekit: unknown command {cmd!r}\n\n{_usage()}", file=sys.stderr)
+        print(f"cuekit: unknown command {cmd!r}; choose from {', '.join([*COMMANDS, 'bench', 'eval'])}",
+              file=sys.stderr)
         return 2
     mod = _load(COMMANDS[cmd][0], f"'{cmd}'")
     return 2 if mod is None else run_guarded(f"cuekit {cmd}", mod.main, rest)

@@ -38,6 +38,7 @@ from fusion.matching import SPEECH_KINDS, Matcher, max_window
 from fusion.spec import Spec, load_spec
 from fusion.watermarks import NEVER, WATERMARK_KIND, WatermarkOptions, Watermarks
 from perception.context.scene import Scene
+from perception.stream.logthrottle import log_throttled
 from perception.stream.types import IntentEvent, Observation
 
 log = logging.getLogger("cuekit.fusion")
@@ -150,7 +151,8 @@ class FusionEngine(Matcher, SlotResolver, Decider):
         problem = _validate(obs)
         if problem:
             self.stats.malformed += 1
-            log.warning("skipping malformed observation %r: %s", getattr(obs, "id", None), problem)
+            log_throttled(log, "malformed", logging.WARNING, "skipping malformed observation %r: %s",
+                          getattr(obs, "id", None), problem)
             return self._step(now_ns)
         arrival = now_ns if now_ns is not None else (self._now_fn() if self._now_fn is not None else None)
         if not self._plausible(obs, arrival):
@@ -168,8 +170,8 @@ class FusionEngine(Matcher, SlotResolver, Decider):
         if self.options.drop_late and obs.t_end_ns < self._now - self.spec.lateness_ns(mod) \
                 and not self.marks.announced(obs):
             self.stats.late_dropped += 1
-            log.info("dropping %s/%s %d: %.0f ms late (bound %.0f ms)", mod, obs.kind, obs.id,
-                     (self._now - obs.t_end_ns) / 1e6, self.spec.lateness_ns(mod) / 1e6)
+            log_throttled(log, f"late:{mod}", logging.INFO, "dropping %s/%s %d: %.0f ms late (bound %.0f ms)",
+                          mod, obs.kind, obs.id, (self._now - obs.t_end_ns) / 1e6, self.spec.lateness_ns(mod) / 1e6)
             return self._step(None)
         self.marks.observe(obs, self._now)
         if obs.kind == WATERMARK_KIND:

@@ -276,7 +276,11 @@ class _Loader(TableReader):
         if base not in self.bases:
             raise self.err(k + ["base"], f"unknown base {base!r} (known: {', '.join(sorted(self.bases))})")
         p = Path(self.bases[base]) / rel
-        if not p.is_file():
+        try:
+            found = p.is_file()
+        except (OSError, ValueError) as exc:  # a name too long, a NUL byte in it
+            raise self.err(k + ["path"], f"rhino context path is not usable: {exc}") from None
+        if not found:
             raise self.err(k + ["path"], f"rhino context not found: {p} (base {base!r} = {self.bases[base]})")
         only = self.get(e, k, "intents", (list,), None)
         ctx = load_rhino_context(p)

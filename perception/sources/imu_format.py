@@ -196,7 +196,7 @@ def classify_name(name: str) -> tuple[str, int, str | None] | None:
 
 
 def _maybe_unit(unit: str | None, kind: str) -> str | None:
-    if unit is None:
+    if unit is None or kind == "mag":  # magnetometer values pass unconverted, whatever unit a name gives
         return None
     try:
         return normalise_unit(unit, kind)

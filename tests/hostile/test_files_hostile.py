@@ -211,3 +211,11 @@ def test_replay_of_only_undecodable_messages_exits_1(tmp_path):
     r = run_cli("replay", str(p))
     assert r.returncode == 1
     assert "none of its 5 messages could be decoded" in r.stderr.strip().splitlines()[-1]
+
+
+def test_a_magnetometer_column_with_a_unit_in_its_name_is_a_column_not_a_crash():
+    """Found by the fuzz run: 'mY(g)' made the header parser look up a magnetometer unit table (KeyError)."""
+    p = ImuLineParser()
+    p.feed("t,ax,ay,az,magX(uT),magY(uT),magZ(uT)")
+    out = p.feed("0,0,0,1,20,30,40") + p.feed("10,0,0,1,20,30,41") + p.flush()
+    assert len(out) == 2 and out[1].mag is not None and tuple(out[1].mag) == (20.0, 30.0, 41.0)

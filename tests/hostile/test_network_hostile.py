@@ -200,3 +200,18 @@ def test_metrics_delivery_latency_is_sane_during_a_replay():
     assert n >= 3
     delivery = m["intents"]["delivery_ms"]
     assert delivery["n"] >= 3 and 0 <= delivery["p50"] and delivery["max"] < 1000, delivery
+
+
+def test_late_observations_are_logged_throttled(caplog):
+    """Item 13: one line per late observation flooded the log; now the first, then a count."""
+    from fusion.engine import FusionEngine
+    from perception.stream import Observation
+
+    logthrottle.reset()
+    eng = FusionEngine("default_ar")
+    eng.push(Observation("wrist", "shake", 0.9, 9_000_000_000, 9_100_000_000))
+    with caplog.at_level(logging.INFO, logger="cuekit.fusion"):
+        for i in range(500):
+            eng.push(Observation("wrist", "tap", 0.9, i * 1000, i * 1000 + 10), now_ns=10_000_000_000)
+    assert eng.stats.late_dropped == 500
+    assert len([r for r in caplog.records if "late" in r.getMessage()]) == 1

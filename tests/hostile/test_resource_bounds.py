@@ -41,7 +41,10 @@ def test_grammar_bomb_spec_is_refused_at_load(baseline_rss_mb):
     r = run_bounded("""
         from bombs import grammar_bomb_spec
         from fusion.spec import loads_spec, speech_grammar
-        speech_grammar(loads_spec(grammar_bomb_spec(), "bomb.toml"))
+        from perception.speech.context import Context
+        from perception.speech.grammar import compile_grammar
+        # the demo's path from a spec to the recogniser's grammar (app.demo._speech_stage)
+        compile_grammar(Context.from_spec(speech_grammar(loads_spec(grammar_bomb_spec(), "bomb.toml"))))
     """)
     assert r["outcome"].startswith("SpecError") and "bomb.toml:2" in r["outcome"], r
     assert "phrasings" in r["outcome"]

@@ -106,7 +106,7 @@ def test_not_an_mcap_file_is_refused_at_offset_zero(tmp_path, capsys):
     with pytest.raises(McapDamagedError, match="byte offset 0") as ei:
         list(read_items(p))
     assert "not an MCAP file" in str(ei.value)
-    assert replay_cli.main([str(p)]) == 2  # a bad input file: exit 2 (docs/hostile.md)
+    assert replay_cli.main([str(p)]) == 2  # not a recording at all: an input error (issue #18)
     assert "byte offset 0" in capsys.readouterr().err
     e = tmp_path / "empty.mcap"
     e.write_bytes(b"")
