@@ -112,6 +112,9 @@ def main(argv: list[str]) -> int:
     p.add_argument("results", nargs="*", help="`cuekit eval speech --json` outputs, as LABEL=FILE or FILE")
     p.add_argument("--curve", nargs="*", default=[], help="per-file rows (JSON lines), as LABEL=FILE or FILE")
     p.add_argument("--threshold", type=float, help="the default confidence threshold, marked on the curve")
+    p.add_argument("--rescore-whisper", action="store_true",
+                   help="recompute whisper confidences from the rows' features with the shipped weights "
+                        "(rows recorded before the calibration)")
     p.add_argument("--out", required=True)
     a = p.parse_args(argv)
     if a.curve:
@@ -119,7 +122,13 @@ def main(argv: list[str]) -> int:
         for r in a.curve:
             label, _, path = r.rpartition("=")
             with open(path) as f:
-                curves[label or path] = rejection_curve([json.loads(line) for line in f if line.strip()])
+                rows = [json.loads(line) for line in f if line.strip()]
+            if a.rescore_whisper:
+                from perception.speech.whisper.backend import WhisperOptions, confidence
+                for row in rows:
+                    if row.get("features"):
+                        row["top_confidence"] = confidence(row["features"], WhisperOptions())
+            curves[label or path] = rejection_curve(rows)
         plot_curve(curves, a.out, a.threshold)
         print(json.dumps(curves))
         return 0
