@@ -126,7 +126,7 @@ def main(argv: list[str]) -> int:
             if a.rescore_whisper:
                 from perception.speech.whisper.backend import WhisperOptions, confidence
                 for row in rows:
-                    if row.get("features"):
+                    if "mean_logprob" in (row.get("features") or {}):  # a whisper row
                         row["top_confidence"] = confidence(row["features"], WhisperOptions())
             curves[label or path] = rejection_curve(rows)
         plot_curve(curves, a.out, a.threshold)
