@@ -62,6 +62,9 @@ def register_backend(name: str, factory: Callable[..., SpeechBackend]) -> None:
 
 
 _AUTO_SAID = False
+# whisper tiny.en decodes a command in ~0.15 s of one core (docs/speech.md); with one core the VAD, the
+# other modalities and the decoder would contend, so the light path is chosen there
+MIN_CORES_FOR_WHISPER = 2
 
 
 def _import_shipped() -> None:
@@ -76,10 +79,14 @@ def resolve_backend_name(name: str) -> str:
     global _AUTO_SAID
     if name != "auto":
         return name
+    import os
+
     from perception.speech.whisper import build
     d, status = build.check(hashes=False)
-    if d is not None:
+    if d is not None and (os.cpu_count() or 1) >= MIN_CORES_FOR_WHISPER:
         return "whisper"
+    if d is not None:
+        status = f"needs {MIN_CORES_FOR_WHISPER} cores, this machine has {os.cpu_count()}"
     if not _AUTO_SAID:
         logging.getLogger("cuekit.speech").warning("speech backend auto: whisper %s; using pocketsphinx", status)
         _AUTO_SAID = True

@@ -191,6 +191,9 @@ def run(opts: EvalOptions, progress=True) -> dict:
         _init(*init)
         for i, job in enumerate(jobs):
             rows.append(_eval_file(job))
+            if sink:
+                sink.write(json.dumps(rows[-1]) + "\n")
+                sink.flush()
             if progress and (i + 1) % 50 == 0:
                 print(f"  {i + 1}/{len(jobs)} utterances", file=sys.stderr, flush=True)
     wall = time.perf_counter() - t0
@@ -246,14 +249,16 @@ def main(argv: list[str]) -> int:
     p.add_argument("--context", required=True, help="Rhino-style context YAML")
     p.add_argument("--data", required=True, help="folder with label.json and WAVs (or clean/ WAVs)")
     p.add_argument("--noise", nargs="+", help="noise WAV(s) to mix (several: one per file and SNR, by seed)")
-    p.add_argument("--backend", default="auto", help="whisper | pocketsphinx | auto (default: whisper if built)")
+    p.add_argument("--backend", nargs="+", default=["auto"],
+                   help="whisper | whisper-base | pocketsphinx | auto (default: whisper if built); several: "
+                        "each is run on the same files and conditions in this one run, side by side")
     p.add_argument("--split", choices=["all", "dev", "test"], default="all",
                    help="file half (fixed hash split; tune on dev with developer noise only)")
     p.add_argument("--snr", type=float, nargs="*", default=[], help="SNRs in dB (peak frame energy)")
     p.add_argument("--no-clean", action="store_true", help="skip the clean condition")
     p.add_argument("--limit", type=int, help="first N files (sorted by name)")
     p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--enhance", choices=["wiener"], help="noise suppression before decoding")
+    p.add_argument("--enhance", choices=["wiener", "nsnet2"], help="noise suppression before decoding")
     p.add_argument("--min-confidence", type=float)
     p.add_argument("--hangover-ms", type=float)
     p.add_argument("--rows", action="store_true", help="include per-file rows in the JSON")
@@ -265,19 +270,29 @@ def main(argv: list[str]) -> int:
     for f in [a.context, a.data] + (a.noise or []):
         if not Path(f).exists():
             p.error(f"{f} does not exist")
-    opts = EvalOptions(context=a.context, data=a.data, noise=a.noise[0] if a.noise and len(a.noise) == 1 else None,
-                       noises=tuple(a.noise) if a.noise and len(a.noise) > 1 else (),
-                       backend=a.backend, split=a.split, snrs=tuple(a.snr), limit=a.limit,
-                       workers=max(1, a.workers), enhance=a.enhance, min_confidence=a.min_confidence,
-                       hangover_ms=a.hangover_ms, clean=not a.no_clean, rows_out=a.rows_out,
-                       baseline=a.baseline)
-    res = run(opts)
-    if not a.rows:
-        res.pop("rows")
+    results = []
+    for backend in a.backend:
+        rows_out = a.rows_out if len(a.backend) == 1 or not a.rows_out else \
+            str(Path(a.rows_out).with_suffix(f".{backend}{Path(a.rows_out).suffix}"))
+        opts = EvalOptions(context=a.context, data=a.data,
+                           noise=a.noise[0] if a.noise and len(a.noise) == 1 else None,
+                           noises=tuple(a.noise) if a.noise and len(a.noise) > 1 else (),
+                           backend=backend, split=a.split, snrs=tuple(a.snr), limit=a.limit,
+                           workers=max(1, a.workers), enhance=a.enhance, min_confidence=a.min_confidence,
+                           hangover_ms=a.hangover_ms, clean=not a.no_clean, rows_out=rows_out,
+                           baseline=a.baseline)
+        print(f"cuekit eval speech: backend {backend}", file=sys.stderr, flush=True)
+        res = run(opts)
+        if not a.rows:
+            res.pop("rows")
+        results.append(res)
+    out = results[0] if len(results) == 1 else {"runs": results, "backends": a.backend}
     if a.json:
-        print(json.dumps(res))
+        print(json.dumps(out))
     else:
-        print(format_table(res))
+        for res in results:
+            print(f"backend {res['backend']}:")
+            print(format_table(res))
     return 0
 
 

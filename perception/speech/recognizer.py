@@ -34,7 +34,10 @@ class SpeechOptions:
     enhance: str | None = None  # None | "wiener": noise suppression before decoding
     # "auto": whisper where its converted model is built (`cuekit models build --speech`), else the
     # light path "pocketsphinx"; either can be named explicitly
-    backend: str = "auto"
+    # PocketSphinx by default: the converted Whisper ("whisper", or "auto" = Whisper when built) is better on
+    # the barista set but its confidence model, fitted on long orders, rejects short commands such as the
+    # bundled session's "yes" / "cancel" (docs/speech.md)
+    backend: str = "pocketsphinx"
     buffer_s: float = 30.0  # audio history kept for segments (longest utterance + pad)
     # a segment starting within this gap after the previous one is also decoded joined with it
     merge_gap_ms: float = 1500.0

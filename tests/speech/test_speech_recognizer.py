@@ -89,7 +89,8 @@ def test_streaming_through_wav_source_equals_batch(barista, barista_labels, bari
     with tempfile.TemporaryDirectory() as d:
         path = f"{d}/three.wav"
         write_wav(path, np.concatenate(xs))
-        streamed = _run_pipeline(path, SpeechStageOptions(context=barista_recognizer.grammar))
+        streamed = _run_pipeline(path, SpeechStageOptions(context=barista_recognizer.grammar,
+                                                          speech=barista_recognizer.options))
         x, _ = read_wav(path)
     batch = [r.to_observation() for r in barista_recognizer.recognize(x, t0_ns=0)]
     assert len(batch) >= 3

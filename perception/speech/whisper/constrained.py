@@ -64,7 +64,6 @@ class ConstrainedResult:
 class _Beam:
     items: frozenset
     tokens: list[int] = field(default_factory=list)
-    words: list[str] = field(default_factory=list)
     logprob: float = 0.0
     forced: float = 0.0
 
@@ -93,7 +92,7 @@ class GrammarTokenAutomaton:
                     if s != 0:
                         self.spellings[s].append((self.hyphen + tokenizer.encode(form), a.word, a.dst))
         self.start = frozenset({_Item(0)})
-        self._cache: dict[frozenset, dict[int, tuple[frozenset, str | None]]] = {}
+        self._cache: dict[frozenset, dict[int, frozenset]] = {}
 
     def words_of(self, tokens: list[int]) -> list[str]:
         """Grammar words of an in-grammar token sequence (spelling variants undone)."""
@@ -101,26 +100,24 @@ class GrammarTokenAutomaton:
         words = [w.strip(",.?!").lower() for w in text.split()]
         return [self._digit_word.get(w, w) for w in words if w]
 
-    def transitions(self, node: frozenset) -> dict[int, tuple[frozenset, str | None]]:
-        """token -> (next node, the word completed by this token or None)."""
+    def transitions(self, node: frozenset) -> dict[int, frozenset]:
+        """token -> next node."""
         hit = self._cache.get(node)
         if hit is not None:
             return hit
         nxt: dict[int, set] = {}
-        done: dict[int, str] = {}
         for it in node:
             if it.state == _END:
                 nxt.setdefault(self.eot, set())
                 continue
             k = len(it.prefix)
-            for sp, word, dst in self.spellings[it.state]:
+            for sp, _word, dst in self.spellings[it.state]:
                 if len(sp) > k and sp[:k] == it.prefix:
                     if it.after_comma and k == 0 and sp[:len(self.hyphen)] == self.hyphen:
                         continue
                     t = sp[k]
                     if len(sp) == k + 1:
                         nxt.setdefault(t, set()).add(_Item(dst))
-                        done.setdefault(t, word)
                     else:
                         nxt.setdefault(t, set()).add(_Item(it.state, sp[:k + 1]))
             if k == 0 and it.state != 0:
@@ -130,7 +127,7 @@ class GrammarTokenAutomaton:
                     nxt.setdefault(self.eot, set())
                     for t in self.end_punct:
                         nxt.setdefault(t, set()).add(_Item(_END))
-        out = {t: (frozenset(v), done.get(t)) for t, v in nxt.items()}
+        out = {t: frozenset(v) for t, v in nxt.items()}
         self._cache[node] = out
         return out
 
@@ -172,8 +169,7 @@ def beam_search(model, enc: dict[str, np.ndarray], automaton: GrammarTokenAutoma
                 n = len(b.tokens) + 1
                 finished.append(ConstrainedResult(automaton.words_of(b.tokens), b.tokens, score, b.forced + gap, n))
                 continue
-            node, _ = automaton.transitions(b.items)[t]
-            new_beams.append(_Beam(node, b.tokens + [t], [], score, b.forced + gap))
+            new_beams.append(_Beam(automaton.transitions(b.items)[t], b.tokens + [t], score, b.forced + gap))
             parents.append(bi)
             if len(new_beams) == beam_size:
                 break
