@@ -159,11 +159,11 @@ class Assembly:
         if self._built:
             return self.pipeline
         stages = self.stage_configs()
-        spec = fusion_spec_of(stages)
-        if spec is not None:
+        spec_ref = fusion_spec_of(stages)
+        if spec_ref is not None:
             from fusion.spec import load_spec
 
-            load_spec(spec)  # a bad spec is the user's one problem (SpecError, file:line), not each stage's
+            load_spec(spec_ref)  # a bad spec is the user's one problem (SpecError, file:line), not each stage's
         for sc in stages:
             try:
                 stage, spec = self.registry.create(sc.group, sc.plugin, sc.config, sc.name)

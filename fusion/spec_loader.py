@@ -89,7 +89,7 @@ class _Loader(TableReader):
 
         lateness = dict(DEFAULT_LATENESS_MS)
         lt = self.get(doc, [], "lateness_ms", (dict,), {})
-        for k, v in lt.items():
+        for k in lt:
             if k not in (*DEFAULT_LATENESS_MS, "default"):
                 raise self.err(["lateness_ms", k], f"unknown modality '{k}'")
             lateness[k] = self.ms(lt, ["lateness_ms"], k, 0)

@@ -32,7 +32,7 @@ def main() -> int:
     win.show()
     win.start_source(0)
 
-    def grab() -> None:
+    def grab(win: MainWindow = win) -> None:  # bound now: `win` is deleted before the interpreter exits
         win._refresh_stats()
         a.out.parent.mkdir(parents=True, exist_ok=True)
         shot = app.primaryScreen().grabWindow(win.winId()) if app.platformName() == "xcb" else win.grab()

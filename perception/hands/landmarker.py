@@ -325,7 +325,7 @@ class HandLandmarker:
     def _track_id_for(self, rect: Rect) -> int:
         """The id of a hand lost moments ago near this spot (so its gestures continue), else a new id."""
         best, best_d = None, float("inf")
-        for i, (tid, cx, cy, _t, width) in enumerate(self._lost):
+        for i, (_tid, cx, cy, _t, width) in enumerate(self._lost):
             d = math.hypot(rect.xc - cx, rect.yc - cy)
             if d < width and d < best_d:
                 best, best_d = i, d

@@ -29,8 +29,8 @@ import json
 import logging
 import math
 import re
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
 import numpy as np

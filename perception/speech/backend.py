@@ -49,7 +49,7 @@ class SpeechBackend(ABC):
     def decode(self, segment_audio: np.ndarray, sample_rate: int) -> list[Hypothesis]:
         """`segment_audio` float32 mono in [-1, 1]. Best hypothesis first."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, not abstract
         """Free native resources (optional)."""
 
 

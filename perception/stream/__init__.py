@@ -14,6 +14,7 @@ __all__ = [
     "Observation", "ReplayClock", "VideoFrame", "now_ns",
 ]
 from perception.stream.channel import END, Channel, QueuePolicy  # noqa: E402
+from perception.stream.graph import Graph, GraphError, Role  # noqa: E402
 from perception.stream.pipeline import Pipeline  # noqa: E402
 from perception.stream.stage import (  # noqa: E402
     CallbackSink,
@@ -23,8 +24,6 @@ from perception.stream.stage import (  # noqa: E402
     Source,
     Stage,
 )
-
-from perception.stream.graph import Graph, GraphError, Role  # noqa: E402
 
 __all__ += ["END", "CallbackSink", "Channel", "Emit", "FunctionStage", "Graph", "GraphError", "Pipeline",
             "QueuePolicy", "Role", "Sink", "Source", "Stage"]

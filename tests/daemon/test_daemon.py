@@ -162,7 +162,7 @@ def test_recording_is_closed_cleanly_and_replays_device_free(run_daemon, tmp_pat
 
     async def main():
         async with AsyncClient(d.url) as c:
-            for i, kind in enumerate(["flick_left", "flick_right", "shake"]):
+            for kind in ["flick_left", "flick_right", "shake"]:
                 t = time.monotonic_ns()
                 await c.send_observation(Observation("wrist", kind, 0.9, t - 30_000_000, t))
                 import numpy as np

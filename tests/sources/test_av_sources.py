@@ -201,6 +201,6 @@ def test_microphone_conditioning_anchoring_and_overflow_after_the_callback():
     assert mic.counters["resync"] == 2 and mic.counters["overflow"] == 1
     assert all(c.sample_rate == 16000 and len(c.samples) == 320 for c in got)
     # the callback never blocks: with the consumer stopped, a full queue is counted, not waited on
-    for i in range(6):
+    for _ in range(6):
         mic._callback(tone[:block, None], block, None, _Status())
     assert mic.counters["overflow"] == 1 + 2

@@ -218,8 +218,8 @@ def test_tcp_hyperimu_json_lines_split_across_reads_and_a_reconnect():
     src = ImuTcpSource(0, host="127.0.0.1")
     src.setup()
     lines = [
-        '{"os":"hyperimu","Timestamp":%d,"lsm6dsl Accelerometer":[0.1,%s,9.81],"lsm6dsl Gyroscope":[0,0,0.5]}'
-        % (1518819953744 + 20 * i, repr(0.01 * i))
+        f'{{"os":"hyperimu","Timestamp":{1518819953744 + 20 * i},"lsm6dsl Accelerometer":[0.1,{0.01 * i!r},9.81],'
+        '"lsm6dsl Gyroscope":[0,0,0.5]}'
         for i in range(30)
     ]
     payload = ("\n".join(lines[:20]) + "\n{broken json\n").encode()
