@@ -20,7 +20,8 @@ from typing import Any
 
 import yaml
 
-from fusion.expressions import (
+from perception.hands.vocabulary import EMITS as HAND_EMITS
+from perception.speech.expressions import (
     Expression,
     ExpressionError,
     ExpressionMatch,
@@ -30,7 +31,6 @@ from fusion.expressions import (
     tokenize,
     words_of,
 )
-from perception.hands.vocabulary import EMITS as HAND_EMITS
 from perception.wrist.vocabulary import EMITS as WRIST_EMITS
 
 REPO = Path(__file__).resolve().parents[1]

@@ -284,24 +284,45 @@ def hand_skeleton() -> PluginSpec:
                       description="hand gestures from already-tracked skeletons (a headset's own hand tracking)")
 
 
+def speech_grammar_source(ref: str | os.PathLike) -> Any:
+    """A speech grammar reference from a config: a Rhino context YAML as it is; an intent spec (a name in
+    assets/specs or a TOML path) as a function of the scene, so scene target names become slot values."""
+    if Path(ref).suffix.lower() in (".yaml", ".yml"):
+        return Path(ref)
+    from fusion.spec import load_spec, speech_grammar
+
+    spec = load_spec(ref)
+    return lambda scene: speech_grammar(spec, scene)
+
+
 def speech() -> PluginSpec:
-    from perception.speech.stage import SpeechStage, SpeechStageOptions
+    from perception.speech.stage import SpeechStageOptions, speech_stage_from_spec
     from perception.stream import AudioChunk, Observation
 
     def create(config: dict[str, Any], name: str | None) -> Any:
         own, rest = _split(config, ("context", "emit_rejected"))
-        opts = SpeechStageOptions(context=own["context"], emit_rejected=own.get("emit_rejected", True))
         if rest:
             raise ValueError(f"speech: unknown option(s) {sorted(rest)}")
-        return SpeechStage(opts, name=name)
+        opts = SpeechStageOptions(emit_rejected=own.get("emit_rejected", True))
+        return speech_stage_from_spec(speech_grammar_source(own.get("context", "default_ar")), opts, name=name)
+
+    def validate(c: dict[str, Any]) -> Validation:
+        ref = c.get("context", "default_ar")
+        p = Path(ref)
+        if p.suffix and not p.is_file():
+            return Validation.decline(f"speech context {ref} does not exist")
+        return Validation(True)
 
     return PluginSpec("speech", "cuekit.recognizers", create, consumes=(AudioChunk,), produces=(Observation,),
-                      validate=lambda c: Validation(True) if Path(c["context"]).is_file()
-                      else Validation.decline(f"speech context {c['context']} does not exist"),
-                      config_schema={"type": "object", "required": ["context"], "additionalProperties": False,
-                                     "properties": {"context": {"type": "string"},
+                      validate=validate,
+                      config_schema={"type": "object", "additionalProperties": False,
+                                     "properties": {"context": {"type": "string", "description":
+                                                                "a Rhino context YAML, or an intent spec (name "
+                                                                "in assets/specs or TOML path); default: "
+                                                                "default_ar"},
                                                     "emit_rejected": {"type": "boolean"}}},
-                      description="spoken commands against a Rhino-style context (pocketsphinx)")
+                      description="spoken commands against the intent spec's grammar or a Rhino context "
+                                  "(pocketsphinx)")
 
 
 def fusion() -> PluginSpec:

@@ -7,6 +7,7 @@ interchangeable behind `SpeechBackend`.
 """
 from __future__ import annotations
 
+import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -49,6 +50,14 @@ class SpeechBackend(ABC):
 
 
 _REGISTRY: dict[str, Callable[..., SpeechBackend]] = {}
+# modules that register the shipped backends when imported; named, not imported here, so the backends
+# (which import this module for the ABC) do not form an import circle with it
+SHIPPED_BACKEND_MODULES = ("perception.speech.pocketsphinx_backend", "perception.speech.vosk_backend")
+
+
+def _load_shipped() -> None:
+    for module in SHIPPED_BACKEND_MODULES:
+        importlib.import_module(module)
 
 
 def register_backend(name: str, factory: Callable[..., SpeechBackend]) -> None:
@@ -58,15 +67,12 @@ def register_backend(name: str, factory: Callable[..., SpeechBackend]) -> None:
 
 def create_backend(name: str, grammar, **kwargs) -> SpeechBackend:
     if name not in _REGISTRY:
-        # the shipped backends register on import
-        import perception.speech.pocketsphinx_backend
-        import perception.speech.vosk_backend  # noqa: F401
+        _load_shipped()
     if name not in _REGISTRY:
         raise ValueError(f"unknown speech backend {name!r}; known: {sorted(_REGISTRY)}")
     return _REGISTRY[name](grammar, **kwargs)
 
 
 def available_backends() -> list[str]:
-    import perception.speech.pocketsphinx_backend
-    import perception.speech.vosk_backend  # noqa: F401
+    _load_shipped()
     return sorted(_REGISTRY)
