@@ -29,6 +29,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
 EVAL_TARGETS: dict[str, str] = {
     "hands": "perception.hands.evaluate",
     "speech": "perception.speech.evaluate",
+    "commands": "perception.speech.commands_eval",
+    "wake": "perception.speech.wake_eval",
     "imu": "perception.wrist.evaluate",
     "fusion": "fusion.evaluate",
     "session": "app.session_eval",

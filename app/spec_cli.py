@@ -11,9 +11,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from fusion.expressions import words_of
 from fusion.spec import Spec, SpecError, load_spec, toml_line_of
 from fusion.spec_locate import path_of
+from perception.speech.expressions import words_of
 
 
 def build_parser() -> argparse.ArgumentParser:

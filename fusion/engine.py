@@ -27,6 +27,7 @@ import itertools
 import logging
 import math
 import os
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -136,6 +137,10 @@ class FusionEngine(Matcher, SlotResolver, Decider):
                              for k in lf.kinds}
         self._speech_intents = {lf.speech_intent for it in spec.intents.values() for lf in it.leaves()
                                 if lf.modality == "speech"}
+        # speech intents spoken by exactly one leaf: the recogniser's parse names that leaf unambiguously
+        leaves_of = Counter(lf.speech_intent for it in spec.intents.values() for lf in it.leaves()
+                            if lf.modality == "speech")
+        self._single_leaf_speech = {k for k, n in leaves_of.items() if n == 1}
 
     # ------------------------------------------------------------------------------------------
     # public API

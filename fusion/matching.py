@@ -13,8 +13,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from fusion.expressions import tokenize
 from fusion.spec import Leaf, Node
+from perception.speech.expressions import tokenize
+from perception.speech.observation import speech_parse
 from perception.stream.types import Observation
 
 INF = math.inf
@@ -197,6 +198,7 @@ class Matcher:
 
     def _speech(self, lf: Leaf, o: Observation) -> tuple[float, dict[str, SlotVal]] | None:
         p = o.payload
+        own = speech_parse(o)
         words = p.get("words") if isinstance(p.get("words"), list) else []
         hyps: list[tuple[str, Any, Any, float, list]] = [
             (p.get("text") or p.get("phrase")
@@ -209,7 +211,7 @@ class Matcher:
                 hyps.append((str(alt.get("text", "")), alt.get("intent"), alt.get("slots"),
                              float(c) if ok else float(o.confidence),
                              alt.get("words") if isinstance(alt.get("words"), list) else []))
-        for text, intent, given_slots, conf, hw in hyps:
+        for k, (text, intent, given_slots, conf, hw) in enumerate(hyps):
             # recogniser output is input: anything odd in it is ignored, not trusted
             text = text if isinstance(text, str) else ""
             intent = intent if isinstance(intent, str) else None
@@ -217,7 +219,9 @@ class Matcher:
             if intent is not None and intent in self._speech_intents and intent != lf.speech_intent:
                 continue  # the recogniser decided on another of our intents
             toks, times = tokens_and_times(text, hw, o)
-            m = self.spec.match_speech(lf, toks, self.scene)
+            # the recogniser parsed once: its parse is used as it is when it names this leaf alone
+            m = None if intent == lf.speech_intent and intent in self._single_leaf_speech \
+                else self.spec.match_speech(lf, toks, self.scene)
             if m is not None:
                 slots = {}
                 for name, sm in m.slots.items():
@@ -227,8 +231,10 @@ class Matcher:
             if intent is not None and intent == lf.speech_intent:
                 # the recogniser's own parse: keep its slots, find their words for deixis
                 slots = {}
+                given_times = own.slot_times if k == 0 and own is not None else {}
                 for name, val in (given_slots or {}).items():
-                    span = find_span(toks, tokenize(str(val)), times) or (o.t_start_ns, o.t_end_ns)
+                    span = given_times.get(name) or find_span(toks, tokenize(str(val)), times) \
+                        or (o.t_start_ns, o.t_end_ns)
                     stype = self._slot_type_of(lf, name)
                     slots[name] = self._slot_val(str(val), stype, *span)
                 return conf, slots

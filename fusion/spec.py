@@ -16,7 +16,6 @@ The spec lives in several modules along its seams; this one is the public face a
 """
 from __future__ import annotations
 
-from fusion.expressions import SlotMatch
 from fusion.spec_checks import MAX_PHRASINGS
 from fusion.spec_grammar import SpeechGrammar, speech_grammar
 from fusion.spec_loader import SpecOptions, default_bases, load_spec, loads_spec
@@ -41,6 +40,7 @@ from fusion.spec_model import (
     SpecError,
 )
 from fusion.spec_rhino import RhinoContext, load_rhino_context
+from perception.speech.expressions import SlotMatch
 
 __all__ = ["DEFAULT_DEIXIS", "DEFAULT_LATENESS_MS", "HAND_GESTURES", "MAX_PHRASINGS", "MODALITIES", "PREDICATES",
            "REPO", "SLOT_KINDS", "SPECS_DIR", "WRIST_GESTURES", "Combo", "DeixisOptions", "Intent", "Leaf", "Node",

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from fusion.expressions import Element, Expression, Group, Macro
 from fusion.spec_locate import path_of
 from fusion.spec_model import Combo, Intent, Leaf, Node, SpecError
+from perception.speech.expressions import Element, Expression, Group, Macro
 
 # The speech grammar compiler multiplies every expression out (alternatives x optionals x macros) into
 # token sequences; a few hundred bytes of nested alternatives reach billions of them. The shipped specs

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from fusion.expressions import parse_expression, tokenize, words_of
 from fusion.spec_model import Spec
+from perception.speech.expressions import parse_expression, tokenize, words_of
 
 
 @dataclass(slots=True)

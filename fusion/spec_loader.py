@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fusion.expressions import Expression, tokenize
 from fusion.spec_checks import check_conditions, check_expansion, check_macro_cycles, check_unknown_macros
 from fusion.spec_locate import decode_text, deepest_line, format_key, path_of
 from fusion.spec_model import (
@@ -31,6 +30,7 @@ from fusion.spec_model import (
 )
 from fusion.spec_rhino import load_rhino_context
 from fusion.spec_triggers import IDENT_RE, TableReader
+from perception.speech.expressions import Expression, tokenize
 
 MAX_SPEC_BYTES = 4 * 1024 * 1024
 

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import assets
-from fusion.expressions import Expression, ExpressionMatch, match_tokens, tokenize
 from perception.hands.vocabulary import EMITS as HAND_EMITS
+from perception.speech.expressions import Expression, ExpressionMatch, match_tokens, tokenize
 from perception.wrist.vocabulary import EMITS as WRIST_EMITS
 
 REPO = Path(__file__).resolve().parents[1]

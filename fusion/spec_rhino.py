@@ -8,10 +8,10 @@ from typing import Any
 
 import yaml
 
-from fusion.expressions import Expression, ExpressionError, parse_expression, tokenize
 from fusion.spec_checks import check_macro_cycles
 from fusion.spec_locate import decode_text, format_key, yaml_line_of
 from fusion.spec_model import SlotType, SpecError
+from perception.speech.expressions import Expression, ExpressionError, parse_expression, tokenize
 
 
 @dataclass(slots=True)

@@ -6,9 +6,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from fusion.expressions import Expression, ExpressionError, parse_expression
 from fusion.spec_locate import format_key, toml_line_of
 from fusion.spec_model import MODALITIES, PREDICATES, Combo, Leaf, Node, SpecError
+from perception.speech.expressions import Expression, ExpressionError, parse_expression
 
 MAX_MS = 86_400_000  # a day: no spec window, dwell or refractory time is longer; inf and nan are refused
 

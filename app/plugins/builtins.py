@@ -309,22 +309,35 @@ def hand_skeleton() -> PluginSpec:
                       description="hand gestures from already-tracked skeletons (a headset's own hand tracking)")
 
 
+def speech_grammar_source(ref: str | os.PathLike) -> Any:
+    """A speech grammar reference from a config: a Rhino context YAML as it is; an intent spec (a name in
+    assets/specs or a TOML path) as a function of the scene, so scene target names become slot values."""
+    if Path(ref).suffix.lower() in (".yaml", ".yml"):
+        return Path(ref)
+    from fusion.spec import load_spec, speech_grammar
+
+    spec = load_spec(ref)
+    return lambda scene: speech_grammar(spec, scene)
+
+
 def speech() -> PluginSpec:
     from perception.stream import AudioChunk, Observation
 
     def create(config: dict[str, Any], name: str | None) -> Any:
-        from perception.speech.stage import SpeechStage, SpeechStageOptions
+        from perception.speech.stage import SpeechStageOptions, speech_stage_from_spec
 
         own, rest = _split(config, ("context", "spec", "targets", "emit_rejected"))
         if rest:
             raise ValueError(f"speech: unknown option(s) {sorted(rest)}")
         if "context" in own and "spec" in own:
             raise ValueError("speech: give either 'context' (a Rhino YAML) or 'spec' (an intent spec), not both")
-        context: Any = own.get("context")
-        if context is None:
-            context = _grammar_from_spec(own.get("spec", "default_ar"), own.get("targets", []))
-        opts = SpeechStageOptions(context=context, emit_rejected=own.get("emit_rejected", True))
-        return SpeechStage(opts, name=name)
+        opts = SpeechStageOptions(emit_rejected=own.get("emit_rejected", True))
+        source = speech_grammar_source(own.get("context") or own.get("spec") or "default_ar")
+        stage = speech_stage_from_spec(source, opts, name=name)
+        if own.get("targets"):
+            stage.update_scene({"op": "replace", "targets": [t if isinstance(t, dict) else {"id": t}
+                                                             for t in own["targets"]]})
+        return stage
 
     def validate(config: dict[str, Any]) -> Validation:
         from app.extras import missing
@@ -332,32 +345,23 @@ def speech() -> PluginSpec:
         absent = missing("speech")
         if absent:
             return Validation.decline(f"speech recognition needs its extra: {absent}")
-        if "context" in config and not Path(config["context"]).is_file():
-            return Validation.decline(f"speech context {config['context']} does not exist")
+        ref = config.get("context") or config.get("spec")
+        if ref and Path(ref).suffix and not Path(ref).is_file():
+            return Validation.decline(f"speech grammar {ref} does not exist")
         return Validation(True)
 
     return PluginSpec("speech", "cuekit.recognizers", create, consumes=(AudioChunk,), produces=(Observation,),
                       validate=validate,
                       config_schema={"type": "object", "additionalProperties": False, "properties": {
-                          "context": {"type": "string", "description": "a Rhino-style context YAML"},
+                          "context": {"type": "string", "description": "a Rhino-style context YAML, or an "
+                                      "intent spec (name in assets/specs or TOML path)"},
                           "spec": {"type": "string", "description": "an intent spec name or TOML path "
                                    "(default: the fusion stage's spec)"},
                           "targets": {"type": "array", "items": {"type": ["string", "object"]},
                                       "description": "scene targets (names or scene target objects): "
-                                      "the values of the grammar's target slots"},
+                                      "the values of the grammar's target slots; scene updates add more"},
                           "emit_rejected": {"type": "boolean"}}},
                       description="spoken commands against the intent spec's grammar or a Rhino-style context")
-
-
-def _grammar_from_spec(spec_ref: str, targets: list[Any]) -> Any:
-    """The speech part of an intent spec, with the scene `targets` as the values of its target slots."""
-    from fusion.spec import load_spec, speech_grammar
-    from perception.context.scene import Scene
-    from perception.speech.context import Context
-
-    scene = Scene()
-    scene.apply({"op": "replace", "targets": [t if isinstance(t, dict) else {"id": t} for t in targets]})
-    return Context.from_spec(speech_grammar(load_spec(spec_ref), scene))
 
 
 def fusion() -> PluginSpec:

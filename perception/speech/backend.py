@@ -11,6 +11,7 @@ where its model is built) and "pocketsphinx" (the light path: ~4x less CPU, weak
 """
 from __future__ import annotations
 
+import importlib
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -54,6 +55,15 @@ class SpeechBackend(ABC):
 
 
 _REGISTRY: dict[str, Callable[..., SpeechBackend]] = {}
+# modules that register the shipped backends when imported; named, not imported here, so the backends
+# (which import this module for the ABC) do not form an import circle with it
+SHIPPED_BACKEND_MODULES = ("perception.speech.pocketsphinx_backend", "perception.speech.vosk_backend",
+                           "perception.speech.whisper.backend")
+
+
+def _load_shipped() -> None:
+    for module in SHIPPED_BACKEND_MODULES:
+        importlib.import_module(module)
 
 
 def register_backend(name: str, factory: Callable[..., SpeechBackend]) -> None:
@@ -65,13 +75,6 @@ _AUTO_SAID = False
 # whisper tiny.en decodes a command in ~0.15 s of one core (docs/speech.md); with one core the VAD, the
 # other modalities and the decoder would contend, so the light path is chosen there
 MIN_CORES_FOR_WHISPER = 2
-
-
-def _import_shipped() -> None:
-    # the shipped backends register on import
-    import perception.speech.pocketsphinx_backend
-    import perception.speech.vosk_backend
-    import perception.speech.whisper.backend  # noqa: F401
 
 
 def resolve_backend_name(name: str) -> str:
@@ -96,12 +99,12 @@ def resolve_backend_name(name: str) -> str:
 def create_backend(name: str, grammar, **kwargs) -> SpeechBackend:
     name = resolve_backend_name(name)
     if name not in _REGISTRY:
-        _import_shipped()
+        _load_shipped()
     if name not in _REGISTRY:
         raise ValueError(f"unknown speech backend {name!r}; known: {sorted(_REGISTRY)}")
     return _REGISTRY[name](grammar, **kwargs)
 
 
 def available_backends() -> list[str]:
-    _import_shipped()
+    _load_shipped()
     return sorted(_REGISTRY)

@@ -1,20 +1,20 @@
 """Speech contexts: intents with Rhino-style expressions and slot value lists.
 
-Expression syntax (as Picovoice Rhino contexts): words; `[a, b c]` choose one phrase; `(words)`
-optional; `$type:name` a slot named `name` whose values come from the slot list `type`. Choices and
-optionals nest. A context comes from a Rhino YAML file (`context: {expressions, slots}`) or from the
-intent spec's speech expressions (`Context.from_spec`).
+Expression syntax (as Picovoice Rhino contexts; parsed by `perception.speech.expressions`, the one
+implementation shared with the intent spec): words; `[a, b c]` choose one phrase; `(words)` optional;
+`$type:name` a slot named `name` whose values come from the slot list `type`; `@macro`. A context comes
+from a Rhino YAML file (`context: {expressions, slots}`) or from the intent spec's speech export
+(`Context.from_spec(fusion.spec.speech_grammar(spec))`; this module never imports fusion).
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-_TOKEN = re.compile(r"\s*(\[|\]|\(|\)|,|\$[A-Za-z_][\w]*:[A-Za-z_][\w]*|@[A-Za-z_][\w]*|[^\s\[\](),$@]+)")
+from perception.speech.expressions import ExpressionError, expand_tokens, parse_expression, tokenize
 
 Token = str  # a lowercase word, or a slot reference "$type:name"
 
@@ -29,83 +29,10 @@ def slot_parts(tok: Token) -> tuple[str, str]:
     return t, n
 
 
-def normalise_words(text: str) -> list[str]:
-    """Lower-case words as the recogniser's dictionary spells them (apostrophes kept)."""
-    return [w for w in re.sub(r"[^a-z0-9' ]+", " ", text.lower().replace("’", "'")).split() if w]
-
-
-class ExpressionError(ValueError):
-    pass
-
-
-def _tokenise(expr: str) -> list[str]:
-    pos, out = 0, []
-    expr = expr.strip()
-    while pos < len(expr):
-        m = _TOKEN.match(expr, pos)
-        if not m or m.end() == pos:
-            raise ExpressionError(f"cannot read expression {expr!r} at position {pos}: {expr[pos:pos + 12]!r}")
-        out.append(m.group(1))
-        pos = m.end()
-        while pos < len(expr) and expr[pos].isspace():
-            pos += 1
-    return out
-
-
-def expand_expression(expr: str, macros: dict[str, list[str]] | None = None,
-                      _depth: int = 0) -> list[tuple[Token, ...]]:
+def expand_expression(expr: str, macros: dict[str, list[str]] | None = None) -> list[tuple[Token, ...]]:
     """Every token sequence an expression stands for (choices, optionals and @macros multiplied out)."""
-    if _depth > 8:
-        raise ExpressionError(f"macros nest too deeply (a macro refers to itself?) in {expr!r}")
-    macros = macros or {}
-    toks = _tokenise(expr)
-    pos = 0
-
-    def seq(stop: set[str]) -> list[tuple[Token, ...]]:
-        nonlocal pos
-        parts: list[list[tuple[Token, ...]]] = []
-        while pos < len(toks) and toks[pos] not in stop:
-            t = toks[pos]
-            pos += 1
-            if t == "[":
-                alts = [seq({",", "]"})]
-                while pos < len(toks) and toks[pos] == ",":
-                    pos += 1
-                    alts.append(seq({",", "]"}))
-                if pos >= len(toks) or toks[pos] != "]":
-                    raise ExpressionError(f"unclosed '[' in expression {expr!r}")
-                pos += 1
-                parts.append([s for a in alts for s in a])
-            elif t == "(":
-                inner = seq({",", ")"})
-                while pos < len(toks) and toks[pos] == ",":
-                    pos += 1
-                    inner += seq({",", ")"})
-                if pos >= len(toks) or toks[pos] != ")":
-                    raise ExpressionError(f"unclosed '(' in expression {expr!r}")
-                pos += 1
-                parts.append([()] + inner)
-            elif t.startswith("@"):
-                name = t[1:]
-                if name not in macros:
-                    raise ExpressionError(f"expression {expr!r} uses macro @{name}, which is not defined "
-                                          f"(known: {sorted(macros)})")
-                parts.append([x for m in macros[name] for x in expand_expression(m, macros, _depth + 1)])
-            elif t in ("]", ")", ","):
-                raise ExpressionError(f"unexpected {t!r} in expression {expr!r}")
-            elif t.startswith("$"):
-                parts.append([(t,)])
-            else:
-                parts.append([tuple(normalise_words(t))])
-        out = [()]
-        for p in parts:
-            out = [a + b for a in out for b in p]
-        return out
-
-    result = seq(set())
-    if pos != len(toks):
-        raise ExpressionError(f"unbalanced brackets in expression {expr!r}")
-    return sorted(set(result))
+    parsed_macros = {k: [parse_expression(e) for e in v] for k, v in (macros or {}).items()}
+    return expand_tokens(parse_expression(expr), parsed_macros)
 
 
 @dataclass
@@ -118,18 +45,23 @@ class Context:
     macros: dict[str, list[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.slots = {k: [" ".join(normalise_words(v)) for v in vals] for k, vals in self.slots.items()}
+        self.slots = {k: [" ".join(tokenize(v)) for v in vals] for k, vals in self.slots.items()}
         for k, vals in self.slots.items():
             if not vals or any(not v for v in vals):
                 raise ExpressionError(f"slot {k!r} has an empty value list or an empty value")
+        macros = {k: [parse_expression(e) for e in v] for k, v in self.macros.items()}
+        seqs: set[tuple[str, tuple[Token, ...]]] = set()
         for intent, exprs in self.expressions.items():
             for e in exprs:
-                for seq in expand_expression(e, self.macros):
+                for seq in expand_tokens(parse_expression(e), macros):
                     for tok in seq:
                         if is_slot(tok) and slot_parts(tok)[0] not in self.slots:
                             raise ExpressionError(
                                 f"intent {intent!r}: expression {e!r} uses slot type {slot_parts(tok)[0]!r}, "
                                 f"which has no value list (known: {sorted(self.slots)})")
+                    if seq:
+                        seqs.add((intent, seq))
+        self._seqs = sorted(seqs)
 
     @classmethod
     def from_rhino_yaml(cls, path: str | Path) -> Context:
@@ -150,28 +82,22 @@ class Context:
 
     @classmethod
     def from_spec(cls, spec: Any, name: str = "spec") -> Context:
-        """From the intent spec's speech part: a `fusion.spec.Spec`, its `speech_grammar(...)` export,
-        or that export's Rhino dict."""
+        """From the intent spec's speech export (`fusion.spec.speech_grammar(spec, scene)`, anything with
+        `to_rhino_context()`) or that export's Rhino dict. A `Spec` itself is refused: exporting it is
+        fusion's job, and perception must not import fusion."""
         if hasattr(spec, "intents") and hasattr(spec, "slot_types"):
-            from fusion.spec import speech_grammar
-            spec = speech_grammar(spec)
+            raise TypeError("Context.from_spec takes fusion.spec.speech_grammar(spec), not the Spec itself")
         if hasattr(spec, "to_rhino_context"):
             spec = spec.to_rhino_context()
         return cls.from_rhino_dict(spec, name=name)
 
     def token_sequences(self) -> list[tuple[str, tuple[Token, ...]]]:
-        """(intent, tokens) for every expansion, deduplicated (computed once)."""
-        cached = self.__dict__.get("_seqs")
-        if cached is not None:
-            return cached
-        out = set()
-        for intent, exprs in self.expressions.items():
-            for e in exprs:
-                for seq in expand_expression(e, self.macros):
-                    if seq:
-                        out.add((intent, seq))
-        self.__dict__["_seqs"] = sorted(out)
-        return self.__dict__["_seqs"]
+        """(intent, tokens) for every expansion, deduplicated."""
+        return self._seqs
+
+    def with_slot_values(self, slots: dict[str, list[str]]) -> Context:
+        """The same expressions with some slot lists replaced (scene targets pushed at run time)."""
+        return Context(dict(self.expressions), {**self.slots, **slots}, self.name, dict(self.macros))
 
     def words(self) -> set[str]:
         ws = {t for _, seq in self.token_sequences() for t in seq if not is_slot(t)}
@@ -206,6 +132,5 @@ __all__ = [
     "count_expansions",
     "expand_expression",
     "is_slot",
-    "normalise_words",
     "slot_parts",
 ]

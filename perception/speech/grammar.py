@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from perception.speech.context import Context, Token, is_slot, slot_parts
+from perception.speech.parser import ParseResult, align
 
 INTENT_MARK = "#"  # token-DFA label "#intent" closes every sequence
 
@@ -141,7 +142,6 @@ class Grammar:
         return self.parse(words).edits == 0 if words else False
 
     def parse(self, words: list[str]) -> ParseResult:
-        from perception.speech.parser import align
         return align(self, words)
 
     def to_jsgf(self) -> str:
@@ -182,15 +182,6 @@ class Grammar:
         for typ, vals in sorted(self.context.slots.items()):
             lines.append(f"<{typ}> = " + " | ".join(vals) + ";")
         return "\n".join(lines) + "\n"
-
-
-@dataclass(slots=True)
-class ParseResult:
-    intent: str | None
-    slots: dict[str, str]
-    edits: int  # word edits between the text and the closest grammar sentence
-    grammar_words: list[str]  # that closest sentence
-    word_slot: list[str | None]  # for each input word: the slot it fills (None: carrier word/insertion)
 
 
 def compile_grammar(context: Context) -> Grammar:

@@ -8,12 +8,32 @@ compete longest-first because the path that consumes more words at 0 cost wins t
 """
 from __future__ import annotations
 
-from perception.speech.grammar import Grammar, ParseResult
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 INS, DEL, SUB = 1, 1, 1
 
 
-def align(g: Grammar, words: list[str]) -> ParseResult:
+class WordGraph(Protocol):
+    """What the aligner reads of a compiled `perception.speech.grammar.Grammar` (which imports this
+    module, so this one must not import it back)."""
+
+    n_states: int
+    final: int
+    topo: list[int]
+    out: list[list[Any]]  # per state: arcs with .dst, .word (None: epsilon), .slot, .intent
+
+
+@dataclass(slots=True)
+class ParseResult:
+    intent: str | None
+    slots: dict[str, str]
+    edits: int  # word edits between the text and the closest grammar sentence
+    grammar_words: list[str]  # that closest sentence
+    word_slot: list[str | None]  # for each input word: the slot it fills (None: carrier word/insertion)
+
+
+def align(g: WordGraph, words: list[str]) -> ParseResult:
     n = len(words)
     INF = 1 << 30
     # cost[i][s]: min edits having consumed words[:i] and reached state s; back: predecessor

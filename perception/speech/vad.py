@@ -112,6 +112,23 @@ class StreamingVad:
     def samples_seen(self) -> int:
         return self._n + len(self._pending)
 
+    @property
+    def segment_start(self) -> int:
+        """First sample of the open segment (meaningful while `in_speech`)."""
+        return self._start
+
+    @property
+    def silence_samples(self) -> int:
+        """Samples since the last voiced chunk of the open segment (0 when not in speech)."""
+        return self._n - self._last_voiced_end if self._in_speech else 0
+
+    def cut(self) -> VadSegment | None:
+        """Close the open segment now, at its last voiced chunk (an endpointer decided the command is
+        over before the hangover ran out). Later speech opens a new segment."""
+        if not self._in_speech:
+            return None
+        return self._close(self._last_voiced_end, self._n)
+
     def push(self, samples: np.ndarray) -> list[VadSegment]:
         samples = np.asarray(samples, dtype=np.float32).reshape(-1)
         buf = np.concatenate([self._pending, samples]) if len(self._pending) else samples

@@ -3,7 +3,6 @@ from pathlib import Path
 
 import pytest
 
-from fusion.expressions import expand, match_tokens, parse_expression, tokenize
 from fusion.spec import (
     SPECS_DIR,
     SpecError,
@@ -15,6 +14,7 @@ from fusion.spec import (
     toml_line_of,
 )
 from perception.context import Scene, Target
+from perception.speech.expressions import expand, match_tokens, parse_expression, tokenize
 
 REQUIRED = {"select", "open", "close", "back", "next", "previous", "scroll", "volume_up", "volume_down",
             "take_photo", "move", "confirm", "cancel", "dismiss", "wake", "sleep"}

@@ -1,5 +1,9 @@
 """Rhino-style speech expressions: parse, list, and match against recognised words.
 
+The one home of the expression language: the speech grammar compiler (`perception.speech.context`)
+and the intent spec (`fusion.spec`) both parse with it, so what the recogniser can say and what the
+spec means by an expression cannot drift apart.
+
 Syntax (as Picovoice Rhino contexts): plain words; `[a, b c]` one of several alternatives;
 `(a, b)` optional alternatives; `$type:name` a slot of slot type `type` stored under `name`;
 `@macro` a named list of alternatives. Alternatives may themselves contain slots and groups.
@@ -19,8 +23,8 @@ _WORD_RE = re.compile(r"[a-z0-9]+(?:'[a-z0-9]+)*")
 class ExpressionError(ValueError):
     """A malformed expression; `column` is the 0-based offset in the expression text."""
 
-    def __init__(self, message: str, column: int) -> None:
-        super().__init__(f"{message} (at column {column + 1})")
+    def __init__(self, message: str, column: int | None = None) -> None:
+        super().__init__(message if column is None else f"{message} (at column {column + 1})")
         self.column = column
 
 
@@ -259,6 +263,41 @@ def expand(expr: Expression, slot_placeholder: Callable[[Slot], str] = lambda s:
 
     rec(expr.elements, 0, [])
     return out
+
+
+def expand_tokens(expr: Expression, macros: dict[str, list[Expression]] | None = None,
+                  limit: int = 100_000) -> list[tuple[str, ...]]:
+    """Every token sequence of `expr` with macros multiplied out; slots stay as "$type:name" tokens
+    (what a grammar compiler needs). Sorted and deduplicated."""
+    macros = macros or {}
+    out: set[tuple[str, ...]] = set()
+
+    def seqs(seq: Sequence[Element], depth: int) -> list[tuple[str, ...]]:
+        acc: list[tuple[str, ...]] = [()]
+        for el in seq:
+            if isinstance(el, Word):
+                alts = [(el.text,)]
+            elif isinstance(el, Slot):
+                alts = [(f"${el.type}:{el.name}",)]
+            elif isinstance(el, Macro):
+                if el.name not in macros:
+                    raise ExpressionError(f"expression {expr.source!r} uses macro @{el.name}, which is not "
+                                          f"defined (known: {sorted(macros)})")
+                if depth > 8:
+                    raise ExpressionError(f"macros nest too deeply (does @{el.name} refer to itself?) in "
+                                          f"{expr.source!r}")
+                alts = [t for m in macros[el.name] for t in seqs(m.elements, depth + 1)]
+            else:
+                alts = [t for alt in el.alternatives for t in seqs(alt, depth)]
+                if el.optional:
+                    alts = [(), *alts]
+            acc = [a + b for a in acc for b in alts]
+            if len(acc) > limit:
+                raise ExpressionError(f"expression {expr.source!r} expands to more than {limit} phrasings")
+        return acc
+
+    out.update(seqs(expr.elements, 0))
+    return sorted(out)
 
 
 def words_of(expr: Expression) -> set[str]:

@@ -1,6 +1,13 @@
 import pytest
 
-from fusion.expressions import ExpressionError, Slot, expand, match_tokens, parse_expression, tokenize
+from perception.speech.expressions import (
+    ExpressionError,
+    Slot,
+    expand,
+    match_tokens,
+    parse_expression,
+    tokenize,
+)
 
 
 def values(table):
