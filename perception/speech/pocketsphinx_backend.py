@@ -82,11 +82,16 @@ class PocketSphinxGrammarBackend(SpeechBackend):
         self._install(grammar)
         if self.options.phone_loop:
             self.decoder.add_allphone_file("phones", _phone_lm())
-        self._phone_decoder: ps.Decoder | None = None  # the phone loop's own decoder when streaming
+        # streaming has its own decoders: incremental input puts a decoder's cepstral normalisation in
+        # live mode, and whole-segment decodes on the same decoder afterwards were measured worse
+        # (35 vs 40 of 60 Speech Commands clips), so the batch decoder never sees streamed audio
+        self._stream_decoder: ps.Decoder | None = None
+        self._phone_decoder: ps.Decoder | None = None
 
     def _install(self, grammar: Grammar) -> None:
-        fsg = self.decoder.create_fsg("grammar", 0, grammar.final, grammar.fsg_transitions())
-        self.decoder.add_fsg("grammar", fsg)
+        for d in (self.decoder, self._stream_decoder if hasattr(self, "_stream_decoder") else None):
+            if d is not None:
+                d.add_fsg("grammar", d.create_fsg("grammar", 0, grammar.final, grammar.fsg_transitions()))
         self.grammar = grammar
 
     def set_grammar(self, grammar: Grammar) -> list[str]:
@@ -129,16 +134,22 @@ class PocketSphinxGrammarBackend(SpeechBackend):
         return self._hypotheses(*self._read(h), None)
 
     def prepare_streaming(self) -> None:
-        """Load the phone loop's decoder now rather than at the first word."""
+        """Load the streaming decoders now rather than at the first word."""
+        if self._stream_decoder is None:
+            self._stream_decoder = make_decoder(self.options, cmn="live")
+            g = self.grammar
+            self._stream_decoder.add_fsg("grammar", self._stream_decoder.create_fsg(
+                "grammar", 0, g.final, g.fsg_transitions()))
+            self._stream_decoder.activate_search("grammar")
         if self.options.phone_loop and self._phone_decoder is None:
-            self._phone_decoder = make_decoder(self.options)
+            self._phone_decoder = make_decoder(self.options, cmn="live")
             self._phone_decoder.add_allphone_file("phones", _phone_lm())
             self._phone_decoder.activate_search("phones")
 
-    def _read(self, h, n_best: int | None = None) -> tuple:
+    def _read(self, h, n_best: int | None = None, decoder: ps.Decoder | None = None) -> tuple:
         """The grammar decoder's best path, words and N-best (before another search runs)."""
         n_best = self.options.n_best if n_best is None else n_best
-        d = self.decoder
+        d = decoder or self.decoder
         n_frames = max(1, d.n_frames())
         words = [WordTiming(_base(s.word), s.start_frame * FRAME_S, (s.end_frame + 1) * FRAME_S, float(s.prob))
                  for s in d.seg() if _is_word(s.word)]
@@ -184,7 +195,7 @@ class PocketSphinxStream:
 
     def __init__(self, backend: PocketSphinxGrammarBackend) -> None:
         self.backend = backend
-        self._grammar = backend.decoder
+        self._grammar = backend._stream_decoder
         self._grammar.activate_search("grammar")
         self._phones = backend._phone_decoder
         for d in (self._grammar, self._phones):
@@ -217,7 +228,8 @@ class PocketSphinxStream:
         h = self._grammar.hyp()
         if self.samples < 1600 or h is None or not h.hypstr.strip():
             return []
-        return self.backend._hypotheses(*self.backend._read(h, self.backend.options.stream_n_best), phone_score)
+        b = self.backend
+        return b._hypotheses(*b._read(h, b.options.stream_n_best, self._grammar), phone_score)
 
 
 def _phone_lm() -> str:

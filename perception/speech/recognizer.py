@@ -274,13 +274,19 @@ class SpeechRecognizer:
         a0 = self.segment_hook(seg.start, seg.end) if self.segment_hook else seg.start
         stream, self._stream = self._stream, None
         if stream is not None:
-            if a0 == seg.start:  # decoded while spoken: only the end is left to do
+            eo = self.options.endpoint
+            short = (seg.end - seg.start) < eo.whole_segment_below_s * SAMPLE_RATE
+            if a0 == seg.start and not short:  # decoded while spoken: only the end is left to do
                 t_start = time.perf_counter()
                 result = self._interpret(seg, stream.finish(), self.vad.t_ns(self._stream_start))
-                if result is not None:
+                if result is not None and result.intent is not None and result.confidence >= eo.fast_accept_confidence:
                     result.decode_s = time.perf_counter() - t_start
-                return result
-            stream.finish()  # a wake phrase is cut from the front: decode the rest as a whole
+                    return result
+                # not sure enough: the whole segment decides (streamed readings in noise are often wrong
+                # and then unconfident; whole-segment readings of the same audio are right far more often)
+            else:
+                # a wake phrase is cut from the front, or the command is short: decode the segment whole
+                stream.finish()
         a = max(self._buf_start, a0 - self._pad() if a0 == seg.start else a0)
         b = min(self._buf_start + len(self._buf), seg.end + self._pad())
         span = self._buf[a - self._buf_start:b - self._buf_start]
