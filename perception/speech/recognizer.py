@@ -225,9 +225,15 @@ class SpeechRecognizer:
             and (seg.start - prev.end) * 1000 <= self.options.merge_gap_ms * SAMPLE_RATE \
             and seg.end - prev.start <= self.options.vad.max_segment_s * SAMPLE_RATE
         if joinable and prev_early:
+            # the segment may be a command of its own ("volume down", then "take a photo"): then it stands;
+            # only a segment that is no command alone continues the previous one ("... with whole milk")
+            r = self._decode_segment(seg)
+            if r is not None and r.intent is not None:
+                return [r]
             rj = self._decode_joined(prev, seg)
             if rj is not None:
                 return [rj]
+            return [r] if r is not None else []
         r = self._decode_segment(seg)
         if r is not None and r.intent is not None:
             return [r]
