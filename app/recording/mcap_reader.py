@@ -132,7 +132,10 @@ def read_items(
                     ) from exc
                 good_end = f.tell()
             if isinstance(rec, Metadata) and rec.name == "cuekit":
-                offset = int(rec.metadata.get("wall_offset_ns", "0") or 0)
+                try:  # metadata is input too: a bad offset means "none", not a crash
+                    offset = int(rec.metadata.get("wall_offset_ns", "0") or 0)
+                except (TypeError, ValueError):
+                    offset = 0
             elif isinstance(rec, Schema):
                 schemas_by_id[rec.id] = rec
             elif isinstance(rec, Channel):

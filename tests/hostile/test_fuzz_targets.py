@@ -32,7 +32,7 @@ def test_corpus_inputs_are_accepted_or_refused_never_crash(name):
 def test_a_short_fuzz_run_finds_no_crash(name, tmp_path):
     r = fuzz(name, seconds=2.0, seed=1, timeout_s=5.0, crash_dir=tmp_path)
     assert r["inputs"] > 20 and r["crashes"] == 0 and r["hangs"] == 0, r["distinct_failures"]
-    assert r["peak_rss_mb"] < 500
+    # (peak RSS is asserted on a fresh process below: this one carries whatever earlier tests loaded)
 
 
 def test_the_fuzz_command_reports_one_json_object(tmp_path):
@@ -41,7 +41,7 @@ def test_the_fuzz_command_reports_one_json_object(tmp_path):
     r = run_cli("fuzz", "imu_line", "--seconds", "1", "--json", "--crash-dir", str(tmp_path))
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
-    assert d["target"] == "imu_line" and d["inputs"] > 100 and d["crashes"] == 0 and d["peak_rss_mb"] > 0
+    assert d["target"] == "imu_line" and d["inputs"] > 100 and d["crashes"] == 0 and 0 < d["peak_rss_mb"] < 500
 
 
 def test_a_crash_is_counted_and_its_input_saved(tmp_path, monkeypatch):
