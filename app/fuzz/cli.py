@@ -28,6 +28,14 @@ class Hang(Exception):
 
 
 def peak_rss_mb() -> float:
+    """This process's peak RSS. Linux: VmHWM of its own address space, because ru_maxrss carries the high
+    water mark of the process it was exec'd from (a fuzz run started by a big test runner)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
 
 
