@@ -10,6 +10,7 @@ of the config does not matter. Two rules make a config mean what a user expects:
   with the scene's target names as slot values.
 The daemon is this graph plus its network hub (`app/daemon/daemon.py`).
 """
+
 from __future__ import annotations
 
 import logging
@@ -27,8 +28,15 @@ from perception.stream.graph import GraphNode
 log = logging.getLogger("cuekit.assembly")
 
 DEFAULT_SPEC = "default_ar"
-_ROLES = {"sources": Role.SOURCE, "inputs": Role.SOURCE, "context": Role.STAGE, "recognizers": Role.STAGE,
-          "fusion": Role.STAGE, "sinks": Role.SINK, "taps": Role.SINK}
+_ROLES = {
+    "sources": Role.SOURCE,
+    "inputs": Role.SOURCE,
+    "context": Role.STAGE,
+    "recognizers": Role.STAGE,
+    "fusion": Role.STAGE,
+    "sinks": Role.SINK,
+    "taps": Role.SINK,
+}
 
 
 @dataclass(slots=True)
@@ -119,9 +127,15 @@ class Assembly:
     """Builds (not starts) the pipeline of a config. `sources` and `extra` are stages the caller adds
     (the daemon's network inputs, the GUI sink); `replay` adds a replay of that recording as the source."""
 
-    def __init__(self, config: DaemonConfig, registry: Registry | None = None, replay: Path | None = None,
-                 extra: list[ExtraStage] | None = None, targets: list[dict] | None = None,
-                 clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        config: DaemonConfig,
+        registry: Registry | None = None,
+        replay: Path | None = None,
+        extra: list[ExtraStage] | None = None,
+        targets: list[dict] | None = None,
+        clock: Clock | None = None,
+    ) -> None:
         self.config = config
         self.registry = registry or Registry()
         self.replay = replay
@@ -140,8 +154,9 @@ class Assembly:
             stages.insert(0, StageConfig("sources", "replay", "replay", {"path": str(self.replay)}))
         return complete(stages, self.targets)
 
-    def add(self, stage: Stage, consumes: tuple[type, ...], produces: tuple[type, ...], section: str,
-            plugin: str = "") -> GraphNode:
+    def add(
+        self, stage: Stage, consumes: tuple[type, ...], produces: tuple[type, ...], section: str, plugin: str = ""
+    ) -> GraphNode:
         role = _ROLES.get(section, Role.STAGE if produces else Role.SINK)
         node = self.graph.add(stage, consumes, produces, role, group=section, origin=plugin or section)
         for src in stage.companion_sources():
@@ -173,8 +188,7 @@ class Assembly:
                     self.skipped.append({"plugin": sc.plugin, "section": sc.section, "reason": str(exc)})
                     continue
                 raise
-            if self.replay is not None and not self.config.replay_realtime \
-                    and stage.input_policy is QueuePolicy.LATEST:
+            if self.replay is not None and not self.config.replay_realtime and stage.input_policy is QueuePolicy.LATEST:
                 # a fast replay waits for every stage: dropping stale frames is for live input only
                 stage.input_policy = QueuePolicy.BLOCK
             consumes = tuple(getattr(stage, "consumes", None) or spec.consumes)
@@ -192,12 +206,22 @@ class Assembly:
         return [n.name for n in self.graph.nodes.values() if n.group == "sources"]
 
     def describe(self) -> list[dict[str, Any]]:
-        return [{"name": d["name"], "section": d["group"], "plugin": d["origin"], "inputs": d["inputs"],
-                 "consumes": d["consumes"], "produces": d["produces"]} for d in self.graph.describe()]
+        return [
+            {
+                "name": d["name"],
+                "section": d["group"],
+                "plugin": d["origin"],
+                "inputs": d["inputs"],
+                "consumes": d["consumes"],
+                "produces": d["produces"],
+            }
+            for d in self.graph.describe()
+        ]
 
 
-def demo_config(choice: SourceChoice, spec: str | Path, record_to: Path | None = None,
-                speech: bool = True) -> DaemonConfig:
+def demo_config(
+    choice: SourceChoice, spec: str | Path, record_to: Path | None = None, speech: bool = True
+) -> DaemonConfig:
     """The config of the demo (GUI or headless) and `eval session` for a source choice."""
     sources: list[dict[str, Any]] = []
     recognizers: list[dict[str, Any]] = [{"plugin": "wrist"}, {"plugin": "hand_skeleton"}]
@@ -228,8 +252,9 @@ def demo_config(choice: SourceChoice, spec: str | Path, record_to: Path | None =
     return DaemonConfig.from_dict(raw)
 
 
-def assemble(choice: SourceChoice, spec: str | Path, extra: list[ExtraStage] | None = None,
-             record_to: Path | None = None) -> Assembly:
+def assemble(
+    choice: SourceChoice, spec: str | Path, extra: list[ExtraStage] | None = None, record_to: Path | None = None
+) -> Assembly:
     """The built (not started) pipeline for a source choice: the demo, the GUI and `eval session`."""
     replay = choice.path if choice.kind == "session" else None
     assembly = Assembly(demo_config(choice, spec, record_to), replay=replay, extra=extra)
@@ -237,8 +262,9 @@ def assemble(choice: SourceChoice, spec: str | Path, extra: list[ExtraStage] | N
     return assembly
 
 
-def run_to_end(assembly: Assembly, stop: threading.Event | None = None, drain_timeout_s: float | None = None
-               ) -> list[str]:
+def run_to_end(
+    assembly: Assembly, stop: threading.Event | None = None, drain_timeout_s: float | None = None
+) -> list[str]:
     """Start the pipeline and run it until its recording has played (live: until `stop` or Ctrl-C),
     then drain it so that in-flight intents are emitted. Returns stages that did not end in time."""
     pipeline = assembly.pipeline

@@ -5,6 +5,7 @@ optional part cannot break the others. Every target module exposes `main(argv: l
 and builds its own argparse parser; every `eval` and `bench` target takes `--json` and then prints
 exactly one JSON object on stdout.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -108,8 +109,7 @@ def run_guarded(prog: str, fn, argv: list[str]) -> int:
         if problem is not None:
             print(f"{prog}: {problem.splitlines()[0]}", file=sys.stderr)
             return 2
-        print(f"{prog}: failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
-              file=sys.stderr)
+        print(f"{prog}: failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", file=sys.stderr)
         return 1
 
 
@@ -128,8 +128,7 @@ def _dispatch_target(kind: str, targets: dict[str, str], argv: list[str]) -> int
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     argparse.ArgumentParser.error = _argparse_error  # type: ignore[method-assign]
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if not argv or argv[0] in ("-h", "--help"):
         print(_usage())
         return 0 if argv else 2
@@ -139,8 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     if cmd == "bench":
         return _dispatch_target("bench", BENCH_TARGETS, rest)
     if cmd not in COMMANDS:
-        print(f"cuekit: unknown command {cmd!r}; choose from {', '.join([*COMMANDS, 'bench', 'eval'])}",
-              file=sys.stderr)
+        print(
+            f"cuekit: unknown command {cmd!r}; choose from {', '.join([*COMMANDS, 'bench', 'eval'])}", file=sys.stderr
+        )
         return 2
     mod = _load(COMMANDS[cmd][0], f"'{cmd}'")
     return 2 if mod is None else run_guarded(f"cuekit {cmd}", mod.main, rest)

@@ -3,6 +3,7 @@
 The demo's pipeline is the one assembly's (app/assembly.py: same plugins, same type-driven wiring as the
 daemon), with the GUI as one more sink; `--headless` prints what is recognised and never imports Qt.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,7 +31,6 @@ from perception.stream.types import STREAM_TYPES
 log = logging.getLogger("cuekit.demo")
 
 
-
 def build_pipeline(request: Any) -> tuple[Pipeline, dict]:
     """The GUI's PipelineFactory (`app.gui.main_window.PipelineRequest` in): a built, not started
     pipeline and what the window should know."""
@@ -38,8 +38,12 @@ def build_pipeline(request: Any) -> tuple[Pipeline, dict]:
     spec = request.spec_path or DEFAULT_SPEC
     assembly = assemble(choice, spec, [ExtraStage(request.gui_sink, STREAM_TYPES)], request.record_to)
     targets = session_targets(choice.path) if choice.kind == "session" and choice.path else []
-    return assembly.pipeline, {"targets": targets, "frame_size": (640, 480), "assembly": assembly,
-                               "enrollers": _enrollers()}
+    return assembly.pipeline, {
+        "targets": targets,
+        "frame_size": (640, 480),
+        "assembly": assembly,
+        "enrollers": _enrollers(),
+    }
 
 
 def _enrollers() -> dict:
@@ -52,19 +56,20 @@ def source_choices(session: Path | None, live: bool) -> list[SourceChoice]:
     out = []
     inv = probe_devices()
     if live and inv.any:
-        out.append(SourceChoice("live", camera=0 if inv.cameras else None, microphone=bool(inv.microphones),
-                                label="Live devices"))
+        out.append(
+            SourceChoice(
+                "live", camera=0 if inv.cameras else None, microphone=bool(inv.microphones), label="Live devices"
+            )
+        )
     else:
         for problem in inv.problems:
             log.info("no live device: %s", problem)
     path = session or DEFAULT_SESSION
     out.append(SourceChoice("session", path, label=f"Recorded session: {path.name}"))
     # a wristband or phone streaming to this machine (formats in docs/foundation.md)
-    out.append(SourceChoice("live", camera=None, microphone=False, imu_udp_port=5555,
-                            label="Wrist IMU over UDP :5555"))
+    out.append(SourceChoice("live", camera=None, microphone=False, imu_udp_port=5555, label="Wrist IMU over UDP :5555"))
     for port in inv.serial_ports:
-        out.append(SourceChoice("live", camera=None, microphone=False, imu_serial=port,
-                                label=f"Wrist IMU on {port}"))
+        out.append(SourceChoice("live", camera=None, microphone=False, imu_serial=port, label=f"Wrist IMU on {port}"))
     return out
 
 
@@ -81,10 +86,17 @@ def run_headless(choice: SourceChoice, spec: str | Path, as_json: bool) -> int:
                     print(json.dumps(item.to_json()), flush=True)
                 else:
                     slots = ", ".join(f"{k}={v}" for k, v in item.slots.items())
-                    print(f"  INTENT {item.name}({slots})  via {'+'.join(item.modalities)}  "
-                          f"latency {item.latency_ms:.0f} ms", flush=True)
-            elif isinstance(item, Observation) and not as_json and item.modality in ("hand", "wrist", "speech") \
-                    and not item.kind.startswith("vad_"):
+                    print(
+                        f"  INTENT {item.name}({slots})  via {'+'.join(item.modalities)}  "
+                        f"latency {item.latency_ms:.0f} ms",
+                        flush=True,
+                    )
+            elif (
+                isinstance(item, Observation)
+                and not as_json
+                and item.modality in ("hand", "wrist", "speech")
+                and not item.kind.startswith("vad_")
+            ):
                 extra = item.payload.get("text", "")
                 print(f"  {item.modality:<6} {item.kind:<14} {item.confidence:.2f} {extra}", flush=True)
 
@@ -128,8 +140,11 @@ def main(argv: list[str]) -> int:
             print(f"cuekit demo: {exc}", file=sys.stderr)
             return 2
     if not args.headless and not _have_display():
-        print("cuekit demo: no display (DISPLAY/WAYLAND_DISPLAY unset), running headless; "
-              "set QT_QPA_PLATFORM=offscreen to force the window anyway", file=sys.stderr)
+        print(
+            "cuekit demo: no display (DISPLAY/WAYLAND_DISPLAY unset), running headless; "
+            "set QT_QPA_PLATFORM=offscreen to force the window anyway",
+            file=sys.stderr,
+        )
         args.headless = True
     if args.headless:
         choice = choices[0]

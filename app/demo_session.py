@@ -20,6 +20,7 @@ make of it.
     python -m app.demo_session [--out assets/sessions/demo.mcap] [--hands camera|skeleton]
         [--scenes ../shared/data/hands_scenes]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -90,10 +91,16 @@ DURATION_S = 45.0
 # the camera session: the same intents; select and confirm by other modalities (no licensed real photo
 # of a pinch or a thumbs up), fist / pointing / swipe seen by the camera; "wake up" half a second later, as
 # the hand models load while the replay starts (at 1.0 s it was missed in one of two runs on a loaded machine)
-SCRIPT_CAMERA = [Cue(3.5, "gaze+wrist", "lamp:double_tap", "select", {"target": "lamp"}) if c.expect == "select"
-                 else Cue(31.5, "speech", "yes", "confirm") if c.expect == "confirm"
-                 else Cue(1.5, "speech", "wake up", "wake") if c.expect == "wake" else c
-                 for c in SCRIPT_SKELETON]
+SCRIPT_CAMERA = [
+    Cue(3.5, "gaze+wrist", "lamp:double_tap", "select", {"target": "lamp"})
+    if c.expect == "select"
+    else Cue(31.5, "speech", "yes", "confirm")
+    if c.expect == "confirm"
+    else Cue(1.5, "speech", "wake up", "wake")
+    if c.expect == "wake"
+    else c
+    for c in SCRIPT_SKELETON
+]
 SCRIPT = SCRIPT_CAMERA
 SCENES = Path(__file__).resolve().parents[2] / "shared" / "data" / "hands_scenes"
 SCENES_LICENCE = "SubhiH/HandsDataset photos, Apache-2.0 (../shared/data/hands_scenes)"
@@ -130,8 +137,16 @@ def _pose(cls: str, seed: int) -> np.ndarray:
     from perception.hands.synth import SynthOptions, sample
 
     clf = GestureClassifier()
-    opt = SynthOptions(hand_px=(95.0, 95.0), angle_jitter=0.05, bone_jitter=0.0, landmark_noise=0.0,
-                       yaw_max=0.15, pitch_max=0.15, back_view_prob=0.0, left_prob=0.0)
+    opt = SynthOptions(
+        hand_px=(95.0, 95.0),
+        angle_jitter=0.05,
+        bone_jitter=0.0,
+        landmark_noise=0.0,
+        yaw_max=0.15,
+        pitch_max=0.15,
+        back_view_prob=0.0,
+        left_prob=0.0,
+    )
     rng = np.random.default_rng(seed)
     for _ in range(400):
         lm = sample(cls, rng, opt)
@@ -205,8 +220,10 @@ class CameraHands:
         from perception.hands.landmarker import HandLandmarker, HandLandmarkerOptions
 
         if not (scenes / "labels.csv").is_file():
-            raise SystemExit(f"demo session: {scenes}/labels.csv not found (the camera session needs the "
-                             "shared scene photos; --hands skeleton builds without them)")
+            raise SystemExit(
+                f"demo session: {scenes}/labels.csv not found (the camera session needs the "
+                "shared scene photos; --hands skeleton builds without them)"
+            )
         self.scenes = scenes
         self.by_fingers: dict[int, list[str]] = {}
         for name, hands in sorted(load_labels(scenes).items()):
@@ -261,6 +278,7 @@ class CameraHands:
             wrist, tip, d = lm[0, :2], lm[8, :2], lm[8, :2] - lm[5, :2]
             # the wrist low in the view and well left of the target, so the fingertip stays outside it
             shift = np.array([np.clip(centre[0] - 200.0, 120.0, 560.0), 455.0]) - wrist
+
             def miss(a: float, wrist=wrist, tip=tip, d=d, shift=shift) -> float:  # index vs tip -> target
                 R = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
                 to = centre - (wrist + shift + R @ (tip - wrist))
@@ -275,8 +293,9 @@ class CameraHands:
             if gesture != "point":
                 continue
             tip2 = lm2[8, :2]
-            inside = any(t["box"][0] <= tip2[0] <= t["box"][2] and t["box"][1] <= tip2[1] <= t["box"][3]
-                         for t in TARGETS)
+            inside = any(
+                t["box"][0] <= tip2[0] <= t["box"][2] and t["box"][1] <= tip2[1] <= t["box"][3] for t in TARGETS
+            )
             hit = cast_ray_2d(tip2, tip2 - lm2[5, :2], self.scene.targets(), "image", 12.0)
             if hit is not None and hit.target.id == tid and not inside:
                 self.used.append(name)
@@ -311,8 +330,9 @@ def build_items(seed: int = 7, hands: str = "camera", scenes: Path = SCENES) -> 
     from perception.wrist.synthetic import Scene, SimEvent, render
 
     rng = np.random.default_rng(seed)
-    items: list = [Observation("context", "scene", 1.0, T0_NS, T0_NS, {"op": "replace", "targets": TARGETS},
-                               source_id="demo")]
+    items: list = [
+        Observation("context", "scene", 1.0, T0_NS, T0_NS, {"op": "replace", "targets": TARGETS}, source_id="demo")
+    ]
     audio = rng.normal(0, 0.002, int(DURATION_S * SAMPLE_RATE)).astype(np.float32)  # room noise
     wrist_events: list = []
     track = HandTrack(rng)
@@ -327,9 +347,17 @@ def build_items(seed: int = 7, hands: str = "camera", scenes: Path = SCENES) -> 
         c = _box_centre(tid)
         for t in np.arange(t_s - 0.5, t_s + 1.2, 0.05):  # eye-tracker fixation, 20 Hz
             p = c + rng.normal(0, 4, 2)
-            items.append(Observation("gaze", "point", 0.9, _ns(t), _ns(t),
-                                     {"point": [float(p[0]), float(p[1])], "plane": "image"},
-                                     source_id="glasses_eye_tracker"))
+            items.append(
+                Observation(
+                    "gaze",
+                    "point",
+                    0.9,
+                    _ns(t),
+                    _ns(t),
+                    {"point": [float(p[0]), float(p[1])], "plane": "image"},
+                    source_id="glasses_eye_tracker",
+                )
+            )
 
     for cue in script:
         expected.append({"t_s": cue.t_s, "name": cue.expect, "slots": cue.slots or {}, "via": cue.modality})
@@ -337,7 +365,7 @@ def build_items(seed: int = 7, hands: str = "camera", scenes: Path = SCENES) -> 
             text = cue.what.split(":")[0]
             u = synthesize(text)
             i0 = int(cue.t_s * SAMPLE_RATE)
-            audio[i0:i0 + len(u)] += u[: len(audio) - i0]
+            audio[i0 : i0 + len(u)] += u[: len(audio) - i0]
             if cue.modality == "speech+pointing":
                 _, obj, dest = cue.what.split(":")
                 dur = len(u) / SAMPLE_RATE
@@ -348,8 +376,7 @@ def build_items(seed: int = 7, hands: str = "camera", scenes: Path = SCENES) -> 
                 if cam is not None:
                     a, b = cam.pointing_at(obj), cam.pointing_at(dest)
                     spans.append((cue.t_s - 0.6, cue.t_s + 0.35 * dur, CAMERA_HAND_HZ, lambda t, f=a: f))
-                    spans.append((cue.t_s + 0.35 * dur + 0.55, cue.t_s + dur + 0.8, CAMERA_HAND_HZ,
-                                  lambda t, f=b: f))
+                    spans.append((cue.t_s + 0.35 * dur + 0.55, cue.t_s + dur + 0.8, CAMERA_HAND_HZ, lambda t, f=b: f))
                 else:
                     _point_at(track, point, obj, cue.t_s - 0.6, cue.t_s + 0.35 * dur)
                     _point_at(track, point, dest, cue.t_s + 0.35 * dur + 0.25, cue.t_s + dur + 0.6)
@@ -377,8 +404,9 @@ def build_items(seed: int = 7, hands: str = "camera", scenes: Path = SCENES) -> 
             at = np.array([330.0, 420.0])
             if cue.what == "swipe_right":
                 track.hold(open_palm, np.array([200.0, 420.0]), cue.t_s - 0.4, cue.t_s)
-                track.morph(open_palm, open_palm, np.array([200.0, 420.0]), np.array([480.0, 420.0]),
-                            cue.t_s, cue.t_s + 0.3)
+                track.morph(
+                    open_palm, open_palm, np.array([200.0, 420.0]), np.array([480.0, 420.0]), cue.t_s, cue.t_s + 0.3
+                )
                 track.hold(open_palm, np.array([480.0, 420.0]), cue.t_s + 0.3, cue.t_s + 0.6)
             else:
                 track.hold(_pose(cue.what, 3), at, cue.t_s, cue.t_s + 0.7)
@@ -393,18 +421,37 @@ def build_items(seed: int = 7, hands: str = "camera", scenes: Path = SCENES) -> 
             track.hold(open_palm, at, cue.t_s + 0.25, cue.t_s + 0.6)
     track.frames.sort(key=lambda f: f[0])
     for seq, (t, lm) in enumerate(track.frames):
-        items.append(HandLandmarks(image_xyz=lm.astype(np.float32), t_capture_ns=t, handedness="right",
-                                   score=0.98, track_id=1, frame_seq=seq, source_id="glasses_hand_tracking"))
+        items.append(
+            HandLandmarks(
+                image_xyz=lm.astype(np.float32),
+                t_capture_ns=t,
+                handedness="right",
+                score=0.98,
+                track_id=1,
+                frame_seq=seq,
+                source_id="glasses_hand_tracking",
+            )
+        )
     np.clip(audio, -1, 1, out=audio)
     for k, i in enumerate(range(0, len(audio) - AUDIO_CHUNK + 1, AUDIO_CHUNK)):
-        items.append(AudioChunk(audio[i:i + AUDIO_CHUNK].copy(), SAMPLE_RATE, _ns(i / SAMPLE_RATE), seq=k))
+        items.append(AudioChunk(audio[i : i + AUDIO_CHUNK].copy(), SAMPLE_RATE, _ns(i / SAMPLE_RATE), seq=k))
     imu = render(Scene(DURATION_S, wrist_events, seed=seed), IMU_HZ, t0_ns=T0_NS)
     for k, i in enumerate(range(0, len(imu), 10)):
-        items.append(ImuBatch(t_ns=imu.t_ns[i:i + 10], accel=imu.accel[i:i + 10], gyro=imu.gyro[i:i + 10],
-                              seq=k, source_id="wrist"))
+        items.append(
+            ImuBatch(
+                t_ns=imu.t_ns[i : i + 10],
+                accel=imu.accel[i : i + 10],
+                gyro=imu.gyro[i : i + 10],
+                seq=k,
+                source_id="wrist",
+            )
+        )
     room = render_room()
-    frames = [(float(t), None) for t in np.arange(0, DURATION_S, 1 / VIDEO_HZ)
-              if not any(t0 <= t < t1 for t0, t1, _, _ in spans)]
+    frames = [
+        (float(t), None)
+        for t in np.arange(0, DURATION_S, 1 / VIDEO_HZ)
+        if not any(t0 <= t < t1 for t0, t1, _, _ in spans)
+    ]
     for t0, t1, hz, make in spans:
         frames += [(float(t), make) for t in np.arange(t0, t1, 1 / hz)]
     frames.sort(key=lambda f: f[0])
@@ -432,20 +479,39 @@ def write_session(out: Path, seed: int = 7, hands: str = "camera", scenes: Path 
     from app.recording.mcap_writer import McapWriter, RecorderOptions
 
     items, expected = build_items(seed, hands, scenes)
-    content = ("espeak-ng speech, simulated wrist IMU, gaze fixations; camera: real hand photos ("
-               + SCENES_LICENCE + ") over a rendered room" if hands == "camera" else
-               "synthetic: espeak-ng speech, simulated wrist IMU, kinematic hand skeletons")
-    w = McapWriter(out, RecorderOptions(jpeg_quality=80, audio_encoding="pcm_s16le"),
-                   metadata={"kind": "demo", "generator": "app.demo_session", "seed": str(seed),
-                             "hands": hands, "content": content},
-                   scene=TARGETS, wall_offset_ns="first_item")  # the scene travels inside the recording
+    content = (
+        "espeak-ng speech, simulated wrist IMU, gaze fixations; camera: real hand photos ("
+        + SCENES_LICENCE
+        + ") over a rendered room"
+        if hands == "camera"
+        else "synthetic: espeak-ng speech, simulated wrist IMU, kinematic hand skeletons"
+    )
+    w = McapWriter(
+        out,
+        RecorderOptions(jpeg_quality=80, audio_encoding="pcm_s16le"),
+        metadata={
+            "kind": "demo",
+            "generator": "app.demo_session",
+            "seed": str(seed),
+            "hands": hands,
+            "content": content,
+        },
+        scene=TARGETS,
+        wall_offset_ns="first_item",
+    )  # the scene travels inside the recording
     for i, item in enumerate(items):
         w.write(item)
         if i % 2000 == 0:
             print(f"demo session: {i}/{len(items)} items", file=sys.stderr)
     w.close()
-    manifest = {"session": out.name, "duration_s": DURATION_S, "targets": TARGETS,
-                "camera_hand_tracking": hands == "camera", "content": content, "expected_intents": expected}
+    manifest = {
+        "session": out.name,
+        "duration_s": DURATION_S,
+        "targets": TARGETS,
+        "camera_hand_tracking": hands == "camera",
+        "content": content,
+        "expected_intents": expected,
+    }
     out.with_suffix(".json").write_text(json.dumps(manifest, indent=1) + "\n")
     return manifest
 
@@ -454,9 +520,13 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m app.demo_session", description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=DEFAULT_SESSION)
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--hands", choices=["camera", "skeleton"], default="camera",
-                    help="camera: real hand photos on the camera track (the bundled session); skeleton: "
-                    "synthetic hand skeletons as a headset's own tracking sends them")
+    ap.add_argument(
+        "--hands",
+        choices=["camera", "skeleton"],
+        default="camera",
+        help="camera: real hand photos on the camera track (the bundled session); skeleton: "
+        "synthetic hand skeletons as a headset's own tracking sends them",
+    )
     ap.add_argument("--scenes", type=Path, default=SCENES, help="the Apache-2.0 scene photos (camera hands)")
     a = ap.parse_args(argv)
     m = write_session(a.out, a.seed, a.hands, a.scenes)

@@ -1,4 +1,5 @@
 """Which live devices are present: the demo and daemon fall back to a recording when none are."""
+
 from __future__ import annotations
 
 import logging

@@ -11,6 +11,7 @@ what the demo, `cuekit serve` and `cuekit record` recognise.
 A wrist gesture is named by the kind the intent spec should see: enrolling your own motion as `shake`
 makes it dismiss through default_ar; a new name needs the spec to declare it under [gestures] wrist.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,7 +37,8 @@ HAND_STORE = "custom_hand_gestures.json"
 def data_dir(create: bool = True) -> Path:
     """User data folder for enrolled gestures ($CUEKIT_DATA_DIR, else $XDG_DATA_HOME/cuekit)."""
     base = os.environ.get("CUEKIT_DATA_DIR") or os.path.join(
-        os.environ.get("XDG_DATA_HOME", os.path.expanduser("~/.local/share")), "cuekit")
+        os.environ.get("XDG_DATA_HOME", os.path.expanduser("~/.local/share")), "cuekit"
+    )
     p = Path(base)
     if create:
         p.mkdir(parents=True, exist_ok=True)
@@ -62,9 +64,11 @@ def enrolled_wrist() -> tuple[Path, Path] | None:
     if doc.get("model_sha256") != hashlib.sha256(WRIST_MODEL.read_bytes()).hexdigest():
         if store not in _warned_stale:
             _warned_stale.add(store)
-            print(f"cuekit: the enrolled wrist gestures in {store} belong to another wrist model (or the file "
-                  "is damaged); they are not loaded: enroll them again with `cuekit enroll wrist`",
-                  file=sys.stderr)
+            print(
+                f"cuekit: the enrolled wrist gestures in {store} belong to another wrist model (or the file "
+                "is damaged); they are not loaded: enroll them again with `cuekit enroll wrist`",
+                file=sys.stderr,
+            )
         return None
     return WRIST_MODEL, store
 
@@ -145,16 +149,16 @@ def wrist_example(path: Path) -> ImuBatch:
     return ImuBatch(t_ns=t, accel=a_g * G)
 
 
-def split_at_rests(batch: ImuBatch, rest_g: float = 0.08, rest_s: float = 0.4, min_s: float = 0.3
-                   ) -> list[ImuBatch]:
+def split_at_rests(batch: ImuBatch, rest_g: float = 0.08, rest_s: float = 0.4, min_s: float = 0.3) -> list[ImuBatch]:
     """Cut a live take into the motions between rests (the rule the streaming classifier decides by)."""
     from perception.wrist.windows import resample
 
     a = resample(batch.t_ns, batch.accel / G, 25.0)
     t = int(batch.t_ns[0]) + (np.arange(len(a)) * 40_000_000).astype(np.int64)
     k = max(2, round(rest_s * 25))
-    rest = np.array([np.sqrt(a[max(0, i - k // 2):i + k // 2 + 1].var(axis=0).sum()) <= rest_g
-                     for i in range(len(a))])
+    rest = np.array(
+        [np.sqrt(a[max(0, i - k // 2) : i + k // 2 + 1].var(axis=0).sum()) <= rest_g for i in range(len(a))]
+    )
     out, i = [], 0
     while i < len(a):
         if rest[i]:
@@ -183,8 +187,12 @@ def live_take(port: int, seconds: float, on_listening: Any = None) -> ImuBatch:
     pipe = Pipeline()
     s = pipe.add(src)
     pipe.add(CallbackSink(got.append), inputs=[s])
-    print(f"cuekit enroll: listening on udp 127.0.0.1:{src.address[1]} for {seconds:.0f} s; perform the "
-          "gesture a few times, resting the wrist in between", file=sys.stderr, flush=True)
+    print(
+        f"cuekit enroll: listening on udp 127.0.0.1:{src.address[1]} for {seconds:.0f} s; perform the "
+        "gesture a few times, resting the wrist in between",
+        file=sys.stderr,
+        flush=True,
+    )
     pipe.start()
     if on_listening is not None:
         on_listening(src.address)
@@ -212,8 +220,11 @@ def hand_examples(path: Path) -> list[np.ndarray]:
 
 # -- CLI -------------------------------------------------------------------------------------------------------
 def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="cuekit enroll", description="Enroll custom wrist or hand gestures into "
-                                 "the store every pipeline loads (" + str(data_dir(create=False)) + ").")
+    ap = argparse.ArgumentParser(
+        prog="cuekit enroll",
+        description="Enroll custom wrist or hand gestures into "
+        "the store every pipeline loads (" + str(data_dir(create=False)) + ").",
+    )
     ap.add_argument("what", choices=["wrist", "hand", "list", "remove"])
     ap.add_argument("args", nargs="*", help="NAME REC... (wrist/hand), or wrist|hand NAME (remove)")
     ap.add_argument("--udp", type=int, metavar="PORT", help="wrist, live: read an IMU stream on this UDP port")

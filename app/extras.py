@@ -3,6 +3,7 @@
 The core (fusion, wrist, hand skeletons, the daemon) needs none of them; each optional part asks here
 before it starts and says once, by name, which extra is missing.
 """
+
 from __future__ import annotations
 
 import importlib.util

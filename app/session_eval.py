@@ -9,6 +9,7 @@ latencies include every stage's own delay (VAD hangover, a gesture's confirmatio
 --fast they are in recorded time and measure only the reporting delays. `fusion_wait` is what fusion
 itself held each intent back, and for which stream (its watermark statistics).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,9 @@ POINTING_KINDS = ("point", "point_hold")
 GOALS_MS = {"gesture": 40.0, "speech": 250.0}
 
 
-def run_session(session: Path, spec: str, realtime: bool, fusion_stats: dict | None = None
-                ) -> tuple[list[IntentEvent], dict[int, Observation]]:
+def run_session(
+    session: Path, spec: str, realtime: bool, fusion_stats: dict | None = None
+) -> tuple[list[IntentEvent], dict[int, Observation]]:
     """Replay `session` through the demo's pipeline; intents and observations seen. `fusion_stats`, when
     given, receives the fusion engine's statistics (waits per intent and stream, suppressions)."""
     lock = threading.Lock()
@@ -88,8 +90,11 @@ def score(intents: list[IntentEvent], observations: dict[int, Observation], expe
     for e in intents:
         # the user's act (gesture or speech) ends the evidence; gaze and pointing are context that may
         # continue after it
-        ev = [observations[i] for i in e.derived_from if i in observations
-              and observations[i].modality in ("hand", "wrist", "speech")]
+        ev = [
+            observations[i]
+            for i in e.derived_from
+            if i in observations and observations[i].modality in ("hand", "wrist", "speech")
+        ]
         # pointing that deixis used is context too, unless it is all the evidence there is
         acts = [o for o in ev if not (o.modality == "hand" and o.kind in POINTING_KINDS)]
         ev = acts or ev
@@ -101,15 +106,25 @@ def score(intents: list[IntentEvent], observations: dict[int, Observation], expe
             by_intent.setdefault(e.name, []).append(beyond)
             by_kind[kind].append(beyond)
             by_modality.setdefault(last.modality, []).append(beyond)
-        rows.append({"name": e.name, "slots": e.slots, "modalities": e.modalities, "kind": kind,
-                     "via": None if last is None else f"{last.modality}:{last.kind}",
-                     "first_evidence_to_emit_ms": round(e.latency_ms, 1),
-                     "evidence_end_to_emit_ms": None if beyond is None else round(beyond, 1),
-                     "observation_end_to_emit_ms": None if last is None
-                     else round((e.t_emitted_ns - last.t_end_ns) / 1e6, 1)})
+        rows.append(
+            {
+                "name": e.name,
+                "slots": e.slots,
+                "modalities": e.modalities,
+                "kind": kind,
+                "via": None if last is None else f"{last.modality}:{last.kind}",
+                "first_evidence_to_emit_ms": round(e.latency_ms, 1),
+                "evidence_end_to_emit_ms": None if beyond is None else round(beyond, 1),
+                "observation_end_to_emit_ms": None
+                if last is None
+                else round((e.t_emitted_ns - last.t_end_ns) / 1e6, 1),
+            }
+        )
     kinds = {k: {**_pct(v), "goal_p95_ms": GOALS_MS[k]} for k, v in by_kind.items()}
     return {
-        "expected": len(expected), "emitted": len(intents), "matched": matched,
+        "expected": len(expected),
+        "emitted": len(intents),
+        "matched": matched,
         "missed": [w["name"] for w in expected if w["name"] not in [g["name"] for g in got]],
         "unexpected": [g["name"] for g in rest],
         "latency_after_evidence_by_kind": kinds,
@@ -158,21 +173,31 @@ def main(argv: list[str]) -> int:
     expected = json.loads(manifest.read_text())["expected_intents"]
     fusion_stats: dict = {}
     intents, observations = run_session(a.session, a.spec, realtime=not a.fast, fusion_stats=fusion_stats)
-    result = {"session": str(a.session), "realtime": not a.fast, **score(intents, observations, expected),
-              "fusion": fusion_stats}
+    result = {
+        "session": str(a.session),
+        "realtime": not a.fast,
+        **score(intents, observations, expected),
+        "fusion": fusion_stats,
+    }
     if a.plot:
         plot(result, a.plot)
     if a.json:
         print(json.dumps(result))
         return 0
-    print(f"{result['matched']}/{result['expected']} scripted intents, {result['emitted']} emitted; "
-          f"missed {result['missed']}, unexpected {result['unexpected']}")
+    print(
+        f"{result['matched']}/{result['expected']} scripted intents, {result['emitted']} emitted; "
+        f"missed {result['missed']}, unexpected {result['unexpected']}"
+    )
     for k, v in result["latency_after_evidence_by_kind"].items():
-        print(f"  {k:<8} end of the act -> emitted: p50 {v.get('p50', '-')} ms, p95 {v.get('p95', '-')} ms "
-              f"(goal p95 < {v['goal_p95_ms']:.0f} ms)")
+        print(
+            f"  {k:<8} end of the act -> emitted: p50 {v.get('p50', '-')} ms, p95 {v.get('p95', '-')} ms "
+            f"(goal p95 < {v['goal_p95_ms']:.0f} ms)"
+        )
     for k, v in result["latency_after_act_by_recogniser"].items():
         print(f"    by {k:<6} p50 {v.get('p50', '-')} ms, p95 {v.get('p95', '-')} ms (n={v['n']})")
     for r in result["intents"]:
-        print(f"  {r['name']:<12} {'+'.join(r['modalities']):<12} first evidence {r['first_evidence_to_emit_ms']:>7} ms"
-              f"   after the act {r['evidence_end_to_emit_ms']} ms")
+        print(
+            f"  {r['name']:<12} {'+'.join(r['modalities']):<12} first evidence {r['first_evidence_to_emit_ms']:>7} ms"
+            f"   after the act {r['evidence_end_to_emit_ms']} ms"
+        )
     return 0

@@ -5,6 +5,7 @@ when any spec is bad. Beyond what `load_spec` checks (structure, gestures, slots
 the speech grammar), it looks up every speech word in the recogniser's pronunciation dictionary, since a
 word missing there makes the speech stage refuse to start.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,13 +18,15 @@ from perception.speech.expressions import words_of
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="cuekit spec", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="cuekit spec", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = p.add_subparsers(dest="action", required=True)
     c = sub.add_parser("check", help="validate spec files; file:line errors, exit 2 on any")
     c.add_argument("files", nargs="+", type=Path, help="spec TOML files (or names under assets/specs)")
-    c.add_argument("--no-dictionary", action="store_true",
-                   help="skip the pronunciation-dictionary check of speech words")
+    c.add_argument(
+        "--no-dictionary", action="store_true", help="skip the pronunciation-dictionary check of speech words"
+    )
     return p
 
 
@@ -58,13 +61,25 @@ def unknown_words(spec: Spec, dictionary: set[str]) -> list[SpecError]:
                     words |= words_of(e)
             missing = sorted(w for w in words if w not in dictionary)
             if missing:
-                errors.append(SpecError(spec.path, toml_line_of(text, path_of(lf.key)) if text else None, lf.key,
-                                        f"words not in the pronunciation dictionary: {', '.join(missing)}"))
+                errors.append(
+                    SpecError(
+                        spec.path,
+                        toml_line_of(text, path_of(lf.key)) if text else None,
+                        lf.key,
+                        f"words not in the pronunciation dictionary: {', '.join(missing)}",
+                    )
+                )
     values = {v for st in spec.slot_types.values() for val in st.values for v in val.lower().split()}
     missing_values = sorted(w for w in values if w.isalpha() and w not in dictionary)
     if missing_values:
-        errors.append(SpecError(spec.path, None, "slot_types",
-                                f"slot values not in the pronunciation dictionary: {', '.join(missing_values)}"))
+        errors.append(
+            SpecError(
+                spec.path,
+                None,
+                "slot_types",
+                f"slot values not in the pronunciation dictionary: {', '.join(missing_values)}",
+            )
+        )
     return errors
 
 
@@ -85,8 +100,10 @@ def check(files: list[Path], use_dictionary: bool = True) -> int:
             bad += 1
             continue
         n_speech = sum(1 for it in spec.intents.values() for lf in it.leaves() if lf.modality == "speech")
-        print(f"OK {spec.path}: {len(spec.intents)} intents, {n_speech} speech triggers"
-              + ("" if dictionary is not None else " (pronunciation dictionary not checked)"))
+        print(
+            f"OK {spec.path}: {len(spec.intents)} intents, {n_speech} speech triggers"
+            + ("" if dictionary is not None else " (pronunciation dictionary not checked)")
+        )
     return 2 if bad else 0
 
 

@@ -3,6 +3,7 @@
 Everything reads them through `assets.path(...)` (importlib.resources), so an installed wheel finds them
 exactly as a checkout does, from any working directory.
 """
+
 from __future__ import annotations
 
 from importlib.resources import files

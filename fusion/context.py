@@ -15,6 +15,7 @@ and gaze are kept as a short, time-indexed history of resolved targets rather th
 Gaze that stays on one target for a configured dwell time yields a synthetic `gaze`/`dwell`
 observation, so "look at it for 600 ms" can be a trigger.
 """
+
 from __future__ import annotations
 
 import math
@@ -83,22 +84,40 @@ class ContextTracker:
         if obs.modality == "hand" and (obs.kind in POINTING_KINDS or p.get("pointing") is True):
             hit, point = self._resolve_pointing(p)
             if hit is not None or point is not None:
-                self._add(ContextRecord("pointing", obs.t_start_ns, obs.t_end_ns,
-                                        hit.target.id if hit else None, hit.score if hit else 0.0,
-                                        obs.id, obs.modality, point))
+                self._add(
+                    ContextRecord(
+                        "pointing",
+                        obs.t_start_ns,
+                        obs.t_end_ns,
+                        hit.target.id if hit else None,
+                        hit.score if hit else 0.0,
+                        obs.id,
+                        obs.modality,
+                        point,
+                    )
+                )
             return []
         if obs.modality == "gaze" and obs.kind in ("ray", "point"):
             hit, point = self._resolve_gaze(obs)
-            self._add(ContextRecord("gaze", obs.t_start_ns, obs.t_end_ns, hit.target.id if hit else None,
-                                    hit.score if hit else 0.0, obs.id, obs.modality, point))
+            self._add(
+                ContextRecord(
+                    "gaze",
+                    obs.t_start_ns,
+                    obs.t_end_ns,
+                    hit.target.id if hit else None,
+                    hit.score if hit else 0.0,
+                    obs.id,
+                    obs.modality,
+                    point,
+                )
+            )
             return self._update_dwell(obs, hit)
         return []
 
     def _resolve_pointing(self, p: dict[str, Any]) -> tuple[RayHit | None, tuple[float, ...] | None]:
         o = self.options
         if "ray_origin" in p and "ray_dir" in p:
-            return cast_ray_3d(p["ray_origin"], p["ray_dir"], self.scene.targets(),
-                               o.pointing_max_angle_deg), None
+            return cast_ray_3d(p["ray_origin"], p["ray_dir"], self.scene.targets(), o.pointing_max_angle_deg), None
         if "joints_world" in p:  # a world-space skeleton (headset hand tracking) against 3-D targets
             ray = pointing_ray_3d(p["joints_world"]) if _joints(p["joints_world"]) else None
             hit = cast_ray_3d(ray[0], ray[1], self.scene.targets(), o.pointing_max_angle_deg) if ray else None
@@ -118,8 +137,9 @@ class ContextTracker:
         if obs.kind == "ray" and _vec(p.get("origin"), 3) and _vec(p.get("direction"), 3):
             return cast_ray_3d(p["origin"], p["direction"], self.scene.targets(), o.gaze_max_angle_deg), None
         if obs.kind == "ray" and _vec(p.get("origin"), 2) and _vec(p.get("direction"), 2):
-            return cast_ray_2d(p["origin"], p["direction"], self.scene.targets(),
-                               p.get("plane", "image"), o.gaze_max_angle_deg), None
+            return cast_ray_2d(
+                p["origin"], p["direction"], self.scene.targets(), p.get("plane", "image"), o.gaze_max_angle_deg
+            ), None
         if obs.kind == "point" and _vec(p.get("point"), 2):
             pt = (float(p["point"][0]), float(p["point"][1]))
             return hit_point_2d(pt, self.scene.targets(), p.get("plane", "screen"), o.gaze_margin_px), pt
@@ -139,9 +159,17 @@ class ContextTracker:
         for dwell_ms in self.options.dwell_ms:
             if dwell_ms not in d.fired and d.t_last_ns - d.t_start_ns >= dwell_ms * 1_000_000:
                 d.fired.add(dwell_ms)
-                out.append(Observation("gaze", "dwell", 1.0, d.t_start_ns, d.t_last_ns,
-                                       {"target": d.target_id, "dwell_ms": dwell_ms,
-                                        "gaze_obs": list(d.obs_ids)}, source_id="context"))
+                out.append(
+                    Observation(
+                        "gaze",
+                        "dwell",
+                        1.0,
+                        d.t_start_ns,
+                        d.t_last_ns,
+                        {"target": d.target_id, "dwell_ms": dwell_ms, "gaze_obs": list(d.obs_ids)},
+                        source_id="context",
+                    )
+                )
         return out
 
     def _add(self, rec: ContextRecord) -> None:
@@ -151,9 +179,16 @@ class ContextTracker:
             self._records.popleft()
 
     # querying -------------------------------------------------------------------------------
-    def at(self, source: str, t0_ns: int, t1_ns: int, ref_ns: int | None = None,
-           want_target: bool = True, target_id: str | None = None,
-           exclude: set[int] | frozenset[int] = frozenset()) -> ContextRecord | None:
+    def at(
+        self,
+        source: str,
+        t0_ns: int,
+        t1_ns: int,
+        ref_ns: int | None = None,
+        want_target: bool = True,
+        target_id: str | None = None,
+        exclude: set[int] | frozenset[int] = frozenset(),
+    ) -> ContextRecord | None:
         """The record of `source` overlapping [t0, t1] closest in time to `ref_ns` (the window's
         middle by default); with `want_target`, only records that hit a target (`target_id` if
         given); records whose observation id is in `exclude` are skipped."""
@@ -181,16 +216,22 @@ class ContextTracker:
 
     def last(self, before_ns: int | None = None) -> str | None:
         """The most recent of last selected / last mentioned (before `before_ns` if given)."""
-        cands = [c for c in (self.last_selected, self.last_mentioned)
-                 if c is not None and (before_ns is None or c[1] <= before_ns)]
+        cands = [
+            c
+            for c in (self.last_selected, self.last_mentioned)
+            if c is not None and (before_ns is None or c[1] <= before_ns)
+        ]
         if not cands:
             return None
         return max(cands, key=lambda c: c[1])[0]
 
 
 def _vec(v: Any, n: int) -> bool:
-    return (isinstance(v, (list, tuple)) and len(v) == n
-            and all(isinstance(x, (int, float)) and math.isfinite(x) for x in v))
+    return (
+        isinstance(v, (list, tuple))
+        and len(v) == n
+        and all(isinstance(x, (int, float)) and math.isfinite(x) for x in v)
+    )
 
 
 def _joints(v: Any) -> bool:

@@ -6,6 +6,7 @@ observation, or in one exclusive group within its window, conflict (best rank wi
 one intent within its refractory period merge; a later one of an already emitted intent or group is
 suppressed.
 """
+
 from __future__ import annotations
 
 import logging
@@ -28,7 +29,6 @@ class Emitted:
     t_first: int
     t_last: int
     group: str | None = None
-
 
 
 class Decider:
@@ -93,15 +93,19 @@ class Decider:
             if self._refractory_hit(c):
                 self._consume(c.match.obs)
                 self.stats.duplicates_suppressed += 1
-                log.info("%s suppressed: within refractory period of an emitted %s", c.intent.name,
-                         c.intent.name)
+                log.info("%s suppressed: within refractory period of an emitted %s", c.intent.name, c.intent.name)
                 return self._decide_one(final)
             rival = self._group_hit(c)
             if rival is not None:
                 self._consume(c.match.obs)
                 self.stats.group_suppressed += 1
-                log.info("%s suppressed: %s of exclusive group %r was already emitted within %d ms",
-                         c.intent.name, rival, c.intent.group, self.spec.conflict_window_ms)
+                log.info(
+                    "%s suppressed: %s of exclusive group %r was already emitted within %d ms",
+                    c.intent.name,
+                    rival,
+                    c.intent.group,
+                    self.spec.conflict_window_ms,
+                )
                 return self._decide_one(final)
         # best rank first; among equals the tightest reading (a sequence's latest start), then the earliest
         cands.sort(key=lambda c: (c.rank, c.match.t_first - c.match.t_last, -c.match.t_first), reverse=True)
@@ -164,8 +168,11 @@ class Decider:
             return None
         win = self.spec.conflict_window_ms * 1_000_000
         for e in self._emitted:
-            if e.group == g and e.intent != c.intent.name and \
-                    max(c.match.t_first - e.t_last, e.t_first - c.match.t_last, 0) < win:
+            if (
+                e.group == g
+                and e.intent != c.intent.name
+                and max(c.match.t_first - e.t_last, e.t_first - c.match.t_last, 0) < win
+            ):
                 return e.intent
         return None
 
@@ -174,7 +181,8 @@ class Decider:
             return True
         if a.intent.name == b.intent.name:
             return _gap(a.match, b.match) < a.intent.refractory_ms * 1_000_000 and (
-                a.intent.refractory_scope == "intent" or a.slots == b.slots)
+                a.intent.refractory_scope == "intent" or a.slots == b.slots
+            )
         if a.intent.group and a.intent.group == b.intent.group:
             return _gap(a.match, b.match) < self.spec.conflict_window_ms * 1_000_000
         return False
@@ -184,13 +192,15 @@ class Decider:
         refr = it.refractory_ms * 1_000_000
         sk = _scope_key(c)
         for e in self._emitted:
-            if e.intent == it.name and e.scope_key == sk and \
-                    max(c.match.t_first - e.t_last, e.t_first - c.match.t_last, 0) < refr:
+            if (
+                e.intent == it.name
+                and e.scope_key == sk
+                and max(c.match.t_first - e.t_last, e.t_first - c.match.t_last, 0) < refr
+            ):
                 return True
         return False
 
-    def _blocker(self, c: Candidate, final: bool, live: list[Observation],
-                 cache: dict[str, list[Match]]) -> str | None:
+    def _blocker(self, c: Candidate, final: bool, live: list[Observation], cache: dict[str, list[Match]]) -> str | None:
         """None when `c` may be emitted now; else what it waits for ("hold" or a modality)."""
         if final:
             return None
@@ -211,8 +221,9 @@ class Decider:
             if j.priority == c.intent.priority and j.n_event_leaves() <= len(c.match.obs):
                 continue
             if j.name not in cache:
-                cache[j.name] = [m for m in self._eval(j.trigger, live, open_ok=True, final=False)
-                                 if m.real and m.open_mods]
+                cache[j.name] = [
+                    m for m in self._eval(j.trigger, live, open_ok=True, final=False) if m.real and m.open_mods
+                ]
             for m in cache[j.name]:
                 if not (mine & set(m.obs)):
                     continue
@@ -248,10 +259,17 @@ class Decider:
                 n_best.append({"name": r.intent.name, "confidence": round(r.score, 4), "slots": r.slots})
         conf = 1.0 - math.prod(1.0 - x for x in confs)
         t_first_ev = min([t_first] + [self._buffer[o].t_start_ns for o in c.match.obs if o in self._buffer])
-        ev = IntentEvent(id=f"{self.options.id_prefix}-{next(self._seq)}", name=it.name, slots=dict(c.slots),
-                         confidence=round(conf, 6), modalities=sorted(mods), derived_from=derived,
-                         t_first_evidence_ns=int(t_first_ev), t_emitted_ns=int(max(self._now, t_first_ev)),
-                         n_best=n_best)
+        ev = IntentEvent(
+            id=f"{self.options.id_prefix}-{next(self._seq)}",
+            name=it.name,
+            slots=dict(c.slots),
+            confidence=round(conf, 6),
+            modalities=sorted(mods),
+            derived_from=derived,
+            t_first_evidence_ns=int(t_first_ev),
+            t_emitted_ns=int(max(self._now, t_first_ev)),
+            n_best=n_best,
+        )
         self._emitted.append(Emitted(it.name, _scope_key(c), t_first, t_last, it.group))
         self.stats.emitted += 1
         self._pending.pop(c.key, None)
@@ -270,7 +288,6 @@ class Decider:
         return ev
 
 
-
 # ------------------------------------------------------------------------------------------------
 # helpers
 
@@ -283,5 +300,3 @@ def _scope_key(c: Candidate) -> Any:
 
 def _gap(a: Match, b: Match) -> int:
     return max(a.t_first - b.t_last, b.t_first - a.t_last, 0)
-
-

@@ -6,6 +6,7 @@ slots take what was looked at or pointed at during the evidence. Where a better 
 deliver (its stream's watermark has not passed the time that matters), the candidate records how far
 that stream must get (`wait_until`) before it may be decided.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -39,7 +40,6 @@ class Candidate:
         return (self.intent.priority, len(self.match.obs), self.score)
 
 
-
 class SlotResolver:
     """The slot-filling half of `FusionEngine` (a mixin over the engine's spec and context)."""
 
@@ -51,15 +51,16 @@ class SlotResolver:
         used: set[int] = set()
         dx = self.spec.deixis
         # deictic words in spoken order, so "that ... there" take successive pointing moments
-        ordered = sorted(m.slots.items(), key=lambda kv: (kv[1].t0 if kv[1].t0 is not None else 0))
+        ordered = sorted(m.slots.items(), key=lambda kv: kv[1].t0 if kv[1].t0 is not None else 0)
         for name, sv in ordered:
             if not sv.deictic:
                 slots[name] = sv.value
                 continue
             lo, hi = sv.t0 - dx.before_ms * 1_000_000, sv.t1 + dx.after_ms * 1_000_000
             ref = (sv.t0 + sv.t1) // 2
-            value, rec = self._resolve_target(dx.sources, lo, hi, ref, used,
-                                              allow_location=sv.value in ("here", "there"))
+            value, rec = self._resolve_target(
+                dx.sources, lo, hi, ref, used, allow_location=sv.value in ("here", "there")
+            )
             # found by the preferred source in a moment of its own: done. Otherwise (a fallback source,
             # or a moment already bound to an earlier word) a better moment may still be in flight
             by = rec.source if rec is not None else ("last" if value is not None else None)
@@ -114,11 +115,21 @@ class SlotResolver:
                     slots.setdefault(name, None)
         for name in it.slots:
             slots.setdefault(name, None)
-        return Candidate(it, m, slots, m.score(), tuple(dict.fromkeys(ctx_ids)), tuple(sorted(mods)), wait,
-                         self._now, frozenset(optional - hard))
+        return Candidate(
+            it,
+            m,
+            slots,
+            m.score(),
+            tuple(dict.fromkeys(ctx_ids)),
+            tuple(sorted(mods)),
+            wait,
+            self._now,
+            frozenset(optional - hard),
+        )
 
-    def _resolve_target(self, sources: Iterable[str], lo: int, hi: int, ref: int | None, used: set[int],
-                        allow_location: bool) -> tuple[Any, ContextRecord | None]:
+    def _resolve_target(
+        self, sources: Iterable[str], lo: int, hi: int, ref: int | None, used: set[int], allow_location: bool
+    ) -> tuple[Any, ContextRecord | None]:
         for src in sources:
             if src == "last":
                 last = self.context.last(before_ns=hi)
@@ -128,8 +139,9 @@ class SlotResolver:
             # "here"/"there" may name a place: the nearest pointing moment wins, target or not;
             # a moment already bound to an earlier word is reused only when there is no other
             want = not allow_location
-            rec = (self.context.at(src, lo, hi, ref, want_target=want, exclude=used)
-                   or self.context.at(src, lo, hi, ref, want_target=want))
+            rec = self.context.at(src, lo, hi, ref, want_target=want, exclude=used) or self.context.at(
+                src, lo, hi, ref, want_target=want
+            )
             if rec is not None:
                 if rec.target_id is not None:
                     return rec.target_id, rec

@@ -20,6 +20,7 @@ loses or is suppressed), `fusion.watermarks` (how far each input stream has deli
 * Timestamps far from the engine's time (`max_future_s`) are refused, counted and logged once per
   stream: one observation stamped 2**63-1 must not make every later one "late".
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -47,7 +48,7 @@ log = logging.getLogger("cuekit.fusion")
 __all__ = ["SPEECH_KINDS", "EngineOptions", "EngineStats", "FusionEngine"]
 
 # monotonic and recorded clocks are far below this (2**62 ns = 146 years); beyond it is garbage
-_MAX_TIME_NS = 2 ** 62
+_MAX_TIME_NS = 2**62
 
 
 @dataclass(slots=True)
@@ -84,8 +85,10 @@ class EngineStats:
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {k: getattr(self, k) for k in self.__slots__ if k != "waits"}
-        out["waits"] = {k: {**v, "total_ms": round(v["total_ms"], 1), "max_ms": round(v["max_ms"], 1),
-                            "for": dict(v["for"])} for k, v in self.waits.items()}
+        out["waits"] = {
+            k: {**v, "total_ms": round(v["total_ms"], 1), "max_ms": round(v["max_ms"], 1), "for": dict(v["for"])}
+            for k, v in self.waits.items()
+        }
         return out
 
     def record_wait(self, intent: str, wait_ms: float, stream: str | None) -> None:
@@ -102,8 +105,13 @@ class EngineStats:
 class FusionEngine(Matcher, SlotResolver, Decider):
     """Push observations, get IntentEvents. Not thread-safe: drive it from one thread (the Stage)."""
 
-    def __init__(self, spec: Spec | str | os.PathLike, scene: Scene | None = None,
-                 options: EngineOptions | None = None, now_fn: Callable[[], int] | None = None) -> None:
+    def __init__(
+        self,
+        spec: Spec | str | os.PathLike,
+        scene: Scene | None = None,
+        options: EngineOptions | None = None,
+        now_fn: Callable[[], int] | None = None,
+    ) -> None:
         if not isinstance(spec, Spec):  # a spec name ("default_ar") or a TOML path
             spec = load_spec(spec)
         self.spec = spec
@@ -129,17 +137,19 @@ class FusionEngine(Matcher, SlotResolver, Decider):
         self._bad_time_streams: set[tuple[str, str]] = set()
         self._seq = itertools.count(1)
         self._speech_cache: dict[tuple[int, int, int], Any] = {}
-        self._leaf_ids = {id(lf): i for i, lf in enumerate(lf for it in spec.intents.values()
-                                                             for lf in it.leaves())}
+        self._leaf_ids = {id(lf): i for i, lf in enumerate(lf for it in spec.intents.values() for lf in it.leaves())}
         self._max_window_ns = max((max_window(it.trigger) for it in spec.intents.values()), default=0)
         self._max_late_ns = max(spec.lateness_ns(m) for m in ("hand", "wrist", "speech", "gaze", "context"))
-        self._event_kinds = {(lf.event_modality, k) for it in spec.intents.values() for lf in it.leaves()
-                             for k in lf.kinds}
-        self._speech_intents = {lf.speech_intent for it in spec.intents.values() for lf in it.leaves()
-                                if lf.modality == "speech"}
+        self._event_kinds = {
+            (lf.event_modality, k) for it in spec.intents.values() for lf in it.leaves() for k in lf.kinds
+        }
+        self._speech_intents = {
+            lf.speech_intent for it in spec.intents.values() for lf in it.leaves() if lf.modality == "speech"
+        }
         # speech intents spoken by exactly one leaf: the recogniser's parse names that leaf unambiguously
-        leaves_of = Counter(lf.speech_intent for it in spec.intents.values() for lf in it.leaves()
-                            if lf.modality == "speech")
+        leaves_of = Counter(
+            lf.speech_intent for it in spec.intents.values() for lf in it.leaves() if lf.modality == "speech"
+        )
         self._single_leaf_speech = {k for k, n in leaves_of.items() if n == 1}
 
     # ------------------------------------------------------------------------------------------
@@ -156,8 +166,14 @@ class FusionEngine(Matcher, SlotResolver, Decider):
         problem = _validate(obs)
         if problem:
             self.stats.malformed += 1
-            log_throttled(log, "malformed", logging.WARNING, "skipping malformed observation %r: %s",
-                          getattr(obs, "id", None), problem)
+            log_throttled(
+                log,
+                "malformed",
+                logging.WARNING,
+                "skipping malformed observation %r: %s",
+                getattr(obs, "id", None),
+                problem,
+            )
             return self._step(now_ns)
         arrival = now_ns if now_ns is not None else (self._now_fn() if self._now_fn is not None else None)
         if not self._plausible(obs, arrival):
@@ -172,11 +188,23 @@ class FusionEngine(Matcher, SlotResolver, Decider):
                 log.warning("bad scene update %d: %s", obs.id, exc)
             return self._step(None)
         mod = obs.modality
-        if self.options.drop_late and obs.t_end_ns < self._now - self.spec.lateness_ns(mod) \
-                and not self.marks.announced(obs):
+        if (
+            self.options.drop_late
+            and obs.t_end_ns < self._now - self.spec.lateness_ns(mod)
+            and not self.marks.announced(obs)
+        ):
             self.stats.late_dropped += 1
-            log_throttled(log, f"late:{mod}", logging.INFO, "dropping %s/%s %d: %.0f ms late (bound %.0f ms)",
-                          mod, obs.kind, obs.id, (self._now - obs.t_end_ns) / 1e6, self.spec.lateness_ns(mod) / 1e6)
+            log_throttled(
+                log,
+                f"late:{mod}",
+                logging.INFO,
+                "dropping %s/%s %d: %.0f ms late (bound %.0f ms)",
+                mod,
+                obs.kind,
+                obs.id,
+                (self._now - obs.t_end_ns) / 1e6,
+                self.spec.lateness_ns(mod) / 1e6,
+            )
             return self._step(None)
         self.marks.observe(obs, self._now)
         if obs.kind == WATERMARK_KIND:
@@ -187,13 +215,16 @@ class FusionEngine(Matcher, SlotResolver, Decider):
             self._admit(obs)
         return self._step(None)
 
-    def watermark(self, modality: str, t_ns: int, source_id: str = "",
-                  now_ns: int | None = None) -> list[IntentEvent]:
+    def watermark(self, modality: str, t_ns: int, source_id: str = "", now_ns: int | None = None) -> list[IntentEvent]:
         """A stream reports that it has delivered everything with evidence up to `t_ns`."""
         arrival = now_ns if now_ns is not None else (self._now_fn() if self._now_fn is not None else None)
         self._set_now(arrival)
-        if isinstance(t_ns, int) and not isinstance(t_ns, bool) and abs(t_ns) < _MAX_TIME_NS and \
-                (self._now <= NEVER or t_ns <= self._now + self.options.max_future_s * 1e9):
+        if (
+            isinstance(t_ns, int)
+            and not isinstance(t_ns, bool)
+            and abs(t_ns) < _MAX_TIME_NS
+            and (self._now <= NEVER or t_ns <= self._now + self.options.max_future_s * 1e9)
+        ):
             self.marks.report(modality, t_ns, source_id, self._now)
         return self._step(None)
 
@@ -223,18 +254,27 @@ class FusionEngine(Matcher, SlotResolver, Decider):
         """Refuse a timestamp far from the engine's time (counted; logged once per stream)."""
         ref = max(self._now, arrival) if arrival is not None else self._now
         t = obs.t_end_ns
-        bad = abs(t) >= _MAX_TIME_NS or abs(obs.t_start_ns) >= _MAX_TIME_NS or (
-            ref > NEVER and t > ref + self.options.max_future_s * 1e9)
+        bad = (
+            abs(t) >= _MAX_TIME_NS
+            or abs(obs.t_start_ns) >= _MAX_TIME_NS
+            or (ref > NEVER and t > ref + self.options.max_future_s * 1e9)
+        )
         if not bad:
             return True
         self.stats.implausible_time += 1
         key = (obs.modality, obs.source_id or "")
         if key not in self._bad_time_streams and len(self._bad_time_streams) < 256:
             self._bad_time_streams.add(key)
-            log.warning("refusing %s/%s from %r: t_end %d ns is %.0f s from the engine's time (bound %.0f s); "
-                        "further ones from this stream are counted silently", obs.modality, obs.kind,
-                        obs.source_id, t, (t - ref) / 1e9 if ref > NEVER else float("inf"),
-                        self.options.max_future_s)
+            log.warning(
+                "refusing %s/%s from %r: t_end %d ns is %.0f s from the engine's time (bound %.0f s); "
+                "further ones from this stream are counted silently",
+                obs.modality,
+                obs.kind,
+                obs.source_id,
+                t,
+                (t - ref) / 1e9 if ref > NEVER else float("inf"),
+                self.options.max_future_s,
+            )
         return False
 
     def _is_event(self, obs: Observation) -> bool:
@@ -271,8 +311,12 @@ def _validate(obs: Any) -> str | None:
         return "modality must be a non-empty string"
     if not isinstance(obs.kind, str) or not obs.kind:
         return "kind must be a non-empty string"
-    if isinstance(obs.t_start_ns, bool) or not isinstance(obs.t_start_ns, int) or \
-            isinstance(obs.t_end_ns, bool) or not isinstance(obs.t_end_ns, int):
+    if (
+        isinstance(obs.t_start_ns, bool)
+        or not isinstance(obs.t_start_ns, int)
+        or isinstance(obs.t_end_ns, bool)
+        or not isinstance(obs.t_end_ns, int)
+    ):
         return "t_start_ns/t_end_ns must be integers (ns)"
     if obs.t_end_ns < obs.t_start_ns:
         return f"t_end_ns < t_start_ns ({obs.t_end_ns} < {obs.t_start_ns})"

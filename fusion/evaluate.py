@@ -4,6 +4,7 @@ Reports pass/fail per scenario (with the reasons), latency per intent kind (p50/
 -> emitted, and of last evidence -> emitted), engine counters summed over scenarios, and which
 scenario tags (combinators, deixis, duplicates, ...) were covered.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,11 +55,15 @@ class EvalResult:
             a = np.array([x["latency_ms"] for x in lst])
             b = np.array([x["after_last_evidence_ms"] for x in lst])
             c = np.array([x["decision_ms"] for x in lst])
-            out[k] = {"n": len(lst), "p50_ms": float(np.percentile(a, 50)), "p95_ms": float(np.percentile(a, 95)),
-                      "after_end_p50_ms": float(np.percentile(b, 50)),
-                      "after_end_p95_ms": float(np.percentile(b, 95)),
-                      "decision_p50_ms": float(np.percentile(c, 50)),
-                      "decision_p95_ms": float(np.percentile(c, 95))}
+            out[k] = {
+                "n": len(lst),
+                "p50_ms": float(np.percentile(a, 50)),
+                "p95_ms": float(np.percentile(a, 95)),
+                "after_end_p50_ms": float(np.percentile(b, 50)),
+                "after_end_p95_ms": float(np.percentile(b, 95)),
+                "decision_p50_ms": float(np.percentile(c, 50)),
+                "decision_p95_ms": float(np.percentile(c, 95)),
+            }
         return out
 
     def to_json(self) -> dict[str, Any]:
@@ -69,19 +74,33 @@ class EvalResult:
             for k, v in r.stats.items():
                 if k == "waits":
                     for name, w in v.items():
-                        _merge_wait(waits.setdefault(name, {"n": 0, "waited": 0, "total_ms": 0.0,
-                                                            "max_ms": 0.0, "for": {}}), w)
+                        _merge_wait(
+                            waits.setdefault(name, {"n": 0, "waited": 0, "total_ms": 0.0, "max_ms": 0.0, "for": {}}), w
+                        )
                 else:
                     stats[k] += v
             for t in r.tags:
                 tags[t] += 1
         stats["waits"] = waits
         return {
-            "target": "fusion", "n_scenarios": len(self.results) + len(self.errors), "passed": self.passed,
+            "target": "fusion",
+            "n_scenarios": len(self.results) + len(self.errors),
+            "passed": self.passed,
             "failed": len(self.results) - self.passed + len(self.errors),
-            "scenarios": [{"name": r.name, "path": r.path, "passed": r.passed, "problems": r.problems,
-                           "tags": r.tags, "intents": [e.name for e in r.events]} for r in self.results],
-            "load_errors": self.errors, "latency": self.latency_table(), "engine_stats": dict(stats),
+            "scenarios": [
+                {
+                    "name": r.name,
+                    "path": r.path,
+                    "passed": r.passed,
+                    "problems": r.problems,
+                    "tags": r.tags,
+                    "intents": [e.name for e in r.events],
+                }
+                for r in self.results
+            ],
+            "load_errors": self.errors,
+            "latency": self.latency_table(),
+            "engine_stats": dict(stats),
             "push_ms": _pcts([x for r in self.results for x in r.push_ms]),
             "tags": dict(tags),
         }
@@ -100,8 +119,7 @@ def _pcts(xs: list[float]) -> dict[str, float]:
     if not xs:
         return {"n": 0}
     a = np.array(xs)
-    return {"n": len(xs), "p50": float(np.percentile(a, 50)), "p95": float(np.percentile(a, 95)),
-            "max": float(a.max())}
+    return {"n": len(xs), "p50": float(np.percentile(a, 50)), "p95": float(np.percentile(a, 95)), "max": float(a.max())}
 
 
 def evaluate(options: EvalOptions) -> EvalResult:
@@ -127,22 +145,31 @@ def evaluate(options: EvalOptions) -> EvalResult:
                 r.passed = False
                 r.problems.append(f"{ev.name} violates intent_event schema: {exc.message}")
         results.append(r)
-        print(f"[{i + 1}/{len(files)}] {'PASS' if r.passed else 'FAIL'} {sc.name}"
-              + ("" if r.passed else ": " + "; ".join(r.problems)), file=sys.stderr)
+        print(
+            f"[{i + 1}/{len(files)}] {'PASS' if r.passed else 'FAIL'} {sc.name}"
+            + ("" if r.passed else ": " + "; ".join(r.problems)),
+            file=sys.stderr,
+        )
     return EvalResult(results, errors)
 
 
 def plot_latency(res: EvalResult, path: Path) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     table = {k: v for k, v in res.latency_table().items() if not k.startswith("kind:")}
     names = list(table)
     fig, ax = plt.subplots(figsize=(10, 4.5))
     x = np.arange(len(names))
     w = 0.27
-    ax.bar(x - w, [table[n]["after_end_p95_ms"] for n in names], w,
-           label="p95 end of last evidence -> emitted (incl. simulated recogniser delay)")
+    ax.bar(
+        x - w,
+        [table[n]["after_end_p95_ms"] for n in names],
+        w,
+        label="p95 end of last evidence -> emitted (incl. simulated recogniser delay)",
+    )
     ax.bar(x, [table[n]["decision_p50_ms"] for n in names], w, label="p50 arrival of last evidence -> emitted")
     ax.bar(x + w, [table[n]["decision_p95_ms"] for n in names], w, label="p95 arrival of last evidence -> emitted")
     ax.set_xticks(x, names, rotation=45, ha="right")
@@ -158,10 +185,12 @@ def plot_latency(res: EvalResult, path: Path) -> None:
 def plot_timeline(res: ScenarioResult, sc_path: Path, path: Path) -> None:
     """One scenario on a time axis: evidence spans per modality, arrivals, spoken words, intents."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from fusion.scenario import load_scenario
+
     sc = load_scenario(sc_path)
     rows = ["speech", "hand", "wrist", "gaze", "context"]
     used = [r for r in rows if any(t.obs.modality == r for t in sc.observations)]
@@ -222,11 +251,17 @@ def plot_watermarks(sc_paths: list[Path], path: Path) -> None:
     """Evidence time against the engine's time, one panel per scenario: each stream's watermark, the
     observations (a vertical span at their arrival), and each intent at the moment it was decided."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    colours = {"hand": "tab:orange", "gaze": "tab:green", "speech": "tab:blue", "wrist": "tab:purple",
-               "context": "tab:gray"}
+    colours = {
+        "hand": "tab:orange",
+        "gaze": "tab:green",
+        "speech": "tab:blue",
+        "wrist": "tab:purple",
+        "context": "tab:gray",
+    }
     fig, axes = plt.subplots(1, len(sc_paths), figsize=(6.2 * len(sc_paths), 5.2), squeeze=False)
     for ax, scp in zip(axes[0], sc_paths, strict=True):
         tr = trace_watermarks(scp)
@@ -244,20 +279,31 @@ def plot_watermarks(sc_paths: list[Path], path: Path) -> None:
                 ax.plot([t.arrive_ns / 1e6], [o.t_end_ns / 1e6], ".", color=colours["gaze"], ms=4)
                 continue
             x = t.arrive_ns / 1e6
-            ax.plot([x, x], [o.t_start_ns / 1e6, o.t_end_ns / 1e6], color=colours.get(o.modality, "k"), lw=5,
-                    alpha=0.5, solid_capstyle="butt")
+            ax.plot(
+                [x, x],
+                [o.t_start_ns / 1e6, o.t_end_ns / 1e6],
+                color=colours.get(o.modality, "k"),
+                lw=5,
+                alpha=0.5,
+                solid_capstyle="butt",
+            )
             ax.text(x, o.t_end_ns / 1e6 + 15, f" {t.label}: {o.kind}", fontsize=7, rotation=0)
         for ev in tr["events"]:
             te = ev.t_emitted_ns / 1e6
             ax.axvline(te, color="crimson", lw=1)
-            ax.text(te, lo + 40, f" {ev.name} {ev.slots or ''}", fontsize=8, color="crimson", rotation=90,
-                    va="bottom")
+            ax.text(te, lo + 40, f" {ev.name} {ev.slots or ''}", fontsize=8, color="crimson", rotation=90, va="bottom")
         waits = {k: v for k, v in tr["stats"].waits.items() if v["waited"]}
         note = "; ".join(f"{k} waited {v['max_ms']:.0f} ms for {', '.join(v['for'])}" for k, v in waits.items())
         st = tr["stats"]
-        extra = [f"{n} {what}" for n, what in ((st.group_suppressed, "suppressed (exclusive group)"),
-                                              (st.degenerate_refused, "refused (degenerate slots)"),
-                                              (st.late_dropped, "dropped late")) if n]
+        extra = [
+            f"{n} {what}"
+            for n, what in (
+                (st.group_suppressed, "suppressed (exclusive group)"),
+                (st.degenerate_refused, "refused (degenerate slots)"),
+                (st.late_dropped, "dropped late"),
+            )
+            if n
+        ]
         ax.set_title(f"{sc.name}\n{'; '.join([note or 'no intent waited'] + extra)}", fontsize=9)
         ax.set_xlabel("engine time: arrival at fusion (ms)")
         ax.set_ylabel("evidence time (ms)")
@@ -276,10 +322,15 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--only", help="run scenarios whose name contains this")
     ap.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     ap.add_argument("--plot", type=Path, help="save a latency plot (PNG)")
-    ap.add_argument("--timeline", nargs=2, metavar=("SCENARIO", "PNG"),
-                    help="save a timeline plot of the scenario with this name")
-    ap.add_argument("--watermarks", nargs="+", metavar="ARG",
-                    help="SCENARIO [SCENARIO ...] PNG: plot the streams' watermarks of these scenarios")
+    ap.add_argument(
+        "--timeline", nargs=2, metavar=("SCENARIO", "PNG"), help="save a timeline plot of the scenario with this name"
+    )
+    ap.add_argument(
+        "--watermarks",
+        nargs="+",
+        metavar="ARG",
+        help="SCENARIO [SCENARIO ...] PNG: plot the streams' watermarks of these scenarios",
+    )
     args = ap.parse_args(argv)
     if not args.scenarios.is_dir():
         print(f"cuekit eval fusion: no such folder: {args.scenarios}", file=sys.stderr)
@@ -299,8 +350,10 @@ def main(argv: list[str]) -> int:
         by_name = {r.name: Path(r.path) for r in res.results}
         missing = [n for n in names if n not in by_name]
         if not names or missing:
-            print(f"cuekit eval fusion: --watermarks needs scenario names then a PNG (unknown: {missing})",
-                  file=sys.stderr)
+            print(
+                f"cuekit eval fusion: --watermarks needs scenario names then a PNG (unknown: {missing})",
+                file=sys.stderr,
+            )
             return 2
         plot_watermarks([by_name[n] for n in names], Path(png))
     out = res.to_json()
@@ -313,13 +366,19 @@ def main(argv: list[str]) -> int:
                 print(f"      - {p}")
         for e in out["load_errors"]:
             print(f"ERROR {e}")
-        print(f"\n{out['passed']}/{out['n_scenarios']} scenarios pass; engine.push wall time "
-              f"p50 {out['push_ms'].get('p50', 0):.2f} ms, p95 {out['push_ms'].get('p95', 0):.2f} ms")
-        print(f"{'intent':<22}{'n':>4}{'p50':>9}{'p95':>9}{'end p50':>10}{'end p95':>10}"
-              f"{'dec p50':>10}{'dec p95':>10}  (ms)")
+        print(
+            f"\n{out['passed']}/{out['n_scenarios']} scenarios pass; engine.push wall time "
+            f"p50 {out['push_ms'].get('p50', 0):.2f} ms, p95 {out['push_ms'].get('p95', 0):.2f} ms"
+        )
+        print(
+            f"{'intent':<22}{'n':>4}{'p50':>9}{'p95':>9}{'end p50':>10}{'end p95':>10}"
+            f"{'dec p50':>10}{'dec p95':>10}  (ms)"
+        )
         for k, v in out["latency"].items():
-            print(f"{k:<22}{v['n']:>4}{v['p50_ms']:>9.0f}{v['p95_ms']:>9.0f}{v['after_end_p50_ms']:>10.0f}"
-                  f"{v['after_end_p95_ms']:>10.0f}{v['decision_p50_ms']:>10.0f}{v['decision_p95_ms']:>10.0f}")
+            print(
+                f"{k:<22}{v['n']:>4}{v['p50_ms']:>9.0f}{v['p95_ms']:>9.0f}{v['after_end_p50_ms']:>10.0f}"
+                f"{v['after_end_p95_ms']:>10.0f}{v['decision_p50_ms']:>10.0f}{v['decision_p95_ms']:>10.0f}"
+            )
     return 0 if out["failed"] == 0 else 1
 
 

@@ -6,6 +6,7 @@ parts within the node's window, conditions (`pointing_at`, `gaze_on`) are looked
 history. With `open_ok`, a part that has not arrived yet is a wildcard of its modality, so a partial
 match says which streams could still complete a stronger reading.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -82,15 +83,19 @@ def combine(parts: list[Match]) -> Match | None:
     for p in parts:
         for k, v in p.slots.items():
             slots.setdefault(k, v)
-    return Match(tuple(obs),
-                  min((p.t_first for p in real), default=0), max((p.t_last for p in real), default=0),
-                  tuple(c for p in parts for c in p.confs), slots,
-                  tuple(dict.fromkeys(c for p in parts for c in p.context)),
-                  frozenset().union(*(p.context_mods for p in parts)),
-                  frozenset().union(*(p.open_mods for p in parts)),
-                  min((p.deadline for p in parts), default=INF),
-                  tuple(s for p in parts for s in p.starts), sum(p.n_open for p in parts))
-
+    return Match(
+        tuple(obs),
+        min((p.t_first for p in real), default=0),
+        max((p.t_last for p in real), default=0),
+        tuple(c for p in parts for c in p.confs),
+        slots,
+        tuple(dict.fromkeys(c for p in parts for c in p.context)),
+        frozenset().union(*(p.context_mods for p in parts)),
+        frozenset().union(*(p.open_mods for p in parts)),
+        min((p.deadline for p in parts), default=INF),
+        tuple(s for p in parts for s in p.starts),
+        sum(p.n_open for p in parts),
+    )
 
 
 class Matcher:
@@ -142,15 +147,27 @@ class Matcher:
     def _conditions(self, conds: list[Leaf], m: Match) -> Match | None:
         for lf in conds:
             source = "gaze" if lf.predicate == "gaze_on" else "pointing"
-            rec = self.context.at(source, m.t_first - CONDITION_TOL_NS, m.t_last + CONDITION_TOL_NS,
-                                  target_id=self._literal_target(lf))
+            rec = self.context.at(
+                source, m.t_first - CONDITION_TOL_NS, m.t_last + CONDITION_TOL_NS, target_id=self._literal_target(lf)
+            )
             if rec is None:
                 return None
             slots = dict(m.slots)
             if not lf.literal:
                 slots.setdefault(lf.argument, SlotVal(rec.target_id, "target"))
-            m = Match(m.obs, m.t_first, m.t_last, m.confs, slots, m.context + (rec.obs_id,),
-                       m.context_mods | {rec.modality}, m.open_mods, m.deadline, m.starts, m.n_open)
+            m = Match(
+                m.obs,
+                m.t_first,
+                m.t_last,
+                m.confs,
+                slots,
+                m.context + (rec.obs_id,),
+                m.context_mods | {rec.modality},
+                m.open_mods,
+                m.deadline,
+                m.starts,
+                m.n_open,
+            )
         return m
 
     def _literal_target(self, lf: Leaf) -> str | None:
@@ -181,8 +198,16 @@ class Matcher:
             if not lf.literal:
                 slots[lf.argument] = SlotVal(tid, "target")
             ctx = tuple(o.payload.get("gaze_obs", ()))
-            return Match((o.id,), o.t_start_ns, o.t_end_ns, (o.confidence,), slots, ctx,
-                          frozenset({"gaze"}), starts=(o.t_start_ns,))
+            return Match(
+                (o.id,),
+                o.t_start_ns,
+                o.t_end_ns,
+                (o.confidence,),
+                slots,
+                ctx,
+                frozenset({"gaze"}),
+                starts=(o.t_start_ns,),
+            )
         # speech
         if o.kind not in SPEECH_KINDS:
             return None
@@ -201,16 +226,29 @@ class Matcher:
         own = speech_parse(o)
         words = p.get("words") if isinstance(p.get("words"), list) else []
         hyps: list[tuple[str, Any, Any, float, list]] = [
-            (p.get("text") or p.get("phrase")
-             or " ".join(str(w.get("word", "")) for w in words if isinstance(w, dict)),
-             p.get("intent"), p.get("slots"), float(o.confidence), words)]
+            (
+                p.get("text")
+                or p.get("phrase")
+                or " ".join(str(w.get("word", "")) for w in words if isinstance(w, dict)),
+                p.get("intent"),
+                p.get("slots"),
+                float(o.confidence),
+                words,
+            )
+        ]
         for alt in p.get("n_best") or []:
             if isinstance(alt, dict) and ("text" in alt or "intent" in alt):
                 c = alt.get("confidence", o.confidence)
                 ok = isinstance(c, (int, float)) and not isinstance(c, bool) and 0.0 <= c <= 1.0
-                hyps.append((str(alt.get("text", "")), alt.get("intent"), alt.get("slots"),
-                             float(c) if ok else float(o.confidence),
-                             alt.get("words") if isinstance(alt.get("words"), list) else []))
+                hyps.append(
+                    (
+                        str(alt.get("text", "")),
+                        alt.get("intent"),
+                        alt.get("slots"),
+                        float(c) if ok else float(o.confidence),
+                        alt.get("words") if isinstance(alt.get("words"), list) else [],
+                    )
+                )
         for k, (text, intent, given_slots, conf, hw) in enumerate(hyps):
             # recogniser output is input: anything odd in it is ignored, not trusted
             text = text if isinstance(text, str) else ""
@@ -220,8 +258,11 @@ class Matcher:
                 continue  # the recogniser decided on another of our intents
             toks, times = tokens_and_times(text, hw, o)
             # the recogniser parsed once: its parse is used as it is when it names this leaf alone
-            m = None if intent == lf.speech_intent and intent in self._single_leaf_speech \
+            m = (
+                None
+                if intent == lf.speech_intent and intent in self._single_leaf_speech
                 else self.spec.match_speech(lf, toks, self.scene)
+            )
             if m is not None:
                 slots = {}
                 for name, sm in m.slots.items():
@@ -233,8 +274,11 @@ class Matcher:
                 slots = {}
                 given_times = own.slot_times if k == 0 and own is not None else {}
                 for name, val in (given_slots or {}).items():
-                    span = given_times.get(name) or find_span(toks, tokenize(str(val)), times) \
+                    span = (
+                        given_times.get(name)
+                        or find_span(toks, tokenize(str(val)), times)
                         or (o.t_start_ns, o.t_end_ns)
+                    )
                     stype = self._slot_type_of(lf, name)
                     slots[name] = self._slot_val(str(val), stype, *span)
                 return conf, slots
@@ -256,7 +300,6 @@ class Matcher:
             t = self.scene.get(value) or self.scene.find_by_name(value)
             return SlotVal(t.id if t else value, stype, t0, t1, mentioned=t is not None)
         return SlotVal(value, stype, t0, t1)
-
 
 
 def cap_matches(ms: list[Match], cap: int) -> list[Match]:
@@ -292,7 +335,7 @@ def windowed_product(lists: list[list[Match]], within: int, ordered: bool):
             yield from rec(k + 1, lo2, hi2, nxt)
             chosen.pop()
 
-    yield from rec(0, 2 ** 62, -(2 ** 62), None)
+    yield from rec(0, 2**62, -(2**62), None)
 
 
 def max_window(node: Node) -> int:
@@ -329,7 +372,6 @@ def find_span(toks: list[str], value: list[str], times: list[tuple[int, int]]) -
     if not n:
         return None
     for i in range(len(toks) - n + 1):
-        if toks[i:i + n] == value:
+        if toks[i : i + n] == value:
             return times[i][0], times[i + n - 1][1]
     return None
-

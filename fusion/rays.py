@@ -6,6 +6,7 @@ a pointing index finger from a world-space hand skeleton (a headset's hand track
 it or misses by less than `max_angle_deg`; the smallest angular miss wins and, among hits, the
 nearest along the ray (what is in front occludes what is behind).
 """
+
 from __future__ import annotations
 
 import math
@@ -56,8 +57,7 @@ def _angle(u: np.ndarray, v: np.ndarray) -> float:
     return math.degrees(math.acos(c))
 
 
-def _unit_ray(origin: Sequence[float], direction: Sequence[float], dims: int
-              ) -> tuple[np.ndarray, np.ndarray] | None:
+def _unit_ray(origin: Sequence[float], direction: Sequence[float], dims: int) -> tuple[np.ndarray, np.ndarray] | None:
     """(origin, unit direction) in `dims` dimensions, or None for a non-finite or zero-length ray."""
     o = np.asarray(origin, float)[:dims]
     d = np.asarray(direction, float)[:dims]
@@ -67,8 +67,13 @@ def _unit_ray(origin: Sequence[float], direction: Sequence[float], dims: int
     return o, d / n
 
 
-def cast_ray_2d(origin: Sequence[float], direction: Sequence[float], targets: Iterable[Target],
-                plane: str = "image", max_angle_deg: float = 12.0) -> RayHit | None:
+def cast_ray_2d(
+    origin: Sequence[float],
+    direction: Sequence[float],
+    targets: Iterable[Target],
+    plane: str = "image",
+    max_angle_deg: float = 12.0,
+) -> RayHit | None:
     ray = _unit_ray(origin, direction, 2)
     if ray is None:
         return None
@@ -96,8 +101,9 @@ def cast_ray_2d(origin: Sequence[float], direction: Sequence[float], targets: It
     return best
 
 
-def hit_point_2d(point: Sequence[float], targets: Iterable[Target], plane: str = "screen",
-                 margin_px: float = 24.0) -> RayHit | None:
+def hit_point_2d(
+    point: Sequence[float], targets: Iterable[Target], plane: str = "screen", margin_px: float = 24.0
+) -> RayHit | None:
     """A 2-D gaze point against boxes: inside wins; otherwise the nearest box within `margin_px`."""
     p = np.asarray(point, float)[:2]
     best: RayHit | None = None
@@ -112,8 +118,11 @@ def hit_point_2d(point: Sequence[float], targets: Iterable[Target], plane: str =
             continue
         # distance expressed as an angle-like miss so scores compare with ray hits
         hit = RayHit(t, 0.0 if dist == 0 else 5.0 * dist / margin_px, dist)
-        if best is None or hit.distance < best.distance or (
-                hit.distance == best.distance == 0 and _area(t) < _area(best.target)):
+        if (
+            best is None
+            or hit.distance < best.distance
+            or (hit.distance == best.distance == 0 and _area(t) < _area(best.target))
+        ):
             best = hit
     return best
 
@@ -123,8 +132,9 @@ def _area(t: Target) -> float:
     return (x1 - x0) * (y1 - y0)
 
 
-def cast_ray_3d(origin: Sequence[float], direction: Sequence[float], targets: Iterable[Target],
-                max_angle_deg: float = 6.0) -> RayHit | None:
+def cast_ray_3d(
+    origin: Sequence[float], direction: Sequence[float], targets: Iterable[Target], max_angle_deg: float = 6.0
+) -> RayHit | None:
     ray = _unit_ray(origin, direction, 3)
     if ray is None:
         return None
@@ -154,8 +164,9 @@ def cast_ray_3d(origin: Sequence[float], direction: Sequence[float], targets: It
 _INDEX = (5, 6, 7, 8)
 
 
-def pointing_ray_3d(joints: Sequence[Sequence[float]], min_length_m: float = 0.02,
-                    max_bend_deg: float = 35.0) -> tuple[np.ndarray, np.ndarray] | None:
+def pointing_ray_3d(
+    joints: Sequence[Sequence[float]], min_length_m: float = 0.02, max_bend_deg: float = 35.0
+) -> tuple[np.ndarray, np.ndarray] | None:
     """The ray of a pointing index finger from a world-space skeleton (21 joints, MediaPipe order, metres):
     origin at the fingertip, direction the principal axis of the four index joints, oriented knuckle to
     tip. None when the joints are not finite, the finger is shorter than `min_length_m` (a fist) or bent

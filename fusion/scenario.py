@@ -5,6 +5,7 @@ through a real `FusionEngine` on a simulated clock: each observation is pushed a
 the clock ticks every `tick_ms` in between (so held intents and timeouts fire when they would live),
 and the stream is flushed at `end_ms`.
 """
+
 from __future__ import annotations
 
 import json
@@ -72,16 +73,38 @@ class ScenarioResult:
     push_ms: list[float] = field(default_factory=list)  # wall time of each engine.push call
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "path": self.path, "passed": self.passed, "problems": self.problems,
-                "tags": self.tags, "events": [e.to_json() for e in self.events], "latencies": self.latencies,
-                "stats": self.stats}
+        return {
+            "name": self.name,
+            "path": self.path,
+            "passed": self.passed,
+            "problems": self.problems,
+            "tags": self.tags,
+            "events": [e.to_json() for e in self.events],
+            "latencies": self.latencies,
+            "stats": self.stats,
+        }
 
 
 # ------------------------------------------------------------------------------------------------
 # loading
 
-_OBS_KEYS = {"id", "modality", "kind", "t_ms", "end_ms", "dur_ms", "arrive_ms", "confidence", "payload",
-             "source_id", "text", "words", "intent", "slots", "n_best"}
+_OBS_KEYS = {
+    "id",
+    "modality",
+    "kind",
+    "t_ms",
+    "end_ms",
+    "dur_ms",
+    "arrive_ms",
+    "confidence",
+    "payload",
+    "source_id",
+    "text",
+    "words",
+    "intent",
+    "slots",
+    "n_best",
+}
 _EXPECT_KEYS = {"name", "slots", "from", "modalities", "min_confidence", "before_ms", "after_ms"}
 
 
@@ -105,8 +128,7 @@ def load_scenario(path: str | Path) -> Scenario:
         return ScenarioError(p, line_of(key), format_key(key), msg)
 
     for k in doc:
-        if k not in {"name", "description", "tags", "spec", "scene", "obs", "expect", "exact", "tick_ms",
-                     "end_ms"}:
+        if k not in {"name", "description", "tags", "spec", "scene", "obs", "expect", "exact", "tick_ms", "end_ms"}:
             raise err([k], f"unknown key '{k}'")
     scene = doc.get("scene", [])
     if not isinstance(scene, list):
@@ -151,13 +173,20 @@ def load_scenario(path: str | Path) -> Scenario:
                 for j, w in enumerate(o["words"]):
                     if not (isinstance(w, list) and len(w) == 3 and isinstance(w[0], str)):
                         raise err(k + ["words", j], "a word is [text, start_ms, end_ms]")
-                    words.append({"word": w[0], "t_start_ns": int(w[1] * MS), "t_end_ns": int(w[2] * MS),
-                                  "confidence": 1.0})
+                    words.append(
+                        {"word": w[0], "t_start_ns": int(w[1] * MS), "t_end_ns": int(w[2] * MS), "confidence": 1.0}
+                    )
                 payload["words"] = words
         conf = o.get("confidence", 0.9)
-        obs = Observation(modality=str(o["modality"]), kind=str(o["kind"]), confidence=conf,
-                          t_start_ns=int(t0 * MS), t_end_ns=int(t1 * MS), payload=payload,
-                          source_id=str(o.get("source_id", "scenario")))
+        obs = Observation(
+            modality=str(o["modality"]),
+            kind=str(o["kind"]),
+            confidence=conf,
+            t_start_ns=int(t0 * MS),
+            t_end_ns=int(t1 * MS),
+            payload=payload,
+            source_id=str(o.get("source_id", "scenario")),
+        )
         observations.append(TimedObservation(label, obs, int(arrive * MS)))
     expected: list[ExpectedIntent] = []
     for i, e in enumerate(doc.get("expect", [])):
@@ -170,14 +199,30 @@ def load_scenario(path: str | Path) -> Scenario:
         for j, lab in enumerate(e.get("from", [])):
             if lab not in labels:
                 raise err(k + ["from", j], f"no observation with id {lab!r}")
-        expected.append(ExpectedIntent(e["name"], dict(e.get("slots", {})), list(e.get("from", [])),
-                                       e.get("modalities"), float(e.get("min_confidence", 0.0)),
-                                       e.get("before_ms"), e.get("after_ms")))
-    return Scenario(name=str(doc.get("name", p.stem)), path=str(p), spec_ref=str(doc.get("spec", "default_ar")),
-                    description=str(doc.get("description", "")), tags=list(doc.get("tags", [])),
-                    scene=scene, observations=observations, expected=expected,
-                    exact=bool(doc.get("exact", True)), tick_ms=float(doc.get("tick_ms", 10.0)),
-                    end_ms=doc.get("end_ms"))
+        expected.append(
+            ExpectedIntent(
+                e["name"],
+                dict(e.get("slots", {})),
+                list(e.get("from", [])),
+                e.get("modalities"),
+                float(e.get("min_confidence", 0.0)),
+                e.get("before_ms"),
+                e.get("after_ms"),
+            )
+        )
+    return Scenario(
+        name=str(doc.get("name", p.stem)),
+        path=str(p),
+        spec_ref=str(doc.get("spec", "default_ar")),
+        description=str(doc.get("description", "")),
+        tags=list(doc.get("tags", [])),
+        scene=scene,
+        observations=observations,
+        expected=expected,
+        exact=bool(doc.get("exact", True)),
+        tick_ms=float(doc.get("tick_ms", 10.0)),
+        end_ms=doc.get("end_ms"),
+    )
 
 
 def _num(o: dict, key: str, k: list, err) -> float:
@@ -187,8 +232,7 @@ def _num(o: dict, key: str, k: list, err) -> float:
     return float(v)
 
 
-def resolve_spec(sc: Scenario, cache: dict[str, Spec] | None = None,
-                 options: SpecOptions | None = None) -> Spec:
+def resolve_spec(sc: Scenario, cache: dict[str, Spec] | None = None, options: SpecOptions | None = None) -> Spec:
     ref = sc.spec_ref
     p = Path(ref)
     if p.suffix and not p.is_absolute():
@@ -266,8 +310,10 @@ def _judge(sc: Scenario, events: list[IntentEvent], engine: FusionEngine) -> Sce
     if sc.exact:
         for k, ev in enumerate(events):
             if k not in used:
-                problems.append(f"unexpected {ev.name}{ev.slots} at {ev.t_emitted_ns / MS:.0f} ms "
-                                f"from {[label_of.get(i, i) for i in ev.derived_from]}")
+                problems.append(
+                    f"unexpected {ev.name}{ev.slots} at {ev.t_emitted_ns / MS:.0f} ms "
+                    f"from {[label_of.get(i, i) for i in ev.derived_from]}"
+                )
     arrive = {t.obs.id: t.arrive_ns for t in sc.observations}
     lats = []
     for ev in events:
@@ -279,9 +325,15 @@ def _judge(sc: Scenario, events: list[IntentEvent], engine: FusionEngine) -> Sce
         # latency_ms: first evidence -> emitted (the IntentEvent's own); after_last_evidence_ms: end of
         # the last evidence -> emitted (includes the recognisers' simulated delays); decision_ms: last
         # evidence's arrival -> emitted (what fusion itself adds: holds, windows, deixis waits)
-        lats.append({"name": ev.name, "kind": _kind(mods), "latency_ms": ev.latency_ms,
-                     "after_last_evidence_ms": (ev.t_emitted_ns - t_last) / MS,
-                     "decision_ms": max(0.0, (ev.t_emitted_ns - t_arr) / MS)})
+        lats.append(
+            {
+                "name": ev.name,
+                "kind": _kind(mods),
+                "latency_ms": ev.latency_ms,
+                "after_last_evidence_ms": (ev.t_emitted_ns - t_last) / MS,
+                "decision_ms": max(0.0, (ev.t_emitted_ns - t_arr) / MS),
+            }
+        )
     return ScenarioResult(sc.name, sc.path, not problems, problems, events, lats, engine.stats.to_json(), sc.tags)
 
 

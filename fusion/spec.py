@@ -14,6 +14,7 @@ The spec lives in several modules along its seams; this one is the public face a
 (whole-spec validation: macro cycles, expansion limits, conditions), `spec_rhino` (Rhino YAML),
 `spec_locate` (key -> source line) and `spec_grammar` (the speech grammar export).
 """
+
 from __future__ import annotations
 
 from fusion.spec_checks import MAX_PHRASINGS
@@ -42,8 +43,35 @@ from fusion.spec_model import (
 from fusion.spec_rhino import RhinoContext, load_rhino_context
 from perception.speech.expressions import SlotMatch
 
-__all__ = ["DEFAULT_DEIXIS", "DEFAULT_LATENESS_MS", "HAND_GESTURES", "MAX_PHRASINGS", "MODALITIES", "PREDICATES",
-           "REPO", "SLOT_KINDS", "SPECS_DIR", "WRIST_GESTURES", "Combo", "DeixisOptions", "Intent", "Leaf", "Node",
-           "RhinoContext", "SlotMatch", "SlotType", "Spec", "SpecError", "SpecOptions", "SpeechGrammar",
-           "default_bases", "format_key", "load_rhino_context", "load_spec", "loads_spec", "speech_grammar",
-           "toml_line_of", "yaml_line_of"]
+__all__ = [
+    "DEFAULT_DEIXIS",
+    "DEFAULT_LATENESS_MS",
+    "HAND_GESTURES",
+    "MAX_PHRASINGS",
+    "MODALITIES",
+    "PREDICATES",
+    "REPO",
+    "SLOT_KINDS",
+    "SPECS_DIR",
+    "WRIST_GESTURES",
+    "Combo",
+    "DeixisOptions",
+    "Intent",
+    "Leaf",
+    "Node",
+    "RhinoContext",
+    "SlotMatch",
+    "SlotType",
+    "Spec",
+    "SpecError",
+    "SpecOptions",
+    "SpeechGrammar",
+    "default_bases",
+    "format_key",
+    "load_rhino_context",
+    "load_spec",
+    "loads_spec",
+    "speech_grammar",
+    "toml_line_of",
+    "yaml_line_of",
+]

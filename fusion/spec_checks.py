@@ -4,6 +4,7 @@ speech expressions multiply out to, and trigger trees whose conditions can never
 Each check takes `err(key_path, message) -> SpecError`, so the caller decides how a key becomes a
 file:line; the checks only say which key is at fault.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -21,8 +22,7 @@ MAX_PHRASINGS = 50_000
 ErrorFactory = Callable[[list, str], SpecError]
 
 
-def check_macro_cycles(macros: dict[str, list[Expression]], err: ErrorFactory,
-                       key_of: Callable[[str], list]) -> None:
+def check_macro_cycles(macros: dict[str, list[Expression]], err: ErrorFactory, key_of: Callable[[str], list]) -> None:
     """A macro that reaches itself through other macros would make every matcher recurse forever."""
     state: dict[str, int] = {}  # 1: on the current path, 2: done
 
@@ -33,9 +33,10 @@ def check_macro_cycles(macros: dict[str, list[Expression]], err: ErrorFactory,
                 if ref not in macros:
                     continue  # unknown macros are reported by check_unknown_macros, with the using key
                 if state.get(ref) == 1:
-                    cycle = path[path.index(ref):] + [ref] if ref in path else [name, ref]
-                    raise err(key_of(ref), "macros refer to each other in a cycle: "
-                              + " -> ".join("@" + m for m in cycle))
+                    cycle = path[path.index(ref) :] + [ref] if ref in path else [name, ref]
+                    raise err(
+                        key_of(ref), "macros refer to each other in a cycle: " + " -> ".join("@" + m for m in cycle)
+                    )
                 if state.get(ref) is None:
                     visit(ref, path + [ref])
         state[name] = 2
@@ -45,8 +46,7 @@ def check_macro_cycles(macros: dict[str, list[Expression]], err: ErrorFactory,
             visit(name, [name])
 
 
-def check_unknown_macros(intents: dict[str, Intent], macros: dict[str, list[Expression]],
-                         err: ErrorFactory) -> None:
+def check_unknown_macros(intents: dict[str, Intent], macros: dict[str, list[Expression]], err: ErrorFactory) -> None:
     for it in intents.values():
         for lf in it.leaves():
             for e in lf.expressions:
@@ -55,8 +55,12 @@ def check_unknown_macros(intents: dict[str, Intent], macros: dict[str, list[Expr
                         raise err(path_of(lf.key), f"expression uses unknown macro '@{m}'")
 
 
-def count_phrasings(elements: Sequence[Element], macros: dict[str, list[Expression]],
-                    cap: int = MAX_PHRASINGS + 1, _memo: dict[str, int] | None = None) -> int:
+def count_phrasings(
+    elements: Sequence[Element],
+    macros: dict[str, list[Expression]],
+    cap: int = MAX_PHRASINGS + 1,
+    _memo: dict[str, int] | None = None,
+) -> int:
     """How many token sequences `elements` multiply out to (slots count once), saturating at `cap` so
     the count itself stays cheap. Macros must be acyclic (check_macro_cycles first)."""
     memo = {} if _memo is None else _memo
@@ -66,8 +70,9 @@ def count_phrasings(elements: Sequence[Element], macros: dict[str, list[Expressi
             n = sum(count_phrasings(alt, macros, cap, memo) for alt in el.alternatives) + int(el.optional)
         elif isinstance(el, Macro):
             if el.name not in memo:
-                memo[el.name] = min(cap, sum(count_phrasings(e.elements, macros, cap, memo)
-                                             for e in macros.get(el.name, [])))
+                memo[el.name] = min(
+                    cap, sum(count_phrasings(e.elements, macros, cap, memo) for e in macros.get(el.name, []))
+                )
             n = memo[el.name]
         else:
             n = 1
@@ -75,8 +80,9 @@ def count_phrasings(elements: Sequence[Element], macros: dict[str, list[Expressi
     return total
 
 
-def check_expansion(intents: dict[str, Intent], macros: dict[str, list[Expression]], err: ErrorFactory,
-                    limit: int = MAX_PHRASINGS) -> None:
+def check_expansion(
+    intents: dict[str, Intent], macros: dict[str, list[Expression]], err: ErrorFactory, limit: int = MAX_PHRASINGS
+) -> None:
     """Refuse a spec whose speech expressions multiply out to more than `limit` phrasings in total."""
     memo: dict[str, int] = {}
     total = 0
@@ -86,19 +92,27 @@ def check_expansion(intents: dict[str, Intent], macros: dict[str, list[Expressio
                 n = count_phrasings(e.elements, macros, limit + 1, memo)
                 total += n
                 if total > limit:
-                    what = (f"this expression alone multiplies out to more than {limit:,} phrasings"
-                            if n > limit else f"the spec's expressions multiply out to more than {limit:,} "
-                            "phrasings in total")
-                    raise err(path_of(lf.key), f"{what} (alternatives x optionals x macros); "
-                              "a speech grammar that large cannot be compiled: use slots for lists of words")
+                    what = (
+                        f"this expression alone multiplies out to more than {limit:,} phrasings"
+                        if n > limit
+                        else f"the spec's expressions multiply out to more than {limit:,} phrasings in total"
+                    )
+                    raise err(
+                        path_of(lf.key),
+                        f"{what} (alternatives x optionals x macros); "
+                        "a speech grammar that large cannot be compiled: use slots for lists of words",
+                    )
 
 
 def check_conditions(node: Node, err: ErrorFactory, top: bool = True) -> None:
     """A bare context condition can never fire: it has no moment of its own."""
     if isinstance(node, Leaf):
         if node.is_condition and top:
-            raise err(path_of(node.key), f"context predicate {node.predicate}() alone never fires: "
-                      "give it dwell_ms or combine it with an event in 'all'/'sequence'")
+            raise err(
+                path_of(node.key),
+                f"context predicate {node.predicate}() alone never fires: "
+                "give it dwell_ms or combine it with an event in 'all'/'sequence'",
+            )
         return
     assert isinstance(node, Combo)
     if node.op == "any":

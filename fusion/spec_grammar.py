@@ -1,5 +1,6 @@
 """The speech grammar a spec asks for: every expression by intent and every slot value list, for the
 speech engineer's grammar compiler (`speech_grammar(spec)`)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """Loading a spec: TOML text -> a validated `Spec`; every problem a `SpecError` with file:line:key."""
+
 from __future__ import annotations
 
 import os
@@ -68,8 +69,11 @@ class _Loader(TableReader):
             raise SpecError(self.path, deepest_line(self.text), "", "triggers nest too deeply") from None
 
     def _document(self, doc: dict[str, Any]) -> Spec:
-        self.check_keys(doc, [], {"spec", "defaults", "lateness_ms", "deixis", "slot_types", "gestures",
-                                  "speech", "intents", "macros"})
+        self.check_keys(
+            doc,
+            [],
+            {"spec", "defaults", "lateness_ms", "deixis", "slot_types", "gestures", "speech", "intents", "macros"},
+        )
         meta = self.get(doc, [], "spec", (dict,), {})
         self.check_keys(meta, ["spec"], {"name", "version", "description"})
         name = self.get(meta, ["spec"], "name", (str,), self.path.stem)
@@ -77,8 +81,19 @@ class _Loader(TableReader):
 
         defaults = self.get(doc, [], "defaults", (dict,), {})
         dk = ["defaults"]
-        self.check_keys(defaults, dk, {"min_confidence", "refractory_ms", "priority", "hold_ms",
-                                       "refractory_scope", "conflict_window_ms", "resolve"})
+        self.check_keys(
+            defaults,
+            dk,
+            {
+                "min_confidence",
+                "refractory_ms",
+                "priority",
+                "hold_ms",
+                "refractory_scope",
+                "conflict_window_ms",
+                "resolve",
+            },
+        )
         self.d_conf = self.conf(defaults, dk, "min_confidence", 0.5)
         self.d_refr = self.ms(defaults, dk, "refractory_ms", 400)
         self.d_prio = self.get(defaults, dk, "priority", (int,), 0)
@@ -99,9 +114,12 @@ class _Loader(TableReader):
         words = self.get(dx, ["deixis"], "words", (list,), list(DEFAULT_DEIXIS))
         if not all(isinstance(w, str) and len(tokenize(w)) == 1 for w in words):
             raise self.err(["deixis", "words"], "deictic words must be single words")
-        deixis = DeixisOptions(tuple(w.lower() for w in words), self.ms(dx, ["deixis"], "before_ms", 1000),
-                               self.ms(dx, ["deixis"], "after_ms", 400),
-                               tuple(self._resolve(dx, ["deixis"], ["pointing", "gaze", "last"], "sources")))
+        deixis = DeixisOptions(
+            tuple(w.lower() for w in words),
+            self.ms(dx, ["deixis"], "before_ms", 1000),
+            self.ms(dx, ["deixis"], "after_ms", 400),
+            tuple(self._resolve(dx, ["deixis"], ["pointing", "gaze", "last"], "sources")),
+        )
 
         gestures = self.get(doc, [], "gestures", (dict,), {})
         self.check_keys(gestures, ["gestures"], {"hand", "wrist"})
@@ -165,15 +183,35 @@ class _Loader(TableReader):
         for iname, exprs in self.imported_expr.items():
             if iname not in intents:
                 trig = Leaf("speech", f"speech.rhino:{iname}", expressions=exprs, speech_intent=iname)
-                intents[iname] = Intent(iname, self._slots_of(exprs), trig, self.d_prio, self.d_conf,
-                                        self.d_refr, self.d_scope, self.d_hold, None, list(self.d_resolve))
+                intents[iname] = Intent(
+                    iname,
+                    self._slots_of(exprs),
+                    trig,
+                    self.d_prio,
+                    self.d_conf,
+                    self.d_refr,
+                    self.d_scope,
+                    self.d_hold,
+                    None,
+                    list(self.d_resolve),
+                )
         if not intents:
             raise self.err(["intents"], "the spec defines no intents")
         check_unknown_macros(intents, self.macros, self.err)
         check_macro_cycles(self.macros, self.err, self._macro_key)
         check_expansion(intents, self.macros, self.err)
-        return Spec(name, str(self.path), version, intents, self.slot_types, self.macros, lateness, deixis,
-                    conflict_window, imports)
+        return Spec(
+            name,
+            str(self.path),
+            version,
+            intents,
+            self.slot_types,
+            self.macros,
+            lateness,
+            deixis,
+            conflict_window,
+            imports,
+        )
 
     # pieces -----------------------------------------------------------------------------------
     def _scope(self, t: dict, k: list) -> str:
@@ -204,22 +242,37 @@ class _Loader(TableReader):
         return out
 
     def _intent(self, name: str, d: dict, k: list) -> Intent:
-        self.check_keys(d, k, {"trigger", "slots", "priority", "min_confidence", "refractory_ms",
-                               "refractory_scope", "hold_ms", "group", "resolve", "required", "description"})
+        self.check_keys(
+            d,
+            k,
+            {
+                "trigger",
+                "slots",
+                "priority",
+                "min_confidence",
+                "refractory_ms",
+                "refractory_scope",
+                "hold_ms",
+                "group",
+                "resolve",
+                "required",
+                "description",
+            },
+        )
         slots_decl = self.get(d, k, "slots", (dict,), {})
         slots: dict[str, str] = {}
         for sname, stype in slots_decl.items():
             if not isinstance(stype, str) or stype not in self.slot_types:
-                raise self.err(k + ["slots", sname],
-                               f"unknown slot type {stype!r} (known: {', '.join(sorted(self.slot_types))})")
+                raise self.err(
+                    k + ["slots", sname], f"unknown slot type {stype!r} (known: {', '.join(sorted(self.slot_types))})"
+                )
             slots[sname] = stype
         self._cur_intent = name
         self._cur_slots = slots
         trig_def = d.get("trigger")
         if trig_def is None:
             if name in self.imported_expr:
-                trig: Node = Leaf("speech", format_key(k), expressions=self.imported_expr[name],
-                                  speech_intent=name)
+                trig: Node = Leaf("speech", format_key(k), expressions=self.imported_expr[name], speech_intent=name)
             else:
                 raise self.err(k, "missing required key 'trigger'")
         else:
@@ -235,15 +288,18 @@ class _Loader(TableReader):
                         raise self.err(_leaf_path(lf), f"expression uses unknown slot type '{s.type}'")
                     declared = slots.setdefault(s.name, s.type)
                     if declared != s.type:
-                        raise self.err(_leaf_path(lf), f"slot '{s.name}' is declared as '{declared}' but "
-                                       f"the expression uses it as '{s.type}'")
+                        raise self.err(
+                            _leaf_path(lf),
+                            f"slot '{s.name}' is declared as '{declared}' but the expression uses it as '{s.type}'",
+                        )
             for cname, cval in lf.constants.items():
                 if cname not in slots:
                     raise self.err(_leaf_path(lf) + ["slots", cname], f"undeclared slot '{cname}'")
                 st = self.slot_types[slots[cname]]
                 if st.kind == "enum" and cval not in st.values:
-                    raise self.err(_leaf_path(lf) + ["slots", cname],
-                                   f"{cval!r} is not a value of slot type '{st.name}'")
+                    raise self.err(
+                        _leaf_path(lf) + ["slots", cname], f"{cval!r} is not a value of slot type '{st.name}'"
+                    )
             if lf.predicate and not lf.literal:
                 if lf.argument not in slots:
                     slots[lf.argument] = "target"
@@ -255,11 +311,20 @@ class _Loader(TableReader):
             if r not in slots:
                 raise self.err(k + ["required", i], f"required slot {r!r} is not a slot of this intent")
         group = self.get(d, k, "group", (str,), None)
-        return Intent(name, slots, trig, self.get(d, k, "priority", (int,), self.d_prio),
-                      self.conf(d, k, "min_confidence", self.d_conf), self.ms(d, k, "refractory_ms", self.d_refr),
-                      self._scope(d, k), self.ms(d, k, "hold_ms", self.d_hold), group,
-                      self._resolve(d, k, self.d_resolve), list(required),
-                      self.get(d, k, "description", (str,), ""))
+        return Intent(
+            name,
+            slots,
+            trig,
+            self.get(d, k, "priority", (int,), self.d_prio),
+            self.conf(d, k, "min_confidence", self.d_conf),
+            self.ms(d, k, "refractory_ms", self.d_refr),
+            self._scope(d, k),
+            self.ms(d, k, "hold_ms", self.d_hold),
+            group,
+            self._resolve(d, k, self.d_resolve),
+            list(required),
+            self.get(d, k, "description", (str,), ""),
+        )
 
     def _macro_key(self, name: str) -> list:
         return self.macro_keys.get(name, ["macros", name])

@@ -1,5 +1,6 @@
 """Where a key sits in a spec's source text: tomllib and yaml.safe_load give no positions, so error
 messages find the line by scanning (TOML) or from the composed node tree (YAML)."""
+
 from __future__ import annotations
 
 import re
@@ -28,7 +29,7 @@ def toml_line_of(text: str, path: list[str | int]) -> int | None:
     # the header naming the longest prefix of the path; array-of-tables use the index after the name
     best_line, best_len = 0, 0
     for idx, (i, hk, is_array) in enumerate(headers):
-        if len(hk) <= len(keys) and keys[:len(hk)] == hk and len(hk) >= best_len:
+        if len(hk) <= len(keys) and keys[: len(hk)] == hk and len(hk) >= best_len:
             if is_array:
                 # which occurrence does the path want?
                 pos = _path_index_after(path, hk)
@@ -134,9 +135,13 @@ def decode_text(path: Path, data: bytes) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        raise SpecError(path, line, "", f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
-                        "save the file as UTF-8") from None
+        line = data[: exc.start].count(b"\n") + 1
+        raise SpecError(
+            path,
+            line,
+            "",
+            f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); save the file as UTF-8",
+        ) from None
 
 
 def deepest_line(text: str) -> int | None:

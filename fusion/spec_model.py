@@ -3,6 +3,7 @@
 Loading and validation live in `fusion.spec_loader`; this module only describes what a loaded,
 validated spec is, and the helpers the engine asks it (slot values, speech matching).
 """
+
 from __future__ import annotations
 
 import os
@@ -37,7 +38,6 @@ class SpecError(ValueError):
         self.message = message
         where = f"{self.file}:{line}" if line else self.file
         super().__init__(f"{where}: {key}: {message}" if key else f"{where}: {message}")
-
 
 
 @dataclass(slots=True)
@@ -147,8 +147,9 @@ class Spec:
         return {n for n, t in self.slot_types.items() if t.kind == "target"}
 
     def dwell_times(self) -> tuple[int, ...]:
-        return tuple(sorted({lf.dwell_ms for it in self.intents.values() for lf in it.leaves()
-                             if lf.dwell_ms is not None}))
+        return tuple(
+            sorted({lf.dwell_ms for it in self.intents.values() for lf in it.leaves() if lf.dwell_ms is not None})
+        )
 
     def lateness_ns(self, modality: str) -> int:
         return int(self.lateness_ms.get(modality, self.lateness_ms.get("default", 150)) * 1_000_000)

@@ -1,4 +1,5 @@
 """Picovoice Rhino context YAML ({context: {expressions, slots, macros}}) read into spec expressions."""
+
 from __future__ import annotations
 
 import os

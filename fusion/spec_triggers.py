@@ -1,5 +1,6 @@
 """Reading a spec's tables: typed getters whose errors name file:line:key, and trigger trees
 (any / all / sequence of speech, hand, wrist and context leaves). `fusion.spec_loader` builds on it."""
+
 from __future__ import annotations
 
 import re
@@ -29,8 +30,9 @@ class TableReader:
         return SpecError(self.path, toml_line_of(self.text, key), format_key(key), msg)
 
     # typed getters ----------------------------------------------------------------------------
-    def get(self, table: dict, key: list[str | int], name: str, types: tuple, default: Any = None,
-            required: bool = False) -> Any:
+    def get(
+        self, table: dict, key: list[str | int], name: str, types: tuple, default: Any = None, required: bool = False
+    ) -> Any:
         if name not in table:
             if required:
                 raise self.err(key, f"missing required key '{name}'")
@@ -59,13 +61,11 @@ class TableReader:
             raise self.err(key + [name], f"confidence must be in [0, 1], got {v}")
         return v
 
-
     def _expr(self, text: Any, key: list) -> Expression:
         try:
             return parse_expression(text)
         except ExpressionError as exc:
             raise self.err(key, f"bad speech expression {text!r}: {exc}") from None
-
 
     # triggers ---------------------------------------------------------------------------------
     def _node(self, d: Any, k: list) -> Node:
@@ -78,8 +78,11 @@ class TableReader:
         ops = [o for o in ("any", "all", "sequence") if o in d]
         mods = [m for m in MODALITIES if m in d]
         if len(ops) + len(mods) != 1:
-            raise self.err(k, "a trigger needs exactly one of any/all/sequence/speech/hand/wrist/context, "
-                              f"found {', '.join(ops + mods) or 'none'}")
+            raise self.err(
+                k,
+                "a trigger needs exactly one of any/all/sequence/speech/hand/wrist/context, "
+                f"found {', '.join(ops + mods) or 'none'}",
+            )
         if ops:
             op = ops[0]
             self.check_keys(d, k, {op, "within_ms", "within"})
@@ -118,8 +121,9 @@ class TableReader:
         mod, sep, val = s.partition(":")
         mod = mod.strip()
         if not sep or mod not in MODALITIES:
-            raise self.err(k, f"write a short trigger as 'modality:value' with modality in "
-                              f"{', '.join(MODALITIES)}, got {s!r}")
+            raise self.err(
+                k, f"write a short trigger as 'modality:value' with modality in {', '.join(MODALITIES)}, got {s!r}"
+            )
         return self._leaf(mod, {mod: val.strip()}, k)
 
     def _leaf(self, mod: str, d: dict, k: list) -> Leaf:
@@ -136,8 +140,11 @@ class TableReader:
             for i, g in enumerate(kinds):
                 if g not in known:
                     kk = k + [mod] + ([i] if isinstance(v, list) else [])
-                    raise self.err(kk, f"unknown {mod} gesture {g!r} (known: {', '.join(sorted(known))}; "
-                                       f"declare custom ones under [gestures])")
+                    raise self.err(
+                        kk,
+                        f"unknown {mod} gesture {g!r} (known: {', '.join(sorted(known))}; "
+                        f"declare custom ones under [gestures])",
+                    )
             lf.kinds = frozenset(kinds)
             h = self.get(d, k, "handedness", (str,), None)
             if h is not None and h not in ("left", "right"):
@@ -147,16 +154,18 @@ class TableReader:
             exprs = [v] if isinstance(v, str) else v
             if not isinstance(exprs, list) or not exprs:
                 raise self.err(k + [mod], "give an expression or a list of them")
-            lf.expressions = [self._expr(e, k + [mod] + ([i] if isinstance(v, list) else []))
-                              for i, e in enumerate(exprs)]
+            lf.expressions = [
+                self._expr(e, k + [mod] + ([i] if isinstance(v, list) else [])) for i, e in enumerate(exprs)
+            ]
             lf.speech_intent = self.get(d, k, "intent", (str,), None) or self._cur_intent
         else:
             if not isinstance(v, str):
                 raise self.err(k + [mod], "a context trigger is a predicate like 'gaze_on(target)'")
             m = PRED_RE.match(v)
             if not m or m.group(1) not in PREDICATES:
-                raise self.err(k + [mod], f"unknown context predicate {v!r} (use "
-                                          f"{', '.join(p + '(slot)' for p in PREDICATES)})")
+                raise self.err(
+                    k + [mod], f"unknown context predicate {v!r} (use {', '.join(p + '(slot)' for p in PREDICATES)})"
+                )
             lf.predicate = m.group(1)
             arg = m.group(2)
             if arg[:1] in "'\"" and arg[-1:] == arg[:1] and len(arg) >= 2:
@@ -164,8 +173,7 @@ class TableReader:
             elif IDENT_RE.match(arg):
                 lf.argument = arg
             else:
-                raise self.err(k + [mod], f"predicate argument must be a slot name or a quoted target id, "
-                                          f"got {arg!r}")
+                raise self.err(k + [mod], f"predicate argument must be a slot name or a quoted target id, got {arg!r}")
             lf.dwell_ms = self.ms(d, k, "dwell_ms", None)
             if lf.dwell_ms is not None and lf.predicate != "gaze_on":
                 raise self.err(k + ["dwell_ms"], "dwell_ms applies to gaze_on() only")
@@ -175,6 +183,5 @@ class TableReader:
 
 
 def _tn(types: tuple) -> str:
-    names = {int: "an integer", float: "a number", str: "a string", list: "a list", dict: "a table",
-             bool: "a boolean"}
+    names = {int: "an integer", float: "a number", str: "a string", list: "a list", dict: "a table", bool: "a boolean"}
     return " or ".join(names.get(t, t.__name__) for t in types)

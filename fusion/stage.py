@@ -8,6 +8,7 @@ recorded speed). When replaying as fast as possible the engine runs on the obser
 Timeouts need time to pass even when no observation arrives: add a `Ticker` source as one more input
 (any non-Observation item advances the engine's clock).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -51,8 +52,14 @@ class Ticker(Source):
 class FusionStage(Stage):
     name = "fusion"
 
-    def __init__(self, spec: Spec | str, scene: Scene | None = None, options: EngineOptions | None = None,
-                 name: str | None = None, time_base: str = "auto") -> None:
+    def __init__(
+        self,
+        spec: Spec | str,
+        scene: Scene | None = None,
+        options: EngineOptions | None = None,
+        name: str | None = None,
+        time_base: str = "auto",
+    ) -> None:
         super().__init__(name)
         if time_base not in ("auto", "clock", "data"):
             raise ValueError(f"time_base must be 'auto', 'clock' or 'data', got {time_base!r}")
@@ -76,8 +83,7 @@ class FusionStage(Stage):
         opts = self.options or EngineOptions()
         if self.data_time:
             opts = dataclasses.replace(opts, drop_late=False)
-        self.engine = FusionEngine(self.spec, self.scene, opts,
-                                   now_fn=None if self.data_time else self.clock.now_ns)
+        self.engine = FusionEngine(self.spec, self.scene, opts, now_fn=None if self.data_time else self.clock.now_ns)
 
     def _engine(self) -> FusionEngine:
         if self.engine is None:

@@ -19,6 +19,7 @@ bound has expired, whichever comes first. A stream is one source of one modality
 
 The lateness bound (`[lateness_ms]` in the spec) caps every wait: `watermark >= now - lateness`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -32,7 +33,7 @@ from perception.stream.types import Observation
 log = logging.getLogger("cuekit.fusion")
 
 INF = math.inf
-NEVER = -(2 ** 62)
+NEVER = -(2**62)
 SEGMENT_START, SEGMENT_END = "vad_start", "vad_end"
 WATERMARK_KIND = "watermark"
 
@@ -120,8 +121,12 @@ class Watermarks:
     def announced(self, obs: Observation) -> bool:
         """Is `obs` the answer to an utterance its recogniser announced (so not late, however slow)?"""
         st = self.streams.get((obs.modality, obs.source_id or ""))
-        return (st is not None and obs.modality == "speech" and bool(st.segments)
-                and obs.kind not in (SEGMENT_START, SEGMENT_END))
+        return (
+            st is not None
+            and obs.modality == "speech"
+            and bool(st.segments)
+            and obs.kind not in (SEGMENT_START, SEGMENT_END)
+        )
 
     def _expire(self, st: StreamState, now_ns: int) -> None:
         limit = int(self.options.segment_timeout_s * 1e9)
@@ -154,13 +159,15 @@ class Watermarks:
             if active_only or modality in self.options.continuous:
                 return INF
             return bound
-        if active_only and all(now_ns - st.heard_ns > self.options.idle_ms * 1e6
-                               for st in self.streams.values() if st.modality == modality):
+        if active_only and all(
+            now_ns - st.heard_ns > self.options.idle_ms * 1e6 for st in self.streams.values() if st.modality == modality
+        ):
             return INF
         return max(bound, min(marks))
 
-    def passed(self, needs: dict[str, int], now_ns: int, final: bool = False,
-               active_only: Iterable[str] = ()) -> str | None:
+    def passed(
+        self, needs: dict[str, int], now_ns: int, final: bool = False, active_only: Iterable[str] = ()
+    ) -> str | None:
         """None when every modality in `needs` has passed its time; else the first one still behind."""
         if final:
             return None
@@ -171,7 +178,12 @@ class Watermarks:
         return None
 
     def to_json(self, now_ns: int) -> dict[str, dict]:
-        return {f"{st.modality}/{st.source_id}": {
-            "watermark_ms_behind": None if (w := self.stream_watermark(st, now_ns)) <= NEVER
-            else round((now_ns - w) / 1e6, 1),
-            "pending_utterances": len(st.segments)} for st in self.streams.values()}
+        return {
+            f"{st.modality}/{st.source_id}": {
+                "watermark_ms_behind": None
+                if (w := self.stream_watermark(st, now_ns)) <= NEVER
+                else round((now_ns - w) / 1e6, 1),
+                "pending_utterances": len(st.segments),
+            }
+            for st in self.streams.values()
+        }

@@ -2,6 +2,7 @@
 tests/native. Written for clarity and for numpy's strengths (vectorised where the algorithm
 allows); the product never calls these.
 """
+
 from __future__ import annotations
 
 import math
@@ -10,8 +11,7 @@ import numpy as np
 
 
 # ---------------------------------------------------------------- detection
-def decode_boxes(raw: np.ndarray, anchors: np.ndarray, scale: float = 192.0,
-                 num_keypoints: int = 7) -> np.ndarray:
+def decode_boxes(raw: np.ndarray, anchors: np.ndarray, scale: float = 192.0, num_keypoints: int = 7) -> np.ndarray:
     raw = raw.astype(np.float64)
     a = anchors.astype(np.float64)
     xc = raw[:, 0] / scale * a[:, 2] + a[:, 0]
@@ -31,13 +31,13 @@ def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     ix1 = np.minimum(box[2], boxes[:, 2])
     iy1 = np.minimum(box[3], boxes[:, 3])
     inter = np.where((ix1 > ix0) & (iy1 > iy0), (ix1 - ix0) * (iy1 - iy0), 0.0)
-    union = (box[2] - box[0]) * (box[3] - box[1]) + \
-        (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]) - inter
+    union = (box[2] - box[0]) * (box[3] - box[1]) + (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]) - inter
     return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
 
 
-def weighted_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float = 0.3,
-                 score_threshold: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+def weighted_nms(
+    boxes: np.ndarray, scores: np.ndarray, iou_threshold: float = 0.3, score_threshold: float = 0.5
+) -> tuple[np.ndarray, np.ndarray]:
     keep = np.flatnonzero(scores >= score_threshold)
     order = keep[np.lexsort((keep, -scores[keep]))]
     out_b, out_s = [], []
@@ -85,9 +85,20 @@ def window(kind: str, n: int) -> np.ndarray:
     raise ValueError(kind)
 
 
-def log_mel(x: np.ndarray, sample_rate=16000, n_fft=512, win_length=400, hop=160, n_mels=40,
-            fmin=20.0, fmax=None, window_kind="hann", log_floor=1e-10, preemphasis=0.0,
-            remove_dc=False) -> np.ndarray:
+def log_mel(
+    x: np.ndarray,
+    sample_rate=16000,
+    n_fft=512,
+    win_length=400,
+    hop=160,
+    n_mels=40,
+    fmin=20.0,
+    fmax=None,
+    window_kind="hann",
+    log_floor=1e-10,
+    preemphasis=0.0,
+    remove_dc=False,
+) -> np.ndarray:
     fmax = sample_rate / 2 if fmax is None else fmax
     x = np.asarray(x, np.float64)
     n_frames = 0 if x.size < win_length else 1 + (x.size - win_length) // hop
@@ -98,8 +109,9 @@ def log_mel(x: np.ndarray, sample_rate=16000, n_fft=512, win_length=400, hop=160
     if remove_dc:
         frames = frames - frames.mean(axis=1, keepdims=True)
     if preemphasis:
-        frames = np.concatenate([frames[:, :1] * (1 - preemphasis),
-                                 frames[:, 1:] - preemphasis * frames[:, :-1]], axis=1)
+        frames = np.concatenate(
+            [frames[:, :1] * (1 - preemphasis), frames[:, 1:] - preemphasis * frames[:, :-1]], axis=1
+        )
     frames = frames * window(window_kind, win_length)
     power = np.abs(np.fft.rfft(frames, n=n_fft, axis=1)) ** 2
     mel = power @ mel_filterbank(sample_rate, n_fft, n_mels, fmin, fmax).T
@@ -116,24 +128,22 @@ def dct_matrix(n_mfcc: int, n_mels: int) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- IMU
-def madgwick(q: np.ndarray, accel: np.ndarray, gyro: np.ndarray, dt: np.ndarray,
-             beta: float) -> np.ndarray:
+def madgwick(q: np.ndarray, accel: np.ndarray, gyro: np.ndarray, dt: np.ndarray, beta: float) -> np.ndarray:
     """Madgwick's IMU (gyro + accel) update, one sample at a time (the algorithm is sequential)."""
     q = np.array(q, np.float64)
     out = np.empty((accel.shape[0], 4))
     for i in range(accel.shape[0]):
         w, x, y, z = q
         gx, gy, gz = gyro[i]
-        qdot = 0.5 * np.array([-x * gx - y * gy - z * gz, w * gx + y * gz - z * gy,
-                               w * gy - x * gz + z * gx, w * gz + x * gy - y * gx])
+        qdot = 0.5 * np.array(
+            [-x * gx - y * gy - z * gz, w * gx + y * gz - z * gy, w * gy - x * gz + z * gx, w * gz + x * gy - y * gx]
+        )
         a = accel[i]
         na = np.linalg.norm(a)
         if na > 0:
             ax, ay, az = a / na
-            f = np.array([2 * (x * z - w * y) - ax, 2 * (w * x + y * z) - ay,
-                          2 * (0.5 - x * x - y * y) - az])
-            jt = np.array([[-2 * y, 2 * x, 0], [2 * z, 2 * w, -4 * x], [-2 * w, 2 * z, -4 * y],
-                           [2 * x, 2 * y, 0]])
+            f = np.array([2 * (x * z - w * y) - ax, 2 * (w * x + y * z) - ay, 2 * (0.5 - x * x - y * y) - az])
+            jt = np.array([[-2 * y, 2 * x, 0], [2 * z, 2 * w, -4 * x], [-2 * w, 2 * z, -4 * y], [2 * x, 2 * y, 0]])
             step = jt @ f
             ns = np.linalg.norm(step)
             if ns > 0:

@@ -13,6 +13,7 @@ reduced ratio (48k, 44.1k, 32k, 22.05k, 8k <-> 16k ...). Defaults: passband to 0
 rate (7 kHz for 16 kHz out), stopband from 0.5 x (8 kHz), 80 dB design attenuation; measured
 ripple and attenuation are in docs/native.md and asserted in tests/native/test_audio.py.
 """
+
 from __future__ import annotations
 
 import math
@@ -58,7 +59,7 @@ def _fft_tables(n_fft: int) -> tuple[np.ndarray, np.ndarray]:
     stage = np.zeros(m, np.complex128)
     half = 1
     while half < m:
-        stage[half - 1:2 * half - 1] = np.exp(-2j * np.pi * np.arange(half) / (2 * half))
+        stage[half - 1 : 2 * half - 1] = np.exp(-2j * np.pi * np.arange(half) / (2 * half))
         half *= 2
     unpack = np.exp(-2j * np.pi * np.arange(m) / n_fft)
     table = np.concatenate([stage.real, stage.imag, unpack.real, unpack.imag])
@@ -74,8 +75,7 @@ def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax:
     """(n_mels, n_fft // 2 + 1) triangular filters on the HTK mel scale (peak 1, no area norm)."""
     freqs = np.arange(n_fft // 2 + 1) * sample_rate / n_fft
     mel = 1127.0 * np.log1p(freqs / 700.0)
-    edges = np.linspace(1127.0 * math.log1p(fmin / 700.0), 1127.0 * math.log1p(fmax / 700.0),
-                        n_mels + 2)
+    edges = np.linspace(1127.0 * math.log1p(fmin / 700.0), 1127.0 * math.log1p(fmax / 700.0), n_mels + 2)
     lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
     return np.maximum(0.0, np.minimum((mel - lower) / (centre - lower), (upper - mel) / (upper - centre)))
 
@@ -111,15 +111,32 @@ class LogMel:
     [i * hop, i * hop + win_length) of the stream; `frames_done` counts frames emitted.
     """
 
-    def __init__(self, sample_rate: int = 16000, n_fft: int = 512, win_length: int = 400,
-                 hop: int = 160, n_mels: int = 40, fmin: float = 20.0, fmax: float | None = None,
-                 window: str = "hann", log_floor: float = 1e-10, preemphasis: float = 0.0,
-                 remove_dc: bool = False, _n_dct: int | None = None) -> None:
+    def __init__(
+        self,
+        sample_rate: int = 16000,
+        n_fft: int = 512,
+        win_length: int = 400,
+        hop: int = 160,
+        n_mels: int = 40,
+        fmin: float = 20.0,
+        fmax: float | None = None,
+        window: str = "hann",
+        log_floor: float = 1e-10,
+        preemphasis: float = 0.0,
+        remove_dc: bool = False,
+        _n_dct: int | None = None,
+    ) -> None:
         fmax = sample_rate / 2 if fmax is None else fmax
-        self.options = LogMelOptions(sample_rate, n_fft, win_length, hop, n_mels, fmin, fmax,
-                                     window, log_floor, preemphasis, remove_dc)
-        for name, v in (("sample_rate", sample_rate), ("n_fft", n_fft), ("win_length", win_length),
-                        ("hop", hop), ("n_mels", n_mels)):
+        self.options = LogMelOptions(
+            sample_rate, n_fft, win_length, hop, n_mels, fmin, fmax, window, log_floor, preemphasis, remove_dc
+        )
+        for name, v in (
+            ("sample_rate", sample_rate),
+            ("n_fft", n_fft),
+            ("win_length", win_length),
+            ("hop", hop),
+            ("n_mels", n_mels),
+        ):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
                 raise ValueError(f"{name} must be a positive int, got {v!r}")
         if n_fft & (n_fft - 1) or not 4 <= n_fft <= 65536:
@@ -155,9 +172,20 @@ class LogMel:
         o = self.options
         if x.size < o.win_length:
             return np.zeros((0, o.n_mels if self._dct is None else self._dct.shape[0]), np.float32)
-        return _kernels.logmel_frames(x, self._window, self._fft_table, self._bitrev, o.hop, self._offsets,
-                                      self._bins, self._weights, float(o.log_floor),
-                                      float(o.preemphasis), bool(o.remove_dc), self._dct)
+        return _kernels.logmel_frames(
+            x,
+            self._window,
+            self._fft_table,
+            self._bitrev,
+            o.hop,
+            self._offsets,
+            self._bins,
+            self._weights,
+            float(o.log_floor),
+            float(o.preemphasis),
+            bool(o.remove_dc),
+            self._dct,
+        )
 
     def push(self, samples: np.ndarray) -> np.ndarray:
         """Append samples; return the features of every frame completed by them."""
@@ -165,7 +193,7 @@ class LogMel:
         buf = np.concatenate([self._buf, x]) if self._buf.size else x
         out = self._run(buf)
         n = out.shape[0]
-        self._buf = buf[n * self.options.hop:].copy()
+        self._buf = buf[n * self.options.hop :].copy()
         self.frames_done += n
         return out
 
@@ -196,9 +224,9 @@ def mfcc(samples: np.ndarray, n_mfcc: int = 13, **options) -> np.ndarray:
     return MFCC(n_mfcc, **options).compute(samples)
 
 
-def kaiser_sinc_table(in_rate: int, out_rate: int, passband: float = 0.4375,
-                      stopband: float = 0.5, attenuation_db: float = 80.0
-                      ) -> tuple[np.ndarray, int, int, int]:
+def kaiser_sinc_table(
+    in_rate: int, out_rate: int, passband: float = 0.4375, stopband: float = 0.5, attenuation_db: float = 80.0
+) -> tuple[np.ndarray, int, int, int]:
     """Polyphase table (L, K) of the Kaiser-windowed-sinc prototype for in_rate -> out_rate,
     with L, M (reduced ratio) and the centre D in upsampled samples. Band edges are fractions
     of the lower rate; Kaiser's formulas give beta and the length for attenuation_db."""
@@ -230,8 +258,9 @@ class Resampler:
     shift): concatenating push() outputs and flush() equals resample() of the whole signal.
     """
 
-    def __init__(self, in_rate: int, out_rate: int, passband: float = 0.4375,
-                 stopband: float = 0.5, attenuation_db: float = 80.0) -> None:
+    def __init__(
+        self, in_rate: int, out_rate: int, passband: float = 0.4375, stopband: float = 0.5, attenuation_db: float = 80.0
+    ) -> None:
         for name, v in (("in_rate", in_rate), ("out_rate", out_rate)):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 < v <= 1_000_000:
                 raise ValueError(f"{name} must be an int rate in 1..1e6 Hz, got {v!r}")
@@ -239,11 +268,14 @@ class Resampler:
             raise ValueError("need 0 < passband < stopband <= 0.5 and 20 <= attenuation_db <= 200")
         g = math.gcd(int(in_rate), int(out_rate))
         if out_rate // g > 4096:
-            raise ValueError(f"{in_rate} -> {out_rate} Hz reduces to {out_rate // g}/{in_rate // g}: "
-                             "too many polyphase phases (limit 4096)")
+            raise ValueError(
+                f"{in_rate} -> {out_rate} Hz reduces to {out_rate // g}/{in_rate // g}: "
+                "too many polyphase phases (limit 4096)"
+            )
         self.in_rate, self.out_rate = int(in_rate), int(out_rate)
-        self.table, self.L, self.M, self.D = kaiser_sinc_table(self.in_rate, self.out_rate, passband,
-                                                               stopband, attenuation_db)
+        self.table, self.L, self.M, self.D = kaiser_sinc_table(
+            self.in_rate, self.out_rate, passband, stopband, attenuation_db
+        )
         self.K = self.table.shape[1]
         # the C loop runs forward dot products in float32: each phase reversed
         self._ctable = np.ascontiguousarray(self.table[:, ::-1], dtype=np.float32)
@@ -262,8 +294,7 @@ class Resampler:
         self._m = 0
 
     def _emit(self, m_end: int) -> np.ndarray:
-        out = _kernels.polyphase(self._buf, self._buf_start, self._ctable, self.M, self.D, self._m,
-                                 m_end)
+        out = _kernels.polyphase(self._buf, self._buf_start, self._ctable, self.M, self.D, self._m, m_end)
         self._m = m_end
         # keep only what the next output still needs
         keep_from = (self._m * self.M + self.D) // self.L - (self.K - 1)

@@ -7,6 +7,7 @@ the process CPU time counts all its threads). Goals (issue 3): the fused crop at
 least 1.5x faster than OpenCV warpAffine + numpy normalise/transpose, the other kernels at least
 10x faster than numpy. Rows without a goal are informational.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,8 +43,15 @@ def _time(fn: Callable[[], object], n: int) -> float:
     return (time.process_time() - t) / n * 1e6
 
 
-def _compare(name: str, kernel: Callable, baseline_name: str, baseline: Callable, goal: float | None,
-             rounds: int, budget_s: float) -> Row:
+def _compare(
+    name: str,
+    kernel: Callable,
+    baseline_name: str,
+    baseline: Callable,
+    goal: float | None,
+    rounds: int,
+    budget_s: float,
+) -> Row:
     kernel()
     baseline()
     # calls per round so that one round of both stays near the budget
@@ -55,8 +63,9 @@ def _compare(name: str, kernel: Callable, baseline_name: str, baseline: Callable
         bs.append(_time(baseline, n))
     k, b = float(np.median(ks)), float(np.median(bs))
     ratio = b / k
-    row = Row(name, round(k, 2), baseline_name, round(b, 2), round(ratio, 2), goal,
-              None if goal is None else ratio >= goal)
+    row = Row(
+        name, round(k, 2), baseline_name, round(b, 2), round(ratio, 2), goal, None if goal is None else ratio >= goal
+    )
     print(f"[bench kernels] {name}: {k:.1f} us vs {b:.1f} us ({ratio:.1f}x)", file=sys.stderr)
     return row
 
@@ -70,10 +79,22 @@ def _image_rows(rounds: int, budget: float) -> list[Row]:
     frame = cv2.GaussianBlur(frame, (0, 0), 3)  # image-like smoothness, same cost either way
     rows = []
     for label, roi, rot, size, vr, layout in (
-        ("image_to_tensor 256x256 NHWC [0,1] (rotated hand ROI)", (0.55, 0.5, 0.3, 0.5), 0.3, (256, 256),
-         (0.0, 1.0), "nhwc"),
-        ("image_to_tensor 224x224 NCHW [-1,1] (rotated ROI)", (0.4, 0.5, 0.25, 0.4), -0.7, (224, 224),
-         (-1.0, 1.0), "nchw"),
+        (
+            "image_to_tensor 256x256 NHWC [0,1] (rotated hand ROI)",
+            (0.55, 0.5, 0.3, 0.5),
+            0.3,
+            (256, 256),
+            (0.0, 1.0),
+            "nhwc",
+        ),
+        (
+            "image_to_tensor 224x224 NCHW [-1,1] (rotated ROI)",
+            (0.4, 0.5, 0.25, 0.4),
+            -0.7,
+            (224, 224),
+            (-1.0, 1.0),
+            "nchw",
+        ),
     ):
         scale, lo = np.float32((vr[1] - vr[0]) / 255.0), np.float32(vr[0])
 
@@ -83,9 +104,13 @@ def _image_rows(rounds: int, budget: float) -> list[Row]:
         def baseline(roi=roi, rot=rot, size=size, scale=scale, lo=lo, layout=layout):
             # same transform (both sides need it for the landmarks), then OpenCV + numpy
             tf = roi_transform((frame.shape[1], frame.shape[0]), roi, rot, size)
-            crop = cv2.warpAffine(frame, tf.matrix[:2], size,
-                                  flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                                  borderMode=cv2.BORDER_REPLICATE)
+            crop = cv2.warpAffine(
+                frame,
+                tf.matrix[:2],
+                size,
+                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                borderMode=cv2.BORDER_REPLICATE,
+            )
             t = np.multiply(crop, scale, dtype=np.float32)  # one pass uint8 -> float32
             if lo:
                 t += lo
@@ -105,14 +130,22 @@ def _image_rows(rounds: int, budget: float) -> list[Row]:
         small = cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_LINEAR)
         out = np.zeros((192, 192, 3), np.float32)
         top, left = (192 - nh) // 2, (192 - nw) // 2
-        np.multiply(small, np.float32(1 / 255.0), out=out[top:top + nh, left:left + nw],
-                    dtype=np.float32)
+        np.multiply(small, np.float32(1 / 255.0), out=out[top : top + nh, left : left + nw], dtype=np.float32)
         return out[None], s
 
     # informational: an axis-aligned downscale is memory-bound and cv2.resize's separable path
     # is as good as it gets there; the goal is about the rotated crop
-    rows.append(_compare("letterbox 1280x720 -> 192x192 (palm detector)", lb_kernel,
-                         "cv2.resize + numpy pad", lb_baseline, None, rounds, budget))
+    rows.append(
+        _compare(
+            "letterbox 1280x720 -> 192x192 (palm detector)",
+            lb_kernel,
+            "cv2.resize + numpy pad",
+            lb_baseline,
+            None,
+            rounds,
+            budget,
+        )
+    )
     return rows
 
 
@@ -150,9 +183,17 @@ def _detection_rows(rounds: int, budget: float) -> list[Row]:
     boxes = decode_boxes(raw_boxes, anchors)
     scores = sigmoid_scores(raw_scores)
     n_cand = int((scores >= 0.5).sum())
-    rows = [_compare(f"weighted NMS ({n_cand} candidates of 2016)",
-                     lambda: weighted_nms_arrays(boxes, scores, 0.3, 0.5), "numpy",
-                     lambda: ref.weighted_nms(boxes, scores, 0.3, 0.5), 10.0, rounds, budget)]
+    rows = [
+        _compare(
+            f"weighted NMS ({n_cand} candidates of 2016)",
+            lambda: weighted_nms_arrays(boxes, scores, 0.3, 0.5),
+            "numpy",
+            lambda: ref.weighted_nms(boxes, scores, 0.3, 0.5),
+            10.0,
+            rounds,
+            budget,
+        )
+    ]
 
     def kernel():
         return decode_detections_arrays(raw_boxes, raw_scores, anchors)
@@ -163,8 +204,9 @@ def _detection_rows(rounds: int, budget: float) -> list[Row]:
         s = 1.0 / (1.0 + np.exp(-np.clip(raw_scores[keep], -100, 100)))
         return ref.weighted_nms(ref.decode_boxes(raw_boxes[keep], anchors[keep]), s.astype(np.float32))
 
-    rows.append(_compare("palm post-processing (decode + sigmoid + NMS)", kernel, "numpy", baseline,
-                         10.0, rounds, budget))
+    rows.append(
+        _compare("palm post-processing (decode + sigmoid + NMS)", kernel, "numpy", baseline, 10.0, rounds, budget)
+    )
     return rows
 
 
@@ -196,11 +238,12 @@ def _audio_rows(rounds: int, budget: float) -> list[Row]:
                 frames = buf[offs[None, :] + 160 * np.arange(n)[:, None]] * win
                 power = np.abs(np.fft.rfft(frames, n=512, axis=1)) ** 2
                 out.append(np.log(np.maximum(power @ fb, 1e-10)).astype(np.float32))
-                buf = buf[n * 160:]
+                buf = buf[n * 160 :]
         return out
 
-    rows = [_compare("log-mel streaming, 2 s in 10 ms pushes (80 mels)", kernel, "numpy", baseline,
-                     10.0, rounds, budget)]
+    rows = [
+        _compare("log-mel streaming, 2 s in 10 ms pushes (80 mels)", kernel, "numpy", baseline, 10.0, rounds, budget)
+    ]
     long = (0.1 * rng.normal(size=160000)).astype(np.float32)
     lm = LogMel(n_mels=80)
 
@@ -209,8 +252,17 @@ def _audio_rows(rounds: int, budget: float) -> list[Row]:
         power = np.abs(np.fft.rfft(frames, n=512, axis=1)) ** 2
         return np.log(np.maximum(power @ fb, 1e-10)).astype(np.float32)
 
-    rows.append(_compare("log-mel batch, 10 s clip (80 mels)", lambda: lm.compute(long),
-                         "numpy (vectorised rfft + matmul)", batch_baseline, 10.0, rounds, budget))
+    rows.append(
+        _compare(
+            "log-mel batch, 10 s clip (80 mels)",
+            lambda: lm.compute(long),
+            "numpy (vectorised rfft + matmul)",
+            batch_baseline,
+            10.0,
+            rounds,
+            budget,
+        )
+    )
     a48 = (0.1 * rng.normal(size=48000)).astype(np.float32)
     r = Resampler(48000, 16000)
     h = r.table[0]
@@ -221,8 +273,17 @@ def _audio_rows(rounds: int, budget: float) -> list[Row]:
         rr.reset()
         return rr.push(a48)
 
-    rows.append(_compare("resample 48 kHz -> 16 kHz, 1 s", rs_kernel, "numpy convolve + decimate",
-                         lambda: np.convolve(a48, h)[::3], None, rounds, budget))
+    rows.append(
+        _compare(
+            "resample 48 kHz -> 16 kHz, 1 s",
+            rs_kernel,
+            "numpy convolve + decimate",
+            lambda: np.convolve(a48, h)[::3],
+            None,
+            rounds,
+            budget,
+        )
+    )
     return rows
 
 
@@ -236,8 +297,17 @@ def _imu_rows(rounds: int, budget: float) -> list[Row]:
     gyro = rng.normal(0, 0.5, (n, 3))
     dt = np.full(n, 0.01)
     q0 = quat_from_accel(accel[0])
-    return [_compare("Madgwick AHRS, 1000 samples", lambda: Madgwick(100, 0.1, q0).update(accel, gyro),
-                     "numpy", lambda: ref.madgwick(q0, accel, gyro, dt, 0.1), 10.0, rounds, budget)]
+    return [
+        _compare(
+            "Madgwick AHRS, 1000 samples",
+            lambda: Madgwick(100, 0.1, q0).update(accel, gyro),
+            "numpy",
+            lambda: ref.madgwick(q0, accel, gyro, dt, 0.1),
+            10.0,
+            rounds,
+            budget,
+        )
+    ]
 
 
 def _single_thread_blas() -> bool:
@@ -255,8 +325,7 @@ def _single_thread_blas() -> bool:
             dll = ctypes.CDLL(lib)
         except OSError:
             continue
-        for name in ("scipy_openblas_set_num_threads64_", "openblas_set_num_threads64_",
-                     "openblas_set_num_threads"):
+        for name in ("scipy_openblas_set_num_threads64_", "openblas_set_num_threads64_", "openblas_set_num_threads"):
             fn = getattr(dll, name, None)
             if fn is not None:
                 fn(ctypes.c_int(1))
@@ -273,8 +342,7 @@ def plot(rows: list[Row], path: str) -> None:
     fig, ax = plt.subplots(figsize=(9, 0.55 * len(rows) + 1.5))
     names = [r.name for r in rows][::-1]
     ratios = [r.ratio for r in rows][::-1]
-    colors = ["tab:gray" if r.goal is None else ("tab:green" if r.meets_goal else "tab:red")
-              for r in rows][::-1]
+    colors = ["tab:gray" if r.goal is None else ("tab:green" if r.meets_goal else "tab:red") for r in rows][::-1]
     ax.barh(names, ratios, color=colors)
     for r, y in zip(rows[::-1], range(len(rows))):
         if r.goal:
@@ -291,14 +359,19 @@ def plot(rows: list[Row], path: str) -> None:
 
 
 def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="cuekit bench kernels",
-                                description="C kernels vs OpenCV/numpy baselines, measured in the same run")
+    p = argparse.ArgumentParser(
+        prog="cuekit bench kernels", description="C kernels vs OpenCV/numpy baselines, measured in the same run"
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.add_argument("--quick", action="store_true", help="few short rounds (smoke test, noisy)")
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--budget", type=float, default=1.5, help="seconds per kernel (both sides)")
-    p.add_argument("--cv-threads", type=int, default=1,
-                   help="OpenCV threads for the baseline (the kernels are single-threaded); 0 = OpenCV default")
+    p.add_argument(
+        "--cv-threads",
+        type=int,
+        default=1,
+        help="OpenCV threads for the baseline (the kernels are single-threaded); 0 = OpenCV default",
+    )
     p.add_argument("--only", choices=["image", "detection", "audio", "imu"], action="append")
     p.add_argument("--plot", metavar="PNG", help="save a bar plot of the ratios")
     args = p.parse_args(argv)
@@ -319,9 +392,13 @@ def main(argv: list[str]) -> int:
         "all_goals_met": all(r.meets_goal for r in goals),
         "cv2_threads": cv2.getNumThreads(),
         "blas_single_thread": blas_pinned,
-        "machine": {"cpu_count": os.cpu_count(), "python": platform.python_version(),
-                    "numpy": np.__version__, "opencv": cv2.__version__,
-                    "load_avg_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None},
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "opencv": cv2.__version__,
+            "load_avg_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
+        },
         "rounds": rounds,
     }
     if args.plot:

@@ -6,6 +6,7 @@ map to the tensor's corners (0, 0)..(W, H), keep_aspect widens the ROI to the te
 ratio, and the pixels are sampled bilinearly (or bicubically) from the uint8 image. The returned
 transform maps landmark coordinates in tensor pixels back to image pixels.
 """
+
 from __future__ import annotations
 
 import math
@@ -128,8 +129,13 @@ def _image(image: np.ndarray) -> tuple[int, int]:
     return w, h
 
 
-def roi_transform(image_size: tuple[int, int], roi: Sequence[float], rotation: float,
-                  out_size: tuple[int, int], keep_aspect: bool = False) -> RoiTransform:
+def roi_transform(
+    image_size: tuple[int, int],
+    roi: Sequence[float],
+    rotation: float,
+    out_size: tuple[int, int],
+    keep_aspect: bool = False,
+) -> RoiTransform:
     """The transform image_to_tensor uses, without sampling (for projecting landmarks)."""
     img_w, img_h = image_size
     try:
@@ -168,12 +174,19 @@ def roi_transform(image_size: tuple[int, int], roi: Sequence[float], rotation: f
     return RoiTransform(m, (ow, oh), (img_w, img_h), (cx, cy, w, h), rotation, padding)
 
 
-def image_to_tensor(image: np.ndarray, roi: Sequence[float], rotation: float = 0.0,
-                    out_size: tuple[int, int] = (256, 256), keep_aspect: bool = False,
-                    border: str = "replicate", value_range: tuple[float, float] = (0.0, 1.0),
-                    layout: str = "nhwc", interp: str = "bilinear",
-                    pixel_centers: bool = False,
-                    out_channels: int | None = None) -> tuple[np.ndarray, RoiTransform]:
+def image_to_tensor(
+    image: np.ndarray,
+    roi: Sequence[float],
+    rotation: float = 0.0,
+    out_size: tuple[int, int] = (256, 256),
+    keep_aspect: bool = False,
+    border: str = "replicate",
+    value_range: tuple[float, float] = (0.0, 1.0),
+    layout: str = "nhwc",
+    interp: str = "bilinear",
+    pixel_centers: bool = False,
+    out_channels: int | None = None,
+) -> tuple[np.ndarray, RoiTransform]:
     """Crop a rotated ROI of a uint8 image into a float32 model tensor in one pass.
 
     image: HxW, HxWx1, HxWx3 or HxWx4 uint8 with packed rows (row stride may be larger, so crop
@@ -211,23 +224,44 @@ def image_to_tensor(image: np.ndarray, roi: Sequence[float], rotation: float = 0
         tx += 0.5 * a + 0.5 * b - 0.5
         ty += 0.5 * c + 0.5 * d - 0.5
     matrix6 = (a, b, tx, c, d, ty)
-    tensor = _kernels.warp_to_tensor(image, matrix6, tf.out_size[0], tf.out_size[1],
-                                     border == "replicate", lo, hi, layout == "nchw",
-                                     interp == "cubic", oc)
+    tensor = _kernels.warp_to_tensor(
+        image,
+        matrix6,
+        tf.out_size[0],
+        tf.out_size[1],
+        border == "replicate",
+        lo,
+        hi,
+        layout == "nchw",
+        interp == "cubic",
+        oc,
+    )
     return tensor, tf
 
 
-def letterbox(image: np.ndarray, out_size: tuple[int, int],
-              value_range: tuple[float, float] = (0.0, 1.0), layout: str = "nhwc",
-              out_channels: int | None = None) -> tuple[np.ndarray, LetterboxTransform]:
+def letterbox(
+    image: np.ndarray,
+    out_size: tuple[int, int],
+    value_range: tuple[float, float] = (0.0, 1.0),
+    layout: str = "nhwc",
+    out_channels: int | None = None,
+) -> tuple[np.ndarray, LetterboxTransform]:
     """Whole image scaled into out_size keeping its aspect ratio, zero bars (detector input).
 
     Equals MediaPipe's ImageToTensor with keep_aspect_ratio and border zero on the full frame;
     bars hold value_range[0]. Returns (tensor, LetterboxTransform).
     """
-    tensor, tf = image_to_tensor(image, (0.5, 0.5, 1.0, 1.0), 0.0, out_size, keep_aspect=True,
-                                 border="zero", value_range=value_range, layout=layout,
-                                 out_channels=out_channels)
+    tensor, tf = image_to_tensor(
+        image,
+        (0.5, 0.5, 1.0, 1.0),
+        0.0,
+        out_size,
+        keep_aspect=True,
+        border="zero",
+        value_range=value_range,
+        layout=layout,
+        out_channels=out_channels,
+    )
     return tensor, LetterboxTransform(tf)
 
 
@@ -262,13 +296,13 @@ def encoded_image_size(data: bytes) -> tuple[int, int]:
         if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:  # no length field
             i += 2
             continue
-        seg = int.from_bytes(data[i + 2:i + 4], "big")
+        seg = int.from_bytes(data[i + 2 : i + 4], "big")
         if seg < 2:
             raise ImageRefused(f"JPEG segment length {seg} at byte {i}")
         if marker in _JPEG_SOF:
             if i + 9 > n:
                 break
-            return int.from_bytes(data[i + 7:i + 9], "big"), int.from_bytes(data[i + 5:i + 7], "big")
+            return int.from_bytes(data[i + 7 : i + 9], "big"), int.from_bytes(data[i + 5 : i + 7], "big")
         if marker in (0xD9, 0xDA):  # end of image, or scan data before any frame header
             break
         i += 2 + seg
@@ -281,6 +315,7 @@ def check_encoded_image(data: bytes, max_pixels: int = MAX_DECODED_PIXELS) -> tu
     if w <= 0 or h <= 0:
         raise ImageRefused(f"image header claims {w}x{h} pixels")
     if w * h > max_pixels:
-        raise ImageRefused(f"image header claims {w}x{h} = {w * h / 1e6:.0f} Mpx; at most "
-                           f"{max_pixels / 1e6:.1f} Mpx are decoded")
+        raise ImageRefused(
+            f"image header claims {w}x{h} = {w * h / 1e6:.0f} Mpx; at most {max_pixels / 1e6:.1f} Mpx are decoded"
+        )
     return w, h

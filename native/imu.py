@@ -4,6 +4,7 @@ All state (quaternion, filter memory, resampler carry) lives in these Python obj
 numpy arrays the C kernels update in place, so feeding a stream in pieces gives the same result
 as feeding it at once. Times are int64 nanoseconds (the project's one clock).
 """
+
 from __future__ import annotations
 
 import math
@@ -73,8 +74,7 @@ class Madgwick:
     Magnetometer fusion is not implemented (yaw drifts with the gyro bias).
     """
 
-    def __init__(self, sample_rate: float = 100.0, beta: float = 0.1,
-                 q0: np.ndarray | None = None) -> None:
+    def __init__(self, sample_rate: float = 100.0, beta: float = 0.1, q0: np.ndarray | None = None) -> None:
         if not (math.isfinite(sample_rate) and sample_rate > 0):
             raise ValueError(f"sample_rate must be positive, got {sample_rate}")
         if not (math.isfinite(beta) and beta >= 0):
@@ -100,8 +100,9 @@ class Madgwick:
         self._q = None if q0 is None else self._check_q(q0)
         self._last_t = None
 
-    def update(self, accel: np.ndarray, gyro: np.ndarray, dt: float | np.ndarray | None = None,
-               t_ns: np.ndarray | None = None) -> np.ndarray:
+    def update(
+        self, accel: np.ndarray, gyro: np.ndarray, dt: float | np.ndarray | None = None, t_ns: np.ndarray | None = None
+    ) -> np.ndarray:
         """accel (N, 3) any unit (only its direction is used), gyro (N, 3) rad/s ->
         (N, 4) float64 quaternions after each sample.
 
@@ -237,16 +238,16 @@ def _grid(t0: int, t_end: int, rate_hz: float) -> np.ndarray:
 
 
 def _rate(rate_hz: float) -> float:
-    if not (isinstance(rate_hz, (int, float, np.floating, np.integer)) and math.isfinite(rate_hz)
-            and rate_hz > 0):
+    if not (isinstance(rate_hz, (int, float, np.floating, np.integer)) and math.isfinite(rate_hz) and rate_hz > 0):
         raise ValueError(f"rate_hz must be a positive finite number, got {rate_hz!r}")
     if rate_hz > 1e6:
         raise ValueError(f"rate_hz {rate_hz} is above 1 MHz; not an IMU rate")
     return float(rate_hz)
 
 
-def resample_irregular(t_ns: np.ndarray, values: np.ndarray, rate_hz: float,
-                       t0_ns: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def resample_irregular(
+    t_ns: np.ndarray, values: np.ndarray, rate_hz: float, t0_ns: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Irregularly timed samples -> a fixed-rate grid by linear interpolation.
 
     t_ns: (N,) int64, non-decreasing (repeated stamps: the last sample wins); values: (N, C) or

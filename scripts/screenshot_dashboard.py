@@ -4,6 +4,7 @@ selenium) photographs the page once the replay has ended and the last intents ar
 
     .venv/bin/python scripts/screenshot_dashboard.py [--out docs/img/dashboard.png] [--speed 2]
 """
+
 from __future__ import annotations
 
 import argparse

@@ -4,6 +4,7 @@ Runs a real window on a virtual X screen: `xvfb-run -a -s "-screen 0 1400x900x24
 scripts/screenshot_demo.py` (scripts/screenshot_demo.sh does exactly that). The session plays in real
 time and the window is grabbed `--at` seconds in, during "move that there" by default.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -1,4 +1,5 @@
 """Shared test fixtures: headless Qt, and the read-only reference data in ../shared."""
+
 from __future__ import annotations
 
 import os

@@ -1,5 +1,6 @@
 """The layering rules, read from the source: imports run down (app -> fusion -> perception -> native),
 the modules import without circles, and only app/gui imports Qt."""
+
 from __future__ import annotations
 
 import ast
@@ -64,8 +65,9 @@ def _imports(path: Path, module: str, top_level_only: bool) -> list[tuple[str, i
 
 
 def _is_type_checking(test: ast.expr) -> bool:
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or \
-        (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def test_imports_run_down_the_layers():
@@ -147,18 +149,25 @@ def test_no_import_circles():
     graph: dict[str, set[str]] = {m: set() for m in MODULES}
     for module, path in MODULES.items():
         for target, _ in _imports(path, module, top_level_only=False):
-            if target in MODULES and target != module and target not in _package_parents(module) \
-                    and module not in _package_parents(target):
+            if (
+                target in MODULES
+                and target != module
+                and target not in _package_parents(module)
+                and module not in _package_parents(target)
+            ):
                 graph[module].add(target)
     cycles = _cycles(graph)
     assert not cycles, "import circles:\n" + "\n".join(" <-> ".join(c) for c in cycles)
 
 
-@pytest.mark.parametrize("graph,expected", [
-    ({"a": {"b"}, "b": {"a"}, "c": set()}, [["a", "b"]]),
-    ({"a": {"b"}, "b": {"c"}, "c": set()}, []),
-    ({"a": {"b"}, "b": {"c"}, "c": {"a"}}, [["a", "b", "c"]]),
-])
+@pytest.mark.parametrize(
+    "graph,expected",
+    [
+        ({"a": {"b"}, "b": {"a"}, "c": set()}, [["a", "b"]]),
+        ({"a": {"b"}, "b": {"c"}, "c": set()}, []),
+        ({"a": {"b"}, "b": {"c"}, "c": {"a"}}, [["a", "b", "c"]]),
+    ],
+)
 def test_the_circle_finder_finds_circles(graph, expected):
     assert _cycles(graph) == expected
 

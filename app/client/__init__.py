@@ -1,4 +1,5 @@
 """Python SDK for the CueKit daemon: `AsyncClient` (asyncio) and `Client` (blocking), both reconnecting."""
+
 from app.client.client import AsyncClient, AuthError, ClientOptions
 from app.client.sync import Client
 

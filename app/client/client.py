@@ -6,6 +6,7 @@ heartbeats, and reconnection with backoff (subscriptions are restored after a re
         async for ev in c.events():
             print(ev.type, ev.data)
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -91,14 +92,22 @@ class AsyncClient:
     async def _open(self) -> None:
         headers = {"Authorization": f"Bearer {self.options.token}"} if self.options.token else None
         try:
-            ws = await connect(self.options.url, additional_headers=headers, max_size=64 * 1024 * 1024,
-                               open_timeout=self.options.open_timeout_s, ping_interval=None)
+            ws = await connect(
+                self.options.url,
+                additional_headers=headers,
+                max_size=64 * 1024 * 1024,
+                open_timeout=self.options.open_timeout_s,
+                ping_interval=None,
+            )
         except InvalidStatus as exc:
             if exc.response.status_code == 401:
                 raise AuthError(f"{self.options.url} refused the token (401)") from exc
             raise
-        describe: dict[str, Any] = {"client": {"name": self.options.name}, "protocol": PROTOCOL_VERSION,
-                                    "clock": self.options.clock}
+        describe: dict[str, Any] = {
+            "client": {"name": self.options.name},
+            "protocol": PROTOCOL_VERSION,
+            "clock": self.options.clock,
+        }
         if self.options.stream_id:
             describe["stream_id"] = self.options.stream_id
         await ws.send(encode("describe", describe))
@@ -231,9 +240,12 @@ class AsyncClient:
                 yield ev
 
     # control ------------------------------------------------------------------------------------
-    async def subscribe(self, intents: dict[str, Any] | bool | None = None,
-                        observations: dict[str, Any] | bool | None = None,
-                        stats_interval_s: float | None = None) -> bool:
+    async def subscribe(
+        self,
+        intents: dict[str, Any] | bool | None = None,
+        observations: dict[str, Any] | bool | None = None,
+        stats_interval_s: float | None = None,
+    ) -> bool:
         """Subscribe (replacing earlier filters for the streams named). `True` means no filter."""
         sub: dict[str, Any] = dict(self._subscription or {})
         if intents is not None and intents is not False:
@@ -268,16 +280,30 @@ class AsyncClient:
         return await self._send(frame)
 
     # pushing ------------------------------------------------------------------------------------
-    async def send_audio(self, samples: np.ndarray, rate: int = 16000, t_ns: int | None = None,
-                         seq: int | None = None, source_id: str | None = None) -> bool:
+    async def send_audio(
+        self,
+        samples: np.ndarray,
+        rate: int = 16000,
+        t_ns: int | None = None,
+        seq: int | None = None,
+        source_id: str | None = None,
+    ) -> bool:
         return await self._send(encoders.audio_chunk(samples, rate, t_ns, seq, source_id))
 
-    async def send_imu(self, t_ns: np.ndarray, accel: np.ndarray, gyro: np.ndarray | None = None,
-                       mag: np.ndarray | None = None, seq: int | None = None, source_id: str | None = None) -> bool:
+    async def send_imu(
+        self,
+        t_ns: np.ndarray,
+        accel: np.ndarray,
+        gyro: np.ndarray | None = None,
+        mag: np.ndarray | None = None,
+        seq: int | None = None,
+        source_id: str | None = None,
+    ) -> bool:
         return await self._send(encoders.imu_batch(t_ns, accel, gyro, mag, seq, source_id))
 
-    async def send_frame(self, jpeg: bytes, t_ns: int | None = None, seq: int | None = None,
-                         source_id: str | None = None) -> bool:
+    async def send_frame(
+        self, jpeg: bytes, t_ns: int | None = None, seq: int | None = None, source_id: str | None = None
+    ) -> bool:
         return await self._send(encoders.video_frame(jpeg, t_ns, seq, source_id=source_id))
 
     async def send_hand(self, joints: Any, **kw: Any) -> bool:

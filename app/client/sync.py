@@ -5,6 +5,7 @@ runs in a background thread and every method waits for its result.
         c.subscribe(intents=True)
         ev = c.recv(timeout=1.0)
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -17,8 +18,9 @@ from app.daemon.protocol import Event
 
 
 class Client:
-    def __init__(self, url: str | None = None, options: ClientOptions | None = None, timeout: float = 10.0,
-                 **kw: Any) -> None:
+    def __init__(
+        self, url: str | None = None, options: ClientOptions | None = None, timeout: float = 10.0, **kw: Any
+    ) -> None:
         self.timeout = timeout
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="cuekit-client", daemon=True)

@@ -8,6 +8,7 @@ p50/p95/p99, whether any subscriber that kept up (was never told of a drop) lost
 ratio to a baseline measured in the same run: the same observations through the same fusion stage
 delivered in process (pipeline -> callback), i.e. what the network hop costs.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -66,9 +67,13 @@ def percentiles(xs: list[float]) -> dict[str, float]:
     if not xs:
         return {}
     a = np.asarray(xs)
-    return {"n": int(a.size), "p50": round(float(np.percentile(a, 50)), 3),
-            "p95": round(float(np.percentile(a, 95)), 3), "p99": round(float(np.percentile(a, 99)), 3),
-            "max": round(float(a.max()), 3)}
+    return {
+        "n": int(a.size),
+        "p50": round(float(np.percentile(a, 50)), 3),
+        "p95": round(float(np.percentile(a, 95)), 3),
+        "p99": round(float(np.percentile(a, 99)), 3),
+        "max": round(float(a.max()), 3),
+    }
 
 
 # the daemon process ---------------------------------------------------------------------------------
@@ -96,9 +101,14 @@ class DaemonProcess:
             config.write_text((config_text or DEFAULT_CONFIG).replace('level = "WARNING"', f'level = "{log_level}"'))
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         env.pop("CUEKIT_TOKEN", None)
-        self.proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--config", str(config),
-                                      "--port", "0"], cwd=REPO, env=env, stderr=subprocess.PIPE,
-                                     stdout=subprocess.DEVNULL, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "serve", "--config", str(config), "--port", "0"],
+            cwd=REPO,
+            env=env,
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+        )
         self.port = self._read_port()
 
     def _read_port(self, timeout: float = 60) -> int:
@@ -114,6 +124,7 @@ class DaemonProcess:
             if rec.get("msg", "").startswith("daemon listening"):
                 # keep draining stderr so the child never blocks on a full pipe
                 import threading
+
                 threading.Thread(target=self._drain, daemon=True).start()
                 return int(rec["port"])
         raise RuntimeError("cuekit serve did not report its port")
@@ -138,6 +149,7 @@ class DaemonProcess:
 
     def metrics(self) -> dict[str, Any]:
         import urllib.request
+
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=10) as r:
             return json.loads(r.read())
 
@@ -156,6 +168,7 @@ class DaemonProcess:
 # producers and subscribers -------------------------------------------------------------------------
 def _jpegs(n: int = 8) -> list[bytes]:
     import cv2
+
     rng = np.random.default_rng(0)
     out = []
     base = cv2.resize(rng.integers(0, 255, (60, 80, 3), dtype=np.uint8), (640, 480))
@@ -179,8 +192,9 @@ async def _paced(period_s: float, until: float, fn) -> int:
         k += 1
 
 
-async def _producers(url: str, o: Options, until: float, sent: dict[str, int], sent_bytes: list[int],
-                     pushed_at: dict[int, int]) -> None:
+async def _producers(
+    url: str, o: Options, until: float, sent: dict[str, int], sent_bytes: list[int], pushed_at: dict[int, int]
+) -> None:
     jpegs = _jpegs()
     rng = np.random.default_rng(1)
     video = AsyncClient(url, name="bench-video")
@@ -217,14 +231,20 @@ async def _producers(url: str, o: Options, until: float, sent: dict[str, int], s
 
     async def gesture(k: int) -> None:
         from perception.stream import Observation
+
         now = time.monotonic_ns()
-        await imu.send_observation(Observation("wrist", GESTURES[k % len(GESTURES)], 0.9, now - 60_000_000, now,
-                                               {"bench_seq": k}))
+        await imu.send_observation(
+            Observation("wrist", GESTURES[k % len(GESTURES)], 0.9, now - 60_000_000, now, {"bench_seq": k})
+        )
         pushed_at[k] = now
         sent["observation"] += 1
 
-    await asyncio.gather(_paced(1 / o.video_fps, until, frame), _paced(0.02, until, pcm),
-                         _paced(imu_period, until, imu_batch), _paced(1 / o.gestures_hz, until, gesture))
+    await asyncio.gather(
+        _paced(1 / o.video_fps, until, frame),
+        _paced(0.02, until, pcm),
+        _paced(imu_period, until, imu_batch),
+        _paced(1 / o.gestures_hz, until, gesture),
+    )
     for c in (video, audio, imu):
         await c.ping()  # everything sent has been read by the daemon
         await c.close()
@@ -270,6 +290,7 @@ async def _loopback(o: Options, d: DaemonProcess) -> Result:
     # producers run in their own process so that the subscribers' receive loop measures the daemon,
     # not a client loop busy encoding video
     import multiprocessing as mp
+
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
     prod = ctx.Process(target=_producer_process, args=(d.url, o, q), name="bench-producers")
@@ -293,18 +314,39 @@ async def _loopback(o: Options, d: DaemonProcess) -> Result:
     lost = sum(published - len(set(s["ids"])) for s in keeping_up)
     lat = [x for s in subs for x in s["lat"]]
     e2e = [(now - first) / 1e6 for s in subs for now, first in s["e2e"]]
-    res = Result(seconds=round(elapsed, 2), subscribers=o.subscribers, sent=sent,
-                 sent_mb=round(sent_bytes[0] / 1e6, 2), intents_published=published,
-                 subscribers_keeping_up=len(keeping_up), lost_intents_keeping_up=lost,
-                 dropped_reported=sum(s["dropped"] for s in subs), latency_ms=percentiles(lat),
-                 end_to_end_ms=percentiles(e2e), samples={"daemon": lat},
-                 server_side_ms=m["intents"]["delivery_ms"])
-    res.daemon = {"cpu_percent_of_one_core": round(100 * cpu / elapsed, 1), "rss_mb_start": round(rss0, 1),
-                  "rss_mb_end": round(d.rss_mb(), 1), "dropped_out": m["dropped"]["out"],
-                  "dropped_in": m["dropped"]["in"], "malformed": m["malformed"]["total"],
-                  "messages_in": m["messages_in"], "bytes_in": m["bytes_in"],
-                  "stages": {s["name"]: {"items_out": s["items_out"], "rate_hz": round(s["rate_hz"], 1),
-                                         "drops": s["drops"], "errors": s["errors"]} for s in m["stages"]}}
+    res = Result(
+        seconds=round(elapsed, 2),
+        subscribers=o.subscribers,
+        sent=sent,
+        sent_mb=round(sent_bytes[0] / 1e6, 2),
+        intents_published=published,
+        subscribers_keeping_up=len(keeping_up),
+        lost_intents_keeping_up=lost,
+        dropped_reported=sum(s["dropped"] for s in subs),
+        latency_ms=percentiles(lat),
+        end_to_end_ms=percentiles(e2e),
+        samples={"daemon": lat},
+        server_side_ms=m["intents"]["delivery_ms"],
+    )
+    res.daemon = {
+        "cpu_percent_of_one_core": round(100 * cpu / elapsed, 1),
+        "rss_mb_start": round(rss0, 1),
+        "rss_mb_end": round(d.rss_mb(), 1),
+        "dropped_out": m["dropped"]["out"],
+        "dropped_in": m["dropped"]["in"],
+        "malformed": m["malformed"]["total"],
+        "messages_in": m["messages_in"],
+        "bytes_in": m["bytes_in"],
+        "stages": {
+            s["name"]: {
+                "items_out": s["items_out"],
+                "rate_hz": round(s["rate_hz"], 1),
+                "drops": s["drops"],
+                "errors": s["errors"],
+            }
+            for s in m["stages"]
+        },
+    }
     return res
 
 
@@ -364,20 +406,25 @@ def run_bench(o: Options) -> Result:
 
 def plot(res: Result, path: Path) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 3.4))
-    for label, xs in (("daemon over WebSocket", res.samples.get("daemon", [])),
-                      ("in-process callback (baseline)", res.samples.get("baseline", []))):
+    for label, xs in (
+        ("daemon over WebSocket", res.samples.get("daemon", [])),
+        ("in-process callback (baseline)", res.samples.get("baseline", [])),
+    ):
         if xs:
             a = np.sort(np.asarray(xs))
             ax.plot(a, np.arange(1, a.size + 1) / a.size, label=f"{label} (n={a.size})")
     ax.set_xscale("log")
     ax.set_xlabel("intent delivery latency (ms): fusion emit -> subscriber")
     ax.set_ylabel("fraction of deliveries")
-    ax.set_title(f"{res.subscribers} subscribers, {res.seconds:.0f} s, 30 fps JPEG + 16 kHz audio + 200 Hz IMU "
-                 "on loopback", fontsize=8)
+    ax.set_title(
+        f"{res.subscribers} subscribers, {res.seconds:.0f} s, 30 fps JPEG + 16 kHz audio + 200 Hz IMU on loopback",
+        fontsize=8,
+    )
     ax.grid(True, which="both", lw=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -386,8 +433,9 @@ def plot(res: Result, path: Path) -> None:
 
 
 def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="cuekit bench daemon", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="cuekit bench daemon", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.add_argument("--seconds", type=float, default=60.0)
     p.add_argument("--subscribers", type=int, default=50)
@@ -403,10 +451,14 @@ def main(argv: list[str]) -> int:
         print(json.dumps(out))
     else:
         print(f"{res.subscribers} subscribers, {res.seconds} s, sent {res.sent} ({res.sent_mb} MB)")
-        print(f"intents published {res.intents_published}; lost by subscribers that kept up: "
-              f"{res.lost_intents_keeping_up} ({res.subscribers_keeping_up} kept up)")
+        print(
+            f"intents published {res.intents_published}; lost by subscribers that kept up: "
+            f"{res.lost_intents_keeping_up} ({res.subscribers_keeping_up} kept up)"
+        )
         print(f"written to sockets (daemon side) ms {res.server_side_ms}")
-        print(f"delivery latency ms {res.latency_ms}; in-process baseline {res.baseline_latency_ms}; "
-              f"ratio p50 {res.ratio_p50} p99 {res.ratio_p99}")
+        print(
+            f"delivery latency ms {res.latency_ms}; in-process baseline {res.baseline_latency_ms}; "
+            f"ratio p50 {res.ratio_p50} p99 {res.ratio_p99}"
+        )
         print(f"daemon: {res.daemon['cpu_percent_of_one_core']}% CPU, RSS {res.daemon['rss_mb_end']} MB")
     return 0 if res.lost_intents_keeping_up == 0 else 1

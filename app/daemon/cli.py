@@ -1,4 +1,5 @@
 """`cuekit serve`: run the intent daemon headless until SIGINT/SIGTERM (or until a replay ends)."""
+
 from __future__ import annotations
 
 import argparse
@@ -20,10 +21,15 @@ from app.recording.mcap_reader import McapDamagedError, check_magic, replay_prob
 # without --config: what clients drive with pushed audio, video, IMU, hand skeletons and context; speech
 # is built from the fusion spec; camera frames are tracked by the ONNX hand models (each optional: skipped,
 # with one line saying why, when its extra or models are missing)
-DEFAULT_CONFIG = {"recognizers": [{"plugin": "wrist"}, {"plugin": "hand_skeleton"},
-                                  {"plugin": "hands", "optional": True},
-                                  {"plugin": "speech", "optional": True}],
-                  "fusion": {"plugin": "fusion"}}
+DEFAULT_CONFIG = {
+    "recognizers": [
+        {"plugin": "wrist"},
+        {"plugin": "hand_skeleton"},
+        {"plugin": "hands", "optional": True},
+        {"plugin": "speech", "optional": True},
+    ],
+    "fusion": {"plugin": "fusion"},
+}
 
 
 def _port(text: str) -> int:
@@ -38,8 +44,12 @@ def _port(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cuekit serve", description=__doc__)
-    p.add_argument("--config", type=Path, help="daemon TOML (default: network inputs, the wrist and hand-skeleton "
-                   "recognisers and fusion with the default spec)")
+    p.add_argument(
+        "--config",
+        type=Path,
+        help="daemon TOML (default: network inputs, the wrist and hand-skeleton "
+        "recognisers and fusion with the default spec)",
+    )
     p.add_argument("--replay", type=Path, help="MCAP recording to replay instead of live devices")
     p.add_argument("--fast", action="store_true", help="with --replay: as fast as possible, not in real time")
     p.add_argument("--exit-after-replay", action="store_true", help="with --replay: stop when it has played")
@@ -95,8 +105,10 @@ async def _serve(daemon: Daemon, until_replay_done: bool) -> int:
     try:
         result = await daemon.run(stop, until_replay_done=until_replay_done)
     except OSError as exc:  # port taken, address not available
-        print(f"cuekit serve: cannot listen on {daemon.config.server.host}:{daemon.config.server.port}: {exc}",
-              file=sys.stderr)
+        print(
+            f"cuekit serve: cannot listen on {daemon.config.server.host}:{daemon.config.server.port}: {exc}",
+            file=sys.stderr,
+        )
         daemon.pipeline.stop()
         return 1
     if until_replay_done:

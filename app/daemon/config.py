@@ -19,6 +19,7 @@
 Stages are wired by type: each stage takes its inputs from every earlier stage (sources, context,
 recognisers, fusion, in that order) that produces something it consumes.
 """
+
 from __future__ import annotations
 
 import os
@@ -32,11 +33,27 @@ from app.daemon.ingest import KINDS
 from app.daemon.protocol import Limits
 from app.daemon.server import ConfigError, ServerOptions
 
-SECTIONS = {"sources": "cuekit.sources", "context": "cuekit.context", "recognizers": "cuekit.recognizers",
-            "fusion": "cuekit.recognizers", "sinks": "cuekit.sinks"}
-_SERVER_KEYS = {"host", "port", "token_file", "queue_capacity", "heartbeat_interval_s", "heartbeat_timeout_s",
-                "max_clients", "allowed_origins", "max_message_bytes", "max_payload_bytes", "inputs",
-                "send_buffer_bytes"}
+SECTIONS = {
+    "sources": "cuekit.sources",
+    "context": "cuekit.context",
+    "recognizers": "cuekit.recognizers",
+    "fusion": "cuekit.recognizers",
+    "sinks": "cuekit.sinks",
+}
+_SERVER_KEYS = {
+    "host",
+    "port",
+    "token_file",
+    "queue_capacity",
+    "heartbeat_interval_s",
+    "heartbeat_timeout_s",
+    "max_clients",
+    "allowed_origins",
+    "max_message_bytes",
+    "max_payload_bytes",
+    "inputs",
+    "send_buffer_bytes",
+}
 
 
 @dataclass(slots=True)
@@ -82,13 +99,14 @@ class DaemonConfig:
         return cfg
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any], base: Path = Path("."), env: dict[str, str] | None = None
-                  ) -> DaemonConfig:
+    def from_dict(cls, raw: dict[str, Any], base: Path = Path("."), env: dict[str, str] | None = None) -> DaemonConfig:
         env = dict(os.environ if env is None else env)
         unknown = set(raw) - set(SECTIONS) - {"server", "logging", "replay", "shutdown"}
         if unknown:
-            raise ConfigError(f"unknown config section(s) {sorted(unknown)}; expected server, sources, context, "
-                              "recognizers, fusion, sinks, logging, replay, shutdown")
+            raise ConfigError(
+                f"unknown config section(s) {sorted(unknown)}; expected server, sources, context, "
+                "recognizers, fusion, sinks, logging, replay, shutdown"
+            )
         for section in ("server", "logging", "replay", "shutdown"):
             if not isinstance(raw.get(section, {}), dict):
                 raise ConfigError(f"[{section}] must be a table, got {type(raw[section]).__name__}")
@@ -121,33 +139,53 @@ class DaemonConfig:
                 entries = [entries]
             for i, e in enumerate(entries):
                 if not isinstance(e, dict) or not isinstance(e.get("plugin"), str):
-                    raise ConfigError(f"[{section}] entry {i}: needs plugin = \"name\"")
+                    raise ConfigError(f'[{section}] entry {i}: needs plugin = "name"')
                 extra = set(e) - {"plugin", "name", "config", "optional"}
                 if extra:
-                    raise ConfigError(f"[{section}] {e['plugin']}: unknown key(s) {sorted(extra)} (plugin settings "
-                                      "go in its config table)")
-                stages.append(StageConfig(section, e["plugin"], e.get("name"), dict(e.get("config", {})),
-                                          bool(e.get("optional", False))))
+                    raise ConfigError(
+                        f"[{section}] {e['plugin']}: unknown key(s) {sorted(extra)} (plugin settings "
+                        "go in its config table)"
+                    )
+                stages.append(
+                    StageConfig(
+                        section, e["plugin"], e.get("name"), dict(e.get("config", {})), bool(e.get("optional", False))
+                    )
+                )
         log = raw.get("logging", {})
         rep = raw.get("replay", {})
-        for name, table, types in (("logging", log, {"format": str, "level": str}),
-                                   ("replay", rep, {"realtime": bool, "speed": (int, float)}),
-                                   ("shutdown", raw.get("shutdown", {}), {"drain_timeout_s": (int, float)})):
+        for name, table, types in (
+            ("logging", log, {"format": str, "level": str}),
+            ("replay", rep, {"realtime": bool, "speed": (int, float)}),
+            ("shutdown", raw.get("shutdown", {}), {"drain_timeout_s": (int, float)}),
+        ):
             if not isinstance(table, dict):
                 raise ConfigError(f"[{name}] must be a table, got {type(table).__name__}")
             _check_types(name, table, types)
-        cfg = cls(server=server, inputs=inputs, stages=stages, log_format=log.get("format", "json"),
-                  log_level=str(log.get("level", "INFO")).upper(), replay_realtime=bool(rep.get("realtime", True)),
-                  replay_speed=float(rep.get("speed", 1.0)),
-                  drain_timeout_s=float(raw.get("shutdown", {}).get("drain_timeout_s", 5.0)))
+        cfg = cls(
+            server=server,
+            inputs=inputs,
+            stages=stages,
+            log_format=log.get("format", "json"),
+            log_level=str(log.get("level", "INFO")).upper(),
+            replay_realtime=bool(rep.get("realtime", True)),
+            replay_speed=float(rep.get("speed", 1.0)),
+            drain_timeout_s=float(raw.get("shutdown", {}).get("drain_timeout_s", 5.0)),
+        )
         if cfg.log_format not in ("json", "text"):
             raise ConfigError(f"[logging] format must be json or text, got {cfg.log_format!r}")
         return cfg
 
 
 _SERVER_TYPES: dict[str, type | tuple[type, ...]] = {
-    "host": str, "port": int, "queue_capacity": int, "heartbeat_interval_s": (int, float),
-    "heartbeat_timeout_s": (int, float), "max_clients": int, "allowed_origins": list, "send_buffer_bytes": int}
+    "host": str,
+    "port": int,
+    "queue_capacity": int,
+    "heartbeat_interval_s": (int, float),
+    "heartbeat_timeout_s": (int, float),
+    "max_clients": int,
+    "allowed_origins": list,
+    "send_buffer_bytes": int,
+}
 
 
 def _check_types(section: str, table: dict[str, Any], types: dict[str, type | tuple[type, ...]]) -> None:
@@ -170,8 +208,9 @@ def read_token(path: Path) -> str:
     if not stat.S_ISREG(st.st_mode):
         raise ConfigError(f"token file {path} is not a regular file")
     if st.st_mode & 0o077:
-        raise ConfigError(f"token file {path} is readable by other users (mode {st.st_mode & 0o777:o}); "
-                          f"chmod 600 {path}")
+        raise ConfigError(
+            f"token file {path} is readable by other users (mode {st.st_mode & 0o777:o}); chmod 600 {path}"
+        )
     if st.st_size > 4096:
         raise ConfigError(f"token file {path} is {st.st_size} bytes; a token file holds one short line")
     try:

@@ -5,6 +5,7 @@ Shutdown is graceful: new input is refused, sources end, every stage processes w
 and flushes (fusion emits in-flight intents, a recorder closes its file), the intents reach the
 clients' queues, those queues are written, and only then are connections closed (1001).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -39,13 +40,19 @@ class Daemon:
     """The assembly's graph (app/assembly.py) plus the hub: clients' pushed streams are sources of the
     graph, and two taps publish observations and intents to subscribers."""
 
-    def __init__(self, config: DaemonConfig, registry: Registry | None = None, replay: Path | None = None,
-                 extra_stages: list[tuple[str, Stage, tuple[type, ...], tuple[type, ...]]] | None = None) -> None:
+    def __init__(
+        self,
+        config: DaemonConfig,
+        registry: Registry | None = None,
+        replay: Path | None = None,
+        extra_stages: list[tuple[str, Stage, tuple[type, ...], tuple[type, ...]]] | None = None,
+    ) -> None:
         self.config = config
         self.replay = replay
         # (section, stage, consumes, produces): tests and benchmarks bring their own stages
-        extra = [ExtraStage(stage, consumes, produces, section)
-                 for section, stage, consumes, produces in extra_stages or []]
+        extra = [
+            ExtraStage(stage, consumes, produces, section) for section, stage, consumes, produces in extra_stages or []
+        ]
         self.assembly = Assembly(config, registry, replay=replay, extra=extra)
         self.registry = self.assembly.registry
         self.pipeline = self.assembly.pipeline
@@ -64,16 +71,21 @@ class Daemon:
         self.config.server.check()  # refuse before building anything (token rule)
         for src in self.inputs.sources():
             self.assembly.add(src, (), src.produces, "inputs", "protocol")
-        self.assembly.add(CallbackSink(self.hub.publish_observation, name="hub.observations"), (Observation,), (),
-                          "taps", "hub")
-        self.assembly.add(CallbackSink(self.hub.publish_intent, name="hub.intents"), (IntentEvent,), (),
-                          "taps", "hub")
+        self.assembly.add(
+            CallbackSink(self.hub.publish_observation, name="hub.observations"), (Observation,), (), "taps", "hub"
+        )
+        self.assembly.add(CallbackSink(self.hub.publish_intent, name="hub.intents"), (IntentEvent,), (), "taps", "hub")
         # camera thumbnails with hand landmarks for `frames` subscribers (the dashboard)
         self.assembly.add(thumbnails.frame_tap(self.hub.publish_media), thumbnails.FRAME_TYPES, (), "taps", "hub")
         pipeline = self.assembly.build()
         # what a client can expect (`info.intents`): every intent of the specs the fusion stages run
-        self.hub.expected_intents = sorted({name for node in self.assembly.graph.nodes.values()
-                                            for name in getattr(getattr(node.stage, "spec", None), "intents", {})})
+        self.hub.expected_intents = sorted(
+            {
+                name
+                for node in self.assembly.graph.nodes.values()
+                for name in getattr(getattr(node.stage, "spec", None), "intents", {})
+            }
+        )
         return pipeline
 
     def graph(self) -> list[dict[str, Any]]:
@@ -83,16 +95,20 @@ class Daemon:
         return [s.to_json() for s in self.pipeline.stats()]
 
     def _describe(self) -> dict[str, Any]:
-        return {"stages": [{"name": d["name"], "section": d["section"], "plugin": d["plugin"]}
-                           for d in self.graph()]}
+        return {"stages": [{"name": d["name"], "section": d["section"], "plugin": d["plugin"]} for d in self.graph()]}
 
     # running ------------------------------------------------------------------------------------
     async def start(self) -> None:
         self.build()
         await self.hub.start()  # binds first: a taken port fails before any device opens
         self.pipeline.start()
-        log.info("daemon listening on ws://%s:%d/ with %d stages", self.config.server.host, self.hub.port,
-                 len(self.assembly.graph.nodes), extra={"port": self.hub.port, "graph": self.graph()})
+        log.info(
+            "daemon listening on ws://%s:%d/ with %d stages",
+            self.config.server.host,
+            self.hub.port,
+            len(self.assembly.graph.nodes),
+            extra={"port": self.hub.port, "graph": self.graph()},
+        )
 
     async def run(self, stop: asyncio.Event | None = None, until_replay_done: bool = False) -> ShutdownResult:
         """Serve until `stop` is set (or, with a replay and `until_replay_done`, until it has played)."""
@@ -124,10 +140,21 @@ class Daemon:
         drained = not stuck
         await asyncio.sleep(0)  # run the fan-outs the last intents scheduled from the worker threads
         flushed = await self.hub.flush(timeout=self.config.drain_timeout_s)
-        result = ShutdownResult(drained, flushed, stuck, self.hub.intents_published, self.hub.intents_delivered,
-                                round(time.monotonic() - t0, 3))
+        result = ShutdownResult(
+            drained,
+            flushed,
+            stuck,
+            self.hub.intents_published,
+            self.hub.intents_delivered,
+            round(time.monotonic() - t0, 3),
+        )
         await self.hub.close()
-        log.info("stopped: %d intents published, %d delivered; drained=%s flushed=%s", result.intents_published,
-                 result.intents_delivered, drained, flushed,
-                 extra={"drained": drained, "flushed": flushed, "stuck": stuck})
+        log.info(
+            "stopped: %d intents published, %d delivered; drained=%s flushed=%s",
+            result.intents_published,
+            result.intents_delivered,
+            drained,
+            flushed,
+            extra={"drained": drained, "flushed": flushed, "stuck": stuck},
+        )
         return result

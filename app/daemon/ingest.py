@@ -5,6 +5,7 @@ the `NetworkSource` worker threads so a burst of frames cannot stall other conne
 kind has its own bounded queue that never blocks the event loop: video keeps the newest frames
 (LATEST), the others refuse new items when full (OVERFLOW); both count what they dropped.
 """
+
 from __future__ import annotations
 
 import logging
@@ -74,16 +75,19 @@ class ClockMap:
         if self.shared:
             if abs(t - arrival_ns) > self.max_skew_ns:
                 self.refused += 1
-                raise TimestampRefused(f"capture time {t} ns is {(t - arrival_ns) / 1e9:+.1f} s from the "
-                                       "daemon's clock, but the client said it shares it")
+                raise TimestampRefused(
+                    f"capture time {t} ns is {(t - arrival_ns) / 1e9:+.1f} s from the "
+                    "daemon's clock, but the client said it shares it"
+                )
             return t
         d = arrival_ns - t
         if self.offset_ns is None:
             self.offset_ns = d
         elif d < self.offset_ns - self.max_skew_ns:
             self.refused += 1
-            raise TimestampRefused(f"capture time {t} ns jumps {(self.offset_ns - d) / 1e9:.1f} s ahead of "
-                                   "this client's clock")
+            raise TimestampRefused(
+                f"capture time {t} ns jumps {(self.offset_ns - d) / 1e9:.1f} s ahead of this client's clock"
+            )
         elif d > self.offset_ns + self.max_skew_ns:
             self.resyncs += 1
             self.offset_ns = d
@@ -128,8 +132,9 @@ def to_item(p: Pushed) -> Any:
         t_first = p.t_ns
         if not p.stamped:  # arrival is when the last sample was captured, at the earliest
             t_first -= len(samples) * 1_000_000_000 // int(d["rate"])
-        return AudioChunk(samples=samples, sample_rate=int(d["rate"]), t_first_ns=t_first, seq=d.get("seq", 0),
-                          source_id=p.source_id)
+        return AudioChunk(
+            samples=samples, sample_rate=int(d["rate"]), t_first_ns=t_first, seq=d.get("seq", 0), source_id=p.source_id
+        )
     if ev.type == "imu-batch":
         n = d["count"]
         t_client = np.frombuffer(ev.payload, dtype="<i8", count=n).astype(np.int64)
@@ -167,10 +172,16 @@ def to_item(p: Pushed) -> Any:
             image = world * np.array([1.0, -1.0, -1.0])
         else:
             image = joints
-        return HandLandmarks(image_xyz=image, world_xyz=world, t_capture_ns=p.t_ns,
-                             handedness=d.get("handedness", "unknown"), score=float(d.get("score", 1.0)),
-                             track_id=int(d.get("track_id", 0)), frame_seq=int(d.get("seq", 0)),
-                             source_id=p.source_id)
+        return HandLandmarks(
+            image_xyz=image,
+            world_xyz=world,
+            t_capture_ns=p.t_ns,
+            handedness=d.get("handedness", "unknown"),
+            score=float(d.get("score", 1.0)),
+            track_id=int(d.get("track_id", 0)),
+            frame_seq=int(d.get("seq", 0)),
+            source_id=p.source_id,
+        )
     if ev.type == "gaze-ray":
         direction = np.asarray(d["direction"], dtype=np.float64)
         if direction.shape != (3,) or not np.isfinite(direction).all():
@@ -184,8 +195,15 @@ def to_item(p: Pushed) -> Any:
         if "target_id" in d:
             payload["target_id"] = d["target_id"]
         # the form fusion.context resolves against the scene (gaze dwell, deixis)
-        return Observation(modality="gaze", kind="ray", confidence=float(d.get("confidence", 1.0)),
-                           t_start_ns=p.t_ns, t_end_ns=p.t_ns, payload=payload, source_id=p.source_id)
+        return Observation(
+            modality="gaze",
+            kind="ray",
+            confidence=float(d.get("confidence", 1.0)),
+            t_start_ns=p.t_ns,
+            t_end_ns=p.t_ns,
+            payload=payload,
+            source_id=p.source_id,
+        )
     if ev.type == "scene-targets":
         # the payload is a perception.context.scene `Scene.apply` message
         msg: dict[str, Any] = {"op": d.get("op", "replace")}
@@ -201,17 +219,31 @@ def to_item(p: Pushed) -> Any:
             if "id" not in d:
                 raise ProtocolError("schema", "scene-targets op=remove needs data.id", ev.type)
             msg["id"] = d["id"]
-        return Observation(modality="context", kind="scene", confidence=1.0, t_start_ns=p.t_ns,
-                           t_end_ns=p.t_ns, payload=msg, source_id=p.source_id)
+        return Observation(
+            modality="context",
+            kind="scene",
+            confidence=1.0,
+            t_start_ns=p.t_ns,
+            t_end_ns=p.t_ns,
+            payload=msg,
+            source_id=p.source_id,
+        )
     if ev.type == "observation":
         span = d["t_end_ns"] - d["t_start_ns"]
         if not 0 <= span <= 3_600_000_000_000:
-            raise ProtocolError("payload", f"observation spans {span} ns; it must end after it starts, within "
-                                "an hour", ev.type)
+            raise ProtocolError(
+                "payload", f"observation spans {span} ns; it must end after it starts, within an hour", ev.type
+            )
         # ids are the daemon's (clients' ids could collide); times move onto the daemon clock
-        return Observation(modality=d["modality"], kind=d["kind"], confidence=float(d["confidence"]),
-                           t_start_ns=p.t_ns - span, t_end_ns=p.t_ns, payload=dict(d.get("payload", {})),
-                           source_id=p.source_id)
+        return Observation(
+            modality=d["modality"],
+            kind=d["kind"],
+            confidence=float(d["confidence"]),
+            t_start_ns=p.t_ns - span,
+            t_end_ns=p.t_ns,
+            payload=dict(d.get("payload", {})),
+            source_id=p.source_id,
+        )
     raise ProtocolError("unknown-type", f"{ev.type} is not an input type", ev.type)
 
 

@@ -1,4 +1,5 @@
 """Structured logs: one JSON object per line on stderr, with any `extra=` fields of the record."""
+
 from __future__ import annotations
 
 import json
@@ -13,7 +14,9 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         d = {
             "t": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
-            "level": record.levelname.lower(), "logger": record.name, "msg": record.getMessage(),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
         }
         for k, v in vars(record).items():
             if k not in _STD and not k.startswith("_"):
@@ -29,7 +32,8 @@ def setup(fmt: str = "json", level: str = "INFO") -> None:
     for h in list(root.handlers):
         root.removeHandler(h)
     h = logging.StreamHandler(sys.stderr)
-    h.setFormatter(JsonFormatter() if fmt == "json" else
-                   logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    h.setFormatter(
+        JsonFormatter() if fmt == "json" else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
     root.addHandler(h)
     root.setLevel(level)

@@ -13,6 +13,7 @@ protocol version. `decode()` checks size limits, JSON, schema and payload length
 `ProtocolError` (with a stable `code`) for anything wrong; it never raises anything else, which the
 fuzz tests hold it to.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,12 +31,10 @@ PROTOCOL_VERSION = "1"
 SCHEMA_DIR = Path(__file__).with_name("schemas")
 
 # client -> server events that carry sensor or context data into the pipeline
-INPUT_TYPES = ("audio-chunk", "imu-batch", "video-frame", "hand-joints", "gaze-ray", "scene-targets",
-               "observation")
+INPUT_TYPES = ("audio-chunk", "imu-batch", "video-frame", "hand-joints", "gaze-ray", "scene-targets", "observation")
 CONTROL_TYPES = ("describe", "subscribe", "unsubscribe", "ping", "pong")
 CLIENT_TYPES = CONTROL_TYPES + INPUT_TYPES
-SERVER_TYPES = ("info", "subscribed", "ping", "pong", "intent", "observation", "stats", "dropped", "error",
-                "thumbnail")
+SERVER_TYPES = ("info", "subscribed", "ping", "pong", "intent", "observation", "stats", "dropped", "error", "thumbnail")
 STREAMS = ("intents", "observations", "stats", "frames")
 
 
@@ -45,16 +44,21 @@ class Limits:
 
     max_message_bytes: int = 4 * 1024 * 1024
     max_header_bytes: int = 64 * 1024
-    max_payload_bytes: dict[str, int] = field(default_factory=lambda: {
-        "audio-chunk": 512 * 1024,  # > 8 s of 16 kHz int16 mono
-        "imu-batch": 256 * 1024,
-        "video-frame": 3 * 1024 * 1024,
-        "thumbnail": 512 * 1024,  # server -> client only
-    })
+    max_payload_bytes: dict[str, int] = field(
+        default_factory=lambda: {
+            "audio-chunk": 512 * 1024,  # > 8 s of 16 kHz int16 mono
+            "imu-batch": 256 * 1024,
+            "video-frame": 3 * 1024 * 1024,
+            "thumbnail": 512 * 1024,  # server -> client only
+        }
+    )
 
     def to_json(self) -> dict[str, Any]:
-        return {"max_message_bytes": self.max_message_bytes, "max_header_bytes": self.max_header_bytes,
-                "max_payload_bytes": dict(self.max_payload_bytes)}
+        return {
+            "max_message_bytes": self.max_message_bytes,
+            "max_header_bytes": self.max_header_bytes,
+            "max_payload_bytes": dict(self.max_payload_bytes),
+        }
 
 
 class ProtocolError(Exception):
@@ -115,8 +119,10 @@ def _loads(raw: bytes | str, what: str, ref_type: str | None = None) -> Any:
 def _header_and_rest(frame: bytes | str, limits: Limits) -> tuple[Any, bytes]:
     if isinstance(frame, str):
         if len(frame) > limits.max_header_bytes:
-            raise ProtocolError("too-large", f"text message of {len(frame)} chars exceeds the header limit "
-                                f"of {limits.max_header_bytes} bytes")
+            raise ProtocolError(
+                "too-large",
+                f"text message of {len(frame)} chars exceeds the header limit of {limits.max_header_bytes} bytes",
+            )
         return _loads(frame, "header"), b""
     if not isinstance(frame, (bytes, bytearray, memoryview)):
         raise ProtocolError("bad-frame", f"a message must be text or bytes, not {type(frame).__name__}")
@@ -129,12 +135,13 @@ def _header_and_rest(frame: bytes | str, limits: Limits) -> tuple[Any, bytes]:
             raise ProtocolError("too-large", f"no header line within the first {limits.max_header_bytes} bytes")
         head, rest = frame, b""
     else:
-        head, rest = frame[:nl], frame[nl + 1:]
+        head, rest = frame[:nl], frame[nl + 1 :]
     return _loads(head, "header"), rest
 
 
-def decode(frame: bytes | str, limits: Limits | None = None, allowed: tuple[str, ...] = CLIENT_TYPES,
-           validate: bool = True) -> Event:
+def decode(
+    frame: bytes | str, limits: Limits | None = None, allowed: tuple[str, ...] = CLIENT_TYPES, validate: bool = True
+) -> Event:
     """Parse and validate one WebSocket message into an Event, or raise ProtocolError.
     `validate=False` skips the JSON Schema check (a client trusting its daemon's messages)."""
     limits = limits or Limits()
@@ -145,12 +152,16 @@ def decode(frame: bytes | str, limits: Limits | None = None, allowed: tuple[str,
     if not isinstance(type_, str):
         raise ProtocolError("bad-frame", "header has no string 'type'")
     if type_ not in allowed:
-        raise ProtocolError("unknown-type", f"unknown or unexpected message type {type_[:64]!r}; "
-                            f"expected one of {', '.join(allowed)}", type_[:64])
+        raise ProtocolError(
+            "unknown-type",
+            f"unknown or unexpected message type {type_[:64]!r}; expected one of {', '.join(allowed)}",
+            type_[:64],
+        )
     version = header.get("version")
     if version is not None and (not isinstance(version, str) or version.split(".")[0] != PROTOCOL_VERSION):
-        raise ProtocolError("version", f"protocol version {version!r} is not supported (this is "
-                            f"{PROTOCOL_VERSION})", type_)
+        raise ProtocolError(
+            "version", f"protocol version {version!r} is not supported (this is {PROTOCOL_VERSION})", type_
+        )
     if "data" not in header:
         header["data"] = {}
     data_length = header.get("data_length", 0)
@@ -159,12 +170,14 @@ def decode(frame: bytes | str, limits: Limits | None = None, allowed: tuple[str,
         if not isinstance(n, int) or isinstance(n, bool) or n < 0:
             raise ProtocolError("bad-frame", f"{name} must be a non-negative integer", type_)
     if data_length + payload_length != len(rest):
-        raise ProtocolError("payload", f"data_length {data_length} + payload_length {payload_length} != "
-                            f"{len(rest)} bytes after the header", type_)
+        raise ProtocolError(
+            "payload",
+            f"data_length {data_length} + payload_length {payload_length} != {len(rest)} bytes after the header",
+            type_,
+        )
     max_payload = limits.max_payload_bytes.get(type_, 0)
     if payload_length > max_payload:
-        raise ProtocolError("too-large", f"{type_} payload of {payload_length} bytes exceeds {max_payload}",
-                            type_)
+        raise ProtocolError("too-large", f"{type_} payload of {payload_length} bytes exceeds {max_payload}", type_)
     if data_length:
         extra = _loads(rest[:data_length], "extra data", type_)
         if not isinstance(extra, dict) or not isinstance(header["data"], dict):
@@ -189,22 +202,28 @@ def _check_payload(type_: str, data: dict[str, Any], payload: bytes) -> None:
     if type_ == "audio-chunk":
         frame = data["width"] * data["channels"]
         if len(payload) % frame:
-            raise ProtocolError("payload", f"audio payload of {len(payload)} bytes is not a whole number of "
-                                f"{frame}-byte frames", type_)
+            raise ProtocolError(
+                "payload", f"audio payload of {len(payload)} bytes is not a whole number of {frame}-byte frames", type_
+            )
     elif type_ == "imu-batch":
         n = data["count"]
         expect = n * 8 + n * 12 * (1 + bool(data.get("gyro")) + bool(data.get("mag")))
         if len(payload) != expect:
-            raise ProtocolError("payload", f"imu payload of {len(payload)} bytes; {n} samples with gyro="
-                                f"{bool(data.get('gyro'))} mag={bool(data.get('mag'))} need {expect}", type_)
+            raise ProtocolError(
+                "payload",
+                f"imu payload of {len(payload)} bytes; {n} samples with gyro="
+                f"{bool(data.get('gyro'))} mag={bool(data.get('mag'))} need {expect}",
+                type_,
+            )
     elif type_ == "video-frame":
         if not (payload.startswith(b"\xff\xd8") and payload.rstrip(b"\x00").endswith(b"\xff\xd9")):
             raise ProtocolError("payload", "video-frame payload is not a JPEG (missing SOI/EOI markers)", type_)
     elif type_ == "hand-joints":
         want = 21 if data["layout"] == "mediapipe21" else 26
         if len(data["joints"]) != want:
-            raise ProtocolError("schema", f"layout {data['layout']} needs {want} joints, got "
-                                f"{len(data['joints'])}", type_)
+            raise ProtocolError(
+                "schema", f"layout {data['layout']} needs {want} joints, got {len(data['joints'])}", type_
+            )
     elif type_ == "scene-targets":
         op = data.get("op", "replace")
         if op == "upsert" and len(data.get("targets", [])) != 1:

@@ -6,6 +6,7 @@ client's bounded queue and that client's writer task sends it. A client that rea
 fills its own queue: the oldest messages are dropped, counted, and the client is told with a
 `dropped` message before the next one it gets. Nothing in the pipeline ever waits on a socket.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -46,10 +47,17 @@ is_loopback = bind.is_loopback
 # static files served on the daemon's port: the dashboard, and the JS client it runs on
 DASHBOARD_DIR = Path(__file__).with_name("dashboard")
 JS_CLIENT_DIR = Path(__file__).resolve().parents[2] / "clients" / "js" / "src"
-_CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
-                  ".css": "text/css; charset=utf-8", ".png": "image/png", ".svg": "image/svg+xml"}
-_CSP = ("default-src 'self'; img-src 'self' blob: data:; connect-src 'self'; style-src 'self'; "
-        "script-src 'self'; frame-ancestors 'none'")
+_CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".png": "image/png",
+    ".svg": "image/svg+xml",
+}
+_CSP = (
+    "default-src 'self'; img-src 'self' blob: data:; connect-src 'self'; style-src 'self'; "
+    "script-src 'self'; frame-ancestors 'none'"
+)
 
 
 class ConfigError(ValueError):
@@ -84,8 +92,10 @@ class ServerOptions:
         if self.queue_capacity < 1:
             raise ConfigError(f"queue_capacity must be >= 1, got {self.queue_capacity}")
         if self.heartbeat_interval_s <= 0 or self.heartbeat_timeout_s <= self.heartbeat_interval_s:
-            raise ConfigError("need 0 < heartbeat_interval_s < heartbeat_timeout_s, got "
-                              f"{self.heartbeat_interval_s} and {self.heartbeat_timeout_s}")
+            raise ConfigError(
+                "need 0 < heartbeat_interval_s < heartbeat_timeout_s, got "
+                f"{self.heartbeat_interval_s} and {self.heartbeat_timeout_s}"
+            )
 
 
 @dataclass(slots=True)
@@ -107,8 +117,11 @@ class Filters:
         if f is None:
             return False
         mods, kinds = f.get("modalities"), f.get("kinds")
-        return ((not mods or d["modality"] in mods) and (not kinds or d["kind"] in kinds)
-                and d["confidence"] >= f.get("min_confidence", 0.0))
+        return (
+            (not mods or d["modality"] in mods)
+            and (not kinds or d["kind"] in kinds)
+            and d["confidence"] >= f.get("min_confidence", 0.0)
+        )
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -185,8 +198,15 @@ class ClientSession:
                     frame, type_ = self.control.popleft(), "control"
                 elif self.drop_pending:
                     n = sum(self.drop_pending.values())
-                    frame = encode("dropped", {"count": n, "total": self.dropped_total, "direction": "out",
-                                               "by_type": dict(self.drop_pending)})
+                    frame = encode(
+                        "dropped",
+                        {
+                            "count": n,
+                            "total": self.dropped_total,
+                            "direction": "out",
+                            "by_type": dict(self.drop_pending),
+                        },
+                    )
                     type_ = "dropped"
                     self.drop_pending.clear()
                 else:
@@ -203,19 +223,32 @@ class ClientSession:
         return len(self.data)
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "remote": self.remote, "queue_depth": len(self.data),
-                "queue_capacity": self.capacity, "dropped_out": self.dropped_total,
-                "dropped_in": sum(self.dropped_in.values()), "malformed": self.malformed,
-                "sent": dict(self.sent), "received": dict(self.received),
-                "subscriptions": self.filters.to_json(), "connected_s": round(time.time() - self.connected_at, 1)}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "remote": self.remote,
+            "queue_depth": len(self.data),
+            "queue_capacity": self.capacity,
+            "dropped_out": self.dropped_total,
+            "dropped_in": sum(self.dropped_in.values()),
+            "malformed": self.malformed,
+            "sent": dict(self.sent),
+            "received": dict(self.received),
+            "subscriptions": self.filters.to_json(),
+            "connected_s": round(time.time() - self.connected_at, 1),
+        }
 
 
 class Hub:
     """Owns the connections; the pipeline publishes into it from any thread."""
 
-    def __init__(self, options: ServerOptions, inputs: NetworkInputs | None = None,
-                 pipeline_stats: Callable[[], list[dict[str, Any]]] | None = None,
-                 describe_extra: Callable[[], dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        options: ServerOptions,
+        inputs: NetworkInputs | None = None,
+        pipeline_stats: Callable[[], list[dict[str, Any]]] | None = None,
+        describe_extra: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
         self.options = options
         self.inputs = inputs
         self.pipeline_stats = pipeline_stats or (list)
@@ -328,8 +361,17 @@ class Hub:
         s = self.sessions.get(client_id)
         if s is not None:
             s.malformed += 1
-            s.send_control(encode("error", {"code": exc.code, "message": exc.message, "ref_type": exc.ref_type,
-                                            "malformed_total": s.malformed}))
+            s.send_control(
+                encode(
+                    "error",
+                    {
+                        "code": exc.code,
+                        "message": exc.message,
+                        "ref_type": exc.ref_type,
+                        "malformed_total": s.malformed,
+                    },
+                )
+            )
 
     # HTTP: health, metrics, auth -----------------------------------------------------------------
     def _authorised(self, request: Request) -> bool:
@@ -354,12 +396,21 @@ class Hub:
         path = urllib.parse.urlsplit(request.path).path
         if path in ("/healthz", "/health"):
             status = "draining" if self.closing else "ok"
-            return self._json_response(conn, HTTPStatus.OK if not self.closing else HTTPStatus.SERVICE_UNAVAILABLE,
-                                       {"status": status, "clients": len(self.sessions)})
+            return self._json_response(
+                conn,
+                HTTPStatus.OK if not self.closing else HTTPStatus.SERVICE_UNAVAILABLE,
+                {"status": status, "clients": len(self.sessions)},
+            )
         if not self._authorised(request):
             self.refused["unauthorised"] += 1
-            log_throttled(log, "refused-token", logging.WARNING, "refused %s %s: missing or wrong token",
-                          conn.remote_address, path)
+            log_throttled(
+                log,
+                "refused-token",
+                logging.WARNING,
+                "refused %s %s: missing or wrong token",
+                conn.remote_address,
+                path,
+            )
             return conn.respond(HTTPStatus.UNAUTHORIZED, "a valid token is required (Authorization: Bearer ...)\n")
         if path == "/dashboard" or path.startswith(("/dashboard/", "/client/")):
             return self._static(conn, request, path)
@@ -371,15 +422,17 @@ class Hub:
                 return r
             return self._json_response(conn, HTTPStatus.OK, self.metrics())
         if path not in ("/", "/ws"):
-            return conn.respond(HTTPStatus.NOT_FOUND,
-                                "endpoints: / (WebSocket), /healthz, /metrics, /dashboard/\n")
+            return conn.respond(HTTPStatus.NOT_FOUND, "endpoints: / (WebSocket), /healthz, /metrics, /dashboard/\n")
         if not self._origin_allowed(request):
             self.refused["origin"] += 1
             origin = request.headers.get("Origin", "")
             log.warning("refused %s: origin %s is not allowed", conn.remote_address, origin[:200])
-            return conn.respond(HTTPStatus.FORBIDDEN, f"origin {origin[:200]} is not allowed to connect; to let "
-                                "that page in, list it in the daemon config: [server] allowed_origins = "
-                                f'["{origin[:200]}"]\n')
+            return conn.respond(
+                HTTPStatus.FORBIDDEN,
+                f"origin {origin[:200]} is not allowed to connect; to let "
+                "that page in, list it in the daemon config: [server] allowed_origins = "
+                f'["{origin[:200]}"]\n',
+            )
         if self.closing:
             self.refused["closing"] += 1
             return conn.respond(HTTPStatus.SERVICE_UNAVAILABLE, "the daemon is shutting down\n")
@@ -404,9 +457,9 @@ class Hub:
         """A dashboard file (token already checked). index.html gets the token query into its script and
         style URLs: a page cannot attach a header to the requests it makes for them."""
         if path.startswith("/client/"):
-            base, name = JS_CLIENT_DIR, path[len("/client/"):]
+            base, name = JS_CLIENT_DIR, path[len("/client/") :]
         else:
-            base, name = DASHBOARD_DIR, path[len("/dashboard/"):] or "index.html"
+            base, name = DASHBOARD_DIR, path[len("/dashboard/") :] or "index.html"
         f = (base / name).resolve()
         if "/" in name or f.parent != base.resolve() or f.suffix not in _CONTENT_TYPES or not f.is_file():
             return conn.respond(HTTPStatus.NOT_FOUND, f"no such file: {path[:200]}\n")
@@ -418,37 +471,61 @@ class Hub:
             ok = bool(q and token and hmac.compare_digest(q[0].encode(), token.encode()))
             suffix = "?" + urllib.parse.urlencode({"token": token}) if ok else ""
             body = body.replace(b"{{query}}", suffix.replace("&", "&amp;").encode())
-        headers = Headers({"Content-Type": _CONTENT_TYPES[f.suffix], "Content-Length": str(len(body)),
-                           "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
-                           "Content-Security-Policy": _CSP, "Referrer-Policy": "no-referrer"})
+        headers = Headers(
+            {
+                "Content-Type": _CONTENT_TYPES[f.suffix],
+                "Content-Length": str(len(body)),
+                "Cache-Control": "no-store",
+                "X-Content-Type-Options": "nosniff",
+                "Content-Security-Policy": _CSP,
+                "Referrer-Policy": "no-referrer",
+            }
+        )
         return Response(HTTPStatus.OK, "OK", headers, body)
 
     def metrics(self) -> dict[str, Any]:
         return {
-            "version": VERSION, "protocol": protocol.PROTOCOL_VERSION,
+            "version": VERSION,
+            "protocol": protocol.PROTOCOL_VERSION,
             "uptime_s": round(time.time() - self.started_at, 1),
             "clients": [s.to_json() for s in self.sessions.values()],
-            "connections": {"current": len(self.sessions), "total": self.connections_total,
-                            "refused": dict(self.refused)},
-            "messages_in": dict(self.received), "bytes_in": self.bytes_in,
+            "connections": {
+                "current": len(self.sessions),
+                "total": self.connections_total,
+                "refused": dict(self.refused),
+            },
+            "messages_in": dict(self.received),
+            "bytes_in": self.bytes_in,
             "malformed": {"total": sum(self.malformed.values()), "by_code": dict(self.malformed)},
-            "intents": {"published": self.intents_published, "delivered": self.intents_delivered,
-                        "delivery_ms": _percentiles(self.delivery_ms)},
+            "intents": {
+                "published": self.intents_published,
+                "delivered": self.intents_delivered,
+                "delivery_ms": _percentiles(self.delivery_ms),
+            },
             "observations_published": self.observations_published,
-            "dropped": {"out": self.dropped_out, "in": self.dropped_in,
-                        "in_queues": self.inputs.dropped() if self.inputs else {}},
+            "dropped": {
+                "out": self.dropped_out,
+                "in": self.dropped_in,
+                "in_queues": self.inputs.dropped() if self.inputs else {},
+            },
             "stages": self.pipeline_stats(),
         }
 
     # connections --------------------------------------------------------------------------------
     def info(self, s: ClientSession) -> dict[str, Any]:
         o = self.options
-        d = {"server": {"name": "cuekit", "version": VERSION}, "protocol": protocol.PROTOCOL_VERSION,
-             "client_id": s.id, "heartbeat_interval_s": o.heartbeat_interval_s,
-             "heartbeat_timeout_s": o.heartbeat_timeout_s, "limits": o.limits.to_json(),
-             "accepts": list(protocol.CONTROL_TYPES) + (self.inputs.accepts() if self.inputs else []),
-             "streams": list(protocol.STREAMS), "emits": list(protocol.SERVER_TYPES),
-             "queue_capacity": o.queue_capacity}
+        d = {
+            "server": {"name": "cuekit", "version": VERSION},
+            "protocol": protocol.PROTOCOL_VERSION,
+            "client_id": s.id,
+            "heartbeat_interval_s": o.heartbeat_interval_s,
+            "heartbeat_timeout_s": o.heartbeat_timeout_s,
+            "limits": o.limits.to_json(),
+            "accepts": list(protocol.CONTROL_TYPES) + (self.inputs.accepts() if self.inputs else []),
+            "streams": list(protocol.STREAMS),
+            "emits": list(protocol.SERVER_TYPES),
+            "queue_capacity": o.queue_capacity,
+        }
         if self.expected_intents:
             d["intents"] = list(self.expected_intents)
         d.update(self.describe_extra())
@@ -478,8 +555,15 @@ class Hub:
             self.sessions.pop(s.id, None)
             with self._media_lock:
                 self._frame_wanted.pop(s.id, None)
-            log.info("client %s disconnected: %s; sent %s, dropped %d, malformed %d", s.id, reason,
-                     dict(s.sent), s.dropped_total, s.malformed, extra={"client": s.id})
+            log.info(
+                "client %s disconnected: %s; sent %s, dropped %d, malformed %d",
+                s.id,
+                reason,
+                dict(s.sent),
+                s.dropped_total,
+                s.malformed,
+                extra={"client": s.id},
+            )
 
     def _on_frame(self, s: ClientSession, frame: str | bytes) -> None:
         self.bytes_in += len(frame)
@@ -487,8 +571,16 @@ class Hub:
             ev = protocol.decode(frame, self.options.limits)
         except ProtocolError as exc:
             self._report_error(s.id, exc)
-            log_throttled(log, f"malformed:{s.id}", logging.WARNING, "client %s sent a malformed message "
-                          "(%d so far): %s", s.id, s.malformed, exc, extra={"client": s.id})
+            log_throttled(
+                log,
+                f"malformed:{s.id}",
+                logging.WARNING,
+                "client %s sent a malformed message (%d so far): %s",
+                s.id,
+                s.malformed,
+                exc,
+                extra={"client": s.id},
+            )
             return
         except Exception as exc:  # decode must never raise anything else; keep the connection anyway
             log.exception("decoder bug on a message from %s", s.id)
@@ -517,8 +609,9 @@ class Hub:
             s.filters.observations = d["observations"]
             n = int(d["observations"].get("recent", 0))
             if n:  # what was published before this client came (a dashboard opened mid-session)
-                recent += [("observation", o, f) for o, f in self.recent_observations
-                           if s.filters.wants_observation(o)][-n:]
+                recent += [
+                    ("observation", o, f) for o, f in self.recent_observations if s.filters.wants_observation(o)
+                ][-n:]
         if "intents" in d:
             s.filters.intents = d["intents"]
             n = int(d["intents"].get("recent", 0))
@@ -527,8 +620,10 @@ class Hub:
         if "frames" in d:
             s.filters.frames = d["frames"]
             with self._media_lock:
-                self._frame_wanted[s.id] = (float(d["frames"].get("interval_s", 0.2)),
-                                            int(d["frames"].get("max_width", 240)))
+                self._frame_wanted[s.id] = (
+                    float(d["frames"].get("interval_s", 0.2)),
+                    int(d["frames"].get("max_width", 240)),
+                )
         if "stats" in d:
             s.filters.stats_interval_s = float(d["stats"].get("interval_s", 1.0))
             if s.stats_task is not None:
@@ -563,8 +658,12 @@ class Hub:
 
     def _on_input(self, s: ClientSession, ev: protocol.Event) -> None:
         if self.inputs is None or KIND_OF_TYPE[ev.type] not in self.inputs.channels:
-            self._report_error(s.id, ProtocolError("unknown-type", f"this daemon does not take {ev.type} input "
-                                                   "(see `accepts` in info)", ev.type))
+            self._report_error(
+                s.id,
+                ProtocolError(
+                    "unknown-type", f"this daemon does not take {ev.type} input (see `accepts` in info)", ev.type
+                ),
+            )
             return
         arrival = time.monotonic_ns()
         t_client = event_time(ev)
@@ -576,15 +675,32 @@ class Hub:
             log_throttled(log, f"timestamp:{s.id}", logging.WARNING, "client %s: %s", s.id, exc)
             return
         offset = 0 if t_client is None else t_local - t_client
-        ok = self.inputs.push(Pushed(ev, t_local, offset, f"{s.stream_id}/{ev.data.get('source_id') or ev.type}",
-                                     s.id, stamped=t_client is not None))
+        ok = self.inputs.push(
+            Pushed(
+                ev,
+                t_local,
+                offset,
+                f"{s.stream_id}/{ev.data.get('source_id') or ev.type}",
+                s.id,
+                stamped=t_client is not None,
+            )
+        )
         if not ok:
             self.dropped_in += 1
             s.dropped_in[ev.type] += 1
             n = sum(s.dropped_in.values())
             if n == 1 or n - s.dropped_in_reported >= 50:  # tell the producer, without flooding it
-                s.send_control(encode("dropped", {"count": n - s.dropped_in_reported, "total": n,
-                                                  "direction": "in", "by_type": dict(s.dropped_in)}))
+                s.send_control(
+                    encode(
+                        "dropped",
+                        {
+                            "count": n - s.dropped_in_reported,
+                            "total": n,
+                            "direction": "in",
+                            "by_type": dict(s.dropped_in),
+                        },
+                    )
+                )
                 s.dropped_in_reported = n
 
     def _stats_frame(self) -> str | bytes:
@@ -608,8 +724,7 @@ class Hub:
             now = time.monotonic()
             for s in list(self.sessions.values()):
                 if now - s.last_seen > o.heartbeat_timeout_s:
-                    log.warning("client %s silent for %.1f s: closing", s.id, now - s.last_seen,
-                                extra={"client": s.id})
+                    log.warning("client %s silent for %.1f s: closing", s.id, now - s.last_seen, extra={"client": s.id})
                     self._spawn(s.ws.close(4000, "heartbeat timeout"))
                 else:
                     s.send_control(encode("ping", {"seq": next(s.ping_seq), "t_ns": time.monotonic_ns()}))
@@ -626,9 +741,15 @@ class Hub:
         # Origin is checked in process_request (_origin_allowed): the dashboard's own origin is known only
         # from each request's Host
         self.server = await serve(
-            self.handler, self.options.host, self.options.port, process_request=self.process_request,
-            max_size=self.options.limits.max_message_bytes, origins=None, ping_interval=None,
-            write_limit=64 * 1024, server_header=f"cuekit/{VERSION}",
+            self.handler,
+            self.options.host,
+            self.options.port,
+            process_request=self.process_request,
+            max_size=self.options.limits.max_message_bytes,
+            origins=None,
+            ping_interval=None,
+            write_limit=64 * 1024,
+            server_header=f"cuekit/{VERSION}",
         )
         self._spawn(self._heartbeat())
         return self.server

@@ -4,6 +4,7 @@ producer load with a few subscribers, samples the daemon's RSS, and reports grow
 
     python -m app.daemon.soak --minutes 30 --json --plot docs/img/daemon_soak_rss.png
 """
+
 from __future__ import annotations
 
 import argparse
@@ -78,6 +79,7 @@ async def _soak(minutes: float, subscribers: int, every_s: float, warmup_s: floa
 
 def plot(res: Result, path: Path) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -88,8 +90,11 @@ def plot(res: Result, path: Path) -> None:
     ax.axhline(res.rss_mb_after_warmup * 1.05, color="r", ls="--", lw=0.8, label="+5 % of post-warm-up RSS")
     ax.set_xlabel("minutes")
     ax.set_ylabel("daemon RSS (MB)")
-    ax.set_title(f"cuekit serve soak: {res.minutes:g} min, 30 fps video + 16 kHz audio + 200 Hz IMU, "
-                 f"{res.subscribers} subscribers", fontsize=8)
+    ax.set_title(
+        f"cuekit serve soak: {res.minutes:g} min, 30 fps video + 16 kHz audio + 200 Hz IMU, "
+        f"{res.subscribers} subscribers",
+        fontsize=8,
+    )
     ax.set_ylim(0, max(r) * 1.2)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -98,8 +103,9 @@ def plot(res: Result, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m app.daemon.soak", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m app.daemon.soak", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--minutes", type=float, default=30.0)
     p.add_argument("--subscribers", type=int, default=10)
     p.add_argument("--every", type=float, default=2.0, help="RSS sampling period, seconds")

@@ -5,6 +5,7 @@ frame the pipeline saw, with the hand landmarks last tracked on that source scal
 encodes a thumbnail only when some client wants one from that source now, so an unwatched daemon pays
 nothing but a dictionary update per item.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -32,8 +33,11 @@ def make_thumbnail(frame: VideoFrame, hands: list[HandLandmarks], max_width: int
     h, w = img.shape[:2]
     scale = min(1.0, max_width / float(w))
     try:
-        small = cv2.resize(img, (max(1, round(w * scale)), max(1, round(h * scale))),
-                           interpolation=cv2.INTER_AREA) if scale < 1.0 else img
+        small = (
+            cv2.resize(img, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+            if scale < 1.0
+            else img
+        )
         ok, buf = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
     except cv2.error as exc:
         raise ValueError(f"cannot JPEG-encode a frame of shape {img.shape}: {exc}") from exc
@@ -47,11 +51,24 @@ def make_thumbnail(frame: VideoFrame, hands: list[HandLandmarks], max_width: int
         pts = np.asarray(hl.image_xyz, dtype=np.float64)[:, :2] * scale
         if pts.shape != (21, 2) or not np.isfinite(pts).all():
             continue
-        drawn.append({"handedness": hl.handedness if hl.handedness in ("left", "right") else "unknown",
-                      "track_id": max(0, int(hl.track_id)), "score": float(min(1.0, max(0.0, hl.score))),
-                      "age_ms": round(max(0, age) / 1e6, 1), "points": np.round(pts, 1).tolist()})
-    data = {"source_id": frame.source_id, "t_ns": max(0, int(frame.t_capture_ns)), "seq": max(0, int(frame.seq)),
-            "width": int(small.shape[1]), "height": int(small.shape[0]), "scale": scale, "hands": drawn[:8]}
+        drawn.append(
+            {
+                "handedness": hl.handedness if hl.handedness in ("left", "right") else "unknown",
+                "track_id": max(0, int(hl.track_id)),
+                "score": float(min(1.0, max(0.0, hl.score))),
+                "age_ms": round(max(0, age) / 1e6, 1),
+                "points": np.round(pts, 1).tolist(),
+            }
+        )
+    data = {
+        "source_id": frame.source_id,
+        "t_ns": max(0, int(frame.t_capture_ns)),
+        "seq": max(0, int(frame.seq)),
+        "width": int(small.shape[1]),
+        "height": int(small.shape[0]),
+        "scale": scale,
+        "hands": drawn[:8],
+    }
     return Thumbnail(data, buf.tobytes())
 
 

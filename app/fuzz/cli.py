@@ -7,6 +7,7 @@
 Crashing inputs are saved under --crash-dir (default ./fuzz-crashes/TARGET/) to reproduce. Exit status 1
 when anything crashed or hung, else 0.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,8 +40,15 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
 
 
-def fuzz(target_name: str, seconds: float, seed: int = 0, timeout_s: float = 5.0,
-         crash_dir: Path | None = None, max_inputs: int | None = None, progress: bool = False) -> dict:
+def fuzz(
+    target_name: str,
+    seconds: float,
+    seed: int = 0,
+    timeout_s: float = 5.0,
+    crash_dir: Path | None = None,
+    max_inputs: int | None = None,
+    progress: bool = False,
+) -> dict:
     """Run one target in this process; the report as a dict."""
     from app.fuzz import targets
     from app.fuzz.mutate import Mutator
@@ -83,25 +91,40 @@ def fuzz(target_name: str, seconds: float, seed: int = 0, timeout_s: float = 5.0
             tried += 1
             if progress and time.monotonic() > next_report:
                 next_report += 10
-                print(f"  {target_name}: {tried} inputs, {len(crashes)} distinct failures, "
-                      f"peak RSS {peak_rss_mb():.0f} MB", file=sys.stderr, flush=True)
+                print(
+                    f"  {target_name}: {tried} inputs, {len(crashes)} distinct failures, "
+                    f"peak RSS {peak_rss_mb():.0f} MB",
+                    file=sys.stderr,
+                    flush=True,
+                )
     finally:
         signal.signal(signal.SIGALRM, old)
         targets.cleanup()
     n_crash = sum(c["count"] for c in crashes.values() if c["kind"] == "crash")
-    return {"target": target_name, "seconds": round(time.monotonic() - t0, 1), "inputs": tried,
-            "refused": refused, "accepted": tried - refused - n_crash - hangs, "crashes": n_crash, "hangs": hangs,
-            "distinct_failures": list(crashes.values())[:10], "slowest_input_s": round(slowest, 3),
-            "peak_rss_mb": round(peak_rss_mb(), 1), "seeds": len(seeds), "seed": seed}
+    return {
+        "target": target_name,
+        "seconds": round(time.monotonic() - t0, 1),
+        "inputs": tried,
+        "refused": refused,
+        "accepted": tried - refused - n_crash - hangs,
+        "crashes": n_crash,
+        "hangs": hangs,
+        "distinct_failures": list(crashes.values())[:10],
+        "slowest_input_s": round(slowest, 3),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "seeds": len(seeds),
+        "seed": seed,
+    }
 
 
-def _record(crashes: dict, target: str, data: bytes, exc: BaseException, crash_dir: Path | None,
-            kind: str) -> None:
+def _record(crashes: dict, target: str, data: bytes, exc: BaseException, crash_dir: Path | None, kind: str) -> None:
     tb = traceback.extract_tb(exc.__traceback__)
     where = f"{tb[-1].filename}:{tb[-1].lineno}" if tb else "?"
     key = f"{type(exc).__name__}@{where}"
-    c = crashes.setdefault(key, {"kind": kind, "error": f"{type(exc).__name__}: {str(exc)[:200]}",
-                                 "where": where, "count": 0, "input": None})
+    c = crashes.setdefault(
+        key,
+        {"kind": kind, "error": f"{type(exc).__name__}: {str(exc)[:200]}", "where": where, "count": 0, "input": None},
+    )
     c["count"] += 1
     if crash_dir is not None and c["input"] is None:
         d = crash_dir / target
@@ -116,8 +139,21 @@ def _run_all(names: list[str], seconds: float, args: argparse.Namespace) -> list
     share = seconds / len(names)
     reports = []
     for name in names:
-        cmd = [sys.executable, "-m", "app.fuzz.cli", name, "--seconds", f"{share:g}", "--seed", str(args.seed),
-               "--timeout", str(args.timeout), "--crash-dir", str(args.crash_dir), "--json"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "app.fuzz.cli",
+            name,
+            "--seconds",
+            f"{share:g}",
+            "--seed",
+            str(args.seed),
+            "--timeout",
+            str(args.timeout),
+            "--crash-dir",
+            str(args.crash_dir),
+            "--json",
+        ]
         if not args.json:
             print(f"fuzzing {name} for {share:.0f} s ...", file=sys.stderr, flush=True)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path[:1] + [os.environ.get("PYTHONPATH", "")])}
@@ -125,23 +161,41 @@ def _run_all(names: list[str], seconds: float, args: argparse.Namespace) -> list
         try:
             reports.append(json.loads(proc.stdout.strip().splitlines()[-1]))
         except (IndexError, json.JSONDecodeError):
-            reports.append({"target": name, "inputs": 0, "crashes": 1, "hangs": 0, "peak_rss_mb": None,
-                            "distinct_failures": [{"kind": "crash", "error": f"fuzzer process exited "
-                                                   f"{proc.returncode}: {proc.stderr.strip()[-300:]}"}]})
+            reports.append(
+                {
+                    "target": name,
+                    "inputs": 0,
+                    "crashes": 1,
+                    "hangs": 0,
+                    "peak_rss_mb": None,
+                    "distinct_failures": [
+                        {
+                            "kind": "crash",
+                            "error": f"fuzzer process exited {proc.returncode}: {proc.stderr.strip()[-300:]}",
+                        }
+                    ],
+                }
+            )
     return reports
 
 
 def format_table(reports: list[dict]) -> str:
-    lines = ["| target | seconds | inputs | refused | accepted | crashes | hangs | slowest input s | peak RSS MB |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| target | seconds | inputs | refused | accepted | crashes | hangs | slowest input s | peak RSS MB |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in reports:
-        lines.append(f"| {r['target']} | {r.get('seconds', '')} | {r['inputs']:,} | {r.get('refused', 0):,} | "
-                     f"{r.get('accepted', 0):,} | {r['crashes']} | {r['hangs']} | {r.get('slowest_input_s', '')} | "
-                     f"{r['peak_rss_mb']} |")
+        lines.append(
+            f"| {r['target']} | {r.get('seconds', '')} | {r['inputs']:,} | {r.get('refused', 0):,} | "
+            f"{r.get('accepted', 0):,} | {r['crashes']} | {r['hangs']} | {r.get('slowest_input_s', '')} | "
+            f"{r['peak_rss_mb']} |"
+        )
     total = sum(r["inputs"] for r in reports)
-    lines.append(f"| **all** | {sum(r.get('seconds', 0) for r in reports):.0f} | {total:,} | | | "
-                 f"{sum(r['crashes'] for r in reports)} | {sum(r['hangs'] for r in reports)} | | "
-                 f"{max((r['peak_rss_mb'] or 0) for r in reports)} |")
+    lines.append(
+        f"| **all** | {sum(r.get('seconds', 0) for r in reports):.0f} | {total:,} | | | "
+        f"{sum(r['crashes'] for r in reports)} | {sum(r['hangs'] for r in reports)} | | "
+        f"{max((r['peak_rss_mb'] or 0) for r in reports)} |"
+    )
     return "\n".join(lines)
 
 
@@ -164,17 +218,27 @@ def main(argv: list[str]) -> int:
     else:
         reports = [fuzz(a.target, a.seconds, a.seed, a.timeout, a.crash_dir, progress=not a.json)]
     if a.json:
-        out = reports[0] if a.target != "all" else {
-            "targets": reports, "inputs": sum(r["inputs"] for r in reports),
-            "crashes": sum(r["crashes"] for r in reports), "hangs": sum(r["hangs"] for r in reports),
-            "peak_rss_mb": max((r["peak_rss_mb"] or 0) for r in reports)}
+        out = (
+            reports[0]
+            if a.target != "all"
+            else {
+                "targets": reports,
+                "inputs": sum(r["inputs"] for r in reports),
+                "crashes": sum(r["crashes"] for r in reports),
+                "hangs": sum(r["hangs"] for r in reports),
+                "peak_rss_mb": max((r["peak_rss_mb"] or 0) for r in reports),
+            }
+        )
         print(json.dumps(out))
     else:
         print(format_table(reports))
         for r in reports:
             for f in r.get("distinct_failures", []):
-                print(f"{r['target']}: {f['kind']} x{f.get('count', 1)}: {f['error']} at {f.get('where')} "
-                      f"(input {f.get('input')})", file=sys.stderr)
+                print(
+                    f"{r['target']}: {f['kind']} x{f.get('count', 1)}: {f['error']} at {f.get('where')} "
+                    f"(input {f.get('input')})",
+                    file=sys.stderr,
+                )
     return 1 if any(r["crashes"] or r["hangs"] for r in reports) else 0
 
 

@@ -2,20 +2,39 @@
 (bit flips, random and "interesting" bytes, inserted dictionary tokens, deleted/duplicated ranges,
 splices with another seed, truncation). Deterministic for a seed, so a crash is reproducible by number.
 """
+
 from __future__ import annotations
 
 import random
 from collections.abc import Sequence
 
-INTERESTING_NUMBERS = (b"0", b"-1", b"1e308", b"-1e308", b"1e999", b"nan", b"inf", b"-inf", b"NaN", b"Infinity",
-                       b"9223372036854775807", b"-9223372036854775808", b"18446744073709551616", b"4294967295",
-                       b"65536", b"99999999999999999999999999", b"0.0000000001", b"1e-320")
+INTERESTING_NUMBERS = (
+    b"0",
+    b"-1",
+    b"1e308",
+    b"-1e308",
+    b"1e999",
+    b"nan",
+    b"inf",
+    b"-inf",
+    b"NaN",
+    b"Infinity",
+    b"9223372036854775807",
+    b"-9223372036854775808",
+    b"18446744073709551616",
+    b"4294967295",
+    b"65536",
+    b"99999999999999999999999999",
+    b"0.0000000001",
+    b"1e-320",
+)
 INTERESTING_BYTES = (0x00, 0x01, 0x7F, 0x80, 0xFF, 0xFE, 0x0A, 0x0D, 0x22, 0x5C)
 
 
 class Mutator:
-    def __init__(self, seeds: Sequence[bytes], tokens: Sequence[bytes] = (), seed: int = 0,
-                 max_len: int = 1 << 20) -> None:
+    def __init__(
+        self, seeds: Sequence[bytes], tokens: Sequence[bytes] = (), seed: int = 0, max_len: int = 1 << 20
+    ) -> None:
         if not seeds:
             raise ValueError("the mutator needs at least one seed input")
         self.seeds = [bytes(s) for s in seeds]
@@ -47,10 +66,10 @@ class Mutator:
             d[r.randrange(n)] = r.choice(INTERESTING_BYTES)
         elif op == 4:
             i = r.randrange(n)
-            del d[i: i + r.randint(1, min(64, n - i))]
+            del d[i : i + r.randint(1, min(64, n - i))]
         elif op == 5:
             i = r.randrange(n)
-            chunk = d[i: i + r.randint(1, min(256, n - i))]
+            chunk = d[i : i + r.randint(1, min(256, n - i))]
             j = r.randint(0, n)
             d[j:j] = chunk * r.randint(1, 8)
         elif op == 6:
@@ -59,7 +78,7 @@ class Mutator:
                 i, j = r.randrange(n), r.randrange(len(other))
                 d[i:] = other[j:]
         elif op == 7:
-            del d[r.randrange(n):]
+            del d[r.randrange(n) :]
         elif op == 8:  # replace a run of digits with an interesting number
             i = r.randrange(n)
             j = i

@@ -9,6 +9,7 @@ per-input time limit a hang.
     imu_line   wrist-IMU text lines: perception.sources.imu_format.ImuLineParser, line by line
     wav        a WAV file: perception.sources.wav.read_wav, then resampled to 16 kHz
 """
+
 from __future__ import annotations
 
 import os
@@ -123,8 +124,10 @@ def _spec_seeds() -> list[bytes]:
 
     out = [p.read_bytes() for p in sorted(SPECS_DIR.glob("*.toml"))]
     out.append(b'[macros]\nverb = ["turn on", "switch on"]\n[intents.on]\ntrigger = "speech:@verb the light"\n')
-    out.append(b'[intents.sel.trigger]\nall = ["hand:pinch", "context:gaze_on(target)"]\nwithin_ms = 800\n'
-               b'[intents.sel.slots]\ntarget = "target"\n')
+    out.append(
+        b'[intents.sel.trigger]\nall = ["hand:pinch", "context:gaze_on(target)"]\nwithin_ms = 800\n'
+        b'[intents.sel.slots]\ntarget = "target"\n'
+    )
     return out
 
 
@@ -136,9 +139,13 @@ def _spec_run(data: bytes) -> None:
 
 
 def _rhino_seeds() -> list[bytes]:
-    out = [(b"context:\n  expressions:\n    order:\n      - \"[make, brew] (me) a $size:size @drink\"\n"
-            b"      - \"cancel (that)\"\n  slots:\n    size: [small, large]\n  macros:\n"
-            b"    drink: [\"coffee\", \"(cup of) tea\"]\n")]
+    out = [
+        (
+            b'context:\n  expressions:\n    order:\n      - "[make, brew] (me) a $size:size @drink"\n'
+            b'      - "cancel (that)"\n  slots:\n    size: [small, large]\n  macros:\n'
+            b'    drink: ["coffee", "(cup of) tea"]\n'
+        )
+    ]
     shared = Path(os.environ.get("CUEKIT_SHARED", REPO.parent / "shared")) / "data" / "speech"
     if shared.is_dir():
         out += [p.read_bytes() for p in sorted(shared.rglob("*.yaml"))[:4] if p.stat().st_size < 1 << 16]
@@ -166,10 +173,24 @@ def _mcap_seeds() -> list[bytes]:
     items = [
         VideoFrame(image=np.full((8, 12, 3), 50, np.uint8), t_capture_ns=t, seq=0, source_id="camera"),
         AudioChunk(samples=np.zeros(64, np.float32), sample_rate=16000, t_first_ns=t, seq=0, source_id="mic"),
-        ImuBatch(t_ns=np.arange(3, dtype=np.int64) + t, accel=np.zeros((3, 3)), gyro=np.zeros((3, 3)), mag=None,
-                 seq=0, source_id="imu"),
-        HandLandmarks(image_xyz=np.zeros((21, 3)), world_xyz=None, t_capture_ns=t, handedness="left", score=1.0,
-                      track_id=0, frame_seq=0, source_id="camera"),
+        ImuBatch(
+            t_ns=np.arange(3, dtype=np.int64) + t,
+            accel=np.zeros((3, 3)),
+            gyro=np.zeros((3, 3)),
+            mag=None,
+            seq=0,
+            source_id="imu",
+        ),
+        HandLandmarks(
+            image_xyz=np.zeros((21, 3)),
+            world_xyz=None,
+            t_capture_ns=t,
+            handedness="left",
+            score=1.0,
+            track_id=0,
+            frame_seq=0,
+            source_id="camera",
+        ),
         Observation("speech", "intent", 0.8, t, t + 1000, payload={"intent": "select", "text": "select that"}),
     ]
     out = []
@@ -232,8 +253,11 @@ def _wav_seeds() -> list[bytes]:
     from perception.sources.wav import write_wav
 
     out = []
-    for samples, rate in ((np.zeros(200, np.int16), 16000), (np.linspace(-1, 1, 300, dtype=np.float32), 48000),
-                          (np.zeros((100, 2), np.int16), 44100)):
+    for samples, rate in (
+        (np.zeros(200, np.int16), 16000),
+        (np.linspace(-1, 1, 300, dtype=np.float32), 48000),
+        (np.zeros((100, 2), np.int16), 44100),
+    ):
         p = _scratch_file(".seed.wav", b"")
         write_wav(p, samples, rate)
         out.append(Path(p).read_bytes())
@@ -255,24 +279,85 @@ def _wav_expected() -> tuple[type[BaseException], ...]:
 
 
 def all_targets() -> dict[str, Target]:
-    spec_tokens = (b"[", b"]", b"[[", b"{", b"}", b'"', b"'", b"=", b"\n", b"@", b"$target:t", b"(", b")", b",",
-                   b"within_ms", b"speech:", b"hand:pinch", b"any", b"all", b"sequence", b"[macros]", b"@a", b"\xe9")
+    spec_tokens = (
+        b"[",
+        b"]",
+        b"[[",
+        b"{",
+        b"}",
+        b'"',
+        b"'",
+        b"=",
+        b"\n",
+        b"@",
+        b"$target:t",
+        b"(",
+        b")",
+        b",",
+        b"within_ms",
+        b"speech:",
+        b"hand:pinch",
+        b"any",
+        b"all",
+        b"sequence",
+        b"[macros]",
+        b"@a",
+        b"\xe9",
+    )
     ts = [
-        Target("protocol", _protocol_run, _protocol_expected(), _protocol_seeds,
-               (b'"t_ns":', b'"type":', b'"data":', b'"count":', b"\n", b"{", b"}", b"[", b"]", b'"', b","),
-               1 << 16, "WebSocket messages: decode + conversion to pipeline items"),
-        Target("spec_toml", _spec_run, _spec_expected(), _spec_seeds, spec_tokens, 1 << 15,
-               "intent spec TOML: load and validate"),
-        Target("spec_yaml", _rhino_run, _spec_expected(), _rhino_seeds,
-               (b"- ", b": ", b"\n  ", b"[", b"]", b"@drink", b"$size:s", b"&a", b"*a", b"!!python/object", b"{"),
-               1 << 14, "Rhino context YAML"),
-        Target("mcap", _mcap_run, _mcap_expected(), _mcap_seeds, (b"\x89MCAP0\r\n", b"zstd", b"lz4", b"\x06", b"\x05"),
-               1 << 17, "MCAP recordings: sequential read with CRCs, chunk decompression, payload decoding"),
-        Target("imu_line", _imu_run, _imu_expected(), _imu_seeds,
-               (b",", b" ", b"\n", b"ax", b"ay", b"az", b"gx", b"t", b"acc", b"gyr", b"{", b":", b"="), 1 << 14,
-               "wrist-IMU text lines (CSV with header, tagged, JSON, key=value)"),
-        Target("wav", _wav_run, _wav_expected(), _wav_seeds, (b"RIFF", b"WAVE", b"fmt ", b"data", b"\xff\xff\xff\xff",
-                                                                 b"\x03\x00", b"\xfe\xff"), 1 << 16,
-               "WAV files: header, PCM/float decoding, resampling"),
+        Target(
+            "protocol",
+            _protocol_run,
+            _protocol_expected(),
+            _protocol_seeds,
+            (b'"t_ns":', b'"type":', b'"data":', b'"count":', b"\n", b"{", b"}", b"[", b"]", b'"', b","),
+            1 << 16,
+            "WebSocket messages: decode + conversion to pipeline items",
+        ),
+        Target(
+            "spec_toml",
+            _spec_run,
+            _spec_expected(),
+            _spec_seeds,
+            spec_tokens,
+            1 << 15,
+            "intent spec TOML: load and validate",
+        ),
+        Target(
+            "spec_yaml",
+            _rhino_run,
+            _spec_expected(),
+            _rhino_seeds,
+            (b"- ", b": ", b"\n  ", b"[", b"]", b"@drink", b"$size:s", b"&a", b"*a", b"!!python/object", b"{"),
+            1 << 14,
+            "Rhino context YAML",
+        ),
+        Target(
+            "mcap",
+            _mcap_run,
+            _mcap_expected(),
+            _mcap_seeds,
+            (b"\x89MCAP0\r\n", b"zstd", b"lz4", b"\x06", b"\x05"),
+            1 << 17,
+            "MCAP recordings: sequential read with CRCs, chunk decompression, payload decoding",
+        ),
+        Target(
+            "imu_line",
+            _imu_run,
+            _imu_expected(),
+            _imu_seeds,
+            (b",", b" ", b"\n", b"ax", b"ay", b"az", b"gx", b"t", b"acc", b"gyr", b"{", b":", b"="),
+            1 << 14,
+            "wrist-IMU text lines (CSV with header, tagged, JSON, key=value)",
+        ),
+        Target(
+            "wav",
+            _wav_run,
+            _wav_expected(),
+            _wav_seeds,
+            (b"RIFF", b"WAVE", b"fmt ", b"data", b"\xff\xff\xff\xff", b"\x03\x00", b"\xfe\xff"),
+            1 << 16,
+            "WAV files: header, PCM/float decoding, resampling",
+        ),
     ]
     return {t.name: t for t in ts}

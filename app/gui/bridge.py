@@ -3,6 +3,7 @@
 Sinks only emit Qt signals; with queued connections an emit never waits on the GUI, so a slow
 repaint can't slow recognition. Video is further thinned: the view paints only the newest frame.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -42,8 +43,12 @@ class GuiSink(Sink):
         super().__init__(name)
         self.signals = signals
         self._routes: dict[type, Any] = {
-            VideoFrame: signals.frame, HandLandmarks: signals.hands, Observation: signals.observation,
-            IntentEvent: signals.intent, AudioChunk: signals.audio, ImuBatch: signals.imu,
+            VideoFrame: signals.frame,
+            HandLandmarks: signals.hands,
+            Observation: signals.observation,
+            IntentEvent: signals.intent,
+            AudioChunk: signals.audio,
+            ImuBatch: signals.imu,
         }
 
     def process(self, item: Any, emit: Emit) -> None:

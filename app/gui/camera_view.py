@@ -1,5 +1,6 @@
 """Camera view: the newest frame with hand skeletons, gesture labels, AR targets, the gaze point and
 the pointing ray drawn over it."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -10,8 +11,29 @@ from PySide6.QtWidgets import QSizePolicy, QWidget
 from perception.stream import HandLandmarks, VideoFrame
 
 # MediaPipe's 21-point hand topology
-HAND_EDGES = [(0, 1), (1, 2), (2, 3), (3, 4), (0, 5), (5, 6), (6, 7), (7, 8), (5, 9), (9, 10), (10, 11),
-              (11, 12), (9, 13), (13, 14), (14, 15), (15, 16), (13, 17), (0, 17), (17, 18), (18, 19), (19, 20)]
+HAND_EDGES = [
+    (0, 1),
+    (1, 2),
+    (2, 3),
+    (3, 4),
+    (0, 5),
+    (5, 6),
+    (6, 7),
+    (7, 8),
+    (5, 9),
+    (9, 10),
+    (10, 11),
+    (11, 12),
+    (9, 13),
+    (13, 14),
+    (14, 15),
+    (15, 16),
+    (13, 17),
+    (0, 17),
+    (17, 18),
+    (18, 19),
+    (19, 20),
+]
 # a hand is drawn only while fresh: this long after its frame it is considered lost
 HAND_STALE_NS = 300_000_000
 # a gesture label names what the hand did recently, not for ever
@@ -75,11 +97,13 @@ class CameraView(QWidget):
         self._frame_t_ns = max(self._frame_t_ns, int(t_ns))
         self._dirty = True
 
-    def set_pointing(self, track_id: int, tip: tuple[float, float], direction: tuple[float, float],
-                     t_ns: int) -> None:
+    def set_pointing(self, track_id: int, tip: tuple[float, float], direction: tuple[float, float], t_ns: int) -> None:
         """A pointing hand: the index fingertip and the 2-D direction it points in (frame pixels)."""
-        self._pointing[track_id] = ((float(tip[0]), float(tip[1])), (float(direction[0]), float(direction[1])),
-                                    int(t_ns))
+        self._pointing[track_id] = (
+            (float(tip[0]), float(tip[1])),
+            (float(direction[0]), float(direction[1])),
+            int(t_ns),
+        )
         self._dirty = True
 
     def current_label(self, track_id: int) -> str | None:
@@ -143,8 +167,9 @@ class CameraView(QWidget):
             hot = t["id"] == self.highlighted()
             p.setPen(QPen(QColor(255, 200, 0) if hot else QColor(0, 200, 255), 3 if hot else 2))
             p.drawRect(r)
-            p.drawText(r.adjusted(4, 2, 0, 0), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop,
-                       t.get("label", t["id"]))
+            p.drawText(
+                r.adjusted(4, 2, 0, 0), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop, t.get("label", t["id"])
+            )
         for tid, (tip, d, _) in list(self._pointing.items()):
             if not self.pointing_visible(tid):
                 continue

@@ -1,4 +1,5 @@
 """Enroll a custom hand or wrist gesture from examples captured from the running pipeline."""
+
 from __future__ import annotations
 
 import collections
@@ -35,8 +36,7 @@ WRIST_EXAMPLE_S = 1.5
 
 
 class EnrollDialog(QDialog):
-    def __init__(self, enrollers: dict[str, Enroller], signals: PipelineSignals,
-                 parent: QWidget | None = None) -> None:
+    def __init__(self, enrollers: dict[str, Enroller], signals: PipelineSignals, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Enroll a custom gesture")
         self.enrollers = enrollers

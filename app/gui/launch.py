@@ -1,4 +1,5 @@
 """Opens the demo window: the one place the demo's GUI path enters Qt (the headless path never does)."""
+
 from __future__ import annotations
 
 import sys
@@ -14,8 +15,9 @@ def run_window(factory: PipelineFactory, choices: list[SourceChoice], spec: str 
     from fusion.spec import load_spec
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    win = MainWindow(factory, choices, spec_path=Path(spec) if Path(spec).is_file() else None,
-                     spec_validator=lambda p: load_spec(p))
+    win = MainWindow(
+        factory, choices, spec_path=Path(spec) if Path(spec).is_file() else None, spec_validator=lambda p: load_spec(p)
+    )
     win.show()
     win.start_source(0)
     return app.exec()

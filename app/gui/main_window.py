@@ -4,6 +4,7 @@ The window owns no recognition logic: it asks a `PipelineFactory` for a running 
 chosen source and listens to it through `PipelineSignals`. Switching source or spec rebuilds the
 pipeline; the old one is stopped first.
 """
+
 from __future__ import annotations
 
 import logging
@@ -47,8 +48,13 @@ PipelineFactory = Callable[[PipelineRequest], tuple[Pipeline, dict]]
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, factory: PipelineFactory, sources: list[SourceChoice], spec_path: Path | None = None,
-                 spec_validator: Callable[[Path], None] | None = None) -> None:
+    def __init__(
+        self,
+        factory: PipelineFactory,
+        sources: list[SourceChoice],
+        spec_path: Path | None = None,
+        spec_validator: Callable[[Path], None] | None = None,
+    ) -> None:
         super().__init__()
         self.setWindowTitle("CueKit demo")
         self.resize(1400, 860)
@@ -144,8 +150,9 @@ class MainWindow(QMainWindow):
             self.camera.set_frame_size(self.context["frame_size"])
         self.status_label.setStyleSheet("")
         replay = " (replay of a recording)" if choice.kind == "session" else " (live)"
-        self.status_label.setText(f"Source: {choice.label}{replay}" + (f" — recording to {self.record_to}"
-                                                                      if self.record_to else ""))
+        self.status_label.setText(
+            f"Source: {choice.label}{replay}" + (f" — recording to {self.record_to}" if self.record_to else "")
+        )
         self.pipeline.start()
 
     def stop_pipeline(self) -> None:
@@ -238,12 +245,17 @@ class MainWindow(QMainWindow):
             self.camera.highlight_target(str(target), ev.t_emitted_ns)
 
     def _on_finished(self) -> None:
-        choice = self.sources[self.source_picker.currentIndex()] \
-            if 0 <= self.source_picker.currentIndex() < len(self.sources) else None
+        choice = (
+            self.sources[self.source_picker.currentIndex()]
+            if 0 <= self.source_picker.currentIndex() < len(self.sources)
+            else None
+        )
         n = len(self.timeline.intents)
         if choice is not None and choice.kind == "session":
-            self.status_label.setText(f"Replay ended — {choice.label} (replay of a recording) finished: "
-                                      f"{n} intents. Pick a source to play it again.")
+            self.status_label.setText(
+                f"Replay ended — {choice.label} (replay of a recording) finished: "
+                f"{n} intents. Pick a source to play it again."
+            )
         else:
             self.status_label.setText(self.status_label.text() + f" — stopped ({n} intents)")
         self.status_label.setStyleSheet("font-weight: bold; color: #b26a00;")

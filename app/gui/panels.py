@@ -1,4 +1,5 @@
 """The side panels of the main window: audio, wrist IMU, intent timeline, per-stage statistics."""
+
 from __future__ import annotations
 
 import collections
@@ -63,12 +64,15 @@ class AudioPanel(QGroupBox):
         if obs.kind == "wake":
             self.transcript.appendHtml(f'<span style="color:#1e88e5">wake: {html.escape(text)}</span>')
         elif intent:
-            self.transcript.appendHtml(f"<b>{html.escape(text)}</b> &rarr; {html.escape(str(intent))} "
-                                       f"{html.escape(json.dumps(obs.payload.get('slots', {})))}")
+            self.transcript.appendHtml(
+                f"<b>{html.escape(text)}</b> &rarr; {html.escape(str(intent))} "
+                f"{html.escape(json.dumps(obs.payload.get('slots', {})))}"
+            )
         else:  # heard, but no command of the grammar: struck through and grey, not like an accepted one
             self.rejected += 1
-            self.transcript.appendHtml(f'<span style="color:#888"><s>{html.escape(text or "(unclear)")}</s> '
-                                       "&nbsp;rejected: no command</span>")
+            self.transcript.appendHtml(
+                f'<span style="color:#888"><s>{html.escape(text or "(unclear)")}</s> &nbsp;rejected: no command</span>'
+            )
 
 
 class ImuPanel(QGroupBox):
@@ -120,8 +124,9 @@ class ImuPanel(QGroupBox):
             self._ahrs = Madgwick(sample_rate=100.0)
             prev = int(t[0])
         dt = np.diff(np.concatenate([[prev], t])) / 1e9
-        q = self._ahrs.update(np.asarray(batch.accel, float), np.asarray(batch.gyro, float),
-                              dt=np.maximum(dt, 1e-4))[-1]
+        q = self._ahrs.update(np.asarray(batch.accel, float), np.asarray(batch.gyro, float), dt=np.maximum(dt, 1e-4))[
+            -1
+        ]
         self._t_last = int(t[-1])
         w, x, y, z = (float(v) for v in q)
         roll = math.degrees(math.atan2(2 * (w * x + y * z), 1 - 2 * (x * x + y * y)))
@@ -195,8 +200,14 @@ class IntentTimeline(QWidget):
         row = self.table.rowCount()
         self.table.insertRow(row)
         slots = ", ".join(f"{k}={v}" for k, v in ev.slots.items())
-        values = (f"{(ev.t_emitted_ns - self._t0) / 1e9:.2f}", ev.name, slots, "+".join(ev.modalities),
-                  f"{ev.confidence:.2f}", f"{ev.latency_ms:.0f}")
+        values = (
+            f"{(ev.t_emitted_ns - self._t0) / 1e9:.2f}",
+            ev.name,
+            slots,
+            "+".join(ev.modalities),
+            f"{ev.confidence:.2f}",
+            f"{ev.latency_ms:.0f}",
+        )
         for col, v in enumerate(values):
             self.table.setItem(row, col, QTableWidgetItem(v))
         self.table.scrollToBottom()
@@ -209,8 +220,9 @@ class IntentTimeline(QWidget):
                 lines.append(f"  observation {oid} (not seen by the GUI)")
                 continue
             extra = o.payload.get("text") or ""
-            lines.append(f"  [{o.modality}] {o.kind} conf {o.confidence:.2f} "
-                         f"{(o.t_end_ns - o.t_start_ns) / 1e6:.0f} ms {extra}")
+            lines.append(
+                f"  [{o.modality}] {o.kind} conf {o.confidence:.2f} {(o.t_end_ns - o.t_start_ns) / 1e6:.0f} ms {extra}"
+            )
         if ev.n_best:
             lines.append("  n-best: " + "; ".join(f"{h.get('name')} {h.get('confidence', 0):.2f}" for h in ev.n_best))
         return "\n".join(lines)
@@ -238,8 +250,16 @@ class StatsPanel(QTableWidget):
         self.setRowCount(len(snapshots))
         for row, s in enumerate(snapshots):
             lat = f"{s.latency_ms_p95:.1f}" if s.latency_ms_p95 is not None else "-"
-            values = (s.name, f"{s.rate_hz:.1f}", f"{s.proc_ms_mean:.2f}", f"{s.proc_ms_p95:.2f}",
-                      str(s.queue_depth), str(s.drops), str(s.errors), lat)
+            values = (
+                s.name,
+                f"{s.rate_hz:.1f}",
+                f"{s.proc_ms_mean:.2f}",
+                f"{s.proc_ms_p95:.2f}",
+                str(s.queue_depth),
+                str(s.drops),
+                str(s.errors),
+                lat,
+            )
             for col, v in enumerate(values):
                 item = QTableWidgetItem(v)
                 if s.errors and col == 6:

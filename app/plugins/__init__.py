@@ -1,4 +1,5 @@
 """Plugin API: base classes, the registry (built-ins + entry points) and `cuekit plugins`."""
+
 from app.plugins.base import (
     GROUPS,
     ContextPlugin,
@@ -11,5 +12,16 @@ from app.plugins.base import (
 )
 from app.plugins.registry import PluginEntry, PluginError, Registry
 
-__all__ = ["GROUPS", "ContextPlugin", "PluginDeclined", "PluginEntry", "PluginError", "PluginSpec",
-           "RecognizerPlugin", "Registry", "SinkPlugin", "SourcePlugin", "Validation"]
+__all__ = [
+    "GROUPS",
+    "ContextPlugin",
+    "PluginDeclined",
+    "PluginEntry",
+    "PluginError",
+    "PluginSpec",
+    "RecognizerPlugin",
+    "Registry",
+    "SinkPlugin",
+    "SourcePlugin",
+    "Validation",
+]

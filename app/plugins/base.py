@@ -14,6 +14,7 @@ Entry-point groups (in a package's pyproject.toml):
 recogniser consuming Observations and producing IntentEvents), `cuekit.context` produce context
 Observations (scene targets, gaze, location), `cuekit.sinks` consume intents or observations.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -105,18 +106,25 @@ class PluginSpec:
             return obj
         if isinstance(obj, type) and issubclass(obj, Stage):
             if not issubclass(obj, PluginMixin):
-                raise TypeError(f"{obj.__qualname__} is a Stage but not a plugin: derive it from one of "
-                                "SourcePlugin, RecognizerPlugin, ContextPlugin, SinkPlugin")
-            return cls(name=name, group=group, create=lambda config, n: cast(Any, obj)(config, name=n),
-                       consumes=tuple(obj.consumes), produces=tuple(obj.produces),
-                       config_schema=dict(obj.config_schema), validate=obj.validate,
-                       description=obj.description or (obj.__doc__ or "").strip().split("\n")[0])
+                raise TypeError(
+                    f"{obj.__qualname__} is a Stage but not a plugin: derive it from one of "
+                    "SourcePlugin, RecognizerPlugin, ContextPlugin, SinkPlugin"
+                )
+            return cls(
+                name=name,
+                group=group,
+                create=lambda config, n: cast(Any, obj)(config, name=n),
+                consumes=tuple(obj.consumes),
+                produces=tuple(obj.produces),
+                config_schema=dict(obj.config_schema),
+                validate=obj.validate,
+                description=obj.description or (obj.__doc__ or "").strip().split("\n")[0],
+            )
         if callable(obj) and not isinstance(obj, type) and _takes_no_arguments(obj):
             got = obj()
             if isinstance(got, PluginSpec) or (isinstance(got, type) and issubclass(got, Stage)):
                 return cls.from_object(name, group, got)
-        raise TypeError(f"entry point {name!r} resolved to {obj!r}, which is neither a plugin class nor a "
-                        "PluginSpec")
+        raise TypeError(f"entry point {name!r} resolved to {obj!r}, which is neither a plugin class nor a PluginSpec")
 
 
 def _takes_no_arguments(fn: Callable[..., Any]) -> bool:
@@ -124,5 +132,4 @@ def _takes_no_arguments(fn: Callable[..., Any]) -> bool:
         sig = inspect.signature(fn)
     except (TypeError, ValueError):
         return False
-    return all(p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-               for p in sig.parameters.values())
+    return all(p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in sig.parameters.values())

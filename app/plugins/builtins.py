@@ -4,6 +4,7 @@ A target is a plugin class, a PluginSpec, or a zero-argument function returning 
 The functions below adapt the project's stages, whose constructors take an Options dataclass, to
 the plugin contract (`config` dict -> stage, a config schema, a validate step for devices).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -34,7 +35,6 @@ BUILTINS: dict[tuple[str, str], str] = {
     ("cuekit.sinks", "recorder"): "app.plugins.builtins:recorder",
     ("cuekit.sinks", "foxglove"): "app.sinks.foxglove_live:FoxgloveLiveSink",
 }
-
 
 
 def options_from(cls: type, config: dict[str, Any], where: str) -> Any:
@@ -81,14 +81,24 @@ def microphone() -> PluginSpec:
 
     def create(config: dict[str, Any], name: str | None) -> Any:
         own, rest = _split(config, ("device", "block_ms"))
-        return MicrophoneSource(own.get("device"), options_from(AudioSourceOptions, rest, "microphone"),
-                                name=name or "microphone", **({"block_ms": own["block_ms"]} if "block_ms" in own
-                                                               else {}))
+        return MicrophoneSource(
+            own.get("device"),
+            options_from(AudioSourceOptions, rest, "microphone"),
+            name=name or "microphone",
+            **({"block_ms": own["block_ms"]} if "block_ms" in own else {}),
+        )
 
-    return PluginSpec("microphone", "cuekit.sources", create, produces=(AudioChunk,), validate=validate,
-                      config_schema=_options_schema(AudioSourceOptions, {"device": {"type": ["integer", "string"]},
-                                                                         "block_ms": {"type": "number"}}),
-                      description="live microphone (sounddevice), 16 kHz mono chunks")
+    return PluginSpec(
+        "microphone",
+        "cuekit.sources",
+        create,
+        produces=(AudioChunk,),
+        validate=validate,
+        config_schema=_options_schema(
+            AudioSourceOptions, {"device": {"type": ["integer", "string"]}, "block_ms": {"type": "number"}}
+        ),
+        description="live microphone (sounddevice), 16 kHz mono chunks",
+    )
 
 
 def wav() -> PluginSpec:
@@ -96,16 +106,25 @@ def wav() -> PluginSpec:
     from perception.stream import AudioChunk
 
     def validate(config: dict[str, Any]) -> Validation:
-        return Validation(True) if Path(config["path"]).is_file() else \
-            Validation.decline(f"{config['path']} does not exist")
+        return (
+            Validation(True)
+            if Path(config["path"]).is_file()
+            else Validation.decline(f"{config['path']} does not exist")
+        )
 
     def create(config: dict[str, Any], name: str | None) -> Any:
         own, rest = _split(config, ("path",))
         return WavFileSource(own["path"], options_from(AudioSourceOptions, rest, "wav"), name=name or "wav")
 
-    return PluginSpec("wav", "cuekit.sources", create, produces=(AudioChunk,), validate=validate,
-                      config_schema=_options_schema(AudioSourceOptions, {"path": {"type": "string"}}, ("path",)),
-                      description="a WAV file played on the pipeline clock")
+    return PluginSpec(
+        "wav",
+        "cuekit.sources",
+        create,
+        produces=(AudioChunk,),
+        validate=validate,
+        config_schema=_options_schema(AudioSourceOptions, {"path": {"type": "string"}}, ("path",)),
+        description="a WAV file played on the pipeline clock",
+    )
 
 
 def _video_options_schema(extra: dict[str, Any], required: tuple[str, ...] = ()) -> dict:
@@ -129,12 +148,19 @@ def camera() -> PluginSpec:
 
     def create(config: dict[str, Any], name: str | None) -> Any:
         own, rest = _split(config, ("device",))
-        return CameraSource(own.get("device", 0), options_from(VideoSourceOptions, rest, "camera"),
-                            name=name or "camera")
+        return CameraSource(
+            own.get("device", 0), options_from(VideoSourceOptions, rest, "camera"), name=name or "camera"
+        )
 
-    return PluginSpec("camera", "cuekit.sources", create, produces=(VideoFrame,), validate=validate,
-                      config_schema=_video_options_schema({"device": {"type": ["integer", "string"]}}),
-                      description="live camera (OpenCV)")
+    return PluginSpec(
+        "camera",
+        "cuekit.sources",
+        create,
+        produces=(VideoFrame,),
+        validate=validate,
+        config_schema=_video_options_schema({"device": {"type": ["integer", "string"]}}),
+        description="live camera (OpenCV)",
+    )
 
 
 def video_file() -> PluginSpec:
@@ -143,14 +169,19 @@ def video_file() -> PluginSpec:
 
     def create(config: dict[str, Any], name: str | None) -> Any:
         own, rest = _split(config, ("path",))
-        return VideoFileSource(own["path"], options_from(VideoSourceOptions, rest, "video_file"),
-                               name=name or "video")
+        return VideoFileSource(own["path"], options_from(VideoSourceOptions, rest, "video_file"), name=name or "video")
 
-    return PluginSpec("video_file", "cuekit.sources", create, produces=(VideoFrame,),
-                      validate=lambda c: Validation(True) if Path(c["path"]).is_file()
-                      else Validation.decline(f"{c['path']} does not exist"),
-                      config_schema=_video_options_schema({"path": {"type": "string"}}, ("path",)),
-                      description="a video file played on the pipeline clock")
+    return PluginSpec(
+        "video_file",
+        "cuekit.sources",
+        create,
+        produces=(VideoFrame,),
+        validate=lambda c: (
+            Validation(True) if Path(c["path"]).is_file() else Validation.decline(f"{c['path']} does not exist")
+        ),
+        config_schema=_video_options_schema({"path": {"type": "string"}}, ("path",)),
+        description="a video file played on the pipeline clock",
+    )
 
 
 def imu_serial() -> PluginSpec:
@@ -165,14 +196,24 @@ def imu_serial() -> PluginSpec:
 
     def create(config: dict[str, Any], name: str | None) -> Any:
         own, rest = _split(config, ("port", "baudrate"))
-        return ImuSerialSource(own["port"], own.get("baudrate", 115200),
-                               options_from(ImuSourceOptions, rest, "imu_serial"), name=name or "imu_serial")
+        return ImuSerialSource(
+            own["port"],
+            own.get("baudrate", 115200),
+            options_from(ImuSourceOptions, rest, "imu_serial"),
+            name=name or "imu_serial",
+        )
 
     from perception.sources.imu import ImuSourceOptions as _O
-    return PluginSpec("imu_serial", "cuekit.sources", create, produces=(ImuBatch,), validate=validate,
-                      config_schema=_options_schema(_O, {"port": {"type": "string"},
-                                                         "baudrate": {"type": "integer"}}, ("port",)),
-                      description="wrist IMU CSV lines over a serial port")
+
+    return PluginSpec(
+        "imu_serial",
+        "cuekit.sources",
+        create,
+        produces=(ImuBatch,),
+        validate=validate,
+        config_schema=_options_schema(_O, {"port": {"type": "string"}, "baudrate": {"type": "integer"}}, ("port",)),
+        description="wrist IMU CSV lines over a serial port",
+    )
 
 
 def _network_token(token_file: str | None) -> str | None:
@@ -190,16 +231,26 @@ def imu_udp() -> PluginSpec:
 
     def create(config: dict[str, Any], name: str | None) -> Any:
         own, rest = _split(config, ("port", "host", "token_file"))
-        return ImuUdpSource(own["port"], own.get("host", "127.0.0.1"),
-                            options_from(ImuSourceOptions, rest, "imu_udp"), name=name or "imu_udp",
-                            token=_network_token(own.get("token_file")))
+        return ImuUdpSource(
+            own["port"],
+            own.get("host", "127.0.0.1"),
+            options_from(ImuSourceOptions, rest, "imu_udp"),
+            name=name or "imu_udp",
+            token=_network_token(own.get("token_file")),
+        )
 
-    return PluginSpec("imu_udp", "cuekit.sources", create, produces=(ImuBatch,),
-                      config_schema=_options_schema(ImuSourceOptions, {"port": {"type": "integer"},
-                                                                       "host": {"type": "string"},
-                                                                       "token_file": {"type": "string"}},
-                                                    ("port",)),
-                      description="wrist IMU CSV lines over UDP")
+    return PluginSpec(
+        "imu_udp",
+        "cuekit.sources",
+        create,
+        produces=(ImuBatch,),
+        config_schema=_options_schema(
+            ImuSourceOptions,
+            {"port": {"type": "integer"}, "host": {"type": "string"}, "token_file": {"type": "string"}},
+            ("port",),
+        ),
+        description="wrist IMU CSV lines over UDP",
+    )
 
 
 def imu_synthetic() -> PluginSpec:
@@ -209,12 +260,18 @@ def imu_synthetic() -> PluginSpec:
     def create(config: dict[str, Any], name: str | None) -> Any:
         if "events" in config:
             raise ValueError("imu_synthetic: events are not configurable from TOML")
-        return SyntheticImuSource(options_from(SyntheticImuOptions, config, "imu_synthetic"),
-                                  name=name or "imu_synthetic")
+        return SyntheticImuSource(
+            options_from(SyntheticImuOptions, config, "imu_synthetic"), name=name or "imu_synthetic"
+        )
 
-    return PluginSpec("imu_synthetic", "cuekit.sources", create, produces=(ImuBatch,),
-                      config_schema=_options_schema(SyntheticImuOptions),
-                      description="a seeded wrist at rest (noise), for device-free runs")
+    return PluginSpec(
+        "imu_synthetic",
+        "cuekit.sources",
+        create,
+        produces=(ImuBatch,),
+        config_schema=_options_schema(SyntheticImuOptions),
+        description="a seeded wrist at rest (noise), for device-free runs",
+    )
 
 
 def replay() -> PluginSpec:
@@ -224,16 +281,28 @@ def replay() -> PluginSpec:
     kinds = STREAM_TYPES[:-1]
 
     def create(config: dict[str, Any], name: str | None) -> Any:
-        return McapReplaySource(config["path"], ReplayOptions(topics=config.get("topics"), kinds=list(kinds)),
-                                name=name or "replay")
+        return McapReplaySource(
+            config["path"], ReplayOptions(topics=config.get("topics"), kinds=list(kinds)), name=name or "replay"
+        )
 
-    return PluginSpec("replay", "cuekit.sources", create, produces=kinds,
-                      validate=lambda c: Validation(True) if Path(c["path"]).is_file()
-                      else Validation.decline(f"recording {c['path']} does not exist"),
-                      config_schema={"type": "object", "required": ["path"], "additionalProperties": False,
-                                     "properties": {"path": {"type": "string"},
-                                                    "topics": {"type": "array", "items": {"type": "string"}}}},
-                      description="an MCAP recording replayed with its recorded times (needs --replay's clock)")
+    return PluginSpec(
+        "replay",
+        "cuekit.sources",
+        create,
+        produces=kinds,
+        validate=lambda c: (
+            Validation(True)
+            if Path(c["path"]).is_file()
+            else Validation.decline(f"recording {c['path']} does not exist")
+        ),
+        config_schema={
+            "type": "object",
+            "required": ["path"],
+            "additionalProperties": False,
+            "properties": {"path": {"type": "string"}, "topics": {"type": "array", "items": {"type": "string"}}},
+        },
+        description="an MCAP recording replayed with its recorded times (needs --replay's clock)",
+    )
 
 
 def recorder() -> PluginSpec:
@@ -243,9 +312,14 @@ def recorder() -> PluginSpec:
         own, rest = _split(config, ("path",))
         return McapRecorder(own["path"], options_from(RecorderOptions, rest, "recorder"), name=name or "recorder")
 
-    return PluginSpec("recorder", "cuekit.sinks", create, consumes=STREAM_TYPES,
-                      config_schema=_options_schema(RecorderOptions, {"path": {"type": "string"}}, ("path",)),
-                      description="records every stream, observation and intent to an MCAP file")
+    return PluginSpec(
+        "recorder",
+        "cuekit.sinks",
+        create,
+        consumes=STREAM_TYPES,
+        config_schema=_options_schema(RecorderOptions, {"path": {"type": "string"}}, ("path",)),
+        description="records every stream, observation and intent to an MCAP file",
+    )
 
 
 # recognisers --------------------------------------------------------------------------------------
@@ -264,9 +338,15 @@ def wrist() -> PluginSpec:
                 opts.model_path, opts.custom_path = found
         return WristGestureRecognizer(opts, name=name)
 
-    return PluginSpec("wrist", "cuekit.recognizers", create, consumes=(ImuBatch,), produces=(Observation,),
-                      config_schema=_options_schema(WristOptions, {"load_enrolled": {"type": "boolean"}}),
-                      description="wrist gestures (tap, double tap, flicks, twist, raise, shake) from an IMU")
+    return PluginSpec(
+        "wrist",
+        "cuekit.recognizers",
+        create,
+        consumes=(ImuBatch,),
+        produces=(Observation,),
+        config_schema=_options_schema(WristOptions, {"load_enrolled": {"type": "boolean"}}),
+        description="wrist gestures (tap, double tap, flicks, twist, raise, shake) from an IMU",
+    )
 
 
 def hands() -> PluginSpec:
@@ -276,16 +356,26 @@ def hands() -> PluginSpec:
     def create(config: dict[str, Any], name: str | None) -> Any:
         from app.enrollment import enrolled_hand  # what `cuekit enroll hand` and the GUI saved
 
-        opts = HandStageOptions(emit_landmarks=bool(config.get("emit_landmarks", True)),
-                                emit_gestures=bool(config.get("emit_gestures", True)))
+        opts = HandStageOptions(
+            emit_landmarks=bool(config.get("emit_landmarks", True)),
+            emit_gestures=bool(config.get("emit_gestures", True)),
+        )
         opts.gestures.custom_gestures_path = enrolled_hand()
         return HandStage(opts, name=name)
 
-    return PluginSpec("hands", "cuekit.recognizers", create, consumes=(VideoFrame,),
-                      produces=(HandLandmarks, Observation),
-                      config_schema={"type": "object", "additionalProperties": False, "properties": {
-                          "emit_landmarks": {"type": "boolean"}, "emit_gestures": {"type": "boolean"}}},
-                      description="camera hand tracking (ONNX landmarker) and hand gestures")
+    return PluginSpec(
+        "hands",
+        "cuekit.recognizers",
+        create,
+        consumes=(VideoFrame,),
+        produces=(HandLandmarks, Observation),
+        config_schema={
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"emit_landmarks": {"type": "boolean"}, "emit_gestures": {"type": "boolean"}},
+        },
+        description="camera hand tracking (ONNX landmarker) and hand gestures",
+    )
 
 
 def hand_skeleton() -> PluginSpec:
@@ -300,13 +390,17 @@ def hand_skeleton() -> PluginSpec:
             from app.enrollment import enrolled_hand  # what `cuekit enroll hand` and the GUI saved
 
             opts.custom_gestures_path = enrolled_hand()
-        return HandSkeletonStage(opts, name=name,
-                                 **({"lost_after_ms": own["lost_after_ms"]} if own else {}))
+        return HandSkeletonStage(opts, name=name, **({"lost_after_ms": own["lost_after_ms"]} if own else {}))
 
-    return PluginSpec("hand_skeleton", "cuekit.recognizers", create, consumes=(HandLandmarks,),
-                      produces=(Observation,),
-                      config_schema=_options_schema(HandGestureOptions, {"lost_after_ms": {"type": "number"}}),
-                      description="hand gestures from already-tracked skeletons (a headset's own hand tracking)")
+    return PluginSpec(
+        "hand_skeleton",
+        "cuekit.recognizers",
+        create,
+        consumes=(HandLandmarks,),
+        produces=(Observation,),
+        config_schema=_options_schema(HandGestureOptions, {"lost_after_ms": {"type": "number"}}),
+        description="hand gestures from already-tracked skeletons (a headset's own hand tracking)",
+    )
 
 
 def speech_grammar_source(ref: str | os.PathLike) -> Any:
@@ -335,8 +429,9 @@ def speech() -> PluginSpec:
         source = speech_grammar_source(own.get("context") or own.get("spec") or "default_ar")
         stage = speech_stage_from_spec(source, opts, name=name)
         if own.get("targets"):
-            stage.update_scene({"op": "replace", "targets": [t if isinstance(t, dict) else {"id": t}
-                                                             for t in own["targets"]]})
+            stage.update_scene(
+                {"op": "replace", "targets": [t if isinstance(t, dict) else {"id": t} for t in own["targets"]]}
+            )
         return stage
 
     def validate(config: dict[str, Any]) -> Validation:
@@ -350,18 +445,36 @@ def speech() -> PluginSpec:
             return Validation.decline(f"speech grammar {ref} does not exist")
         return Validation(True)
 
-    return PluginSpec("speech", "cuekit.recognizers", create, consumes=(AudioChunk,), produces=(Observation,),
-                      validate=validate,
-                      config_schema={"type": "object", "additionalProperties": False, "properties": {
-                          "context": {"type": "string", "description": "a Rhino-style context YAML, or an "
-                                      "intent spec (name in assets/specs or TOML path)"},
-                          "spec": {"type": "string", "description": "an intent spec name or TOML path "
-                                   "(default: the fusion stage's spec)"},
-                          "targets": {"type": "array", "items": {"type": ["string", "object"]},
-                                      "description": "scene targets (names or scene target objects): "
-                                      "the values of the grammar's target slots; scene updates add more"},
-                          "emit_rejected": {"type": "boolean"}}},
-                      description="spoken commands against the intent spec's grammar or a Rhino-style context")
+    return PluginSpec(
+        "speech",
+        "cuekit.recognizers",
+        create,
+        consumes=(AudioChunk,),
+        produces=(Observation,),
+        validate=validate,
+        config_schema={
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "context": {
+                    "type": "string",
+                    "description": "a Rhino-style context YAML, or an intent spec (name in assets/specs or TOML path)",
+                },
+                "spec": {
+                    "type": "string",
+                    "description": "an intent spec name or TOML path (default: the fusion stage's spec)",
+                },
+                "targets": {
+                    "type": "array",
+                    "items": {"type": ["string", "object"]},
+                    "description": "scene targets (names or scene target objects): "
+                    "the values of the grammar's target slots; scene updates add more",
+                },
+                "emit_rejected": {"type": "boolean"},
+            },
+        },
+        description="spoken commands against the intent spec's grammar or a Rhino-style context",
+    )
 
 
 def fusion() -> PluginSpec:
@@ -378,9 +491,19 @@ def fusion() -> PluginSpec:
         stage.companion_sources = lambda: [ticker]  # type: ignore[method-assign]
         return stage
 
-    return PluginSpec("fusion", "cuekit.recognizers", create, consumes=(Observation, Tick),
-                      produces=(IntentEvent,),
-                      config_schema={"type": "object", "additionalProperties": False, "properties": {
-                          "spec": {"type": "string", "description": "a spec name in assets/specs or a TOML path"},
-                          "tick_ms": {"type": "number", "exclusiveMinimum": 0}}},
-                      description="multimodal fusion: observations -> intents, by an intent spec")
+    return PluginSpec(
+        "fusion",
+        "cuekit.recognizers",
+        create,
+        consumes=(Observation, Tick),
+        produces=(IntentEvent,),
+        config_schema={
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "spec": {"type": "string", "description": "a spec name in assets/specs or a TOML path"},
+                "tick_ms": {"type": "number", "exclusiveMinimum": 0},
+            },
+        },
+        description="multimodal fusion: observations -> intents, by an intent spec",
+    )

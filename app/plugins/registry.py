@@ -5,6 +5,7 @@ wrong type) so `cuekit plugins` can say so. `create` checks the config against t
 Schema, runs its validate step (a hardware plugin declines when its device is absent), then builds
 the stage.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -40,8 +41,14 @@ class PluginEntry:
     validation: Validation | None = None
 
     def to_json(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"name": self.name, "group": self.group, "target": self.target,
-                             "origin": self.origin, "status": self.status, "error": self.error}
+        d: dict[str, Any] = {
+            "name": self.name,
+            "group": self.group,
+            "target": self.target,
+            "origin": self.origin,
+            "status": self.status,
+            "error": self.error,
+        }
         if self.spec is not None:
             d["description"] = self.spec.description
             d["consumes"] = [t.__name__ for t in self.spec.consumes]
@@ -76,8 +83,7 @@ class Registry:
             key = (e.group, e.name)
             if key in self.entries:
                 # first one wins (built-ins first), and the shadowed one is reported, never silent
-                self.conflicts.append(f"{e.group}:{e.name} from {e.origin} is shadowed by "
-                                      f"{self.entries[key].origin}")
+                self.conflicts.append(f"{e.group}:{e.name} from {e.origin} is shadowed by {self.entries[key].origin}")
                 continue
             self.entries[key] = e
 
@@ -109,8 +115,7 @@ class Registry:
             e.status = "failed"
             e.error = f"{type(exc).__name__}: {exc}"
             log.debug("plugin %s:%s failed to load\n%s", group, name, traceback.format_exc())
-            raise PluginError(f"plugin {name!r} ({group}, {e.origin}, {e.target}) failed to load: "
-                              f"{e.error}") from exc
+            raise PluginError(f"plugin {name!r} ({group}, {e.origin}, {e.target}) failed to load: {e.error}") from exc
 
     def load_all(self) -> list[PluginEntry]:
         for group, name in list(self.entries):
@@ -135,8 +140,9 @@ class Registry:
             e.status = "declined"
         return v
 
-    def create(self, group: str, name: str, config: dict[str, Any] | None = None,
-               instance_name: str | None = None) -> tuple[Stage, PluginSpec]:
+    def create(
+        self, group: str, name: str, config: dict[str, Any] | None = None, instance_name: str | None = None
+    ) -> tuple[Stage, PluginSpec]:
         spec = self.load(group, name)
         v = self.check(group, name, config)
         if not v.ok:
@@ -144,8 +150,7 @@ class Registry:
         try:
             stage = spec.create(dict(config or {}), instance_name)
         except Exception as exc:
-            raise PluginError(f"plugin {name!r} ({group}) could not be built: {type(exc).__name__}: {exc}") \
-                from exc
+            raise PluginError(f"plugin {name!r} ({group}) could not be built: {type(exc).__name__}: {exc}") from exc
         if not isinstance(stage, Stage):
             raise PluginError(f"plugin {name!r} ({group}) built {type(stage).__name__}, not a Stage")
         return stage, spec

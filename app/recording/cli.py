@@ -47,8 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--imu-serial", metavar="PORT", help="IMU CSV lines from a serial port (or pyserial URL)")
     i.add_argument("--imu-csv", metavar="FILE", help="IMU CSV file")
     i.add_argument("--imu-synthetic", action="store_true", help="seeded synthetic IMU")
-    ap.add_argument("--imu-host", default="127.0.0.1", help="address to listen on for --imu-udp/--imu-tcp "
-                    "(anything but loopback needs CUEKIT_TOKEN, and each datagram a first line token:<token>)")
+    ap.add_argument(
+        "--imu-host",
+        default="127.0.0.1",
+        help="address to listen on for --imu-udp/--imu-tcp "
+        "(anything but loopback needs CUEKIT_TOKEN, and each datagram a first line token:<token>)",
+    )
     ap.add_argument("--baud", type=int, default=115200, help="serial baud rate (default 115200)")
     ap.add_argument("--imu-accel-unit", default="auto", help="g | mg | m/s^2 | auto (default)")
     ap.add_argument("--imu-gyro-unit", default="auto", help="deg/s | rad/s | auto (default)")
@@ -66,13 +70,17 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="stop after S seconds (default: when the file sources end; live sources run until Ctrl-C)",
     )
-    ap.add_argument(
-        "--fast", action="store_true", help="files only: record as fast as possible (replay clock)"
-    )
+    ap.add_argument("--fast", action="store_true", help="files only: record as fast as possible (replay clock)")
     ap.add_argument("--jpeg-quality", type=int, default=90)
-    ap.add_argument("--audio-encoding", choices=["pcm_s16le", "pcm_f32le"], default="pcm_s16le",
-                    help="pcm_s16le (default): Foxglove plays it, exact for 16-bit sources; pcm_f32le: exact for any")
-    ap.add_argument("--scene", metavar="FILE.json", help="the scene's targets ({\"targets\": [...]}), recorded as /scene")
+    ap.add_argument(
+        "--audio-encoding",
+        choices=["pcm_s16le", "pcm_f32le"],
+        default="pcm_s16le",
+        help="pcm_s16le (default): Foxglove plays it, exact for 16-bit sources; pcm_f32le: exact for any",
+    )
+    ap.add_argument(
+        "--scene", metavar="FILE.json", help='the scene\'s targets ({"targets": [...]}), recorded as /scene'
+    )
     ap.add_argument("--json", action="store_true", help="print the statistics as one JSON object")
     return ap
 
@@ -116,9 +124,7 @@ def build(args: argparse.Namespace, extra_sinks: list[Stage] = ()) -> Recording:
         WavFileSource,
     )
 
-    imu_opts = ImuSourceOptions(
-        format=ImuFormatOptions(accel_unit=args.imu_accel_unit, gyro_unit=args.imu_gyro_unit)
-    )
+    imu_opts = ImuSourceOptions(format=ImuFormatOptions(accel_unit=args.imu_accel_unit, gyro_unit=args.imu_gyro_unit))
     sources: list[Source] = []
     devices = []
     token = os.environ.get("CUEKIT_TOKEN") or None
@@ -168,8 +174,7 @@ def build(args: argparse.Namespace, extra_sinks: list[Stage] = ()) -> Recording:
     # the one assembly, with the sources the arguments name and the recorder (plus extras) as sinks
     extra = [ExtraStage(s, (), s.produces, "sources") for s in sources]
     extra += [ExtraStage(sink, STREAM_TYPES) for sink in [recorder, *extra_sinks]]
-    assembly = Assembly(DaemonConfig(), extra=extra, targets=[],
-                        clock=ReplayClock() if args.fast else MonotonicClock())
+    assembly = Assembly(DaemonConfig(), extra=extra, targets=[], clock=ReplayClock() if args.fast else MonotonicClock())
     pipe = assembly.build()
     return Recording(pipe, recorder, sources, live=not args.fast)
 

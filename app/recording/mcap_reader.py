@@ -80,8 +80,11 @@ def replay_problem(stages: list[Any]) -> str | None:
             return str(src.damage)
         undecodable = src.counters.get("undecodable", 0)
         if not src.replayed:
-            return (f"{src.path}: none of its {undecodable} messages could be decoded" if undecodable
-                    else f"{src.path}: the recording holds no messages")
+            return (
+                f"{src.path}: none of its {undecodable} messages could be decoded"
+                if undecodable
+                else f"{src.path}: the recording holds no messages"
+            )
     return None
 
 
@@ -169,8 +172,9 @@ def open_chunk(chunk: Chunk, limit: int = MAX_CHUNK_BYTES) -> list[Any]:
     """The records of one chunk, decompressed to at most `limit` bytes (a 32 KB zstd chunk can claim
     gigabytes: the claim is checked first, then the output is capped while decompressing)."""
     if chunk.uncompressed_size > limit:
-        raise ChunkTooLarge(f"a chunk claims {chunk.uncompressed_size:,} bytes decompressed; at most "
-                            f"{limit:,} are read")
+        raise ChunkTooLarge(
+            f"a chunk claims {chunk.uncompressed_size:,} bytes decompressed; at most {limit:,} are read"
+        )
     if chunk.compression == "zstd":
         import zstandard
 
@@ -194,8 +198,7 @@ def open_chunk(chunk: Chunk, limit: int = MAX_CHUNK_BYTES) -> list[Any]:
     if len(data) > limit:
         raise ChunkTooLarge(f"a chunk decompresses to more than {limit:,} bytes")
     if len(data) != chunk.uncompressed_size:
-        raise ValueError(f"a chunk decompresses to {len(data):,} bytes, its header says "
-                         f"{chunk.uncompressed_size:,}")
+        raise ValueError(f"a chunk decompresses to {len(data):,} bytes, its header says {chunk.uncompressed_size:,}")
     return breakup_chunk(dataclasses.replace(chunk, compression="", data=data), validate_crc=True)
 
 
@@ -267,9 +270,7 @@ def read_info(path: str | os.PathLike) -> McapInfo:
     st = summary.statistics
     for cid, ch in sorted(summary.channels.items()):
         sch = summary.schemas.get(ch.schema_id)
-        info.channels.append(
-            ChannelInfo(ch.topic, sch.name if sch else "", st.channel_message_counts.get(cid, 0))
-        )
+        info.channels.append(ChannelInfo(ch.topic, sch.name if sch else "", st.channel_message_counts.get(cid, 0)))
     if st.message_count:
         info.start_ns, info.end_ns = st.message_start_time, st.message_end_time
     return info
@@ -288,9 +289,7 @@ class McapReplaySource(Source):
 
     name = "replay"
 
-    def __init__(
-        self, path: str | os.PathLike, options: ReplayOptions | None = None, name: str = "replay"
-    ) -> None:
+    def __init__(self, path: str | os.PathLike, options: ReplayOptions | None = None, name: str = "replay") -> None:
         super().__init__(name)
         self.path = Path(path)
         if not self.path.is_file():

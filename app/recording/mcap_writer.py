@@ -45,7 +45,7 @@ def load_scene_file(path: str | os.PathLike) -> list[dict[str, Any]]:
         raise ValueError(f"scene file {p}: {exc}") from exc
     targets = doc.get("targets") if isinstance(doc, dict) else doc
     if not isinstance(targets, list) or not all(isinstance(t, dict) for t in targets):
-        raise ValueError(f"scene file {p}: expected {{\"targets\": [...]}} or a list of target objects")
+        raise ValueError(f'scene file {p}: expected {{"targets": [...]}} or a list of target objects')
     return targets
 
 
@@ -79,8 +79,12 @@ class McapWriter:
         self._writer = Writer(self._file, chunk_size=self.options.chunk_size, compression=comp)
         self._writer.start(profile=PROFILE, library="cuekit")
         clock = "recorded_ns" if wall_offset_ns == "first_item" else "monotonic_ns"
-        self._metadata = {"clock": clock, "audio_encoding": self.options.audio_encoding,
-                          "jpeg_quality": str(self.options.jpeg_quality), **(metadata or {})}
+        self._metadata = {
+            "clock": clock,
+            "audio_encoding": self.options.audio_encoding,
+            "jpeg_quality": str(self.options.jpeg_quality),
+            **(metadata or {}),
+        }
         self._metadata_written = False
         if self.wall_offset_ns is not None:
             self._write_metadata()

@@ -6,6 +6,7 @@ A replay follows file order, so speech then arrives seconds late and fusion disc
 each source into a small bounded queue and emits the earliest head among them once every unfinished
 source has one, so the file comes out in time order while memory stays at `depth` items per source.
 """
+
 from __future__ import annotations
 
 import queue
@@ -44,8 +45,7 @@ class TimeOrderedMerge(Source):
         queues: list[queue.Queue] = [queue.Queue(self.depth) for _ in self.sources]
         threads = []
         for s, q in zip(self.sources, queues, strict=True):
-            t = threading.Thread(target=self._pump, args=(s, q, stop), name=f"cuekit:{self.name}:{s.name}",
-                                 daemon=True)
+            t = threading.Thread(target=self._pump, args=(s, q, stop), name=f"cuekit:{self.name}:{s.name}", daemon=True)
             t.start()
             threads.append(t)
         heads: list[Any] = [None] * len(queues)

@@ -51,14 +51,10 @@ def describe(item: Any) -> str:
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="cuekit replay", description="Replay an MCAP recording.")
     ap.add_argument("file", help="MCAP file written by `cuekit record`")
-    ap.add_argument(
-        "--realtime", action="store_true", help="replay at recorded speed (default: as fast as possible)"
-    )
+    ap.add_argument("--realtime", action="store_true", help="replay at recorded speed (default: as fast as possible)")
     ap.add_argument("--speed", type=float, default=1.0, help="with --realtime: speed factor")
     ap.add_argument("--topics", nargs="*", help="only these topics (e.g. /video/camera /imu/imu)")
-    ap.add_argument(
-        "--print", action="store_true", dest="print_items", help="print one line per replayed item"
-    )
+    ap.add_argument("--print", action="store_true", dest="print_items", help="print one line per replayed item")
     ap.add_argument("--json", action="store_true", help="print the result as one JSON object")
     return ap
 

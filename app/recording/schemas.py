@@ -11,7 +11,7 @@ replays into the same typed items.
 | the hand, drawn      | /hands/<source_id>/image  | foxglove.ImageAnnotations | hand (bones + joints)      |
 | Observation          | /observations             | cuekit.Observation        | observation                |
 | IntentEvent          | /intents                  | cuekit.IntentEvent        | intent                     |
-| the scene (targets)  | /scene                    | cuekit.Scene              | change (replays as a context/scene observation) |
+| the scene (targets)  | /scene                    | cuekit.Scene              | change (replays as context/scene) |
 | image-plane targets  | /scene/annotations        | foxglove.ImageAnnotations | change (boxes over /video) |
 | 3-D targets          | /scene/entities           | foxglove.SceneUpdate      | change (spheres + labels)  |
 | gaze / pointing rays | /rays/<modality>          | foxglove.SceneUpdate      | 3-D ray observation        |
@@ -50,11 +50,16 @@ from perception.stream.types import AudioChunk, HandLandmarks, ImuBatch, IntentE
 _TIME = {
     "type": "object",
     "title": "time",
-    "properties": {"sec": {"type": "integer", "minimum": 0},
-                   "nsec": {"type": "integer", "minimum": 0, "maximum": 999_999_999}},
+    "properties": {
+        "sec": {"type": "integer", "minimum": 0},
+        "nsec": {"type": "integer", "minimum": 0, "maximum": 999_999_999},
+    },
 }
-_DURATION = {"type": "object", "title": "duration",
-             "properties": {"sec": {"type": "integer"}, "nsec": {"type": "integer", "minimum": 0}}}
+_DURATION = {
+    "type": "object",
+    "title": "duration",
+    "properties": {"sec": {"type": "integer"}, "nsec": {"type": "integer", "minimum": 0}},
+}
 _XYZ = {"type": "object", "properties": {k: {"type": "number"} for k in "xyz"}}
 _XY = {"type": "object", "properties": {k: {"type": "number"} for k in "xy"}}
 _QUAT = {"type": "object", "properties": {k: {"type": "number"} for k in "xyzw"}}
@@ -64,23 +69,53 @@ _VEC3_LIST = {
     "type": "array",
     "items": {"type": "array", "items": {"type": ["number", "null"]}, "minItems": 3, "maxItems": 3},
 }
-_VEC3_OR_NULL = {"oneOf": [{"type": "array", "items": {"type": ["number", "null"]}, "minItems": 3, "maxItems": 3},
-                           {"type": "null"}]}
+_VEC3_OR_NULL = {
+    "oneOf": [{"type": "array", "items": {"type": ["number", "null"]}, "minItems": 3, "maxItems": 3}, {"type": "null"}]
+}
 _ENTITY = {
     "type": "object",
     "properties": {
-        "timestamp": _TIME, "frame_id": {"type": "string"}, "id": {"type": "string"}, "lifetime": _DURATION,
+        "timestamp": _TIME,
+        "frame_id": {"type": "string"},
+        "id": {"type": "string"},
+        "lifetime": _DURATION,
         "frame_locked": {"type": "boolean"},
-        "metadata": {"type": "array", "items": {"type": "object", "properties": {
-            "key": {"type": "string"}, "value": {"type": "string"}}}},
-        "arrows": {"type": "array", "items": {"type": "object", "properties": {
-            "pose": _POSE, "shaft_length": {"type": "number"}, "shaft_diameter": {"type": "number"},
-            "head_length": {"type": "number"}, "head_diameter": {"type": "number"}, "color": _COLOR}}},
-        "spheres": {"type": "array", "items": {"type": "object", "properties": {
-            "pose": _POSE, "size": _XYZ, "color": _COLOR}}},
-        "texts": {"type": "array", "items": {"type": "object", "properties": {
-            "pose": _POSE, "billboard": {"type": "boolean"}, "font_size": {"type": "number"},
-            "scale_invariant": {"type": "boolean"}, "color": _COLOR, "text": {"type": "string"}}}},
+        "metadata": {
+            "type": "array",
+            "items": {"type": "object", "properties": {"key": {"type": "string"}, "value": {"type": "string"}}},
+        },
+        "arrows": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "pose": _POSE,
+                    "shaft_length": {"type": "number"},
+                    "shaft_diameter": {"type": "number"},
+                    "head_length": {"type": "number"},
+                    "head_diameter": {"type": "number"},
+                    "color": _COLOR,
+                },
+            },
+        },
+        "spheres": {
+            "type": "array",
+            "items": {"type": "object", "properties": {"pose": _POSE, "size": _XYZ, "color": _COLOR}},
+        },
+        "texts": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "pose": _POSE,
+                    "billboard": {"type": "boolean"},
+                    "font_size": {"type": "number"},
+                    "scale_invariant": {"type": "boolean"},
+                    "color": _COLOR,
+                    "text": {"type": "string"},
+                },
+            },
+        },
     },
 }
 
@@ -101,7 +136,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "foxglove.RawAudio": {
         "title": "foxglove.RawAudio",
         "description": "A block of mono PCM; timestamp is the capture time of its first sample (wall clock). "
-                       "CueKit adds seq and source_id.",
+        "CueKit adds seq and source_id.",
         "type": "object",
         "properties": {
             "timestamp": _TIME,
@@ -118,7 +153,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "title": "cuekit.ImuSample",
         "type": "object",
         "description": "One wrist-IMU sample (Foxglove has no IMU schema): accel m/s^2 incl. gravity, gyro "
-                       "rad/s, mag uT; sample `index` of `count` in batch `seq`",
+        "rad/s, mag uT; sample `index` of `count` in batch `seq`",
         "properties": {
             "timestamp": _TIME,
             "accel": _XYZ,
@@ -157,17 +192,49 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "description": "Drawn over the camera image: the scene's targets (boxes, labels), hand skeletons, gaze",
         "type": "object",
         "properties": {
-            "circles": {"type": "array", "items": {"type": "object", "properties": {
-                "timestamp": _TIME, "position": _XY, "diameter": {"type": "number"}, "thickness": {"type": "number"},
-                "fill_color": _COLOR, "outline_color": _COLOR}}},
-            "points": {"type": "array", "items": {"type": "object", "properties": {
-                "timestamp": _TIME,
-                "type": {"type": "integer", "description": "1 POINTS, 2 LINE_LOOP, 3 LINE_STRIP, 4 LINE_LIST"},
-                "points": {"type": "array", "items": _XY}, "outline_color": _COLOR,
-                "outline_colors": {"type": "array"}, "fill_color": _COLOR, "thickness": {"type": "number"}}}},
-            "texts": {"type": "array", "items": {"type": "object", "properties": {
-                "timestamp": _TIME, "position": _XY, "text": {"type": "string"}, "font_size": {"type": "number"},
-                "text_color": _COLOR, "background_color": _COLOR}}},
+            "circles": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "timestamp": _TIME,
+                        "position": _XY,
+                        "diameter": {"type": "number"},
+                        "thickness": {"type": "number"},
+                        "fill_color": _COLOR,
+                        "outline_color": _COLOR,
+                    },
+                },
+            },
+            "points": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "timestamp": _TIME,
+                        "type": {"type": "integer", "description": "1 POINTS, 2 LINE_LOOP, 3 LINE_STRIP, 4 LINE_LIST"},
+                        "points": {"type": "array", "items": _XY},
+                        "outline_color": _COLOR,
+                        "outline_colors": {"type": "array"},
+                        "fill_color": _COLOR,
+                        "thickness": {"type": "number"},
+                    },
+                },
+            },
+            "texts": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "timestamp": _TIME,
+                        "position": _XY,
+                        "text": {"type": "string"},
+                        "font_size": {"type": "number"},
+                        "text_color": _COLOR,
+                        "background_color": _COLOR,
+                    },
+                },
+            },
         },
     },
     "foxglove.SceneUpdate": {
@@ -175,17 +242,34 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "description": "3-D targets (spheres with labels) and gaze / pointing rays (arrows) in frame `glasses`",
         "type": "object",
         "properties": {
-            "deletions": {"type": "array", "items": {"type": "object", "properties": {
-                "timestamp": _TIME, "type": {"type": "integer"}, "id": {"type": "string"}}}},
+            "deletions": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {"timestamp": _TIME, "type": {"type": "integer"}, "id": {"type": "string"}},
+                },
+            },
             "entities": {"type": "array", "items": _ENTITY},
         },
     },
     "foxglove.FrameTransforms": {
         "title": "foxglove.FrameTransforms",
         "type": "object",
-        "properties": {"transforms": {"type": "array", "items": {"type": "object", "properties": {
-            "timestamp": _TIME, "parent_frame_id": {"type": "string"}, "child_frame_id": {"type": "string"},
-            "translation": _XYZ, "rotation": _QUAT}}}},
+        "properties": {
+            "transforms": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "timestamp": _TIME,
+                        "parent_frame_id": {"type": "string"},
+                        "child_frame_id": {"type": "string"},
+                        "translation": _XYZ,
+                        "rotation": _QUAT,
+                    },
+                },
+            }
+        },
     },
 }
 
@@ -279,8 +363,9 @@ def decode_jpeg(data: bytes) -> np.ndarray:
 _AUDIO_FORMATS = {"pcm_s16le": "pcm-s16", "pcm_f32le": "pcm-f32"}
 
 
-def encode(item: Any, jpeg_quality: int = 90, audio_encoding: str = "pcm_s16le",
-           wall_offset_ns: int = 0) -> list[Encoded]:
+def encode(
+    item: Any, jpeg_quality: int = 90, audio_encoding: str = "pcm_s16le", wall_offset_ns: int = 0
+) -> list[Encoded]:
     """A typed item -> its MCAP messages (an IMU batch: one per sample; a 3-D ray observation: also an
     arrow). Times are written as pipeline time + `wall_offset_ns`."""
     topic = topic_for(item)
@@ -320,9 +405,16 @@ def encode(item: Any, jpeg_quality: int = 90, audio_encoding: str = "pcm_s16le",
         acc, gyr, mag = _rows(item.accel), _rows(item.gyro), _rows(item.mag)
         out = []
         for i, t in enumerate(int(x) for x in item.t_ns):
-            msg = {"timestamp": _sec_nsec(t + off), "accel": _xyz(acc[i]), "gyro": _xyz(gyr[i]) if gyr else None,
-                   "mag": _xyz(mag[i]) if mag else None, "seq": int(item.seq), "index": i, "count": n,
-                   "source_id": item.source_id}
+            msg = {
+                "timestamp": _sec_nsec(t + off),
+                "accel": _xyz(acc[i]),
+                "gyro": _xyz(gyr[i]) if gyr else None,
+                "mag": _xyz(mag[i]) if mag else None,
+                "seq": int(item.seq),
+                "index": i,
+                "count": n,
+                "source_id": item.source_id,
+            }
             out.append(Encoded(topic, "cuekit.ImuSample", _dumps(msg), t + off, int(item.seq)))
         return out
     if isinstance(item, HandLandmarks):
@@ -338,11 +430,21 @@ def encode(item: Any, jpeg_quality: int = 90, audio_encoding: str = "pcm_s16le",
             "frame_seq": int(item.frame_seq),
             "source_id": item.source_id,
         }
-        out = [Encoded(topic, "cuekit.HandLandmarks", _dumps(msg), int(item.t_capture_ns) + off,
-                       int(item.frame_seq))]
+        out = [Encoded(topic, "cuekit.HandLandmarks", _dumps(msg), int(item.t_capture_ns) + off, int(item.frame_seq))]
         drawn = _hand_annotations(item, off)
-        return out + ([Encoded(f"{topic}/image", "foxglove.ImageAnnotations", _dumps(drawn),
-                               int(item.t_capture_ns) + off, int(item.frame_seq))] if drawn else [])
+        return out + (
+            [
+                Encoded(
+                    f"{topic}/image",
+                    "foxglove.ImageAnnotations",
+                    _dumps(drawn),
+                    int(item.t_capture_ns) + off,
+                    int(item.frame_seq),
+                )
+            ]
+            if drawn
+            else []
+        )
     if isinstance(item, Observation):
         out = [Encoded(topic, "cuekit.Observation", _dumps(item.to_json()), int(item.t_end_ns) + off, int(item.id))]
         ray = _ray_of(item)
@@ -350,8 +452,11 @@ def encode(item: Any, jpeg_quality: int = 90, audio_encoding: str = "pcm_s16le",
             out.append(_ray_update(item, *ray, off))
         gaze = _gaze_annotation(item, off)
         if gaze is not None:
-            out.append(Encoded("/gaze/image", "foxglove.ImageAnnotations", _dumps(gaze), int(item.t_end_ns) + off,
-                               int(item.id)))
+            out.append(
+                Encoded(
+                    "/gaze/image", "foxglove.ImageAnnotations", _dumps(gaze), int(item.t_end_ns) + off, int(item.id)
+                )
+            )
         if item.modality == "context" and item.kind == "scene" and item.payload.get("op", "replace") == "replace":
             # the observation itself replays; this only draws it
             out += scene_messages(item.payload.get("targets") or [], int(item.t_end_ns), off, data=False)
@@ -362,8 +467,29 @@ def encode(item: Any, jpeg_quality: int = 90, audio_encoding: str = "pcm_s16le",
 
 
 # MediaPipe's 21 hand landmarks: the bones between them
-_BONES = ((0, 1), (1, 2), (2, 3), (3, 4), (0, 5), (5, 6), (6, 7), (7, 8), (5, 9), (9, 10), (10, 11), (11, 12),
-          (9, 13), (13, 14), (14, 15), (15, 16), (13, 17), (0, 17), (17, 18), (18, 19), (19, 20))
+_BONES = (
+    (0, 1),
+    (1, 2),
+    (2, 3),
+    (3, 4),
+    (0, 5),
+    (5, 6),
+    (6, 7),
+    (7, 8),
+    (5, 9),
+    (9, 10),
+    (10, 11),
+    (11, 12),
+    (9, 13),
+    (13, 14),
+    (14, 15),
+    (15, 16),
+    (13, 17),
+    (0, 17),
+    (17, 18),
+    (18, 19),
+    (19, 20),
+)
 _NO_FILL = {"r": 0.0, "g": 0.0, "b": 0.0, "a": 0.0}
 
 
@@ -374,12 +500,29 @@ def _hand_annotations(hand: HandLandmarks, off: int) -> dict[str, Any] | None:
         return None
     ts = _sec_nsec(int(hand.t_capture_ns) + off)
     pts = [{"x": float(x), "y": float(y)} for x, y in xy[:, :2]]
-    colour = {"r": 0.25, "g": 0.77, "b": 1.0, "a": 1.0} if hand.handedness == "left" else \
-        {"r": 1.0, "g": 0.25, "b": 0.5, "a": 1.0}
-    bones = {"timestamp": ts, "type": 4, "points": [pts[i] for ab in _BONES for i in ab],  # 4 = LINE_LIST
-             "outline_color": colour, "outline_colors": [], "fill_color": _NO_FILL, "thickness": 2.0}
-    joints = {"timestamp": ts, "type": 1, "points": pts, "outline_color": {"r": 1, "g": 1, "b": 1, "a": 1},  # POINTS
-              "outline_colors": [], "fill_color": _NO_FILL, "thickness": 4.0}
+    colour = (
+        {"r": 0.25, "g": 0.77, "b": 1.0, "a": 1.0}
+        if hand.handedness == "left"
+        else {"r": 1.0, "g": 0.25, "b": 0.5, "a": 1.0}
+    )
+    bones = {
+        "timestamp": ts,
+        "type": 4,
+        "points": [pts[i] for ab in _BONES for i in ab],  # 4 = LINE_LIST
+        "outline_color": colour,
+        "outline_colors": [],
+        "fill_color": _NO_FILL,
+        "thickness": 2.0,
+    }
+    joints = {
+        "timestamp": ts,
+        "type": 1,
+        "points": pts,
+        "outline_color": {"r": 1, "g": 1, "b": 1, "a": 1},  # POINTS
+        "outline_colors": [],
+        "fill_color": _NO_FILL,
+        "thickness": 4.0,
+    }
     return {"circles": [], "points": [bones, joints], "texts": []}
 
 
@@ -396,8 +539,14 @@ def _gaze_annotation(obs: Observation, off: int) -> dict[str, Any] | None:
         return None
     if not (math.isfinite(x) and math.isfinite(y)):
         return None
-    circle = {"timestamp": _sec_nsec(int(obs.t_end_ns) + off), "position": {"x": x, "y": y}, "diameter": 24.0,
-              "thickness": 2.0, "fill_color": _NO_FILL, "outline_color": {"r": 1.0, "g": 0.86, "b": 0.0, "a": 1.0}}
+    circle = {
+        "timestamp": _sec_nsec(int(obs.t_end_ns) + off),
+        "position": {"x": x, "y": y},
+        "diameter": 24.0,
+        "thickness": 2.0,
+        "fill_color": _NO_FILL,
+        "outline_color": {"r": 1.0, "g": 0.86, "b": 0.0, "a": 1.0},
+    }
     return {"circles": [circle], "points": [], "texts": []}
 
 
@@ -432,19 +581,33 @@ _RAY_COLOUR = {"gaze": {"r": 1.0, "g": 0.75, "b": 0.0, "a": 0.9}, "hand": {"r": 
 
 def _ray_update(obs: Observation, origin: list[float], direction: list[float], off: int) -> Encoded:
     t = int(obs.t_end_ns) + off
-    arrow = {"pose": {"position": dict(zip("xyz", origin, strict=True)), "orientation": _quat_from_x(direction)},
-             "shaft_length": 2.0, "shaft_diameter": 0.01, "head_length": 0.08, "head_diameter": 0.04,
-             "color": _RAY_COLOUR.get(obs.modality, {"r": 0.3, "g": 0.6, "b": 1.0, "a": 0.9})}
-    ent = {"timestamp": _sec_nsec(t), "frame_id": GLASSES_FRAME, "id": f"{obs.modality}-ray",
-           "lifetime": {"sec": 0, "nsec": RAY_LIFETIME_NS}, "frame_locked": False,
-           "metadata": [{"key": "kind", "value": obs.kind}, {"key": "confidence", "value": f"{obs.confidence:.2f}"}],
-           "arrows": [arrow], "spheres": [], "texts": []}
-    return Encoded(f"/rays/{obs.modality}", "foxglove.SceneUpdate", _dumps({"deletions": [], "entities": [ent]}),
-                   t, int(obs.id))
+    arrow = {
+        "pose": {"position": dict(zip("xyz", origin, strict=True)), "orientation": _quat_from_x(direction)},
+        "shaft_length": 2.0,
+        "shaft_diameter": 0.01,
+        "head_length": 0.08,
+        "head_diameter": 0.04,
+        "color": _RAY_COLOUR.get(obs.modality, {"r": 0.3, "g": 0.6, "b": 1.0, "a": 0.9}),
+    }
+    ent = {
+        "timestamp": _sec_nsec(t),
+        "frame_id": GLASSES_FRAME,
+        "id": f"{obs.modality}-ray",
+        "lifetime": {"sec": 0, "nsec": RAY_LIFETIME_NS},
+        "frame_locked": False,
+        "metadata": [{"key": "kind", "value": obs.kind}, {"key": "confidence", "value": f"{obs.confidence:.2f}"}],
+        "arrows": [arrow],
+        "spheres": [],
+        "texts": [],
+    }
+    return Encoded(
+        f"/rays/{obs.modality}", "foxglove.SceneUpdate", _dumps({"deletions": [], "entities": [ent]}), t, int(obs.id)
+    )
 
 
-def scene_messages(targets: list[dict[str, Any]], t_ns: int, wall_offset_ns: int = 0,
-                   data: bool = True) -> list[Encoded]:
+def scene_messages(
+    targets: list[dict[str, Any]], t_ns: int, wall_offset_ns: int = 0, data: bool = True
+) -> list[Encoded]:
     """The scene as it travels inside a recording: its data (/scene, replayed as a context/scene
     observation; `data=False` when an observation on /observations already carries it) and its pictures
     (boxes over the image, spheres in 3-D)."""
@@ -457,13 +620,27 @@ def scene_messages(targets: list[dict[str, Any]], t_ns: int, wall_offset_ns: int
         ann = {"circles": [], "points": [], "texts": []}
         for tg in boxes:
             x0, y0, x1, y1 = (float(v) for v in tg["box"])
-            ann["points"].append({"timestamp": ts, "type": 2, "points": [
-                {"x": x0, "y": y0}, {"x": x1, "y": y0}, {"x": x1, "y": y1}, {"x": x0, "y": y1}],
-                "outline_color": green, "outline_colors": [], "fill_color": {"r": 0, "g": 0, "b": 0, "a": 0},
-                "thickness": 2.0})
-            ann["texts"].append({"timestamp": ts, "position": {"x": x0 + 3, "y": y0 + 14},
-                                 "text": tg.get("label") or tg["id"], "font_size": 14.0, "text_color": green,
-                                 "background_color": {"r": 0, "g": 0, "b": 0, "a": 0.6}})
+            ann["points"].append(
+                {
+                    "timestamp": ts,
+                    "type": 2,
+                    "points": [{"x": x0, "y": y0}, {"x": x1, "y": y0}, {"x": x1, "y": y1}, {"x": x0, "y": y1}],
+                    "outline_color": green,
+                    "outline_colors": [],
+                    "fill_color": {"r": 0, "g": 0, "b": 0, "a": 0},
+                    "thickness": 2.0,
+                }
+            )
+            ann["texts"].append(
+                {
+                    "timestamp": ts,
+                    "position": {"x": x0 + 3, "y": y0 + 14},
+                    "text": tg.get("label") or tg["id"],
+                    "font_size": 14.0,
+                    "text_color": green,
+                    "background_color": {"r": 0, "g": 0, "b": 0, "a": 0.6},
+                }
+            )
         out.append(Encoded("/scene/annotations", "foxglove.ImageAnnotations", _dumps(ann), t, 0))
     points = [tg for tg in targets if tg.get("position") is not None]
     if points:
@@ -472,24 +649,56 @@ def scene_messages(targets: list[dict[str, Any]], t_ns: int, wall_offset_ns: int
             pos = dict(zip("xyz", (float(v) for v in tg["position"]), strict=True))
             r = float(tg.get("radius", 0.1))
             ident = {"x": 0.0, "y": 0.0, "z": 0.0, "w": 1.0}
-            ents.append({"timestamp": ts, "frame_id": GLASSES_FRAME, "id": f"target-{tg['id']}",
-                         "lifetime": {"sec": 0, "nsec": 0}, "frame_locked": False, "metadata": [], "arrows": [],
-                         "spheres": [{"pose": {"position": pos, "orientation": ident},
-                                      "size": {"x": 2 * r, "y": 2 * r, "z": 2 * r},
-                                      "color": {"r": 0.2, "g": 0.9, "b": 0.3, "a": 0.35}}],
-                         "texts": [{"pose": {"position": {**pos, "z": pos["z"] + r}, "orientation": ident},
-                                    "billboard": True, "font_size": 14.0, "scale_invariant": True,
-                                    "color": {"r": 1, "g": 1, "b": 1, "a": 1}, "text": tg.get("label") or tg["id"]}]})
-        out.append(Encoded("/scene/entities", "foxglove.SceneUpdate",
-                           _dumps({"deletions": [{"timestamp": ts, "type": 1, "id": ""}], "entities": ents}), t, 0))
+            ents.append(
+                {
+                    "timestamp": ts,
+                    "frame_id": GLASSES_FRAME,
+                    "id": f"target-{tg['id']}",
+                    "lifetime": {"sec": 0, "nsec": 0},
+                    "frame_locked": False,
+                    "metadata": [],
+                    "arrows": [],
+                    "spheres": [
+                        {
+                            "pose": {"position": pos, "orientation": ident},
+                            "size": {"x": 2 * r, "y": 2 * r, "z": 2 * r},
+                            "color": {"r": 0.2, "g": 0.9, "b": 0.3, "a": 0.35},
+                        }
+                    ],
+                    "texts": [
+                        {
+                            "pose": {"position": {**pos, "z": pos["z"] + r}, "orientation": ident},
+                            "billboard": True,
+                            "font_size": 14.0,
+                            "scale_invariant": True,
+                            "color": {"r": 1, "g": 1, "b": 1, "a": 1},
+                            "text": tg.get("label") or tg["id"],
+                        }
+                    ],
+                }
+            )
+        out.append(
+            Encoded(
+                "/scene/entities",
+                "foxglove.SceneUpdate",
+                _dumps({"deletions": [{"timestamp": ts, "type": 1, "id": ""}], "entities": ents}),
+                t,
+                0,
+            )
+        )
     return out
 
 
 def frame_transforms(t_ns: int, wall_offset_ns: int = 0) -> Encoded:
     """The glasses' frame, fixed in the world: what the 3-D panel displays targets and rays in."""
     t = int(t_ns) + int(wall_offset_ns)
-    tf = {"timestamp": _sec_nsec(t), "parent_frame_id": "world", "child_frame_id": GLASSES_FRAME,
-          "translation": {"x": 0.0, "y": 0.0, "z": 0.0}, "rotation": {"x": 0.0, "y": 0.0, "z": 0.0, "w": 1.0}}
+    tf = {
+        "timestamp": _sec_nsec(t),
+        "parent_frame_id": "world",
+        "child_frame_id": GLASSES_FRAME,
+        "translation": {"x": 0.0, "y": 0.0, "z": 0.0},
+        "rotation": {"x": 0.0, "y": 0.0, "z": 0.0, "w": 1.0},
+    }
     return Encoded("/tf", "foxglove.FrameTransforms", _dumps({"transforms": [tf]}), t, 0)
 
 
@@ -519,16 +728,27 @@ class ImuAssembler:
         parts = self._parts.setdefault(key, [])
         if p.index != len(parts) or (parts and parts[0].count != p.count):
             self._parts.pop(key, None)
-            raise ValueError(f"IMU batch {p.seq} of {p.source_id}: sample {p.index} of {p.count} arrived after "
-                             f"{len(parts)} (batch skipped)")
+            raise ValueError(
+                f"IMU batch {p.seq} of {p.source_id}: sample {p.index} of {p.count} arrived after "
+                f"{len(parts)} (batch skipped)"
+            )
         parts.append(p)
         if len(parts) < p.count:
             return None
         del self._parts[key]
-        rows = lambda name: None if getattr(parts[0], name) is None else \
-            np.array([getattr(x, name) for x in parts], dtype=np.float64).reshape(-1, 3)
-        return ImuBatch(t_ns=np.array([x.t_ns for x in parts], dtype=np.int64), accel=rows("accel"),
-                        gyro=rows("gyro"), mag=rows("mag"), seq=p.seq, source_id=p.source_id)
+        rows = lambda name: (
+            None
+            if getattr(parts[0], name) is None
+            else np.array([getattr(x, name) for x in parts], dtype=np.float64).reshape(-1, 3)
+        )
+        return ImuBatch(
+            t_ns=np.array([x.t_ns for x in parts], dtype=np.int64),
+            accel=rows("accel"),
+            gyro=rows("gyro"),
+            mag=rows("mag"),
+            seq=p.seq,
+            source_id=p.source_id,
+        )
 
 
 def decode(schema: str, data: bytes, sequence: int, wall_offset_ns: int = 0, log_time_ns: int = 0) -> Any:
@@ -542,8 +762,9 @@ def decode(schema: str, data: bytes, sequence: int, wall_offset_ns: int = 0, log
         if d.get("format", "jpeg") not in ("jpeg", "jpg", "png"):
             raise ValueError(f"unsupported image format {d.get('format')!r}")
         img = decode_jpeg(base64.b64decode(d["data"]))
-        return VideoFrame(image=img, t_capture_ns=_ns(d["timestamp"]) - off, seq=int(sequence),
-                          source_id=d.get("frame_id", "camera"))
+        return VideoFrame(
+            image=img, t_capture_ns=_ns(d["timestamp"]) - off, seq=int(sequence), source_id=d.get("frame_id", "camera")
+        )
     if schema == "foxglove.RawAudio":
         raw = base64.b64decode(d["data"])
         if d["format"] == "pcm-s16":
@@ -555,17 +776,30 @@ def decode(schema: str, data: bytes, sequence: int, wall_offset_ns: int = 0, log
         ch = int(d.get("number_of_channels", 1))
         if ch > 1:  # a foreign recording: the pipeline takes mono
             s = s[: len(s) // ch * ch].reshape(-1, ch).mean(axis=1).astype(np.float32)
-        return AudioChunk(samples=s, sample_rate=int(d["sample_rate"]), t_first_ns=_ns(d["timestamp"]) - off,
-                          seq=int(d.get("seq", sequence)), source_id=d.get("source_id", "microphone"))
+        return AudioChunk(
+            samples=s,
+            sample_rate=int(d["sample_rate"]),
+            t_first_ns=_ns(d["timestamp"]) - off,
+            seq=int(d.get("seq", sequence)),
+            source_id=d.get("source_id", "microphone"),
+        )
     if schema == "cuekit.ImuSample":
-        return ImuSamplePart(t_ns=_ns(d["timestamp"]) - off, accel=_unxyz(d["accel"]), gyro=_unxyz(d.get("gyro")),
-                             mag=_unxyz(d.get("mag")), seq=int(d["seq"]), index=int(d["index"]),
-                             count=int(d["count"]), source_id=d["source_id"])
+        return ImuSamplePart(
+            t_ns=_ns(d["timestamp"]) - off,
+            accel=_unxyz(d["accel"]),
+            gyro=_unxyz(d.get("gyro")),
+            mag=_unxyz(d.get("mag")),
+            seq=int(d["seq"]),
+            index=int(d["index"]),
+            count=int(d["count"]),
+            source_id=d["source_id"],
+        )
     if schema == "cuekit.Scene":
         # the scene the recording was made in: the pipeline gets it as the context feed delivers one
         t = int(log_time_ns) - off
-        return Observation("context", "scene", 1.0, t, t, {"op": "replace", "targets": list(d["targets"])},
-                           source_id="recording")
+        return Observation(
+            "context", "scene", 1.0, t, t, {"op": "replace", "targets": list(d["targets"])}, source_id="recording"
+        )
     if schema == "cuekit.AudioChunk":  # recordings before foxglove.RawAudio
         raw = base64.b64decode(d["data"])
         if d["encoding"] == "pcm_f32le":
@@ -574,12 +808,22 @@ def decode(schema: str, data: bytes, sequence: int, wall_offset_ns: int = 0, log
             s = np.frombuffer(raw, "<i2").astype(np.float32) / 32767.0  # how those were written
         else:
             raise ValueError(f"unknown audio encoding {d['encoding']!r}")
-        return AudioChunk(samples=s, sample_rate=int(d["sample_rate"]), t_first_ns=int(d["t_first_ns"]) - off,
-                          seq=int(d["seq"]), source_id=d["source_id"])
+        return AudioChunk(
+            samples=s,
+            sample_rate=int(d["sample_rate"]),
+            t_first_ns=int(d["t_first_ns"]) - off,
+            seq=int(d["seq"]),
+            source_id=d["source_id"],
+        )
     if schema == "cuekit.ImuBatch":  # recordings before per-sample IMU messages
-        return ImuBatch(t_ns=np.array(d["t_ns"], dtype=np.int64) - off, accel=_array(d["accel"]),
-                        gyro=_array(d.get("gyro")), mag=_array(d.get("mag")), seq=int(d["seq"]),
-                        source_id=d["source_id"])
+        return ImuBatch(
+            t_ns=np.array(d["t_ns"], dtype=np.int64) - off,
+            accel=_array(d["accel"]),
+            gyro=_array(d.get("gyro")),
+            mag=_array(d.get("mag")),
+            seq=int(d["seq"]),
+            source_id=d["source_id"],
+        )
     if schema == "cuekit.HandLandmarks":
         dt = d.get("dtype", "float64")
         return HandLandmarks(

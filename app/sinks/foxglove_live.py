@@ -8,6 +8,7 @@
 
 Loopback only: the Foxglove protocol has no authentication, so any other address is declined.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -34,7 +35,8 @@ class FoxgloveLiveSink(SinkPlugin):
     consumes = (VideoFrame, AudioChunk, ImuBatch, HandLandmarks, Observation, IntentEvent)
     input_policy = QueuePolicy.OVERFLOW
     config_schema: ClassVar[dict[str, Any]] = {
-        "type": "object", "additionalProperties": False,
+        "type": "object",
+        "additionalProperties": False,
         "properties": {
             "host": {"type": "string", "description": "loopback only (default 127.0.0.1)"},
             "port": {"type": "integer", "minimum": 0, "maximum": 65535, "description": "default 8766; 0: any"},
@@ -49,8 +51,9 @@ class FoxgloveLiveSink(SinkPlugin):
             return Validation.decline("foxglove-sdk is not installed: pip install 'cuekit[foxglove]'")
         host = config.get("host", "127.0.0.1")
         if host not in _LOOPBACK:
-            return Validation.decline(f"the Foxglove view listens on loopback only (its protocol has no "
-                                      f"authentication), not on {host!r}")
+            return Validation.decline(
+                f"the Foxglove view listens on loopback only (its protocol has no authentication), not on {host!r}"
+            )
         return Validation(True)
 
     def __init__(self, config: dict[str, Any] | None = None, name: str | None = None) -> None:
@@ -69,12 +72,15 @@ class FoxgloveLiveSink(SinkPlugin):
 
         self._foxglove = foxglove
         self._context = foxglove.Context()  # its own: other code using foxglove-sdk does not see ours
-        self.server = foxglove.start_server(name="cuekit", host=self.config.get("host", "127.0.0.1"),
-                                            port=int(self.config.get("port", 8766)), context=self._context)
+        self.server = foxglove.start_server(
+            name="cuekit",
+            host=self.config.get("host", "127.0.0.1"),
+            port=int(self.config.get("port", 8766)),
+            context=self._context,
+        )
         self.port = self.server.port
         self._wall_offset_ns = time.time_ns() - time.monotonic_ns()
-        log.info("%s: Foxglove live view on ws://%s:%d", self.name, self.config.get("host", "127.0.0.1"),
-                 self.port)
+        log.info("%s: Foxglove live view on ws://%s:%d", self.name, self.config.get("host", "127.0.0.1"), self.port)
 
     def _channel(self, enc: schemas.Encoded) -> Any:
         ch = self._channels.get(enc.topic)
@@ -87,8 +93,12 @@ class FoxgloveLiveSink(SinkPlugin):
 
     def process(self, item: Any, emit: Emit) -> None:
         try:
-            encs = schemas.encode(item, int(self.config.get("jpeg_quality", 80)),
-                                  self.config.get("audio_encoding", "pcm_s16le"), self._wall_offset_ns)
+            encs = schemas.encode(
+                item,
+                int(self.config.get("jpeg_quality", 80)),
+                self.config.get("audio_encoding", "pcm_s16le"),
+                self._wall_offset_ns,
+            )
         except (TypeError, ValueError) as exc:
             if self.count("unencodable") == 1:
                 log.warning("%s: %s", self.name, exc)

@@ -2,6 +2,7 @@
 
 Lines are flushed one by one so a downstream `jq` or a shell pipe sees each event as it happens.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,15 +17,17 @@ class JsonLinesSink(SinkPlugin):
     """Intents (and optionally observations) as JSON lines on stdout, stderr or a file."""
 
     config_schema: ClassVar[dict[str, Any]] = {
-        "type": "object", "additionalProperties": False,
+        "type": "object",
+        "additionalProperties": False,
         "properties": {
             "path": {"type": "string", "description": "'-' or absent: stdout; 'stderr'; else a file to append to"},
             "observations": {"type": "boolean", "description": "also write observations"},
         },
     }
 
-    def __init__(self, config: dict[str, Any] | None = None, name: str | None = None,
-                 stream: IO[str] | None = None) -> None:
+    def __init__(
+        self, config: dict[str, Any] | None = None, name: str | None = None, stream: IO[str] | None = None
+    ) -> None:
         super().__init__(config, name or "jsonl")
         self.consumes = (IntentEvent, Observation) if self.config.get("observations") else (IntentEvent,)
         self._stream = stream

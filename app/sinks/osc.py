@@ -6,6 +6,7 @@ Addresses, so that a Max/MSP, TouchDesigner or Unity OSC receiver can route on t
     /cuekit/intent/<name>     confidence, slots JSON
     /cuekit/observation/<modality>/<kind>   confidence, payload JSON
 """
+
 from __future__ import annotations
 
 import json
@@ -28,7 +29,8 @@ class OscSink(SinkPlugin):
     """Intents (and optionally observations) as OSC messages to host:port over UDP."""
 
     config_schema: ClassVar[dict[str, Any]] = {
-        "type": "object", "additionalProperties": False,
+        "type": "object",
+        "additionalProperties": False,
         "properties": {
             "host": {"type": "string", "default": "127.0.0.1"},
             "port": {"type": "integer", "minimum": 1, "maximum": 65535, "default": 9000},
@@ -53,12 +55,15 @@ class OscSink(SinkPlugin):
         assert self._client is not None
         if isinstance(item, IntentEvent):
             slots = json.dumps(item.slots, separators=(",", ":"), default=str)
-            self._client.send_message(f"{self.prefix}/intent",
-                                      [item.name, float(item.confidence), slots, item.id, float(item.latency_ms)])
+            self._client.send_message(
+                f"{self.prefix}/intent", [item.name, float(item.confidence), slots, item.id, float(item.latency_ms)]
+            )
             self._client.send_message(f"{self.prefix}/intent/{_part(item.name)}", [float(item.confidence), slots])
             self.sent += 2
         elif isinstance(item, Observation):
             payload = json.dumps(item.payload, separators=(",", ":"), default=str)
-            self._client.send_message(f"{self.prefix}/observation/{_part(item.modality)}/{_part(item.kind)}",
-                                      [float(item.confidence), payload])
+            self._client.send_message(
+                f"{self.prefix}/observation/{_part(item.modality)}/{_part(item.kind)}",
+                [float(item.confidence), payload],
+            )
             self.sent += 1

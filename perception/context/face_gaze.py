@@ -13,6 +13,7 @@ This is approximate by nature (no per-user calibration of the eye model). Glasse
 rays come first; this is the fallback. `ScreenCalibration` maps (yaw, pitch) to screen pixels
 with a least-squares fit from a few looked-at points.
 """
+
 from __future__ import annotations
 
 import math
@@ -64,6 +65,7 @@ class _Session:
             path = Path(options.model_dir) / f"{name}.onnx"
         else:
             from perception.models import ensure_model
+
             path = ensure_model(name)
         so = ort.SessionOptions()
         so.intra_op_num_threads = options.num_threads
@@ -105,8 +107,9 @@ class FaceGazeEstimator:
         h, w = rgb.shape[:2]
         tensor, lb = letterbox(rgb, (128, 128), value_range=(-1.0, 1.0))
         out = self.detector.run(tensor)
-        dets = decode_detections(out["boxes"], out["score_logits"], self.anchors, 128.0, 6,
-                                 self.options.min_face_score, 0.3, max_out=1)
+        dets = decode_detections(
+            out["boxes"], out["score_logits"], self.anchors, 128.0, 6, self.options.min_face_score, 0.3, max_out=1
+        )
         if not dets:
             return None
         d = dets[0]
@@ -114,16 +117,22 @@ class FaceGazeEstimator:
         kp = lb.to_image(np.asarray(d.keypoints, dtype=np.float64))
         box = (float(corners[0, 0]), float(corners[0, 1]), float(corners[1, 0]), float(corners[1, 1]))
         rot = normalize_radians(-math.atan2(-(kp[1, 1] - kp[0, 1]), kp[1, 0] - kp[0, 0]))
-        rect = transform_rect(Rect((box[0] + box[2]) / 2, (box[1] + box[3]) / 2, box[2] - box[0],
-                                   box[3] - box[1], rot), 1.5, 0.0, 0.0, True)
+        rect = transform_rect(
+            Rect((box[0] + box[2]) / 2, (box[1] + box[3]) / 2, box[2] - box[0], box[3] - box[1], rot),
+            1.5,
+            0.0,
+            0.0,
+            True,
+        )
         t, tf = image_to_tensor(rgb, rect.normalized((w, h)), rect.rotation, (192, 192), keep_aspect=True)
         mo = self.mesh.run(t)
         presence = 1.0 / (1.0 + math.exp(-float(mo["presence_logit"].reshape(-1)[0])))
         if presence < self.options.min_presence:
             return None
         lm = tf.to_image(mo["landmarks"].reshape(468, 3).astype(np.float64))
-        irises = np.stack([self._iris(rgb, lm[R_OUT], lm[R_IN], flip=True),
-                           self._iris(rgb, lm[L_IN], lm[L_OUT], flip=False)])
+        irises = np.stack(
+            [self._iris(rgb, lm[R_OUT], lm[R_IN], flip=True), self._iris(rgb, lm[L_IN], lm[L_OUT], flip=False)]
+        )
         return self._geometry(lm, irises, box, d.score, (w, h))
 
     def _iris(self, rgb: np.ndarray, p_a: np.ndarray, p_b: np.ndarray, flip: bool) -> np.ndarray:
@@ -140,8 +149,7 @@ class FaceGazeEstimator:
             iris[:, 0] = 64.0 - iris[:, 0]
         return tf.to_image(iris[:1, :2])[0]
 
-    def _geometry(self, lm: np.ndarray, irises: np.ndarray, box, score: float,
-                  size: tuple[int, int]) -> FaceGazeResult:
+    def _geometry(self, lm: np.ndarray, irises: np.ndarray, box, score: float, size: tuple[int, int]) -> FaceGazeResult:
         x_axis = lm[L_OUT] - lm[R_OUT]
         y_axis = lm[CHIN] - lm[FOREHEAD]
         n = np.cross(x_axis, y_axis)
@@ -149,8 +157,7 @@ class FaceGazeEstimator:
         xh = x_axis / (np.linalg.norm(x_axis) + 1e-12)
         yh = np.cross(fwd, xh)  # completes a right-handed face frame (down the face)
         offs = []
-        for iris, (a, b, up, lo) in zip(irises, ((R_OUT, R_IN, R_UP, R_LO), (L_IN, L_OUT, L_UP, L_LO)),
-                                        strict=True):
+        for iris, (a, b, up, lo) in zip(irises, ((R_OUT, R_IN, R_UP, R_LO), (L_IN, L_OUT, L_UP, L_LO)), strict=True):
             width = float(np.linalg.norm(lm[b, :2] - lm[a, :2])) + 1e-9
             centre = (lm[a, :2] + lm[b, :2] + lm[up, :2] + lm[lo, :2]) / 4
             v = iris - centre
@@ -198,10 +205,15 @@ class FaceGazeStage(Stage):
 
     name = "face-gaze"
 
-    def __init__(self, options: FaceGazeOptions | None = None, calibration: ScreenCalibration | None = None,
-                 name: str | None = None) -> None:
+    def __init__(
+        self,
+        options: FaceGazeOptions | None = None,
+        calibration: ScreenCalibration | None = None,
+        name: str | None = None,
+    ) -> None:
         super().__init__(name)
         from perception.stream.channel import QueuePolicy
+
         self.input_policy = QueuePolicy.LATEST
         self.options = options or FaceGazeOptions()
         self.calibration = calibration
@@ -222,11 +234,31 @@ class FaceGazeStage(Stage):
         conf = min(1.0, res.face_score)
         if self.calibration is not None:
             x, y = self.calibration.to_screen(res.yaw_deg, res.pitch_deg)
-            emit(Observation("gaze", "point", conf, t, t, {"point": [x, y], "plane": "screen",
-                                                         "yaw_deg": res.yaw_deg, "pitch_deg": res.pitch_deg},
-                             source_id="face_gaze"))
+            emit(
+                Observation(
+                    "gaze",
+                    "point",
+                    conf,
+                    t,
+                    t,
+                    {"point": [x, y], "plane": "screen", "yaw_deg": res.yaw_deg, "pitch_deg": res.pitch_deg},
+                    source_id="face_gaze",
+                )
+            )
         else:
-            emit(Observation("gaze", "ray", conf, t, t, {"origin": res.origin_m.tolist(),
-                                                       "direction": res.gaze.tolist(),
-                                                       "yaw_deg": res.yaw_deg, "pitch_deg": res.pitch_deg},
-                             source_id="face_gaze"))
+            emit(
+                Observation(
+                    "gaze",
+                    "ray",
+                    conf,
+                    t,
+                    t,
+                    {
+                        "origin": res.origin_m.tolist(),
+                        "direction": res.gaze.tolist(),
+                        "yaw_deg": res.yaw_deg,
+                        "pitch_deg": res.pitch_deg,
+                    },
+                    source_id="face_gaze",
+                )
+            )

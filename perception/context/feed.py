@@ -11,6 +11,7 @@ Observations so the fusion stage sees them in order; gaze messages become `gaze`
 `gaze`/`point` Observations stamped with the sender's `t_ns` when given, else the pipeline clock.
 Malformed datagrams are counted and skipped.
 """
+
 from __future__ import annotations
 
 import json
@@ -63,8 +64,9 @@ def parse_message(msg: Any, now_ns: int, options: FeedOptions) -> Observation:
             plane = msg.get("plane", "screen")
             if plane not in ("screen", "image"):
                 raise FeedError(f"gaze plane must be 'screen' or 'image', got {plane!r}")
-            return Observation("gaze", "point", float(conf), t0, t, {"point": list(pt), "plane": plane},
-                               source_id="udp")
+            return Observation(
+                "gaze", "point", float(conf), t0, t, {"point": list(pt), "plane": plane}, source_id="udp"
+            )
         o, d = msg.get("origin"), msg.get("direction")
         if not (_vec(o, (2, 3)) and _vec(d, (2, 3)) and len(o) == len(d)):
             raise FeedError("gaze ray needs 'origin' and 'direction' (both 3-D, or both 2-D with 'plane')")
@@ -76,15 +78,17 @@ def parse_message(msg: Any, now_ns: int, options: FeedOptions) -> Observation:
 
 
 def _vec(v: Any, sizes: tuple[int, ...]) -> bool:
-    return (isinstance(v, list) and len(v) in sizes
-            and all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v))
+    return (
+        isinstance(v, list)
+        and len(v) in sizes
+        and all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v)
+    )
 
 
 class ContextUdpSource(Source):
     name = "context-udp"
 
-    def __init__(self, scene: Scene | None = None, options: FeedOptions | None = None,
-                 name: str | None = None) -> None:
+    def __init__(self, scene: Scene | None = None, options: FeedOptions | None = None, name: str | None = None) -> None:
         super().__init__(name)
         self.scene = scene
         self.options = options or FeedOptions()

@@ -5,6 +5,7 @@ camera image ("image" plane, pixels) or on the display ("screen" plane, pixels),
 position (metres, in the glasses' world frame) with a radius. The GUI, a plugin or the network feed
 it with small JSON messages (`Scene.apply`), which is also what `scene.schema.json` describes.
 """
+
 from __future__ import annotations
 
 import threading
@@ -59,8 +60,7 @@ class Target:
             raise SceneError(f"target.id must be a non-empty string, got {tid!r}")
         box = d.get("box")
         if box is not None:
-            if not (isinstance(box, (list, tuple)) and len(box) == 4
-                    and all(isinstance(v, (int, float)) for v in box)):
+            if not (isinstance(box, (list, tuple)) and len(box) == 4 and all(isinstance(v, (int, float)) for v in box)):
                 raise SceneError(f"target {tid!r}: box must be [x0, y0, x1, y1], got {box!r}")
             x0, y0, x1, y1 = (float(v) for v in box)
             if x1 < x0 or y1 < y0:
@@ -71,8 +71,7 @@ class Target:
             raise SceneError(f"target {tid!r}: plane must be one of {PLANES}, got {plane!r}")
         pos = d.get("position")
         if pos is not None:
-            if not (isinstance(pos, (list, tuple)) and len(pos) == 3
-                    and all(isinstance(v, (int, float)) for v in pos)):
+            if not (isinstance(pos, (list, tuple)) and len(pos) == 3 and all(isinstance(v, (int, float)) for v in pos)):
                 raise SceneError(f"target {tid!r}: position must be [x, y, z], got {pos!r}")
             pos = tuple(float(v) for v in pos)
         if box is None and pos is None:
@@ -86,8 +85,16 @@ class Target:
         label = d.get("label", tid)
         if not isinstance(label, str):
             raise SceneError(f"target {tid!r}: label must be a string")
-        return cls(id=tid, label=label, box=box, plane=plane, position=pos, radius=float(radius),
-                   aliases=tuple(aliases), properties=dict(d.get("properties", {})))
+        return cls(
+            id=tid,
+            label=label,
+            box=box,
+            plane=plane,
+            position=pos,
+            radius=float(radius),
+            aliases=tuple(aliases),
+            properties=dict(d.get("properties", {})),
+        )
 
 
 class Scene:
@@ -187,7 +194,7 @@ class Scene:
         if isinstance(d, list):
             d = {"targets": d}
         if not isinstance(d, dict) or not isinstance(d.get("targets", []), list):
-            raise SceneError("scene must be {\"targets\": [...]}")
+            raise SceneError('scene must be {"targets": [...]}')
         ids: set[str] = set()
         targets = []
         for t in d.get("targets", []):

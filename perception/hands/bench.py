@@ -10,6 +10,7 @@ medians over the frames after a warm-up, with --threads inference threads (defau
 - MediaPipe's own solutions.hands in video mode (tracking) when an interpreter with mediapipe==0.10.14
   is available (--mediapipe-python), in a subprocess.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -70,8 +71,9 @@ def _tflite_bytes(name: str) -> bytes:
     return source.read_member(wheel, registry.spec(name).wheel_path)
 
 
-def _video_pass(video: list[np.ndarray], opts: dict, cpu_out: list | None = None
-                ) -> tuple[list, int, int, float | None]:
+def _video_pass(
+    video: list[np.ndarray], opts: dict, cpu_out: list | None = None
+) -> tuple[list, int, int, float | None]:
     """VIDEO mode over the frames -> (per-frame (landmarks, roi width) or None, detection frames, frames
     with a hand, median wall ms of tracking frames); the median process-CPU ms goes to `cpu_out`.
     Unsmoothed, like MediaPipe's solutions.hands, so the landmarks can be compared frame by frame."""
@@ -94,8 +96,14 @@ def _video_pass(video: list[np.ndarray], opts: dict, cpu_out: list | None = None
     return tracked, n_det, found, (float(np.median(ts)) if ts else None)
 
 
-def run(frames: int, photo: Path, mp_python: Path | None, landmark_model: str = "hand_landmark_full",
-        rounds: int = 3, threads: int = 1) -> dict:
+def run(
+    frames: int,
+    photo: Path,
+    mp_python: Path | None,
+    landmark_model: str = "hand_landmark_full",
+    rounds: int = 3,
+    threads: int = 1,
+) -> dict:
     import cv2
 
     from native.image import image_to_tensor, letterbox
@@ -106,8 +114,16 @@ def run(frames: int, photo: Path, mp_python: Path | None, landmark_model: str = 
     if src is None:
         raise SystemExit(f"cuekit bench hands: cannot read photo {photo}")
     video = [np.ascontiguousarray(f[:, :, ::-1]) for f in synthetic_video(src, frames)]  # RGB 640x480
-    res: dict = {"frames": frames, "frame_size": [640, 480], "photo": str(photo), "threads": threads,
-                 "landmark_model": landmark_model, "ms": {}, "ratios": {}, "notes": []}
+    res: dict = {
+        "frames": frames,
+        "frame_size": [640, 480],
+        "photo": str(photo),
+        "threads": threads,
+        "landmark_model": landmark_model,
+        "ms": {},
+        "ratios": {},
+        "notes": [],
+    }
     ms = res["ms"]
 
     variants = ["fp32"]
@@ -140,10 +156,15 @@ def run(frames: int, photo: Path, mp_python: Path | None, landmark_model: str = 
         cpu_ms[var] = []
         tracked[var], n_det, found_v, track_ms = _video_pass(video, opts, cpu_ms[var])
         ms[f"tracking_frame_{var}"] = track_ms
-        res[f"video_{var}"] = {"frames_with_hand": found_v, "detection_frames": n_det,
-                               "image_mode_frames_with_hand": found}
-        _log(f"{var}: detection frame {ms[f'detection_frame_{var}']:.1f} ms, tracking frame "
-             f"{ms[f'tracking_frame_{var}']:.1f} ms; {n_det} detection frames of {frames}")
+        res[f"video_{var}"] = {
+            "frames_with_hand": found_v,
+            "detection_frames": n_det,
+            "image_mode_frames_with_hand": found,
+        }
+        _log(
+            f"{var}: detection frame {ms[f'detection_frame_{var}']:.1f} ms, tracking frame "
+            f"{ms[f'tracking_frame_{var}']:.1f} ms; {n_det} detection frames of {frames}"
+        )
         if ms[f"tracking_frame_{var}"]:
             res["ratios"][f"detection_over_tracking_{var}"] = ms[f"detection_frame_{var}"] / ms[f"tracking_frame_{var}"]
     if "int8" in variants and ms.get("tracking_frame_int8"):
@@ -167,14 +188,18 @@ def run(frames: int, photo: Path, mp_python: Path | None, landmark_model: str = 
             s8 = _Session(q, threads)
             ms[f"{name}_ort_int8"] = _median_ms(lambda s=s8, x=x: s.run(x), reps)
             res["ratios"][f"{name}_fp32_over_int8"] = ms[f"{name}_ort_fp32"] / ms[f"{name}_ort_int8"]
-        _log(f"{name}: " + ", ".join(f"{k.split(name + '_')[1]} {v:.2f} ms" for k, v in ms.items()
-                                       if k.startswith(name)))
+        _log(
+            f"{name}: " + ", ".join(f"{k.split(name + '_')[1]} {v:.2f} ms" for k, v in ms.items() if k.startswith(name))
+        )
     if "palm_detection_full_litert" in ms and f"{landmark_model}_litert" in ms:
         # LiteRT detection frame = its palm + its landmark inference + the same pre/post-processing as ours
         overhead = ms["detection_frame_fp32"] - ms["palm_detection_full_ort_fp32"] - ms[f"{landmark_model}_ort_fp32"]
-        ms["detection_frame_litert_models"] = (ms["palm_detection_full_litert"] + ms[f"{landmark_model}_litert"]
-                                               + max(overhead, 0.0))
-        res["ratios"]["detection_frame_litert_over_ours"] = ms["detection_frame_litert_models"] / ms["detection_frame_fp32"]
+        ms["detection_frame_litert_models"] = (
+            ms["palm_detection_full_litert"] + ms[f"{landmark_model}_litert"] + max(overhead, 0.0)
+        )
+        res["ratios"]["detection_frame_litert_over_ours"] = (
+            ms["detection_frame_litert_models"] / ms["detection_frame_fp32"]
+        )
 
     if mp_python is not None and mp_python.exists():
         script = Path(__file__).with_name("mediapipe_reference.py")
@@ -184,15 +209,24 @@ def run(frames: int, photo: Path, mp_python: Path | None, landmark_model: str = 
             # best round, so a burst of outside load cannot decide the ratio
             mp_rounds, ours_rounds = [], {v: [ms[f"tracking_frame_{v}"]] for v in tracked}
             for k in range(rounds):
-                out = subprocess.run([str(mp_python), str(script), "bench-video", str(frames), str(photo)],
-                                     capture_output=True, text=True, timeout=900, check=True)
+                out = subprocess.run(
+                    [str(mp_python), str(script), "bench-video", str(frames), str(photo)],
+                    capture_output=True,
+                    text=True,
+                    timeout=900,
+                    check=True,
+                )
                 mp = json.loads(out.stdout)
                 theirs = mp.pop("landmarks", [])
                 mp_rounds.append(mp)
                 for v in tracked:
                     if k > 0:
-                        opts = {"num_hands": 1, "landmark_model": landmark_model, "landmark_variant": v,
-                                "num_threads": threads}
+                        opts = {
+                            "num_hands": 1,
+                            "landmark_model": landmark_model,
+                            "landmark_variant": v,
+                            "num_threads": threads,
+                        }
                         ours_rounds[v].append(_video_pass(video, opts, cpu_ms[v])[3])
             for v, xs in ours_rounds.items():
                 ms[f"tracking_frame_{v}"] = min(x for x in xs if x is not None)
@@ -201,23 +235,30 @@ def run(frames: int, photo: Path, mp_python: Path | None, landmark_model: str = 
             mp["rounds_median_ms"] = [m["median_ms"] for m in mp_rounds]
             res["mediapipe"] = mp
             for var, ours in tracked.items():
-                d224 = [float(np.linalg.norm(o[0][:, :2] - np.asarray(t)[:, :2], axis=1).mean() * 224.0 / o[1])
-                        for o, t in zip(ours, theirs, strict=False) if o is not None and t is not None]
+                d224 = [
+                    float(np.linalg.norm(o[0][:, :2] - np.asarray(t)[:, :2], axis=1).mean() * 224.0 / o[1])
+                    for o, t in zip(ours, theirs, strict=False)
+                    if o is not None and t is not None
+                ]
                 if d224:
                     res[f"video_{var}"]["landmark_px_at_224_vs_mediapipe"] = {
-                        "mean": float(np.mean(d224)), "p95": float(np.percentile(d224, 95)),
-                        "max": float(np.max(d224)), "frames": len(d224)}
+                        "mean": float(np.mean(d224)),
+                        "p95": float(np.percentile(d224, 95)),
+                        "max": float(np.max(d224)),
+                        "frames": len(d224),
+                    }
             ms["mediapipe_video_frame"] = mp["median_ms"]
             res["ratios"]["mediapipe_cpu_over_wall"] = mp["cpu_median_ms"] / mp["median_ms"]
             # CPU time per frame is what outside load disturbs least (both sides, all their threads)
-            res["cpu_ms"] = {"mediapipe_video_frame": mp["cpu_median_ms"],
-                             **{f"tracking_frame_{v}": min(xs) for v, xs in cpu_ms.items() if xs}}
+            res["cpu_ms"] = {
+                "mediapipe_video_frame": mp["cpu_median_ms"],
+                **{f"tracking_frame_{v}": min(xs) for v, xs in cpu_ms.items() if xs},
+            }
             for v, xs in cpu_ms.items():
                 if xs:
                     res["ratios"][f"mediapipe_video_over_our_tracking_cpu_{v}"] = mp["cpu_median_ms"] / min(xs)
             for v in tracked:
-                res["ratios"][f"detection_over_tracking_{v}"] = (ms[f"detection_frame_{v}"]
-                                                                 / ms[f"tracking_frame_{v}"])
+                res["ratios"][f"detection_over_tracking_{v}"] = ms[f"detection_frame_{v}"] / ms[f"tracking_frame_{v}"]
             if "int8" in tracked:
                 res["ratios"]["tracking_fp32_over_int8"] = ms["tracking_frame_fp32"] / ms["tracking_frame_int8"]
             best = min(v for k, v in ms.items() if k.startswith("tracking_frame") and v)
@@ -239,8 +280,13 @@ def plot(res: dict, path: Path) -> None:
     panels = [("median wall ms per frame", res["ms"])]
     if res.get("cpu_ms"):
         panels.append(("median process CPU ms per frame (all threads)", res["cpu_ms"]))
-    fig, axes = plt.subplots(1, len(panels), figsize=(8 * len(panels), 0.35 * len(res["ms"]) + 1.5),
-                             squeeze=False, gridspec_kw={"width_ratios": [3, 2][:len(panels)]})
+    fig, axes = plt.subplots(
+        1,
+        len(panels),
+        figsize=(8 * len(panels), 0.35 * len(res["ms"]) + 1.5),
+        squeeze=False,
+        gridspec_kw={"width_ratios": [3, 2][: len(panels)]},
+    )
     for ax, (title, data) in zip(axes[0], panels, strict=True):
         items = sorted(((k, v) for k, v in data.items() if v is not None), key=lambda kv: kv[1])
         colors = ["tab:orange" if "mediapipe" in k or "litert" in k else "tab:blue" for k, _ in items]
@@ -248,8 +294,11 @@ def plot(res: dict, path: Path) -> None:
         for i, (_, v) in enumerate(items):
             ax.text(v, i, f" {v:.1f}", va="center", fontsize=8)
         ax.set_title(title, fontsize=10)
-    fig.suptitle(f"cuekit bench hands, 640x480 frames, {res['threads']} inference thread(s); "
-                 "blue = CueKit (onnxruntime), orange = LiteRT / MediaPipe", fontsize=10)
+    fig.suptitle(
+        f"cuekit bench hands, 640x480 frames, {res['threads']} inference thread(s); "
+        "blue = CueKit (onnxruntime), orange = LiteRT / MediaPipe",
+        fontsize=10,
+    )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
@@ -257,22 +306,28 @@ def plot(res: dict, path: Path) -> None:
 
 
 def main(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(prog="cuekit bench hands", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="cuekit bench hands", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     ap.add_argument("--frames", type=int, default=60)
     ap.add_argument("--photo", type=Path, default=None, help="hand photo to animate (default: a hagrid 'four')")
-    ap.add_argument("--landmark-model", default="hand_landmark_full",
-                    choices=["hand_landmark_full", "hand_landmark_lite"])
-    ap.add_argument("--mediapipe-python", type=Path,
-                    default=DEFAULT_MP_PYTHON if DEFAULT_MP_PYTHON.exists() else None)
+    ap.add_argument(
+        "--landmark-model", default="hand_landmark_full", choices=["hand_landmark_full", "hand_landmark_lite"]
+    )
+    ap.add_argument("--mediapipe-python", type=Path, default=DEFAULT_MP_PYTHON if DEFAULT_MP_PYTHON.exists() else None)
     ap.add_argument("--no-mediapipe", action="store_true")
     ap.add_argument("--rounds", type=int, default=3, help="alternating MediaPipe/our tracking rounds")
     ap.add_argument("--threads", type=int, default=1, help="inference threads for onnxruntime and LiteRT")
     ap.add_argument("--plot", type=Path, default=None, help="save a bar chart (PNG) here")
     ap.add_argument("--from-json", type=Path, default=None, help="re-plot a saved --json result, run nothing")
-    ap.add_argument("--live-load", type=float, default=None, metavar="SECONDS",
-                    help="instead: CPU per second of input of the whole live load (hands + speech + wrist)")
+    ap.add_argument(
+        "--live-load",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="instead: CPU per second of input of the whole live load (hands + speech + wrist)",
+    )
     args = ap.parse_args(argv)
     if args.live_load is not None:
         from perception.hands import live_load
@@ -298,8 +353,14 @@ def main(argv: list[str]) -> int:
         if not cands:
             ap.error(f"no default photo under {DEFAULT_PHOTO_DIR}; pass --photo")
         photo = cands[0]
-    res = run(args.frames, photo, None if args.no_mediapipe else args.mediapipe_python, args.landmark_model,
-              max(1, args.rounds), args.threads)
+    res = run(
+        args.frames,
+        photo,
+        None if args.no_mediapipe else args.mediapipe_python,
+        args.landmark_model,
+        max(1, args.rounds),
+        args.threads,
+    )
     if args.plot is not None:
         plot(res, args.plot)
         _log(f"plot saved to {args.plot}")

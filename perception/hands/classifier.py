@@ -3,6 +3,7 @@
 `GestureClassifier` runs assets/hands/gesture_classifier.onnx (trained by train_gestures.py) with
 onnxruntime on `landmarks.features`. A prediction below `min_confidence` is reported as "none".
 """
+
 from __future__ import annotations
 
 import json
@@ -49,11 +50,14 @@ class GestureClassifier:
         if not path.is_file() or not meta_path.is_file():
             raise FileNotFoundError(
                 f"gesture classifier {path} (and {meta_path.name}) not found; "
-                "run `python -m perception.hands.train_gestures` to build it")
+                "run `python -m perception.hands.train_gestures` to build it"
+            )
         meta = json.loads(meta_path.read_text())
         if int(meta.get("n_features", -1)) != N_FEATURES:
-            raise ValueError(f"{path} expects {meta.get('n_features')} features but this code makes "
-                             f"{N_FEATURES}; retrain with train_gestures.py")
+            raise ValueError(
+                f"{path} expects {meta.get('n_features')} features but this code makes "
+                f"{N_FEATURES}; retrain with train_gestures.py"
+            )
         self.classes = list(meta["classes"])
         self.meta = meta
         import onnxruntime as ort

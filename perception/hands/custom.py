@@ -2,9 +2,11 @@
 
 Embedding: the landmark features with translation, scale, in-plane rotation and mirror normalised out
 (`landmarks.distance_features`: all joint-to-joint 3-D distances over the palm size; optionally the
-image orientation too, for poses that differ only by where they point). Each gesture keeps its prototype (the mean embedding) and a distance threshold set from the
-spread of its own examples, so a loose pose gets a wider acceptance radius than a crisp one.
+image orientation too, for poses that differ only by where they point). Each gesture keeps its
+prototype (the mean embedding) and a distance threshold set from the spread of its own
+examples, so a loose pose gets a wider acceptance radius than a crisp one.
 """
+
 from __future__ import annotations
 
 import json
@@ -74,8 +76,9 @@ class CustomGestureSet:
     def __contains__(self, name: str) -> bool:
         return name in self.gestures
 
-    def enroll(self, name: str, examples: list[np.ndarray] | np.ndarray, use_orientation: bool = False,
-               replace: bool = False) -> CustomGesture:
+    def enroll(
+        self, name: str, examples: list[np.ndarray] | np.ndarray, use_orientation: bool = False, replace: bool = False
+    ) -> CustomGesture:
         """Add a gesture from >= min_examples landmark sets (each (21,3) pixels)."""
         if not isinstance(name, str) or not name.strip() or name != name.strip():
             raise ValueError(f"custom gesture name must be a non-empty string without outer spaces, got {name!r}")
@@ -87,8 +90,9 @@ class CustomGestureSet:
         if arr.ndim != 3 or arr.shape[1] != 21 or arr.shape[2] not in (2, 3):
             raise ValueError(f"examples must be a list of (21, 3) landmark arrays, got shape {arr.shape}")
         if arr.shape[0] < self.options.min_examples:
-            raise ValueError(f"custom gesture {name!r} needs at least {self.options.min_examples} examples, "
-                             f"got {arr.shape[0]}")
+            raise ValueError(
+                f"custom gesture {name!r} needs at least {self.options.min_examples} examples, got {arr.shape[0]}"
+            )
         if arr.shape[2] == 2:
             arr = np.concatenate([arr, np.zeros(arr.shape[:2] + (1,))], axis=2)
         emb = _embed(arr, use_orientation)
@@ -96,8 +100,9 @@ class CustomGestureSet:
         d = _dist(emb, proto)
         o = self.options
         thr = float(np.clip(o.threshold_scale * (d.mean() + 2 * d.std()), o.min_threshold, o.max_threshold))
-        g = CustomGesture(name, proto, thr, int(arr.shape[0]), use_orientation,
-                          [[round(float(v), 5) for v in e] for e in emb])
+        g = CustomGesture(
+            name, proto, thr, int(arr.shape[0]), use_orientation, [[round(float(v), 5) for v in e] for e in emb]
+        )
         with self._lock:
             self.gestures = {**self.gestures, name: g}
         return g
@@ -132,11 +137,19 @@ class CustomGestureSet:
     # ---- persistence ----
     def to_json(self) -> dict:
         return {
-            "format": FORMAT, "n_distance_features": N_DISTANCE_FEATURES,
-            "gestures": [{"name": g.name, "threshold": g.threshold, "n_examples": g.n_examples,
-                          "use_orientation": g.use_orientation,
-                          "prototype": [float(v) for v in g.prototype], "examples": g.examples}
-                         for g in self.gestures.values()],
+            "format": FORMAT,
+            "n_distance_features": N_DISTANCE_FEATURES,
+            "gestures": [
+                {
+                    "name": g.name,
+                    "threshold": g.threshold,
+                    "n_examples": g.n_examples,
+                    "use_orientation": g.use_orientation,
+                    "prototype": [float(v) for v in g.prototype],
+                    "examples": g.examples,
+                }
+                for g in self.gestures.values()
+            ],
         }
 
     def save(self, path: str | Path) -> None:
@@ -162,8 +175,13 @@ class CustomGestureSet:
             dim = N_DISTANCE_FEATURES + (4 if g["use_orientation"] else 0)
             proto = np.asarray(g["prototype"], dtype=np.float64)
             if proto.shape != (dim,):
-                raise ValueError(f"{p}: gesture {g.get('name')!r} prototype has {proto.shape} values, "
-                                 f"expected {dim}")
-            s.gestures[g["name"]] = CustomGesture(g["name"], proto, float(g["threshold"]), int(g["n_examples"]),
-                                                  bool(g["use_orientation"]), list(g.get("examples", [])))
+                raise ValueError(f"{p}: gesture {g.get('name')!r} prototype has {proto.shape} values, expected {dim}")
+            s.gestures[g["name"]] = CustomGesture(
+                g["name"],
+                proto,
+                float(g["threshold"]),
+                int(g["n_examples"]),
+                bool(g["use_orientation"]),
+                list(g.get("examples", [])),
+            )
         return s

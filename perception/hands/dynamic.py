@@ -13,6 +13,7 @@ Fed one frame at a time (`update(t_ns, hands, static_labels)`), keeping a small 
   `point_hold_ms`; once per hold.
 A track that disappears ends its pinch (a drag still reports its path).
 """
+
 from __future__ import annotations
 
 from collections import deque
@@ -86,13 +87,17 @@ class DynamicGestureRecognizer:
         self._tracks.clear()
 
     def _obs(self, kind: str, conf: float, t0: int, t1: int, hand: HandLandmarks, **payload) -> Observation:
-        p = {"handedness": hand.handedness, "track_id": hand.track_id,
-             "landmarks": np.round(hand.image_xyz, 2).tolist()}
+        p = {
+            "handedness": hand.handedness,
+            "track_id": hand.track_id,
+            "landmarks": np.round(hand.image_xyz, 2).tolist(),
+        }
         p.update(payload)
         return Observation("hand", kind, float(conf), int(t0), int(t1), p, self.source_id)
 
-    def update(self, t_ns: int, hands: list[HandLandmarks], static_labels: list[str] | None = None
-               ) -> list[Observation]:
+    def update(
+        self, t_ns: int, hands: list[HandLandmarks], static_labels: list[str] | None = None
+    ) -> list[Observation]:
         """One frame: every hand seen at `t_ns` (and its static label); returns the gestures completed."""
         if static_labels is not None and len(static_labels) != len(hands):
             raise ValueError(f"{len(static_labels)} static labels for {len(hands)} hands")
@@ -134,13 +139,20 @@ class DynamicGestureRecognizer:
             moved = float(np.linalg.norm(mid - tr.pinch_p0)) / size
             if not tr.dragging and moved > o.drag_min:
                 tr.dragging = True
-                out.append(self._obs("drag_start", 0.9, tr.pinch_t0, t, hand,
-                                     start=[float(tr.pinch_p0[0]), float(tr.pinch_p0[1])],
-                                     position=[float(mid[0]), float(mid[1])]))
+                out.append(
+                    self._obs(
+                        "drag_start",
+                        0.9,
+                        tr.pinch_t0,
+                        t,
+                        hand,
+                        start=[float(tr.pinch_p0[0]), float(tr.pinch_p0[1])],
+                        position=[float(mid[0]), float(mid[1])],
+                    )
+                )
             if not tr.dragging and not tr.hold_sent and t - tr.pinch_t0 >= o.hold_ms * MS:
                 tr.hold_sent = True
-                out.append(self._obs("pinch_hold", 0.9, tr.pinch_t0, t, hand,
-                                     position=[float(mid[0]), float(mid[1])]))
+                out.append(self._obs("pinch_hold", 0.9, tr.pinch_t0, t, hand, position=[float(mid[0]), float(mid[1])]))
         if not tr.pinched:
             out += self._swipe(tr, t, hand, lm, size)
         else:
@@ -153,12 +165,20 @@ class DynamicGestureRecognizer:
         tr.pinched = False
         out = []
         if tr.dragging:
-            out.append(self._obs("drag", 0.9, tr.pinch_t0, t, hand,
-                                 path=[[tt, round(x, 1), round(y, 1)] for tt, x, y in tr.path],
-                                 start=list(tr.path[0][1:]), end=list(tr.path[-1][1:])))
+            out.append(
+                self._obs(
+                    "drag",
+                    0.9,
+                    tr.pinch_t0,
+                    t,
+                    hand,
+                    path=[[tt, round(x, 1), round(y, 1)] for tt, x, y in tr.path],
+                    start=list(tr.path[0][1:]),
+                    end=list(tr.path[-1][1:]),
+                )
+            )
         elif not tr.hold_sent and t - tr.pinch_t0 <= o.tap_max_ms * MS:
-            out.append(self._obs("pinch_tap", 0.9, tr.pinch_t0, t, hand,
-                                 position=list(tr.path[-1][1:])))
+            out.append(self._obs("pinch_tap", 0.9, tr.pinch_t0, t, hand, position=list(tr.path[-1][1:])))
         tr.path, tr.dragging, tr.hold_sent = [], False, False
         return out
 
@@ -175,7 +195,8 @@ class DynamicGestureRecognizer:
             recent = [x for x in tr.centres if t - x[0] <= o.swipe_rest_ms * MS]
             span = (t - recent[0][0]) / 1e9
             resting = span >= 0.5 * o.swipe_rest_ms / 1e3 and (
-                np.hypot(c[0] - recent[0][1], c[1] - recent[0][2]) / size / span < o.swipe_rest_speed)
+                np.hypot(c[0] - recent[0][1], c[1] - recent[0][2]) / size / span < o.swipe_rest_speed
+            )
             if t >= tr.swipe_block_until and (resting or t - tr.last_swipe_t > o.swipe_max_lock_ms * MS):
                 tr.swipe_armed = True
                 tr.centres.clear()
@@ -196,24 +217,41 @@ class DynamicGestureRecognizer:
         if main / mean_size < o.swipe_min or main < o.swipe_axis_ratio * cross:
             return []
         kind = ("swipe_right" if dx > 0 else "swipe_left") if ax >= ay else ("swipe_down" if dy > 0 else "swipe_up")
-        opposite = {"swipe_left": "swipe_right", "swipe_right": "swipe_left",
-                    "swipe_up": "swipe_down", "swipe_down": "swipe_up"}[kind]
+        opposite = {
+            "swipe_left": "swipe_right",
+            "swipe_right": "swipe_left",
+            "swipe_up": "swipe_down",
+            "swipe_down": "swipe_up",
+        }[kind]
         if tr.last_swipe == opposite and t - tr.last_swipe_t < o.swipe_opposite_cooldown_ms * MS:
             return []
         # the motion began at the last sample still at the start position (not at the window's edge)
         total = float(np.hypot(dx, dy))
-        t0 = max((tt for tt, x, y, _ in tr.centres if np.hypot(c[0] - x, c[1] - y) >= total - 0.15 * mean_size),
-                 default=t0)
+        t0 = max(
+            (tt for tt, x, y, _ in tr.centres if np.hypot(c[0] - x, c[1] - y) >= total - 0.15 * mean_size), default=t0
+        )
         tr.last_swipe, tr.last_swipe_t = kind, t
         tr.swipe_block_until = t + int(o.swipe_cooldown_ms * MS)
         tr.swipe_armed = False
         conf = float(min(1.0, 0.5 + 0.25 * main / mean_size / o.swipe_min))
         speed = main / mean_size / max((t - t0) / 1e9, 1e-6)
-        return [self._obs(kind, conf, t0, t, hand, distance_palms=round(main / mean_size, 2),
-                          speed_palms_per_s=round(speed, 2), start=[x0, y0], end=[float(c[0]), float(c[1])])]
+        return [
+            self._obs(
+                kind,
+                conf,
+                t0,
+                t,
+                hand,
+                distance_palms=round(main / mean_size, 2),
+                speed_palms_per_s=round(speed, 2),
+                start=[x0, y0],
+                end=[float(c[0]), float(c[1])],
+            )
+        ]
 
-    def _point(self, tr: _Track, t: int, hand: HandLandmarks, lm: np.ndarray, size: float,
-               label: str) -> list[Observation]:
+    def _point(
+        self, tr: _Track, t: int, hand: HandLandmarks, lm: np.ndarray, size: float, label: str
+    ) -> list[Observation]:
         o = self.options
         tip = lm[8, :2]
         if label != "point":
@@ -226,6 +264,15 @@ class DynamicGestureRecognizer:
             return []
         if not tr.point_sent and t - tr.point_t0 >= o.point_hold_ms * MS:
             tr.point_sent = True
-            return [self._obs("point_hold", 0.9, tr.point_t0, t, hand,
-                              index_tip=[float(tip[0]), float(tip[1])], index_dir=_index_dir(lm))]
+            return [
+                self._obs(
+                    "point_hold",
+                    0.9,
+                    tr.point_t0,
+                    t,
+                    hand,
+                    index_tip=[float(tip[0]), float(tip[1])],
+                    index_dir=_index_dir(lm),
+                )
+            ]
         return []

@@ -6,6 +6,7 @@ mute, three and two_up must come out as `none`). Scored separately on the develo
 held-out half (hagrid.split_of). With a MediaPipe 0.10.14 interpreter the same canvases go through
 MediaPipe's solutions.hands (its own palm detector and landmarks) and then our classifier.
 """
+
 from __future__ import annotations
 
 import json
@@ -40,19 +41,23 @@ def _classify(methods: dict[str, GestureClassifier], lms: dict[str, np.ndarray |
     return out
 
 
-def summarise(folders: dict[str, str], found: dict[str, bool], preds: dict[str, dict[str, str]],
-              split: str) -> dict:
+def summarise(folders: dict[str, str], found: dict[str, bool], preds: dict[str, dict[str, str]], split: str) -> dict:
     """Per-folder and overall accuracy of one split; `goal` = the 12 mapped folders + none."""
     paths = [p for p in folders if hagrid.split_of(p) == split]
     present = sorted({folders[p] for p in paths})
-    out: dict = {"images": len(paths), "with_hand": int(sum(found[p] for p in paths)), "per_folder": {},
-                 "confusion": {}}
+    out: dict = {
+        "images": len(paths),
+        "with_hand": int(sum(found[p] for p in paths)),
+        "per_folder": {},
+        "confusion": {},
+    }
     goal_folders = [f for f in present if f not in hagrid.UNMAPPED]
     for m, pred in preds.items():
         for f in present:
             fp = [p for p in paths if folders[p] == f]
-            row = out["per_folder"].setdefault(f, {"label": hagrid.cuekit_label(f), "images": len(fp),
-                                                   "with_hand": int(sum(found[p] for p in fp))})
+            row = out["per_folder"].setdefault(
+                f, {"label": hagrid.cuekit_label(f), "images": len(fp), "with_hand": int(sum(found[p] for p in fp))}
+            )
             row[f"{m}_accuracy"] = float(np.mean([pred[p] == hagrid.cuekit_label(f) for p in fp]))
             out["confusion"].setdefault(m, {})[f] = {g: sum(pred[p] == g for p in fp) for g in STATIC_GESTURES}
         gp = [p for p in paths if folders[p] in goal_folders]
@@ -84,8 +89,9 @@ def _mediapipe(py: Path, table: dict[str, dict]) -> dict[str, np.ndarray | None]
             names[name], geo[name] = p, (ox, oy, img.shape[1], img.shape[0])
         _log(f"running MediaPipe solutions.hands with {py} on {len(names)} canvases")
         try:
-            out = subprocess.run([str(py), str(script), "images", tmp], capture_output=True, text=True,
-                                 timeout=1800, check=True)
+            out = subprocess.run(
+                [str(py), str(script), "images", tmp], capture_output=True, text=True, timeout=1800, check=True
+            )
             mp = json.loads(out.stdout)
         except (OSError, subprocess.SubprocessError, json.JSONDecodeError) as exc:
             _log(f"MediaPipe comparison skipped: {exc}")
@@ -105,19 +111,30 @@ def _mediapipe(py: Path, table: dict[str, dict]) -> dict[str, np.ndarray | None]
     return res
 
 
-def evaluate_crops(data: Path, landmark_model: str = "hand_landmark_full", landmark_variant: str = "fp32",
-                   mp_python: Path | None = None, model_path: Path | None = None) -> dict:
+def evaluate_crops(
+    data: Path,
+    landmark_model: str = "hand_landmark_full",
+    landmark_variant: str = "fp32",
+    mp_python: Path | None = None,
+    model_path: Path | None = None,
+) -> dict:
     table = hagrid.landmark_table(data, landmark_model, landmark_variant, progress=_log)
     clf_opts = GestureClassifierOptions() if model_path is None else GestureClassifierOptions(model_path=model_path)
-    methods = {"model": GestureClassifier(clf_opts), "rules": GestureClassifier(GestureClassifierOptions(method="rules"))}
+    methods = {
+        "model": GestureClassifier(clf_opts),
+        "rules": GestureClassifier(GestureClassifierOptions(method="rules")),
+    }
     folders = {p: r["folder"] for p, r in table.items()}
     lms = {p: r["landmarks"] for p, r in table.items()}
     found = {p: lm is not None for p, lm in lms.items()}
     preds = _classify(methods, lms)
     sources = {s: sum(r["roi_source"] == s for r in table.values()) for s in ("palm", "crop_box", "none")}
     result = {
-        "data": str(data), "input": "crops", "roi": hagrid.__doc__.split("ROI from a crop:")[1].strip(),
-        "mapping": hagrid.HAGRID_TO_CUEKIT, "unmapped_as_none": list(hagrid.UNMAPPED),
+        "data": str(data),
+        "input": "crops",
+        "roi": hagrid.__doc__.split("ROI from a crop:")[1].strip(),
+        "mapping": hagrid.HAGRID_TO_CUEKIT,
+        "unmapped_as_none": list(hagrid.UNMAPPED),
         "split": "held-out when the first byte of sha1(file name) is odd (perception/hands/hagrid.py)",
         "landmark_model": f"{landmark_model}/{landmark_variant}",
         "classifier": str(methods["model"].options.model_path),
@@ -137,7 +154,8 @@ def evaluate_crops(data: Path, landmark_model: str = "hand_landmark_full", landm
                 d = np.linalg.norm(lms[p][:, :2] - mp[p][:, :2], axis=1).mean()
                 d224.append(float(d * 224.0 / max(table[p]["roi_w"], 1e-6)))
         result["mediapipe"] = {
-            "status": "ok", "version": version,
+            "status": "ok",
+            "version": version,
             "input": "the same grey canvases; MediaPipe runs its own palm detector (static_image_mode)",
             "with_our_classifiers": {s: summarise(folders, mfound, mpreds, s) for s in SPLITS},
             "landmark_mean_px_at_224": float(np.mean(d224)) if d224 else None,
@@ -168,11 +186,21 @@ def plot_confusion(result: dict, path: Path) -> None:
         for i in range(len(rows)):
             for j in range(len(cols)):
                 if m[i, j] >= 0.01:
-                    ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=6,
-                            color="white" if m[i, j] > 0.5 else "black")
+                    ax.text(
+                        j,
+                        i,
+                        f"{m[i, j]:.2f}",
+                        ha="center",
+                        va="center",
+                        fontsize=6,
+                        color="white" if m[i, j] > 0.5 else "black",
+                    )
         lo = summ["model_lowest_goal_folder"]
-        ax.set_title(f"{s} half: {summ['images']} crops, 12 mapped + none {summ['model_accuracy_goal']:.3f} "
-                     f"(lowest {lo[0]} {lo[1]:.2f})", fontsize=9)
+        ax.set_title(
+            f"{s} half: {summ['images']} crops, 12 mapped + none {summ['model_accuracy_goal']:.3f} "
+            f"(lowest {lo[0]} {lo[1]:.2f})",
+            fontsize=9,
+        )
         ax.set_xlabel("predicted CueKit gesture")
     fig.suptitle(f"HaGRID crops through CueKit's palm detector + landmarks + classifier ({Path(result['data']).name})")
     fig.tight_layout()
@@ -184,9 +212,14 @@ def plot_confusion(result: dict, path: Path) -> None:
 def table_text(result: dict) -> str:
     lines = [f"hands eval on {result['data']} (crops, {result['landmark_model']}; split: {result['split']})", ""]
     mp = result["mediapipe"]
-    head = "| HaGRID folder | CueKit label | " + " | ".join(
-        f"{s} n / found / classifier / rules" + (" / MediaPipe lm + classifier" if mp.get("status") == "ok" else "")
-        for s in SPLITS) + " |"
+    head = (
+        "| HaGRID folder | CueKit label | "
+        + " | ".join(
+            f"{s} n / found / classifier / rules" + (" / MediaPipe lm + classifier" if mp.get("status") == "ok" else "")
+            for s in SPLITS
+        )
+        + " |"
+    )
     lines += [head, "|" + "---|" * (2 + len(SPLITS))]
     dev = result["cuekit"]["dev"]["per_folder"]
     for f in dev:
@@ -203,13 +236,17 @@ def table_text(result: dict) -> str:
         lines.append(f"| {f} | {hagrid.cuekit_label(f)} | " + " | ".join(cells) + " |")
     for s in SPLITS:
         x = result["cuekit"][s]
-        line = (f"{s}: 12 mapped + none: classifier {x['model_accuracy_goal']:.3f} (lowest "
-                f"{x['model_lowest_goal_folder'][0]} {x['model_lowest_goal_folder'][1]:.2f}), rules "
-                f"{x['rules_accuracy_goal']:.3f}; mute/three/two_up rejected as none {x['model_unmapped_as_none']:.2f}")
+        line = (
+            f"{s}: 12 mapped + none: classifier {x['model_accuracy_goal']:.3f} (lowest "
+            f"{x['model_lowest_goal_folder'][0]} {x['model_lowest_goal_folder'][1]:.2f}), rules "
+            f"{x['rules_accuracy_goal']:.3f}; mute/three/two_up rejected as none {x['model_unmapped_as_none']:.2f}"
+        )
         if mp.get("status") == "ok":
             y = mp["with_our_classifiers"][s]
-            line += (f"; MediaPipe found {y['with_hand']}/{y['images']} (ours {x['with_hand']}), its landmarks + "
-                     f"our classifier {y['model_accuracy_goal']:.3f} ({y['model_accuracy_goal_found']:.3f} on crops "
-                     f"where it found a hand; ours {x['model_accuracy_goal_found']:.3f})")
+            line += (
+                f"; MediaPipe found {y['with_hand']}/{y['images']} (ours {x['with_hand']}), its landmarks + "
+                f"our classifier {y['model_accuracy_goal']:.3f} ({y['model_accuracy_goal_found']:.3f} on crops "
+                f"where it found a hand; ours {x['model_accuracy_goal_found']:.3f})"
+            )
         lines.append(line)
     return "\n".join(lines)

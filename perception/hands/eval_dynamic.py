@@ -12,6 +12,7 @@ several sizes. A point pose of the kinematic hand model is translated so its ind
 track, and fed frame by frame to perception.hands.dynamic.DynamicGestureRecognizer (its thresholds are
 not changed here).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -55,8 +56,16 @@ def _pose(palm_px: float) -> np.ndarray:
     from perception.hands.landmarks import palm_size
     from perception.hands.synth import SynthOptions, sample
 
-    opt = SynthOptions(hand_px=(100.0, 100.0), angle_jitter=0.0, bone_jitter=0.0, landmark_noise=0.0,
-                       yaw_max=0.0, pitch_max=0.0, back_view_prob=0.0, left_prob=0.0)
+    opt = SynthOptions(
+        hand_px=(100.0, 100.0),
+        angle_jitter=0.0,
+        bone_jitter=0.0,
+        landmark_noise=0.0,
+        yaw_max=0.0,
+        pitch_max=0.0,
+        back_view_prob=0.0,
+        left_prob=0.0,
+    )
     lm = sample("point", np.random.default_rng(0), opt)
     lm = (lm - lm[8]) * (palm_px / palm_size(lm))
     return lm
@@ -67,8 +76,13 @@ def evaluate_point_history(path: Path) -> dict:
     from perception.stream.types import HandLandmarks
 
     tracks, bad = load_tracks(path)
-    out: dict = {"file": str(path), "tracks": len(tracks), "malformed_rows": bad,
-                 "assumed": {"fps": FPS, "image_px": list(IMAGE), "palm_px": list(PALM_PX)}, "by_palm_px": {}}
+    out: dict = {
+        "file": str(path),
+        "tracks": len(tracks),
+        "malformed_rows": bad,
+        "assumed": {"fps": FPS, "image_px": list(IMAGE), "palm_px": list(PALM_PX)},
+        "by_palm_px": {},
+    }
     for palm in PALM_PX:
         pose = _pose(palm)
         per: dict[str, dict] = {}
@@ -89,21 +103,35 @@ def evaluate_point_history(path: Path) -> dict:
             row["with_swipe"] += bool(swipes)
             row["travel_palms"].append(float(np.linalg.norm(np.ptp(tr, axis=0)) / palm))
         out["by_palm_px"][str(int(palm))] = {
-            k: {"tracks": v["tracks"], "with_swipe": v["with_swipe"],
+            k: {
+                "tracks": v["tracks"],
+                "with_swipe": v["with_swipe"],
                 "swipe_rate": round(v["with_swipe"] / v["tracks"], 4),
-                "median_extent_palms": round(float(np.median(v["travel_palms"])), 3)}
-            for k, v in per.items()}
+                "median_extent_palms": round(float(np.median(v["travel_palms"])), 3),
+            }
+            for k, v in per.items()
+        }
     return out
 
 
 def table_text(r: dict) -> str:
     w, h = r["assumed"]["image_px"]
-    lines = [(f"swipes on real fingertip tracks ({r['file']}, {r['tracks']} tracks of 16 frames; assumed "
-              f"{r['assumed']['fps']:.0f} fps, {w:.0f}x{h:.0f})"),
-             "", "| palm px | " + " | ".join(LABELS.values()) + " |", "|---|" + "---|" * len(LABELS)]
+    lines = [
+        (
+            f"swipes on real fingertip tracks ({r['file']}, {r['tracks']} tracks of 16 frames; assumed "
+            f"{r['assumed']['fps']:.0f} fps, {w:.0f}x{h:.0f})"
+        ),
+        "",
+        "| palm px | " + " | ".join(LABELS.values()) + " |",
+        "|---|" + "---|" * len(LABELS),
+    ]
     for palm, per in r["by_palm_px"].items():
-        cells = [f"{per[k]['with_swipe']}/{per[k]['tracks']} (extent {per[k]['median_extent_palms']:.2f})"
-                 if k in per else "-" for k in LABELS.values()]
+        cells = [
+            f"{per[k]['with_swipe']}/{per[k]['tracks']} (extent {per[k]['median_extent_palms']:.2f})"
+            if k in per
+            else "-"
+            for k in LABELS.values()
+        ]
         lines.append(f"| {palm} | " + " | ".join(cells) + " |")
     lines.append("")
     lines.append("cells: tracks with a swipe / tracks (median bounding-box diagonal of the track in palm sizes)")

@@ -9,6 +9,7 @@ each found hand (perception/hands/rules.count_extended_fingers) is scored agains
 MediaPipe 0.10.14 interpreter, MediaPipe's solutions.hands (static mode) runs on the same photos and is
 scored the same way, side by side.
 """
+
 from __future__ import annotations
 
 import csv
@@ -78,8 +79,10 @@ def score(labels: dict, hands: dict[str, list[np.ndarray]], iou_min: float = 0.5
         dets = hands.get(name, [])
         n_lab += len(labs)
         n_det += len(dets)
-        pairs = sorted(((box_iou(lb[0], landmark_box(d)), i, j) for i, lb in enumerate(labs)
-                        for j, d in enumerate(dets)), reverse=True)
+        pairs = sorted(
+            ((box_iou(lb[0], landmark_box(d)), i, j) for i, lb in enumerate(labs) for j, d in enumerate(dets)),
+            reverse=True,
+        )
         used_l, used_d = set(), set()
         for iou, i, j in pairs:
             if iou < iou_min or i in used_l or j in used_d:
@@ -96,23 +99,38 @@ def score(labels: dict, hands: dict[str, list[np.ndarray]], iou_min: float = 0.5
             per_count.setdefault(want, [0, 0])
             per_count[want][0] += got == want
             per_count[want][1] += 1
-    return {"labelled_hands": n_lab, "boxes": n_det, "matched": tp,
-            "recall": tp / n_lab if n_lab else 0.0, "precision": tp / n_det if n_det else 0.0,
-            "mean_iou_matched": float(np.mean(ious)) if ious else None,
-            "finger_count_accuracy": finger_ok / finger_n if finger_n else None,
-            "finger_count_within_1": float(np.mean([o <= 1 for o in finger_off])) if finger_off else None,
-            "finger_count_per_label": {str(k): f"{v[0]}/{v[1]}" for k, v in sorted(per_count.items())}}
+    return {
+        "labelled_hands": n_lab,
+        "boxes": n_det,
+        "matched": tp,
+        "recall": tp / n_lab if n_lab else 0.0,
+        "precision": tp / n_det if n_det else 0.0,
+        "mean_iou_matched": float(np.mean(ious)) if ious else None,
+        "finger_count_accuracy": finger_ok / finger_n if finger_n else None,
+        "finger_count_within_1": float(np.mean([o <= 1 for o in finger_off])) if finger_off else None,
+        "finger_count_per_label": {str(k): f"{v[0]}/{v[1]}" for k, v in sorted(per_count.items())},
+    }
 
 
-def evaluate_scenes(scenes: Path, landmark_model: str = "hand_landmark_full", landmark_variant: str = "fp32",
-                    mp_python: Path | None = None) -> dict:
+def evaluate_scenes(
+    scenes: Path,
+    landmark_model: str = "hand_landmark_full",
+    landmark_variant: str = "fp32",
+    mp_python: Path | None = None,
+) -> dict:
     import cv2
 
     from perception.hands.landmarker import HandLandmarker, HandLandmarkerOptions, RunningMode
 
     labels = load_labels(scenes)
-    lmk = HandLandmarker(HandLandmarkerOptions(running_mode=RunningMode.IMAGE, num_hands=2,
-                                               landmark_model=landmark_model, landmark_variant=landmark_variant))
+    lmk = HandLandmarker(
+        HandLandmarkerOptions(
+            running_mode=RunningMode.IMAGE,
+            num_hands=2,
+            landmark_model=landmark_model,
+            landmark_variant=landmark_variant,
+        )
+    )
     ours: dict[str, list[np.ndarray]] = {}
     missing = 0
     for k, name in enumerate(sorted(labels)):
@@ -125,17 +143,28 @@ def evaluate_scenes(scenes: Path, landmark_model: str = "hand_landmark_full", la
             _log(f"scenes: {k + 1}/{len(labels)} photos")
     if missing:
         _log(f"{missing} labelled photos missing or unreadable (their hands count as not found)")
-    result = {"scenes": str(scenes), "photos": len(labels), "unreadable": missing, "iou": 0.5,
-              "box": "axis-aligned box of the 21 landmarks, no margin",
-              "landmark_model": f"{landmark_model}/{landmark_variant}", "cuekit": score(labels, ours)}
+    result = {
+        "scenes": str(scenes),
+        "photos": len(labels),
+        "unreadable": missing,
+        "iou": 0.5,
+        "box": "axis-aligned box of the 21 landmarks, no margin",
+        "landmark_model": f"{landmark_model}/{landmark_variant}",
+        "cuekit": score(labels, ours),
+    }
     if mp_python is None:
         result["mediapipe"] = {"status": "skipped"}
         return result
     script = Path(__file__).with_name("mediapipe_reference.py")
     _log(f"running MediaPipe solutions.hands with {mp_python}")
     try:
-        out = subprocess.run([str(mp_python), str(script), "images", *[str(scenes / n) for n in sorted(labels)]],
-                             capture_output=True, text=True, timeout=900, check=True)
+        out = subprocess.run(
+            [str(mp_python), str(script), "images", *[str(scenes / n) for n in sorted(labels)]],
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=True,
+        )
         mp = json.loads(out.stdout)
     except (OSError, subprocess.SubprocessError, json.JSONDecodeError) as exc:
         _log(f"MediaPipe comparison skipped: {exc}")
@@ -148,17 +177,29 @@ def evaluate_scenes(scenes: Path, landmark_model: str = "hand_landmark_full", la
 
 def table_text(r: dict) -> str:
     c, m = r["cuekit"], r["mediapipe"]
-    rows = [("labelled hands", "labelled_hands"), ("boxes reported", "boxes"), ("matched at IoU 0.5", "matched"),
-            ("recall", "recall"), ("precision", "precision"), ("mean IoU of matches", "mean_iou_matched"),
-            ("finger count exact", "finger_count_accuracy"), ("finger count within 1", "finger_count_within_1")]
-    lines = [f"hand boxes in {r['scenes']} ({r['photos']} photos; box = {r['box']})", "",
-             "| | CueKit (ONNX) | MediaPipe |", "|---|---|---|"]
+    rows = [
+        ("labelled hands", "labelled_hands"),
+        ("boxes reported", "boxes"),
+        ("matched at IoU 0.5", "matched"),
+        ("recall", "recall"),
+        ("precision", "precision"),
+        ("mean IoU of matches", "mean_iou_matched"),
+        ("finger count exact", "finger_count_accuracy"),
+        ("finger count within 1", "finger_count_within_1"),
+    ]
+    lines = [
+        f"hand boxes in {r['scenes']} ({r['photos']} photos; box = {r['box']})",
+        "",
+        "| | CueKit (ONNX) | MediaPipe |",
+        "|---|---|---|",
+    ]
     for label, k in rows:
         a, b = c.get(k), m.get(k, m.get("status"))
-        fmt = (lambda v: f"{v:.3f}" if isinstance(v, float) else str(v))
+        fmt = lambda v: f"{v:.3f}" if isinstance(v, float) else str(v)
         lines.append(f"| {label} | {fmt(a)} | {fmt(b)} |")
-    lines.append(f"| finger count per label (right/n) | {c['finger_count_per_label']} | "
-                 f"{m.get('finger_count_per_label', '-')} |")
+    lines.append(
+        f"| finger count per label (right/n) | {c['finger_count_per_label']} | {m.get('finger_count_per_label', '-')} |"
+    )
     return "\n".join(lines)
 
 

@@ -8,6 +8,7 @@ showed the pose, t_end the frame that committed it. It is reported again only af
 something else. `python -m perception.hands.static_commit_eval` measures what each rule costs in latency
 and in false activations on pose-to-pose transitions.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -50,8 +51,12 @@ class _StaticState:
 
 
 class HandGestureRecognizer:
-    def __init__(self, options: HandGestureOptions | None = None, source_id: str = "hands",
-                 custom: CustomGestureSet | None = None) -> None:
+    def __init__(
+        self,
+        options: HandGestureOptions | None = None,
+        source_id: str = "hands",
+        custom: CustomGestureSet | None = None,
+    ) -> None:
         self.options = o = options or HandGestureOptions()
         self.classifier = GestureClassifier(o.classifier)
         if custom is None and o.custom_gestures_path is not None and Path(o.custom_gestures_path).exists():
@@ -61,8 +66,9 @@ class HandGestureRecognizer:
         self.source_id = source_id
         self._static: dict[int, _StaticState] = {}
 
-    def enroll_custom(self, name: str, examples: list[np.ndarray], use_orientation: bool = False,
-                      replace: bool = False) -> None:
+    def enroll_custom(
+        self, name: str, examples: list[np.ndarray], use_orientation: bool = False, replace: bool = False
+    ) -> None:
         """Enroll a custom pose (>= 5 landmark sets) and, when a path is configured, save the set."""
         self.custom.enroll(name, examples, use_orientation=use_orientation, replace=replace)
         if self.options.custom_gestures_path is not None:
@@ -88,8 +94,7 @@ class HandGestureRecognizer:
             st.frames += 1
             st.conf_sum += lab.confidence
             st.conf_min = min(st.conf_min, lab.confidence)
-            if st.frames >= self.options.min_static_frames and st.candidate != st.reported and \
-                    self._stable(st, t_ns):
+            if st.frames >= self.options.min_static_frames and st.candidate != st.reported and self._stable(st, t_ns):
                 st.reported = st.candidate
                 if st.candidate != "none":
                     obs.append(self._static_obs(st, t_ns, hand))
@@ -110,10 +115,15 @@ class HandGestureRecognizer:
 
     def _static_obs(self, st: _StaticState, t_ns: int, hand: HandLandmarks) -> Observation:
         lm = np.asarray(hand.image_xyz, dtype=np.float64)
-        payload = {"handedness": hand.handedness, "track_id": hand.track_id,
-                   "landmarks": np.round(lm, 2).tolist(), "static": True}
+        payload = {
+            "handedness": hand.handedness,
+            "track_id": hand.track_id,
+            "landmarks": np.round(lm, 2).tolist(),
+            "static": True,
+        }
         if st.candidate == "point":
             payload["index_tip"] = [float(lm[8, 0]), float(lm[8, 1])]
             payload["index_dir"] = _index_dir(lm)
-        return Observation("hand", st.candidate, st.conf_sum / max(st.frames, 1), st.since, t_ns, payload,
-                           self.source_id)
+        return Observation(
+            "hand", st.candidate, st.conf_sum / max(st.frames, 1), st.since, t_ns, payload, self.source_id
+        )

@@ -20,6 +20,7 @@ the canvas and the palm nearest the crop's centre gives the rotated ROI exactly 
 (roi.landmarks_to_rect, as the next video frame would use) and the landmark model once more; the
 refined landmarks are kept when their presence is not lower.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -32,9 +33,22 @@ import numpy as np
 from perception.hands.roi import Rect, landmarks_to_rect
 
 HAGRID_TO_CUEKIT: dict[str, str] = {
-    "call": "call", "dislike": "thumbs_down", "fist": "fist", "four": "four", "like": "thumbs_up",
-    "ok": "ok", "one": "point", "palm": "open_palm", "peace": "victory", "rock": "rock", "stop": "open_palm",
-    "stop_inverted": "open_palm", "none": "none", "mute": "none", "three": "none", "two_up": "none",
+    "call": "call",
+    "dislike": "thumbs_down",
+    "fist": "fist",
+    "four": "four",
+    "like": "thumbs_up",
+    "ok": "ok",
+    "one": "point",
+    "palm": "open_palm",
+    "peace": "victory",
+    "rock": "rock",
+    "stop": "open_palm",
+    "stop_inverted": "open_palm",
+    "none": "none",
+    "mute": "none",
+    "three": "none",
+    "two_up": "none",
 }
 # folders whose CueKit label is `none` although the hand shows a (HaGRID) gesture
 UNMAPPED = ("mute", "three", "two_up")
@@ -72,7 +86,7 @@ def canvas_for(crop_rgb: np.ndarray) -> tuple[np.ndarray, int, int]:
     side = round(CANVAS_FACTOR * max(h, w))
     canvas = np.full((side, side, 3), CANVAS_GREY, np.uint8)
     ox, oy = (side - w) // 2, (side - h) // 2
-    canvas[oy:oy + h, ox:ox + w] = crop_rgb
+    canvas[oy : oy + h, ox : ox + w] = crop_rgb
     return canvas, ox, oy
 
 
@@ -134,8 +148,13 @@ def _file_sha(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
-def landmark_table(data: Path, landmark_model: str = "hand_landmark_full", landmark_variant: str = "fp32",
-                   progress=None, use_cache: bool = True) -> dict[str, dict]:
+def landmark_table(
+    data: Path,
+    landmark_model: str = "hand_landmark_full",
+    landmark_variant: str = "fp32",
+    progress=None,
+    use_cache: bool = True,
+) -> dict[str, dict]:
     """Our landmarks for every crop under `data`: {path: {"folder", "split", "landmarks" (21,3) | None,
     "presence", "handedness", "roi_source", "roi_w"}}.
 
@@ -146,20 +165,40 @@ def landmark_table(data: Path, landmark_model: str = "hand_landmark_full", landm
     from perception.hands.landmarker import HandLandmarker, HandLandmarkerOptions, RunningMode
 
     items = list_crops(data)
-    lmk = HandLandmarker(HandLandmarkerOptions(running_mode=RunningMode.IMAGE, num_hands=4,
-                                               landmark_model=landmark_model, landmark_variant=landmark_variant))
-    key = hashlib.sha256("\n".join([ROI_METHOD, _file_sha(lmk.palm.path), _file_sha(lmk.landmark.path),
-                                    str(CANVAS_FACTOR), *(f"{f}/{p.name}" for f, p in items)]).encode())
+    lmk = HandLandmarker(
+        HandLandmarkerOptions(
+            running_mode=RunningMode.IMAGE,
+            num_hands=4,
+            landmark_model=landmark_model,
+            landmark_variant=landmark_variant,
+        )
+    )
+    key = hashlib.sha256(
+        "\n".join(
+            [
+                ROI_METHOD,
+                _file_sha(lmk.palm.path),
+                _file_sha(lmk.landmark.path),
+                str(CANVAS_FACTOR),
+                *(f"{f}/{p.name}" for f, p in items),
+            ]
+        ).encode()
+    )
     cache = CACHE_DIR / f"hagrid_landmarks_{key.hexdigest()[:20]}.npz"
     if use_cache and cache.is_file():
         z = np.load(cache, allow_pickle=False)
         table = {}
         for i, p in enumerate(z["paths"]):
             lm = z["landmarks"][i]
-            table[str(p)] = {"folder": str(z["folders"][i]), "split": split_of(p),
-                             "landmarks": None if np.isnan(lm).any() else lm,
-                             "presence": float(z["presence"][i]), "handedness": str(z["handedness"][i]),
-                             "roi_source": str(z["roi_source"][i]), "roi_w": float(z["roi_w"][i])}
+            table[str(p)] = {
+                "folder": str(z["folders"][i]),
+                "split": split_of(p),
+                "landmarks": None if np.isnan(lm).any() else lm,
+                "presence": float(z["presence"][i]),
+                "handedness": str(z["handedness"][i]),
+                "roi_source": str(z["roi_source"][i]),
+                "roi_w": float(z["roi_w"][i]),
+            }
         if progress:
             progress(f"landmarks of {len(table)} crops from cache {cache}")
         return table
@@ -174,9 +213,15 @@ def landmark_table(data: Path, landmark_model: str = "hand_landmark_full", landm
             skipped += 1
             continue
         r = crop_landmarks(lmk, np.ascontiguousarray(img[:, :, ::-1]))
-        table[str(p)] = {"folder": folder, "split": split_of(p), "landmarks": r.landmarks,
-                         "presence": r.presence, "handedness": r.handedness, "roi_source": r.roi_source,
-                         "roi_w": r.roi_w}
+        table[str(p)] = {
+            "folder": folder,
+            "split": split_of(p),
+            "landmarks": r.landmarks,
+            "presence": r.presence,
+            "handedness": r.handedness,
+            "roi_source": r.roi_source,
+            "roi_w": r.roi_w,
+        }
         if progress and (k + 1) % 200 == 0:
             progress(f"landmarks: {k + 1}/{len(items)} crops")
     if progress and skipped:
@@ -186,12 +231,17 @@ def landmark_table(data: Path, landmark_model: str = "hand_landmark_full", landm
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     paths = list(table)
     tmp = cache.with_suffix(".tmp.npz")
-    np.savez(tmp, paths=np.array(paths), folders=np.array([table[p]["folder"] for p in paths]),
-             landmarks=np.stack([table[p]["landmarks"] if table[p]["landmarks"] is not None
-                                 else np.full((21, 3), np.nan) for p in paths]),
-             presence=np.array([table[p]["presence"] for p in paths]),
-             handedness=np.array([table[p]["handedness"] for p in paths]),
-             roi_source=np.array([table[p]["roi_source"] for p in paths]),
-             roi_w=np.array([table[p]["roi_w"] for p in paths]))
+    np.savez(
+        tmp,
+        paths=np.array(paths),
+        folders=np.array([table[p]["folder"] for p in paths]),
+        landmarks=np.stack(
+            [table[p]["landmarks"] if table[p]["landmarks"] is not None else np.full((21, 3), np.nan) for p in paths]
+        ),
+        presence=np.array([table[p]["presence"] for p in paths]),
+        handedness=np.array([table[p]["handedness"] for p in paths]),
+        roi_source=np.array([table[p]["roi_source"] for p in paths]),
+        roi_w=np.array([table[p]["roi_w"] for p in paths]),
+    )
     tmp.replace(cache)
     return table

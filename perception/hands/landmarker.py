@@ -11,6 +11,7 @@ runs only while fewer than `num_hands` hands are tracked (and then at most every
 frames while at least one hand is tracked), and landmarks are One-Euro smoothed. IMAGE mode detects
 on every call and does not smooth. Images are RGB uint8 HxWx3 (pass `bgr=True` for OpenCV frames).
 """
+
 from __future__ import annotations
 
 import enum
@@ -136,8 +137,9 @@ class HandLandmarker:
             raise ValueError("result_callback is required in LIVE_STREAM mode and only allowed there")
         self.options = o
         self.palm = _Session(_model_path(o.palm_model_path, o.palm_model, o.palm_variant), o.num_threads)
-        self.landmark = _Session(_model_path(o.landmark_model_path, o.landmark_model, o.landmark_variant),
-                                 o.num_threads)
+        self.landmark = _Session(
+            _model_path(o.landmark_model_path, o.landmark_model, o.landmark_variant), o.num_threads
+        )
         self.anchors = ssd_anchors(192)
         self._tracks: list[_Track] = []
         self._next_id = 1
@@ -201,8 +203,9 @@ class HandLandmarker:
 
     def _mode(self, mode: RunningMode) -> None:
         if self.options.running_mode is not mode:
-            raise ValueError(f"this HandLandmarker runs in {self.options.running_mode.name} mode; "
-                             f"{mode.name} calls are not allowed")
+            raise ValueError(
+                f"this HandLandmarker runs in {self.options.running_mode.name} mode; {mode.name} calls are not allowed"
+            )
 
     def _check_time(self, t_ns: int) -> None:
         if self._last_t is not None and t_ns <= self._last_t:
@@ -212,8 +215,9 @@ class HandLandmarker:
     @staticmethod
     def _rgb(image: np.ndarray, bgr: bool) -> np.ndarray:
         if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
-            raise TypeError(f"image must be a uint8 numpy array, got "
-                            f"{type(image).__name__} {getattr(image, 'dtype', '')}")
+            raise TypeError(
+                f"image must be a uint8 numpy array, got {type(image).__name__} {getattr(image, 'dtype', '')}"
+            )
         if image.ndim == 2:
             image = np.repeat(image[:, :, None], 3, axis=2)
         if image.ndim != 3 or image.shape[2] not in (3, 4) or image.shape[0] < 8 or image.shape[1] < 8:
@@ -233,8 +237,16 @@ class HandLandmarker:
         o = self.options
         tensor, lb = letterbox(rgb, (192, 192))
         out = self.palm.run(tensor)
-        dets = decode_detections(out["boxes"], out["score_logits"], self.anchors, 192.0, 7,
-                                 o.min_hand_detection_confidence, 0.3, max_out=o.num_hands)
+        dets = decode_detections(
+            out["boxes"],
+            out["score_logits"],
+            self.anchors,
+            192.0,
+            7,
+            o.min_hand_detection_confidence,
+            0.3,
+            max_out=o.num_hands,
+        )
         rois = []
         for d in dets:
             corners = lb.to_image(np.array([[d.box[0], d.box[1]], [d.box[2], d.box[3]]]))
@@ -249,8 +261,9 @@ class HandLandmarker:
         from native.image import image_to_tensor
 
         h, w = rgb.shape[:2]
-        tensor, tf = image_to_tensor(rgb, rect.normalized((w, h)), rect.rotation, (224, 224),
-                                     keep_aspect=True, border="replicate")
+        tensor, tf = image_to_tensor(
+            rgb, rect.normalized((w, h)), rect.rotation, (224, 224), keep_aspect=True, border="replicate"
+        )
         out = self.landmark.run(tensor)
         lm = tf.to_image(out["landmarks"].reshape(21, 3).astype(np.float64))
         lm[:, 2] *= Z_SCALE
@@ -308,8 +321,9 @@ class HandLandmarker:
         tr.rect = Rect(r.xc + dx, r.yc + dy, r.w, r.h, r.rotation)
         return tr
 
-    def _detect_new(self, rgb: np.ndarray, tracks: list[_Track], t_ns: int, tracking: bool,
-                    timings: dict[str, float]) -> list[_Track]:
+    def _detect_new(
+        self, rgb: np.ndarray, tracks: list[_Track], t_ns: int, tracking: bool, timings: dict[str, float]
+    ) -> list[_Track]:
         o = self.options
         t0 = time.perf_counter()
         new: list[_Track] = []
@@ -334,8 +348,15 @@ class HandLandmarker:
         self._next_id += 1
         return self._next_id - 1
 
-    def _run_tracks(self, rgb: np.ndarray, tracks: list[_Track], t_ns: int, kept: list[_Track],
-                    hands: list[HandLandmarks], rois: list[Rect]) -> int:
+    def _run_tracks(
+        self,
+        rgb: np.ndarray,
+        tracks: list[_Track],
+        t_ns: int,
+        kept: list[_Track],
+        hands: list[HandLandmarks],
+        rois: list[Rect],
+    ) -> int:
         """Landmarks for each track; survivors go to `kept`. Returns how many tracks were lost."""
         o = self.options
         lost = 0
@@ -360,8 +381,9 @@ class HandLandmarker:
             is_right = right > 0.5
             if not o.image_is_mirrored:
                 is_right = not is_right  # the model assumes a mirrored (selfie) image
-            hands.append(HandLandmarks(out_lm, int(t_ns), "right" if is_right else "left", presence, world,
-                                       tr.track_id))
+            hands.append(
+                HandLandmarks(out_lm, int(t_ns), "right" if is_right else "left", presence, world, tr.track_id)
+            )
         return lost
 
     def _new_filter(self, tracking: bool) -> OneEuroFilter | None:

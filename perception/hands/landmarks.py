@@ -4,6 +4,7 @@ Landmarks are (21, 3) arrays: x, y in image pixels (y down), z relative depth in
 (MediaPipe's convention: smaller z is nearer the camera, wrist at 0). One feature function serves the
 trained classifier, the few-shot prototypes and the tests, so they always agree on what a pose is.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -20,14 +21,30 @@ TIPS = (4, 8, 12, 16, 20)
 PALM = (0, 5, 9, 13, 17)
 
 CONNECTIONS: tuple[tuple[int, int], ...] = (
-    (0, 1), (1, 2), (2, 3), (3, 4),
-    (0, 5), (5, 6), (6, 7), (7, 8),
-    (5, 9), (9, 10), (10, 11), (11, 12),
-    (9, 13), (13, 14), (14, 15), (15, 16),
-    (13, 17), (0, 17), (17, 18), (18, 19), (19, 20),
+    (0, 1),
+    (1, 2),
+    (2, 3),
+    (3, 4),
+    (0, 5),
+    (5, 6),
+    (6, 7),
+    (7, 8),
+    (5, 9),
+    (9, 10),
+    (10, 11),
+    (11, 12),
+    (9, 13),
+    (13, 14),
+    (14, 15),
+    (15, 16),
+    (13, 17),
+    (0, 17),
+    (17, 18),
+    (18, 19),
+    (19, 20),
 )
 
-_TIP_PAIRS = tuple((a, b) for i, a in enumerate(TIPS) for b in TIPS[i + 1:])
+_TIP_PAIRS = tuple((a, b) for i, a in enumerate(TIPS) for b in TIPS[i + 1 :])
 # shape part (60 rotation/mirror-normalised coords + 10 tip-tip + 5 tip-wrist distances), then 4 values
 # of orientation in the image (hand axis, thumb direction): thumbs up and down differ only there.
 N_SHAPE_FEATURES = 60 + len(_TIP_PAIRS) + 5
@@ -80,8 +97,15 @@ def features(lm: np.ndarray) -> np.ndarray:
         raise ValueError(f"batched hand landmarks must have shape (N, 21, 3), got {a.shape}")
     n = a.shape[0]
     rel = a - a[:, :1, :]
-    scale = np.stack([np.linalg.norm(rel[:, 5], axis=1), np.linalg.norm(rel[:, 9], axis=1),
-                      np.linalg.norm(rel[:, 17], axis=1), np.linalg.norm(a[:, 5] - a[:, 17], axis=1)], 1)
+    scale = np.stack(
+        [
+            np.linalg.norm(rel[:, 5], axis=1),
+            np.linalg.norm(rel[:, 9], axis=1),
+            np.linalg.norm(rel[:, 17], axis=1),
+            np.linalg.norm(a[:, 5] - a[:, 17], axis=1),
+        ],
+        1,
+    )
     scale = np.maximum(scale.mean(axis=1), 1e-6)
     rel = rel / scale[:, None, None]
     # rotate so wrist -> middle MCP points up (-y)
@@ -125,8 +149,9 @@ def distance_features(lm: np.ndarray) -> np.ndarray:
     elif a.ndim != 3 or a.shape[1:] != (21, 3):
         raise ValueError(f"batched hand landmarks must have shape (N, 21, 3), got {a.shape}")
     d = np.linalg.norm(a[:, :, None, :] - a[:, None, :, :], axis=3)[:, _IU[0], _IU[1]]
-    scale = np.maximum(np.mean([d[:, _pair(0, 5)], d[:, _pair(0, 9)], d[:, _pair(0, 17)], d[:, _pair(5, 17)]],
-                               axis=0), 1e-6)
+    scale = np.maximum(
+        np.mean([d[:, _pair(0, 5)], d[:, _pair(0, 9)], d[:, _pair(0, 17)], d[:, _pair(5, 17)]], axis=0), 1e-6
+    )
     out = (d / scale[:, None]).astype(np.float32)
     return out[0] if single else out
 

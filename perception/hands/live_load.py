@@ -11,6 +11,7 @@ core must spend to keep up (a live LATEST queue drops camera frames beyond that)
 fp32 and with int8 landmarks on the same frames; the "without hand tracking" total (speech + wrist) is
 the baseline of the same run.
 """
+
 from __future__ import annotations
 
 import sys
@@ -75,41 +76,60 @@ def measure(seconds: float = 10.0, photo: Path | None = None) -> dict:
     src = cv2.imread(str(photo))
     n_frames = int(seconds * FPS)
     _log(f"live load: {seconds:.0f} s of input ({n_frames} frames, audio, IMU)")
-    frames = [VideoFrame(f, int(i * 1e9 / FPS), i, source_id="camera")
-              for i, f in enumerate(synthetic_video(src, n_frames))]
+    frames = [
+        VideoFrame(f, int(i * 1e9 / FPS), i, source_id="camera") for i, f in enumerate(synthetic_video(src, n_frames))
+    ]
     audio = _audio(seconds)
-    chunks = [AudioChunk(audio[i:i + 512].copy(), RATE, int(i * 1e9 / RATE), seq=k)
-              for k, i in enumerate(range(0, len(audio) - 511, 512))]
+    chunks = [
+        AudioChunk(audio[i : i + 512].copy(), RATE, int(i * 1e9 / RATE), seq=k)
+        for k, i in enumerate(range(0, len(audio) - 511, 512))
+    ]
     kinds = ["flick_left", "twist_cw", "double_tap", "shake", "flick_up"]
-    imu = render(Scene(seconds, [SimEvent(kinds[k % len(kinds)], 1.0 + 2.0 * k) for k in range(int(seconds // 2))],
-                       seed=3), IMU_HZ, t0_ns=0)
+    imu = render(
+        Scene(seconds, [SimEvent(kinds[k % len(kinds)], 1.0 + 2.0 * k) for k in range(int(seconds // 2))], seed=3),
+        IMU_HZ,
+        t0_ns=0,
+    )
     from perception.stream.types import ImuBatch
 
-    batches = [ImuBatch(t_ns=imu.t_ns[i:i + 10], accel=imu.accel[i:i + 10], gyro=imu.gyro[i:i + 10], seq=k,
-                        source_id="wrist") for k, i in enumerate(range(0, len(imu), 10))]
+    batches = [
+        ImuBatch(
+            t_ns=imu.t_ns[i : i + 10], accel=imu.accel[i : i + 10], gyro=imu.gyro[i : i + 10], seq=k, source_id="wrist"
+        )
+        for k, i in enumerate(range(0, len(imu), 10))
+    ]
     cpu: dict[str, float] = {}
     emitted: dict[str, int] = {}
     for variant in ("fp32", "int8"):
-        stage = HandStage(HandStageOptions(landmarker=HandLandmarkerOptions(running_mode=RunningMode.VIDEO,
-                                                                             landmark_variant=variant)))
+        stage = HandStage(
+            HandStageOptions(landmarker=HandLandmarkerOptions(running_mode=RunningMode.VIDEO, landmark_variant=variant))
+        )
         cpu[f"hands_{variant}"], emitted[f"hands_{variant}"] = _run(stage, frames)
         _log(f"hand tracking {variant}: {cpu[f'hands_{variant}']:.2f} CPU s")
-    cpu["speech"], emitted["speech"] = _run(SpeechStage(SpeechStageOptions(context=barista / "coffee_maker.yaml")),
-                                            chunks)
+    cpu["speech"], emitted["speech"] = _run(
+        SpeechStage(SpeechStageOptions(context=barista / "coffee_maker.yaml")), chunks
+    )
     _log(f"speech: {cpu['speech']:.2f} CPU s")
     cpu["wrist"], emitted["wrist"] = _run(WristGestureRecognizer(), batches)
     per_s = {k: v / seconds for k, v in cpu.items()}
     base = per_s["speech"] + per_s["wrist"]
     return {
-        "seconds_of_input": seconds, "video": f"{n_frames} frames 640x480 at {FPS} fps", "audio": f"{RATE} Hz",
-        "imu": f"{IMU_HZ} Hz", "photo": str(photo), "threads": 1,
+        "seconds_of_input": seconds,
+        "video": f"{n_frames} frames 640x480 at {FPS} fps",
+        "audio": f"{RATE} Hz",
+        "imu": f"{IMU_HZ} Hz",
+        "photo": str(photo),
+        "threads": 1,
         "cpu_s_per_input_s": {k: round(v, 4) for k, v in per_s.items()},
-        "total_cpu_s_per_input_s": {"with_hands_fp32": round(base + per_s["hands_fp32"], 4),
-                                    "with_hands_int8": round(base + per_s["hands_int8"], 4),
-                                    "without_hand_tracking": round(base, 4)},
+        "total_cpu_s_per_input_s": {
+            "with_hands_fp32": round(base + per_s["hands_fp32"], 4),
+            "with_hands_int8": round(base + per_s["hands_int8"], 4),
+            "without_hand_tracking": round(base, 4),
+        },
         "ratio_with_hands_over_without": {
             "fp32": round((base + per_s["hands_fp32"]) / base, 3) if base else None,
-            "int8": round((base + per_s["hands_int8"]) / base, 3) if base else None},
+            "int8": round((base + per_s["hands_int8"]) / base, 3) if base else None,
+        },
         "hand_ms_per_frame_cpu": {v: round(1e3 * cpu[f"hands_{v}"] / n_frames, 2) for v in ("fp32", "int8")},
         "outputs": emitted,
     }
@@ -122,8 +142,11 @@ def plot(r: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     c = r["cpu_s_per_input_s"]
-    cases = [("without hand\ntracking", 0.0), ("hand tracking\nfp32", c["hands_fp32"]),
-             ("hand tracking\nint8", c["hands_int8"])]
+    cases = [
+        ("without hand\ntracking", 0.0),
+        ("hand tracking\nfp32", c["hands_fp32"]),
+        ("hand tracking\nint8", c["hands_int8"]),
+    ]
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
     x = np.arange(len(cases))
     ax.bar(x, [c["wrist"]] * 3, 0.55, label="wrist (200 Hz IMU)")

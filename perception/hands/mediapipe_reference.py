@@ -9,6 +9,7 @@ project's environment; it imports nothing from CueKit, so it can be run by that 
 landmarks in pixels, handedness, time. `bench-video`: N frames of 640x480 with a moving hand photo
 pasted in, static_image_mode=False (MediaPipe tracks), median ms per frame.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,13 @@ from pathlib import Path
 def _hands(static: bool, max_hands: int = 2):
     import mediapipe as mp
 
-    return mp.solutions.hands.Hands(static_image_mode=static, max_num_hands=max_hands, model_complexity=1,
-                                    min_detection_confidence=0.5, min_tracking_confidence=0.5)
+    return mp.solutions.hands.Hands(
+        static_image_mode=static,
+        max_num_hands=max_hands,
+        model_complexity=1,
+        min_detection_confidence=0.5,
+        min_tracking_confidence=0.5,
+    )
 
 
 def _parse(res, w: int, h: int) -> list[dict]:
@@ -79,9 +85,15 @@ def bench_video(n: int, photo: str) -> dict:
             landmarks.append(hs[0]["landmarks"] if hs else None)
     warm = times[5:] if len(times) > 10 else times
     warm_cpu = cpu[5:] if len(cpu) > 10 else cpu
-    return {"mediapipe": __import__("mediapipe").__version__, "frames": n, "frames_with_hand": found,
-            "median_ms": float(np.median(warm)), "mean_ms": float(np.mean(warm)),
-            "cpu_median_ms": float(np.median(warm_cpu)), "landmarks": landmarks}
+    return {
+        "mediapipe": __import__("mediapipe").__version__,
+        "frames": n,
+        "frames_with_hand": found,
+        "median_ms": float(np.median(warm)),
+        "mean_ms": float(np.mean(warm)),
+        "cpu_median_ms": float(np.median(warm_cpu)),
+        "landmarks": landmarks,
+    }
 
 
 def synthetic_video(src, n: int):
@@ -100,7 +112,7 @@ def synthetic_video(src, n: int):
         dx = int((640 - iw) / 2 + 30 * np.sin(i / 15.0))
         dy = (480 - ih) // 2
         x0, x1 = max(dx, 0), min(dx + iw, 640)
-        canvas[dy:dy + ih, x0:x1] = img[:, x0 - dx:x1 - dx]
+        canvas[dy : dy + ih, x0:x1] = img[:, x0 - dx : x1 - dx]
         frames.append(canvas)
     return frames
 

@@ -7,6 +7,7 @@ Both follow MediaPipe's hand graphs (parameters in ../shared/docs/hand-models.md
   and MCP/PIP joints measured in the rotated frame; shift y by -0.1; square on the long side; scale 2.0.
 All geometry is in image pixels so rotations are not skewed by the image's aspect ratio.
 """
+
 from __future__ import annotations
 
 import math
@@ -50,8 +51,7 @@ def _rotation(x0: float, y0: float, x1: float, y1: float) -> float:
     return normalize_radians(math.pi / 2 - math.atan2(-(y1 - y0), x1 - x0))
 
 
-def transform_rect(r: Rect, scale: float, shift_x: float = 0.0, shift_y: float = 0.0,
-                   square_long: bool = True) -> Rect:
+def transform_rect(r: Rect, scale: float, shift_x: float = 0.0, shift_y: float = 0.0, square_long: bool = True) -> Rect:
     """MediaPipe's RectTransformationCalculator on a pixel rect."""
     c, s = math.cos(r.rotation), math.sin(r.rotation)
     xc = r.xc + r.w * shift_x * c - r.h * shift_y * s
@@ -62,8 +62,9 @@ def transform_rect(r: Rect, scale: float, shift_x: float = 0.0, shift_y: float =
     return Rect(xc, yc, w * scale, h * scale, r.rotation)
 
 
-def palm_to_rect(box_px: tuple[float, float, float, float], keypoints_px: np.ndarray,
-                 scale: float = 2.6, shift_y: float = -0.5) -> Rect:
+def palm_to_rect(
+    box_px: tuple[float, float, float, float], keypoints_px: np.ndarray, scale: float = 2.6, shift_y: float = -0.5
+) -> Rect:
     """Palm detection (axis-aligned box xmin, ymin, xmax, ymax and 7 keypoints, image pixels) -> hand ROI."""
     xmin, ymin, xmax, ymax = box_px
     kp = np.asarray(keypoints_px, dtype=np.float64)

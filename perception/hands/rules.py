@@ -5,6 +5,7 @@ invariant to where the hand is and how it is turned); the thumb is "out" when it
 index MCP and the palm. Tip contact between thumb and index decides OK / pinch first. Thumbs up vs
 down is the only rule that reads the image direction.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

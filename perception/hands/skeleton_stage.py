@@ -9,6 +9,7 @@ frame missing a hand of the previous one waits for the next frame as before. A h
 its frame was recognised starts with the next frame (`late_members`). A gap in the stream means the
 hands left the view: the recogniser is told so, which ends pinches and holds.
 """
+
 from __future__ import annotations
 
 import logging
@@ -25,8 +26,9 @@ MS = 1_000_000
 class HandSkeletonStage(Stage):
     name = "hand-gestures"
 
-    def __init__(self, options: HandGestureOptions | None = None, name: str | None = None,
-                 lost_after_ms: float = 150.0) -> None:
+    def __init__(
+        self, options: HandGestureOptions | None = None, name: str | None = None, lost_after_ms: float = 150.0
+    ) -> None:
         super().__init__(name)
         self.options = options or HandGestureOptions()
         self.lost_after_ns = int(lost_after_ms * MS)
@@ -45,8 +47,7 @@ class HandSkeletonStage(Stage):
     def process(self, item: object, emit: Emit) -> None:
         if not isinstance(item, HandLandmarks) or getattr(item.image_xyz, "shape", None) != (21, 3):
             self.malformed += 1
-            log.warning("%s: skipping %s (expected HandLandmarks with 21x3 points)", self.name,
-                        type(item).__name__)
+            log.warning("%s: skipping %s (expected HandLandmarks with 21x3 points)", self.name, type(item).__name__)
             return
         if self._t is not None and item.t_capture_ns < self._t:
             self.malformed += 1

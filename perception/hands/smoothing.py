@@ -4,6 +4,7 @@ Adaptive low-pass: at rest the cutoff is `min_cutoff` Hz (jitter removed), and i
 (`beta`), so fast motion is not lagged. Speed is measured in hand sizes per second, so one setting
 works for a hand near the camera and one far away.
 """
+
 from __future__ import annotations
 
 import math

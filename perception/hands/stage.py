@@ -5,6 +5,7 @@ stage works on the newest frame and drops the stale ones (counted by the channel
 never reported late. Each HandLandmarks carries the frame's capture time and sequence number; each
 Observation's span is in capture times too, so fusion can align it with speech and IMU.
 """
+
 from __future__ import annotations
 
 import logging
@@ -22,7 +23,8 @@ log = logging.getLogger("cuekit.hands")
 @dataclass(slots=True)
 class HandStageOptions:
     landmarker: HandLandmarkerOptions = field(
-        default_factory=lambda: HandLandmarkerOptions(running_mode=RunningMode.VIDEO))
+        default_factory=lambda: HandLandmarkerOptions(running_mode=RunningMode.VIDEO)
+    )
     gestures: HandGestureOptions = field(default_factory=HandGestureOptions)
     emit_landmarks: bool = True
     emit_gestures: bool = True
@@ -33,9 +35,13 @@ class HandStage(Stage):
     input_policy = QueuePolicy.LATEST
     input_capacity = 2
 
-    def __init__(self, options: HandStageOptions | None = None, name: str | None = None,
-                 landmarker: HandLandmarker | None = None, recognizer: HandGestureRecognizer | None = None
-                 ) -> None:
+    def __init__(
+        self,
+        options: HandStageOptions | None = None,
+        name: str | None = None,
+        landmarker: HandLandmarker | None = None,
+        recognizer: HandGestureRecognizer | None = None,
+    ) -> None:
         super().__init__(name)
         self.options = options or HandStageOptions()
         if self.options.landmarker.running_mode is not RunningMode.VIDEO:
@@ -59,8 +65,13 @@ class HandStage(Stage):
             return
         if self._last_t is not None and item.t_capture_ns <= self._last_t:
             self.malformed += 1
-            log.warning("%s: skipping frame %d: capture time %d is not after %d", self.name, item.seq,
-                        item.t_capture_ns, self._last_t)
+            log.warning(
+                "%s: skipping frame %d: capture time %d is not after %d",
+                self.name,
+                item.seq,
+                item.t_capture_ns,
+                self._last_t,
+            )
             return
         try:
             res = self.landmarker.detect_for_video(item.image, item.t_capture_ns, bgr=item.image.ndim == 3)

@@ -10,6 +10,7 @@ is from the first frame at which B is fully formed to B's commit. B not committe
 The classifier was trained on other seeds of the same model (train_gestures.py), and the rule
 parameters are not tuned on these sequences: they are reported for the candidate rules below.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,7 +56,7 @@ def _pose_pair(a: str, b: str, rng: np.random.Generator) -> tuple[np.ndarray, np
     states = "".join(rng.choice(list("TFH"))) + "".join(rng.choice(list("ECH"), 4))
     lm_mid = synth._pose_from_states(model, rng, states, opt.angle_jitter)
     for _ in range(500):  # a view in which a thumbs pose really points up (or down), as synth.sample demands
-        seed, roll = int(rng.integers(2 ** 31)), float(rng.uniform(-np.pi, np.pi))
+        seed, roll = int(rng.integers(2**31)), float(rng.uniform(-np.pi, np.pi))
         pa = synth._place(la, np.random.default_rng(seed), opt, roll)
         pb = synth._place(lb, np.random.default_rng(seed), opt, roll)
         if _thumb_ok(a, pa) and _thumb_ok(b, pb):
@@ -84,6 +85,7 @@ def make_sequences(n: int, seed: int) -> list[dict]:
 
         def jitter(noise: float = noise) -> np.ndarray:
             return rng.normal(0, noise, (21, 3)) * np.array([1, 1, 0.3])
+
         if morph_ms > 0:
             for _ in range(int(0.3 * HZ)):
                 frames.append((t, pa + jitter()))
@@ -101,14 +103,25 @@ def make_sequences(n: int, seed: int) -> list[dict]:
         for _ in range(int(0.6 * HZ)):
             frames.append((t, pb + jitter()))
             t += 1000 / HZ
-        out.append({"a": POSES[a] if morph_ms > 0 else None, "b": POSES[b], "morph_ms": morph_ms,
-                    "formed_ms": formed, "frames": frames})
+        out.append(
+            {
+                "a": POSES[a] if morph_ms > 0 else None,
+                "b": POSES[b],
+                "morph_ms": morph_ms,
+                "formed_ms": formed,
+                "frames": frames,
+            }
+        )
     return out
 
 
 def run_rule(rule: Rule, seqs: list[dict]) -> dict:
-    opts = HandGestureOptions(min_static_ms=rule.min_static_ms, min_static_frames=rule.min_static_frames,
-                              stable_confidence=rule.stable_confidence, emit_dynamic=False)
+    opts = HandGestureOptions(
+        min_static_ms=rule.min_static_ms,
+        min_static_frames=rule.min_static_frames,
+        stable_confidence=rule.stable_confidence,
+        emit_dynamic=False,
+    )
     rec = HandGestureRecognizer(opts)
     lat, false_acts, missed = [], 0, 0
     for s in seqs:
@@ -129,10 +142,15 @@ def run_rule(rule: Rule, seqs: list[dict]) -> dict:
         else:
             lat.append(seen_b - s["formed_ms"])
     a = np.asarray(lat) if lat else np.zeros(1)
-    return {"rule": rule.name, "n": len(seqs), "latency_p50_ms": round(float(np.percentile(a, 50)), 1),
-            "latency_p95_ms": round(float(np.percentile(a, 95)), 1), "missed": missed,
-            "false_activations": false_acts,
-            "false_per_100_transitions": round(100.0 * false_acts / max(len(seqs), 1), 1)}
+    return {
+        "rule": rule.name,
+        "n": len(seqs),
+        "latency_p50_ms": round(float(np.percentile(a, 50)), 1),
+        "latency_p95_ms": round(float(np.percentile(a, 95)), 1),
+        "missed": missed,
+        "false_activations": false_acts,
+        "false_per_100_transitions": round(100.0 * false_acts / max(len(seqs), 1), 1),
+    }
 
 
 def plot(rows: list[dict], path: str) -> None:
@@ -144,8 +162,13 @@ def plot(rows: list[dict], path: str) -> None:
     fig, ax = plt.subplots(figsize=(7, 4))
     for r in rows:
         ax.scatter(r["latency_p95_ms"], r["false_per_100_transitions"], s=40)
-        ax.annotate(r["rule"], (r["latency_p95_ms"], r["false_per_100_transitions"]), fontsize=8,
-                    xytext=(4, 4), textcoords="offset points")
+        ax.annotate(
+            r["rule"],
+            (r["latency_p95_ms"], r["false_per_100_transitions"]),
+            fontsize=8,
+            xytext=(4, 4),
+            textcoords="offset points",
+        )
     ax.set_xlabel("pose formed -> committed, p95 (ms, 30 Hz frames)")
     ax.set_ylabel("false activations per 100 transitions")
     ax.set_title("Static-pose commit rules on synthetic pose transitions")
@@ -154,8 +177,9 @@ def plot(rows: list[dict], path: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m perception.hands.static_commit_eval",
-                                 description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m perception.hands.static_commit_eval", description=__doc__.split("\n")[0]
+    )
     ap.add_argument("--transitions", type=int, default=300)
     ap.add_argument("--seed", type=int, default=20261201)
     ap.add_argument("--plot")
@@ -170,8 +194,11 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(run_rule(rule, seqs))
         if not a.json:
             r = rows[-1]
-            print(f"{r['rule']:<34} latency p50 {r['latency_p50_ms']:>6} p95 {r['latency_p95_ms']:>6} ms   "
-                  f"false {r['false_per_100_transitions']:>5} /100   missed {r['missed']}", flush=True)
+            print(
+                f"{r['rule']:<34} latency p50 {r['latency_p50_ms']:>6} p95 {r['latency_p95_ms']:>6} ms   "
+                f"false {r['false_per_100_transitions']:>5} /100   missed {r['missed']}",
+                flush=True,
+            )
     if a.plot:
         plot(rows, a.plot)
     if a.json:

@@ -7,6 +7,7 @@ at a random distance, projected to pixels and jittered. Each pose class is a dis
 angles; `none` samples finger states that match no class, plus half-curled "relaxed" hands.
 Thumbs up/down are labelled from where the thumb actually points in the image.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,8 +17,19 @@ import numpy as np
 from perception.hands.landmarks import FINGERS
 
 CLASSES: tuple[str, ...] = (
-    "none", "open_palm", "fist", "point", "thumbs_up", "thumbs_down", "victory", "ok", "pinch",
-    "call", "rock", "four", "i_love_you",
+    "none",
+    "open_palm",
+    "fist",
+    "point",
+    "thumbs_up",
+    "thumbs_down",
+    "victory",
+    "ok",
+    "pinch",
+    "call",
+    "rock",
+    "four",
+    "i_love_you",
 )
 
 # Finger MCP positions (u, v) in units of the wrist->middle-MCP length, finger bone lengths
@@ -30,8 +42,15 @@ _THUMB_BONES = (0.43, 0.33, 0.27)
 
 # finger states: E extended, C curled; "thumb" T out, F folded across the palm
 _STATES: dict[str, str] = {
-    "open_palm": "TEEEE", "four": "FEEEE", "fist": "FCCCC", "point": "FECCC", "thumbs": "TCCCC",
-    "victory": "FEECC", "call": "TCCCE", "rock": "FECCE", "i_love_you": "TECCE",
+    "open_palm": "TEEEE",
+    "four": "FEEEE",
+    "fist": "FCCCC",
+    "point": "FECCC",
+    "thumbs": "TCCCC",
+    "victory": "FEECC",
+    "call": "TCCCE",
+    "rock": "FECCE",
+    "i_love_you": "TECCE",
 }
 _CLASS_PATTERNS = {v for v in _STATES.values()}
 
@@ -58,9 +77,13 @@ def _rot(axis: np.ndarray, angle: float) -> np.ndarray:
     x, y, z = axis
     c, s = np.cos(angle), np.sin(angle)
     C = 1 - c
-    return np.array([[c + x * x * C, x * y * C - z * s, x * z * C + y * s],
-                     [y * x * C + z * s, c + y * y * C, y * z * C - x * s],
-                     [z * x * C - y * s, z * y * C + x * s, c + z * z * C]])
+    return np.array(
+        [
+            [c + x * x * C, x * y * C - z * s, x * z * C + y * s],
+            [y * x * C + z * s, c + y * y * C, y * z * C - x * s],
+            [z * x * C - y * s, z * y * C + x * s, c + z * z * C],
+        ]
+    )
 
 
 class HandModel:
@@ -148,8 +171,9 @@ def _finger_angles(rng: np.random.Generator, state: str, jit: float) -> tuple[fl
     return mcp, pip, dip
 
 
-def _pose_from_states(model: HandModel, rng: np.random.Generator, states: str, jit: float,
-                      spread_scale: float = 1.0) -> np.ndarray:
+def _pose_from_states(
+    model: HandModel, rng: np.random.Generator, states: str, jit: float, spread_scale: float = 1.0
+) -> np.ndarray:
     fingers = {}
     for f in range(1, 5):
         mcp, pip, dip = _finger_angles(rng, states[f], jit)
@@ -161,22 +185,24 @@ def _pose_from_states(model: HandModel, rng: np.random.Generator, states: str, j
     elif t == "F" and states[2] == "C":
         # tucked over the curled middle phalanges (fist, point, victory's ring/pinky side, rock)
         mid = fingers[2][2] if states[1] == "C" else 0.5 * (fingers[2][2] + fingers[3][2])
-        thumb = model.thumb_to(mid + np.array([rng.uniform(-0.05, 0.15), rng.uniform(-0.1, 0.05),
-                                               rng.uniform(0.05, 0.15)]))
+        thumb = model.thumb_to(
+            mid + np.array([rng.uniform(-0.05, 0.15), rng.uniform(-0.1, 0.05), rng.uniform(0.05, 0.15)])
+        )
     elif t == "F":
         # folded across the open palm toward the ring/pinky MCPs (four)
-        thumb = model.thumb_to(np.array([rng.uniform(-0.4, -0.05), rng.uniform(0.45, 0.8),
-                                         rng.uniform(0.15, 0.35)]))
+        thumb = model.thumb_to(np.array([rng.uniform(-0.4, -0.05), rng.uniform(0.45, 0.8), rng.uniform(0.15, 0.35)]))
     else:  # "H": half way, neither out nor tucked
-        thumb = model.thumb_to(np.array([rng.uniform(0.1, 0.45), rng.uniform(0.6, 0.95),
-                                         rng.uniform(0.25, 0.55)]))
+        thumb = model.thumb_to(np.array([rng.uniform(0.1, 0.45), rng.uniform(0.6, 0.95), rng.uniform(0.25, 0.55)]))
     return model.assemble(thumb, fingers)
 
 
 def _touch_pose(model: HandModel, rng: np.random.Generator, others: str, jit: float) -> np.ndarray:
     """Thumb tip on the index tip: OK (others extended) or pinch (others curled or relaxed)."""
-    fingers = {1: model.finger(1, rng.uniform(0.45, 0.9), rng.uniform(0.6, 1.1), rng.uniform(0.3, 0.7),
-                               _SPREAD[1] + rng.normal(0, 0.05))}
+    fingers = {
+        1: model.finger(
+            1, rng.uniform(0.45, 0.9), rng.uniform(0.6, 1.1), rng.uniform(0.3, 0.7), _SPREAD[1] + rng.normal(0, 0.05)
+        )
+    }
     for f in range(2, 5):
         st = others if others != "mix" else rng.choice(["C", "H"])
         mcp, pip, dip = _finger_angles(rng, st, jit)
@@ -187,8 +213,10 @@ def _touch_pose(model: HandModel, rng: np.random.Generator, others: str, jit: fl
 
 def _none_states(rng: np.random.Generator) -> str:
     while True:
-        s = "".join([rng.choice(["T", "F", "H"], p=[0.4, 0.35, 0.25])]
-                    + [rng.choice(["E", "C", "H"], p=[0.4, 0.35, 0.25]) for _ in range(4)])
+        s = "".join(
+            [rng.choice(["T", "F", "H"], p=[0.4, 0.35, 0.25])]
+            + [rng.choice(["E", "C", "H"], p=[0.4, 0.35, 0.25]) for _ in range(4)]
+        )
         binary = s.replace("H", "?")
         if "?" in binary or binary not in _CLASS_PATTERNS:
             return s
@@ -219,9 +247,11 @@ def _place(lm: np.ndarray, rng: np.random.Generator, opt: SynthOptions, roll: fl
         p[:, 0] *= -1
     if rng.random() < opt.back_view_prob:
         p = p @ _rot(np.array([0.0, 1.0, 0.0]), np.pi).T
-    R = (_rot(np.array([0.0, 0.0, 1.0]), roll)
-         @ _rot(np.array([1.0, 0.0, 0.0]), rng.uniform(-opt.pitch_max, opt.pitch_max))
-         @ _rot(np.array([0.0, 1.0, 0.0]), rng.uniform(-opt.yaw_max, opt.yaw_max)))
+    R = (
+        _rot(np.array([0.0, 0.0, 1.0]), roll)
+        @ _rot(np.array([1.0, 0.0, 0.0]), rng.uniform(-opt.pitch_max, opt.pitch_max))
+        @ _rot(np.array([0.0, 1.0, 0.0]), rng.uniform(-opt.yaw_max, opt.yaw_max))
+    )
     # hand frame: v up -> image -y; n out of the palm -> toward the camera (-z)
     p = p * np.array([1.0, -1.0, -1.0])
     p = p @ R.T
@@ -255,8 +285,9 @@ def sample(cls: str, rng: np.random.Generator, opt: SynthOptions | None = None) 
     raise RuntimeError(f"could not sample a {cls} pose")  # pragma: no cover - 200 tries never all fail
 
 
-def dataset(n_per_class: int, seed: int, opt: SynthOptions | None = None,
-            classes: tuple[str, ...] = CLASSES) -> tuple[np.ndarray, np.ndarray]:
+def dataset(
+    n_per_class: int, seed: int, opt: SynthOptions | None = None, classes: tuple[str, ...] = CLASSES
+) -> tuple[np.ndarray, np.ndarray]:
     """(N,21,3) poses and (N,) int labels (index into `classes`), shuffled, reproducible from `seed`."""
     rng = np.random.default_rng(seed)
     X, y = [], []

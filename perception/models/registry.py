@@ -4,6 +4,7 @@ Every model takes one float32 NHWC tensor named "image" of shape [1, H, W, 3] (R
 TFLite input, so a crop made by the native image kernels is fed without reshuffling. `input_range`
 is the value range MediaPipe's graphs feed each model.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -43,51 +44,107 @@ class ModelSpec:
     int8_note: str = "int8 is not attempted for this model (see docs/models.md)"
 
 
-MODELS: dict[str, ModelSpec] = {s.name: s for s in [
-    ModelSpec("palm_detection_full", "mediapipe/modules/palm_detection/palm_detection_full.tflite",
-              (192, 192), (0.0, 1.0), ("boxes", "score_logits"),
-              ("[1,2016,18] per anchor: box cx,cy,w,h then 7 keypoints x,y, pixels of the 192 input, "
-               + "relative to the anchor", "[1,2016,1] palm score before sigmoid"),
-              summary="palm detector (full), letterboxed 192x192 frame",
-              int8_note=("int8 is not offered: static int8 moved palm scores by up to 0.78 and box "
-                         + "coordinates by tens of pixels on real photos (docs/models.md)")),
-    ModelSpec("palm_detection_lite", "mediapipe/modules/palm_detection/palm_detection_lite.tflite",
-              (192, 192), (0.0, 1.0), ("boxes", "score_logits"),
-              ("[1,2016,18] as palm_detection_full", "[1,2016,1] palm score before sigmoid"),
-              summary="palm detector (lite)",
-              int8_note=("int8 is not offered: static int8 moved palm scores by up to 0.56 and box "
-                         + "coordinates by tens of pixels on real photos (docs/models.md)")),
-    ModelSpec("hand_landmark_full", "mediapipe/modules/hand_landmark/hand_landmark_full.tflite",
-              (224, 224), (0.0, 1.0), ("landmarks", "presence", "handedness", "world_landmarks"),
-              ("[1,63] 21 x (x, y, z) in pixels of the 224 crop", "[1,1] hand presence (sigmoid applied)",
-               "[1,1] probability of a right hand (sigmoid applied)",
-               "[1,63] 21 x (x, y, z) metres, origin at the hand's centre"),
-              int8_candidate=True, summary="21 hand landmarks (full) on a rotated 224x224 crop"),
-    ModelSpec("hand_landmark_lite", "mediapipe/modules/hand_landmark/hand_landmark_lite.tflite",
-              (224, 224), (0.0, 1.0), ("landmarks", "presence", "handedness", "world_landmarks"),
-              ("[1,63] as hand_landmark_full", "[1,1] presence", "[1,1] right-hand probability",
-               "[1,63] world landmarks"),
-              int8_candidate=True, summary="21 hand landmarks (lite)"),
-    ModelSpec("face_detection_short_range",
-              "mediapipe/modules/face_detection/face_detection_short_range.tflite",
-              (128, 128), (-1.0, 1.0), ("boxes", "score_logits"),
-              ("[1,896,16] per anchor: box cx,cy,w,h then 6 keypoints x,y, pixels of the 128 input",
-               "[1,896,1] face score before sigmoid"),
-              summary="face detector for faces within ~2 m, 128x128",
-              int8_note="int8 is not offered: no faster than fp32 and 51 score decisions flipped at 0.5"),
-    ModelSpec("face_landmark", "mediapipe/modules/face_landmark/face_landmark.tflite",
-              (192, 192), (0.0, 1.0), ("landmarks", "presence_logit"),
-              ("[1,1,1,1404] 468 x (x, y, z) in pixels of the 192 crop", "[1,1,1,1] face presence before sigmoid"),
-              summary="468-point face mesh on a 192x192 face crop",
-              int8_note=("int8 is not attempted: the build has no face-crop drift check yet "
-                         + "(docs/models.md)")),
-    ModelSpec("iris_landmark", "mediapipe/modules/iris_landmark/iris_landmark.tflite",
-              (64, 64), (0.0, 1.0), ("eye_contour", "iris"),
-              ("[1,213] 71 x (x, y, z) eye contour and brow, pixels of the 64 crop",
-               "[1,15] 5 x (x, y, z) iris centre and 4 edge points"),
-              summary="eye contour and iris on a 64x64 eye crop",
-              int8_note="int8 is not offered: no faster than the rewritten fp32 model (docs/models.md)"),
-]}
+MODELS: dict[str, ModelSpec] = {
+    s.name: s
+    for s in [
+        ModelSpec(
+            "palm_detection_full",
+            "mediapipe/modules/palm_detection/palm_detection_full.tflite",
+            (192, 192),
+            (0.0, 1.0),
+            ("boxes", "score_logits"),
+            (
+                "[1,2016,18] per anchor: box cx,cy,w,h then 7 keypoints x,y, pixels of the 192 input, "
+                + "relative to the anchor",
+                "[1,2016,1] palm score before sigmoid",
+            ),
+            summary="palm detector (full), letterboxed 192x192 frame",
+            int8_note=(
+                "int8 is not offered: static int8 moved palm scores by up to 0.78 and box "
+                + "coordinates by tens of pixels on real photos (docs/models.md)"
+            ),
+        ),
+        ModelSpec(
+            "palm_detection_lite",
+            "mediapipe/modules/palm_detection/palm_detection_lite.tflite",
+            (192, 192),
+            (0.0, 1.0),
+            ("boxes", "score_logits"),
+            ("[1,2016,18] as palm_detection_full", "[1,2016,1] palm score before sigmoid"),
+            summary="palm detector (lite)",
+            int8_note=(
+                "int8 is not offered: static int8 moved palm scores by up to 0.56 and box "
+                + "coordinates by tens of pixels on real photos (docs/models.md)"
+            ),
+        ),
+        ModelSpec(
+            "hand_landmark_full",
+            "mediapipe/modules/hand_landmark/hand_landmark_full.tflite",
+            (224, 224),
+            (0.0, 1.0),
+            ("landmarks", "presence", "handedness", "world_landmarks"),
+            (
+                "[1,63] 21 x (x, y, z) in pixels of the 224 crop",
+                "[1,1] hand presence (sigmoid applied)",
+                "[1,1] probability of a right hand (sigmoid applied)",
+                "[1,63] 21 x (x, y, z) metres, origin at the hand's centre",
+            ),
+            int8_candidate=True,
+            summary="21 hand landmarks (full) on a rotated 224x224 crop",
+        ),
+        ModelSpec(
+            "hand_landmark_lite",
+            "mediapipe/modules/hand_landmark/hand_landmark_lite.tflite",
+            (224, 224),
+            (0.0, 1.0),
+            ("landmarks", "presence", "handedness", "world_landmarks"),
+            (
+                "[1,63] as hand_landmark_full",
+                "[1,1] presence",
+                "[1,1] right-hand probability",
+                "[1,63] world landmarks",
+            ),
+            int8_candidate=True,
+            summary="21 hand landmarks (lite)",
+        ),
+        ModelSpec(
+            "face_detection_short_range",
+            "mediapipe/modules/face_detection/face_detection_short_range.tflite",
+            (128, 128),
+            (-1.0, 1.0),
+            ("boxes", "score_logits"),
+            (
+                "[1,896,16] per anchor: box cx,cy,w,h then 6 keypoints x,y, pixels of the 128 input",
+                "[1,896,1] face score before sigmoid",
+            ),
+            summary="face detector for faces within ~2 m, 128x128",
+            int8_note="int8 is not offered: no faster than fp32 and 51 score decisions flipped at 0.5",
+        ),
+        ModelSpec(
+            "face_landmark",
+            "mediapipe/modules/face_landmark/face_landmark.tflite",
+            (192, 192),
+            (0.0, 1.0),
+            ("landmarks", "presence_logit"),
+            ("[1,1,1,1404] 468 x (x, y, z) in pixels of the 192 crop", "[1,1,1,1] face presence before sigmoid"),
+            summary="468-point face mesh on a 192x192 face crop",
+            int8_note=("int8 is not attempted: the build has no face-crop drift check yet " + "(docs/models.md)"),
+        ),
+        ModelSpec(
+            "iris_landmark",
+            "mediapipe/modules/iris_landmark/iris_landmark.tflite",
+            (64, 64),
+            (0.0, 1.0),
+            ("eye_contour", "iris"),
+            (
+                "[1,213] 71 x (x, y, z) eye contour and brow, pixels of the 64 crop",
+                "[1,15] 5 x (x, y, z) iris centre and 4 edge points",
+            ),
+            summary="eye contour and iris on a 64x64 eye crop",
+            int8_note="int8 is not offered: no faster than the rewritten fp32 model (docs/models.md)",
+        ),
+    ]
+}
 
 MODEL_NAMES: tuple[str, ...] = tuple(MODELS)
 VARIANTS: tuple[str, ...] = ("fp32", "int8")

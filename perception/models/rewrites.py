@@ -6,6 +6,7 @@
   probe). Relu(x) + a * Min(x, 0) computes the same bits with kernels onnxruntime runs fast; the
   probe's Relu(x) + (-a) * Relu(-x) is kept as form "neg" (one op more; the same speed within noise).
 """
+
 from __future__ import annotations
 
 import numpy as np

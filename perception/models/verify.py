@@ -1,4 +1,5 @@
 """Parity of a converted model with the reference runtime (ai-edge-litert) on the same inputs."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ def litert_runtime() -> tuple[object | None, str]:
         from importlib.metadata import version
 
         from ai_edge_litert.interpreter import Interpreter
+
         return Interpreter, f"ai-edge-litert {version('ai-edge-litert')}"
     except (ImportError, OSError) as exc:  # optional dependency (pyproject extra "train")
         return None, f"unavailable: {exc}"
@@ -57,8 +59,13 @@ def run_litert(tflite_bytes: bytes, tensors: list[np.ndarray]) -> list[list[np.n
     return results
 
 
-def compare(tflite_bytes: bytes, model: onnx.ModelProto, tensors: list[np.ndarray],
-            reference: list[list[np.ndarray]] | None = None, rtol: float = PARITY_RTOL) -> Result:
+def compare(
+    tflite_bytes: bytes,
+    model: onnx.ModelProto,
+    tensors: list[np.ndarray],
+    reference: list[list[np.ndarray]] | None = None,
+    rtol: float = PARITY_RTOL,
+) -> Result:
     """Max abs difference per output between LiteRT and onnxruntime over `tensors`, and how it
     compares with the tolerance (registry.parity_atol per output, `rtol` relative)."""
     _, runtime = litert_runtime()
@@ -81,5 +88,4 @@ def compare(tflite_bytes: bytes, model: onnx.ModelProto, tensors: list[np.ndarra
             mag[n] = max(mag[n], float(np.abs(r).max()))
             tol = parity_atol(n) + rtol * np.abs(r)
             ratio[n] = max(ratio[n], float((np.abs(r - g) / tol).max()))
-    return Result(runtime=runtime, inputs=len(tensors), max_abs_diff=diff, max_abs_ref=mag,
-                  tolerance_ratio=ratio)
+    return Result(runtime=runtime, inputs=len(tensors), max_abs_diff=diff, max_abs_ref=mag, tolerance_ratio=ratio)

@@ -42,6 +42,7 @@ class AudioSourceOptions:
 
 class _AudioSource(Source):
     """What happens after the device: condition, chunk, stamp, emit."""
+
     produces = (AudioChunk,)
 
     def __init__(self, options: AudioSourceOptions | None, name: str) -> None:
@@ -206,9 +207,7 @@ class MicrophoneSource(_AudioSource):
         try:
             devs = sd.query_devices()
         except Exception as exc:  # noqa: BLE001
-            raise DeviceNotFoundError(
-                "microphone", self.device, f"cannot list audio devices ({exc})", []
-            ) from exc
+            raise DeviceNotFoundError("microphone", self.device, f"cannot list audio devices ({exc})", []) from exc
         if self.device is None:
             try:
                 info = sd.query_devices(kind="input")
@@ -218,14 +217,10 @@ class MicrophoneSource(_AudioSource):
         if isinstance(self.device, int) or (isinstance(self.device, str) and self.device.isdigit()):
             idx = int(self.device)
             if idx < 0 or idx >= len(devs) or devs[idx]["max_input_channels"] < 1:
-                raise DeviceNotFoundError(
-                    "microphone", self.device, "no input device with that index", inputs
-                )
+                raise DeviceNotFoundError("microphone", self.device, "no input device with that index", inputs)
             return idx, dict(devs[idx])
         matches = [
-            i
-            for i, d in enumerate(devs)
-            if self.device.lower() in d["name"].lower() and d["max_input_channels"] > 0
+            i for i, d in enumerate(devs) if self.device.lower() in d["name"].lower() and d["max_input_channels"] > 0
         ]
         if not matches:
             raise DeviceNotFoundError("microphone", self.device, "no input device with that name", inputs)
@@ -293,5 +288,15 @@ class MicrophoneSource(_AudioSource):
 
 
 # the WAV codec lives in perception.sources.wav; these names stay importable from here
-__all__ = ["OUT_RATE", "AudioSourceOptions", "MicrophoneSource", "WavError", "WavFileSource", "WavInfo",
-           "list_microphones", "read_wav_info", "to_float_mono", "write_wav"]
+__all__ = [
+    "OUT_RATE",
+    "AudioSourceOptions",
+    "MicrophoneSource",
+    "WavError",
+    "WavFileSource",
+    "WavInfo",
+    "list_microphones",
+    "read_wav_info",
+    "to_float_mono",
+    "write_wav",
+]

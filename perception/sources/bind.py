@@ -2,6 +2,7 @@
 UDP and TCP IMU sources): loopback is private; any other address is reachable from the LAN and needs a
 real token, so a stranger on the network cannot steer the wearer's intents.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -49,6 +50,8 @@ def check_bind(host: str, token: str | None, what: str = "listen") -> None:
         return
     hint = "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
     if token is None or not token.strip():
-        raise BindRefused(f"refusing to {what} on {host!r} without a token: any address other than loopback "
-                          f"needs one (set CUEKIT_TOKEN or [server] token_file / --token-file) {hint}")
+        raise BindRefused(
+            f"refusing to {what} on {host!r} without a token: any address other than loopback "
+            f"needs one (set CUEKIT_TOKEN or [server] token_file / --token-file) {hint}"
+        )
     raise BindRefused(f"refusing to {what} on {host!r}: {problem} {hint}")

@@ -66,6 +66,7 @@ class DeviceTimeMapper:
 
 class _ImuLineSource(Source):
     """What happens after the device: parse lines, count malformed ones, stamp, batch, emit."""
+
     produces = (ImuBatch,)
 
     def __init__(self, options: ImuSourceOptions | None, name: str) -> None:
@@ -81,13 +82,28 @@ class _ImuLineSource(Source):
             return self.parser.feed(line)
         except MalformedImuLine as exc:
             n = self.count("malformed")
-            log_throttled(log, f"{self.name}:malformed", logging.WARNING,
-                          "%s: skipped malformed line (%d so far): %s", self.name, n, exc)
+            log_throttled(
+                log,
+                f"{self.name}:malformed",
+                logging.WARNING,
+                "%s: skipped malformed line (%d so far): %s",
+                self.name,
+                n,
+                exc,
+            )
             return []
         except Exception as exc:  # noqa: BLE001 - a parser bug must not end a live stream
             self.count("malformed")
-            log_throttled(log, f"{self.name}:parser", logging.ERROR, "%s: parser failed on %r: %s: %s",
-                          self.name, line[:80], type(exc).__name__, exc)
+            log_throttled(
+                log,
+                f"{self.name}:parser",
+                logging.ERROR,
+                "%s: parser failed on %r: %s: %s",
+                self.name,
+                line[:80],
+                type(exc).__name__,
+                exc,
+            )
             return []
 
     def _monotone(self, t: int) -> int:
@@ -112,9 +128,7 @@ class _ImuLineSource(Source):
         accel = np.stack([c[1].accel for c in chunk])
         gyro = _stack_optional([c[1].gyro for c in chunk])
         mag = _stack_optional([c[1].mag for c in chunk])
-        batch = ImuBatch(
-            t_ns=t, accel=accel, gyro=gyro, mag=mag, seq=self._seq, source_id=self.options.source_id
-        )
+        batch = ImuBatch(t_ns=t, accel=accel, gyro=gyro, mag=mag, seq=self._seq, source_id=self.options.source_id)
         self._seq += 1
         self.count("samples", len(chunk))
         return batch
@@ -183,7 +197,11 @@ class ImuUdpSource(_LiveLineSource):
     name = "imu_udp"
 
     def __init__(
-        self, port: int, host: str = "127.0.0.1", options: ImuSourceOptions | None = None, name: str = "imu_udp",
+        self,
+        port: int,
+        host: str = "127.0.0.1",
+        options: ImuSourceOptions | None = None,
+        name: str = "imu_udp",
         token: str | None = None,
     ) -> None:
         super().__init__(options, name)
@@ -232,8 +250,13 @@ class ImuUdpSource(_LiveLineSource):
             if self.token is not None:
                 if not lines or not hmac.compare_digest(lines[0].strip(), b"token:" + self.token.encode()):
                     self.count("unauthenticated")
-                    log_throttled(log, f"{self.name}:token", logging.WARNING,
-                                  "%s: dropped a datagram without the right token line", self.name)
+                    log_throttled(
+                        log,
+                        f"{self.name}:token",
+                        logging.WARNING,
+                        "%s: dropped a datagram without the right token line",
+                        self.name,
+                    )
                     continue
                 lines = lines[1:]
             samples = []
@@ -258,7 +281,11 @@ class ImuTcpSource(_LiveLineSource):
     name = "imu_tcp"
 
     def __init__(
-        self, port: int, host: str = "127.0.0.1", options: ImuSourceOptions | None = None, name: str = "imu_tcp",
+        self,
+        port: int,
+        host: str = "127.0.0.1",
+        options: ImuSourceOptions | None = None,
+        name: str = "imu_tcp",
         token: str | None = None,
     ) -> None:
         super().__init__(options, name)
@@ -345,8 +372,13 @@ class ImuTcpSource(_LiveLineSource):
             self._unauthed = b""
             return rest
         self.count("unauthenticated")
-        log_throttled(log, f"{self.name}:token", logging.WARNING,
-                      "%s: closed a connection without the right token line", self.name)
+        log_throttled(
+            log,
+            f"{self.name}:token",
+            logging.WARNING,
+            "%s: closed a connection without the right token line",
+            self.name,
+        )
         if self.client is not None:
             sel.unregister(self.client)
             self.client.close()
@@ -472,9 +504,7 @@ class ImuCsvSource(_ImuLineSource):
         n = self.options.batch_size
         while self._pending and (all_now or len(self._pending) >= n) and not stop.is_set():
             k = min(n, len(self._pending))
-            self.clock.sleep_until_ns(
-                self._pending[k - 1][0], stop
-            )  # a batch exists once its last sample does
+            self.clock.sleep_until_ns(self._pending[k - 1][0], stop)  # a batch exists once its last sample does
             chunk, self._pending = self._pending[:k], self._pending[k:]
             emit(self._make_batch(chunk))
 
@@ -523,6 +553,7 @@ def _half_sine(u: np.ndarray, a: float, b: float) -> np.ndarray:
 
 class SyntheticImuSource(Source):
     """A seeded wrist at rest (gravity on z, white noise) with optional injected events."""
+
     produces = (ImuBatch,)
 
     name = "imu_synthetic"
@@ -538,9 +569,7 @@ class SyntheticImuSource(Source):
         self.t0_ns = t0_ns
         for ev in self.options.events:
             if ev.kind not in _EVENT_KINDS:
-                raise ValueError(
-                    f"unknown synthetic IMU event {ev.kind!r}; use one of {', '.join(_EVENT_KINDS)}"
-                )
+                raise ValueError(f"unknown synthetic IMU event {ev.kind!r}; use one of {', '.join(_EVENT_KINDS)}")
 
     def generate(self, i0: int, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         o = self.options
@@ -597,9 +626,7 @@ def write_imu_csv(path: str | os.PathLike, batches: list[ImuBatch], time_unit: s
         for b in batches:
             for k in range(len(b)):
                 g = b.gyro[k] if b.gyro is not None else (0.0, 0.0, 0.0)
-                w.writerow(
-                    [int(b.t_ns[k]) // scale, *map(repr, map(float, b.accel[k])), *map(repr, map(float, g))]
-                )
+                w.writerow([int(b.t_ns[k]) // scale, *map(repr, map(float, b.accel[k])), *map(repr, map(float, g))])
 
 
 __all__ = [

@@ -508,9 +508,7 @@ class ImuLineParser:
             mags = [math.sqrt(sum(x * x for x in r.accel)) for r in pend if r.accel is not None]
             m = float(np.median(mags)) if mags else G
             self._decided["accel"] = detect_accel_unit(m)
-            log.info(
-                "IMU accelerometer unit detected as %s (median |a| %.3g at start)", self._decided["accel"], m
-            )
+            log.info("IMU accelerometer unit detected as %s (median |a| %.3g at start)", self._decided["accel"], m)
         if self._declared["gyro"] is None and "gyro" not in self._decided:
             gmax = max((abs(x) for r in pend if r.gyro is not None for x in r.gyro), default=0.0)
             accel_unit = self._declared["accel"] or self._decided["accel"]
@@ -537,11 +535,7 @@ class ImuLineParser:
 
     def _normalise(self, raw: _Raw) -> ImuSample:
         a = np.asarray(raw.accel, dtype=np.float64) * ACCEL_UNITS[self._unit("accel")]
-        g = (
-            None
-            if raw.gyro is None
-            else np.asarray(raw.gyro, dtype=np.float64) * GYRO_UNITS[self._unit("gyro")]
-        )
+        g = None if raw.gyro is None else np.asarray(raw.gyro, dtype=np.float64) * GYRO_UNITS[self._unit("gyro")]
         m = None if raw.mag is None else np.asarray(raw.mag, dtype=np.float64)
         t = None if raw.t is None else _to_ns(raw.t, self._unit("time"))
         return ImuSample(t_dev_ns=t, accel=a, gyro=g, mag=m)

@@ -45,9 +45,11 @@ def make_resampler(in_rate: int, out_rate: int) -> Resampler:
     if int(out_rate) // g > MAX_PHASES:
         # the filter table grows with the phases (and the taps with the down-sampling factor): a header
         # claiming 437316 Hz would take seconds and hundreds of MB to design for a few samples
-        raise ValueError(f"sample rate {in_rate} Hz -> {out_rate} Hz reduces to {out_rate // g}/{in_rate // g}; "
-                         f"rates whose ratio needs more than {MAX_PHASES} filter phases are not supported "
-                         "(8, 11.025, 16, 22.05, 32, 44.1, 48, 96 kHz ... are)")
+        raise ValueError(
+            f"sample rate {in_rate} Hz -> {out_rate} Hz reduces to {out_rate // g}/{in_rate // g}; "
+            f"rates whose ratio needs more than {MAX_PHASES} filter phases are not supported "
+            "(8, 11.025, 16, 22.05, 32, 44.1, 48, 96 kHz ... are)"
+        )
     return native_audio.Resampler(int(in_rate), int(out_rate))
 
 

@@ -52,8 +52,11 @@ class CameraInfo:
 
 
 # OpenCV's capture API per OS: the native one (OpenCV's default order tries others first on some builds)
-_APIS = {"linux": ("v4l2", cv2.CAP_V4L2), "darwin": ("avfoundation", cv2.CAP_AVFOUNDATION),
-         "win32": ("msmf", cv2.CAP_MSMF)}
+_APIS = {
+    "linux": ("v4l2", cv2.CAP_V4L2),
+    "darwin": ("avfoundation", cv2.CAP_AVFOUNDATION),
+    "win32": ("msmf", cv2.CAP_MSMF),
+}
 _FALLBACK_APIS = {"win32": ("dshow", cv2.CAP_DSHOW)}  # older webcams that Media Foundation does not list
 
 
@@ -99,8 +102,13 @@ def _opencv_opens(index: int, api: int) -> bool:
         cap.release()
 
 
-def probe_indices(opens: Callable[[int, int], bool], api: tuple[str, int], max_index: int = 8,
-                  timeout_s: float = 2.0, stop_after_misses: int = 2) -> list[CameraInfo]:
+def probe_indices(
+    opens: Callable[[int, int], bool],
+    api: tuple[str, int],
+    max_index: int = 8,
+    timeout_s: float = 2.0,
+    stop_after_misses: int = 2,
+) -> list[CameraInfo]:
     """Cameras by trying to open indices 0, 1, ... (macOS and Windows have no device list OpenCV can
     read). Each try runs in its own thread and is abandoned after `timeout_s` (a driver can hang on an
     absent index); probing stops after `stop_after_misses` misses in a row."""
@@ -108,8 +116,11 @@ def probe_indices(opens: Callable[[int, int], bool], api: tuple[str, int], max_i
     misses = 0
     for i in range(max_index):
         result: list[bool] = []
-        t = threading.Thread(target=lambda i=i, result=result: result.append(bool(opens(i, api[1]))), daemon=True,
-                             name=f"camera-probe-{i}")
+        t = threading.Thread(
+            target=lambda i=i, result=result: result.append(bool(opens(i, api[1]))),
+            daemon=True,
+            name=f"camera-probe-{i}",
+        )
         t.start()
         t.join(timeout_s)
         if t.is_alive():
@@ -125,9 +136,15 @@ def probe_indices(opens: Callable[[int, int], bool], api: tuple[str, int], max_i
     return found
 
 
-def list_cameras(platform: str | None = None, *, opens: Callable[[int, int], bool] | None = None,
-                 sysfs: str | os.PathLike = "/sys", dev: str | os.PathLike = "/dev", max_index: int = 8,
-                 timeout_s: float = 2.0) -> list[CameraInfo]:
+def list_cameras(
+    platform: str | None = None,
+    *,
+    opens: Callable[[int, int], bool] | None = None,
+    sysfs: str | os.PathLike = "/sys",
+    dev: str | os.PathLike = "/dev",
+    max_index: int = 8,
+    timeout_s: float = 2.0,
+) -> list[CameraInfo]:
     """The cameras of this machine. Linux: the V4L2 capture nodes (sysfs, nothing opened). macOS and
     Windows: indices that OpenCV's native API (AVFoundation / Media Foundation, then DirectShow) opens,
     probed under a timeout. `opens(index, api) -> bool` replaces the OpenCV probe (tests)."""
@@ -184,11 +201,7 @@ class _VideoSource(Source):
             self._wait(t, stop)
             if stop.is_set():
                 break
-            emit(
-                VideoFrame(
-                    image=self._frame(image), t_capture_ns=t, seq=self._seq, source_id=self.options.source_id
-                )
-            )
+            emit(VideoFrame(image=self._frame(image), t_capture_ns=t, seq=self._seq, source_id=self.options.source_id))
             self._seq += 1
 
     def _on_end(self) -> None:
@@ -205,17 +218,18 @@ class CameraSource(_VideoSource):
 
     name = "camera"
 
-    def __init__(
-        self, device: int | str = 0, options: VideoSourceOptions | None = None, name: str = "camera"
-    ) -> None:
+    def __init__(self, device: int | str = 0, options: VideoSourceOptions | None = None, name: str = "camera") -> None:
         super().__init__(options, name)
         self.device: int | str = int(device) if isinstance(device, str) and device.isdigit() else device
         self._probe_t: int | None = None
 
     def setup(self) -> None:
         # an index opens through the OS's native API; a URL through whatever OpenCV finds for it
-        cap = cv2.VideoCapture(self.device, capture_api()[1]) if isinstance(self.device, int) \
+        cap = (
+            cv2.VideoCapture(self.device, capture_api()[1])
+            if isinstance(self.device, int)
             else cv2.VideoCapture(self.device)
+        )
         if not cap.isOpened() and isinstance(self.device, int) and sys.platform == "win32":
             cap.release()
             cap = cv2.VideoCapture(self.device, _FALLBACK_APIS["win32"][1])
@@ -225,11 +239,7 @@ class CameraSource(_VideoSource):
             have = [str(c) for c in cams]
             if isinstance(self.device, int) and self.device not in {c.index for c in cams}:
                 raise DeviceNotFoundError("camera", self.device, "no such camera", have)
-            what = (
-                "cannot open stream"
-                if isinstance(self.device, str)
-                else "cannot open (in use or no permission)"
-            )
+            what = "cannot open stream" if isinstance(self.device, str) else "cannot open (in use or no permission)"
             cls = DeviceNotFoundError if isinstance(self.device, str) else DeviceBusyError
             raise cls("camera", self.device, what, have)
         o = self.options
@@ -241,9 +251,7 @@ class CameraSource(_VideoSource):
             cap.set(cv2.CAP_PROP_FPS, o.fps)
         if not cap.grab():  # opened but delivers nothing: another program holds it
             cap.release()
-            raise DeviceBusyError(
-                "camera", self.device, "opened but delivers no frames (busy?)", camera_names()
-            )
+            raise DeviceBusyError("camera", self.device, "opened but delivers no frames (busy?)", camera_names())
         self._probe_t = self.clock.now_ns()  # that probe frame is the first one emitted
         self.cap = cap
 

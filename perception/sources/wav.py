@@ -8,6 +8,7 @@ samples beyond full scale are clipped and NaN/inf become 0, as a sound card woul
 cannot dominate the VAD and the recogniser's normalisation. Every problem is a `WavError` naming the
 file and what is wrong with it.
 """
+
 from __future__ import annotations
 
 import os
@@ -75,8 +76,7 @@ def read_wav_info(path: str | os.PathLike) -> WavInfo:
                 offset = f.tell()
                 avail = max(0, size - offset)
                 n_bytes = min(n, avail) if n != 0xFFFFFFFF else avail
-                return WavInfo(rate, channels, width, tag == IEEE_FLOAT, offset, n_bytes // (width * channels),
-                               bits)
+                return WavInfo(rate, channels, width, tag == IEEE_FLOAT, offset, n_bytes // (width * channels), bits)
             else:
                 if f.tell() + n > size + 1:
                     raise WavError(f"{p}: chunk {cid!r} at byte {f.tell() - 8} runs past the end of the file")
@@ -156,8 +156,9 @@ def write_wav(path: str | os.PathLike, samples: np.ndarray, sample_rate: int = 1
         tag, width, raw = IEEE_FLOAT, 4, a.astype("<f4").tobytes()
     else:
         raise ValueError(f"write_wav takes int16 or float samples, got {a.dtype}")
-    fmt = struct.pack("<HHIIHH", tag, channels, int(sample_rate), int(sample_rate) * channels * width,
-                      channels * width, width * 8)
+    fmt = struct.pack(
+        "<HHIIHH", tag, channels, int(sample_rate), int(sample_rate) * channels * width, channels * width, width * 8
+    )
     with open(path, "wb") as f:
         f.write(b"RIFF" + struct.pack("<I", 4 + 8 + len(fmt) + 8 + len(raw)) + b"WAVE")
         f.write(b"fmt " + struct.pack("<I", len(fmt)) + fmt)

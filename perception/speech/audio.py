@@ -1,6 +1,7 @@
 """Audio helpers for the speech path: int16 conversion and noise mixing at a peak-frame-energy SNR exactly
 as Picovoice's speech-to-intent benchmark mixes it. WAV I/O and resampling are the project's one codec
 (`perception.sources.wav`) and one resampler (`perception.sources.resample`), re-exported here."""
+
 from __future__ import annotations
 
 import zlib
@@ -22,7 +23,7 @@ def peak_frame_power(x: np.ndarray, frame: int = SNR_FRAME) -> float:
     if n == 0:
         return float(np.mean(x.astype(np.float64) ** 2))
     frames = x[: n * frame].astype(np.float64).reshape(n, frame)
-    return float(np.max(np.mean(frames ** 2, axis=1)))
+    return float(np.max(np.mean(frames**2, axis=1)))
 
 
 def seed_for(name: str, snr_db: float) -> int:
@@ -37,7 +38,7 @@ def mix_at_snr(speech: np.ndarray, noise: np.ndarray, snr_db: float, rng: np.ran
     if len(noise) < n:
         noise = np.tile(noise, n // len(noise) + 1)
     off = int(rng.integers(0, len(noise) - n + 1))
-    seg = noise[off:off + n].astype(np.float64)
+    seg = noise[off : off + n].astype(np.float64)
     ps, pn = peak_frame_power(speech), peak_frame_power(seg)
     if pn <= 0:
         raise ValueError("noise segment is silent: cannot mix at an SNR")
@@ -49,5 +50,4 @@ def mix_at_snr(speech: np.ndarray, noise: np.ndarray, snr_db: float, rng: np.ran
     return mix.astype(np.float32)
 
 
-__all__ = ["SNR_FRAME", "mix_at_snr", "peak_frame_power", "read_wav", "resample", "seed_for", "to_int16",
-           "write_wav"]
+__all__ = ["SNR_FRAME", "mix_at_snr", "peak_frame_power", "read_wav", "resample", "seed_for", "to_int16", "write_wav"]

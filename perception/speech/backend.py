@@ -9,6 +9,7 @@ Shipped: "whisper" (the converted Whisper tiny.en, decoding constrained by the g
 where its model is built) and "pocketsphinx" (the light path: ~4x less CPU, weaker in noise).
 "auto" picks whisper when `cuekit models build --speech` has built it, else pocketsphinx (said once).
 """
+
 from __future__ import annotations
 
 import importlib
@@ -57,8 +58,11 @@ class SpeechBackend(ABC):
 _REGISTRY: dict[str, Callable[..., SpeechBackend]] = {}
 # modules that register the shipped backends when imported; named, not imported here, so the backends
 # (which import this module for the ABC) do not form an import circle with it
-SHIPPED_BACKEND_MODULES = ("perception.speech.pocketsphinx_backend", "perception.speech.vosk_backend",
-                           "perception.speech.whisper.backend")
+SHIPPED_BACKEND_MODULES = (
+    "perception.speech.pocketsphinx_backend",
+    "perception.speech.vosk_backend",
+    "perception.speech.whisper.backend",
+)
 
 
 def _load_shipped() -> None:
@@ -78,13 +82,14 @@ MIN_CORES_FOR_WHISPER = 2
 
 
 def resolve_backend_name(name: str) -> str:
-    """"auto" -> "whisper" when its converted model is in the cache and intact, else "pocketsphinx"."""
+    """ "auto" -> "whisper" when its converted model is in the cache and intact, else "pocketsphinx"."""
     global _AUTO_SAID
     if name != "auto":
         return name
     import os
 
     from perception.speech.whisper import build
+
     d, status = build.check(hashes=False)
     if d is not None and (os.cpu_count() or 1) >= MIN_CORES_FOR_WHISPER:
         return "whisper"

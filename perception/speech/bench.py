@@ -12,6 +12,7 @@ same run.
   audio shows up as latency. End of speech is the end of the last VAD segment (offline pass) before the
   result. Also the real-time factor of each path (compute seconds per audio second).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,6 +26,7 @@ import numpy as np
 
 def _naive_jsgf(ctx) -> str:
     from perception.speech.context import is_slot, slot_parts
+
     alts = []
     for _, seq in ctx.token_sequences():
         alts.append(" ".join(f"<{slot_parts(t)[0]}>" if is_slot(t) else t for t in seq))
@@ -41,12 +43,13 @@ def latency_run(recognizer, audio: np.ndarray, label: dict | None) -> dict:
     intent (as `cuekit eval speech` scores) and its latency after the end of speech."""
     from perception.speech.evaluate import score
     from perception.speech.vad import detect_segments
+
     recognizer.reset(0)
     done_s, compute_s, emitted = 0.0, 0.0, []
     for i in range(0, len(audio), CHUNK_SAMPLES):
         arrival_s = min(len(audio), i + CHUNK_SAMPLES) / 16000
         t = time.perf_counter()
-        results = recognizer.push(audio[i:i + CHUNK_SAMPLES])
+        results = recognizer.push(audio[i : i + CHUNK_SAMPLES])
         cost = time.perf_counter() - t
         compute_s += cost
         done_s = max(arrival_s, done_s) + cost
@@ -58,14 +61,19 @@ def latency_run(recognizer, audio: np.ndarray, label: dict | None) -> dict:
     done_s = max(len(audio) / 16000, done_s) + cost
     emitted += [(r, done_s) for r in results]
     chosen = next(((r, d) for r, d in reversed(emitted) if r.intent), None)
-    out = {"compute_s": compute_s, "audio_s": len(audio) / 16000, "accepted": chosen is not None,
-           "correct": bool(chosen) and label is not None and score(label, chosen[0].intent, chosen[0].slots),
-           "latency_s": None}
+    out = {
+        "compute_s": compute_s,
+        "audio_s": len(audio) / 16000,
+        "accepted": chosen is not None,
+        "correct": bool(chosen) and label is not None and score(label, chosen[0].intent, chosen[0].slots),
+        "latency_s": None,
+    }
     if chosen is not None:
         r, done = chosen
         t_decided = r.segment.t_detected_ns / 1e9
-        ends = [s.end / 16000 for s in detect_segments(audio, model=recognizer.vad.model)
-                if s.start / 16000 < t_decided]
+        ends = [
+            s.end / 16000 for s in detect_segments(audio, model=recognizer.vad.model) if s.start / 16000 < t_decided
+        ]
         recognizer.vad.model.reset()
         eos = max(ends) if ends else r.segment.end / 16000
         out["latency_s"] = done - eos
@@ -77,20 +85,34 @@ def _pct(xs: list[float], q: float) -> float | None:
     return round(float(np.percentile(xs, q)) * 1000, 1) if xs else None
 
 
-def latency_bench(data: Path, n_files: int, noise: str | None, snr: float | None,
-                  paths: dict[str, object] | None = None, half: int = 1) -> dict:
+def latency_bench(
+    data: Path,
+    n_files: int,
+    noise: str | None,
+    snr: float | None,
+    paths: dict[str, object] | None = None,
+    half: int = 1,
+) -> dict:
     """Both paths on the odd-indexed half of the barista files (`half=0`, the even half, tunes the
     endpointer's hangovers: `--tune`)."""
     from perception.speech.audio import mix_at_snr, read_wav, resample, seed_for
     from perception.speech.context import Context
     from perception.speech.grammar import compile_grammar
     from perception.speech.recognizer import SpeechOptions, SpeechRecognizer
+
     labels = json.loads((data / "label.json").read_text())
     names = sorted(n for n in labels if (data / "clean" / n).is_file())[half::2][:n_files]
     g = compile_grammar(Context.from_rhino_yaml(data / "coffee_maker.yaml"))
-    paths = {k: SpeechRecognizer(g, o) for k, o in (paths or {
-        "incremental_grammar_endpoint": SpeechOptions(),
-        "vad_hangover_then_decode": SpeechOptions(endpoint=None)}).items()}
+    paths = {
+        k: SpeechRecognizer(g, o)
+        for k, o in (
+            paths
+            or {
+                "incremental_grammar_endpoint": SpeechOptions(),
+                "vad_hangover_then_decode": SpeechOptions(endpoint=None),
+            }
+        ).items()
+    }
     nx = None
     if noise:
         y, sr = read_wav(noise)
@@ -102,23 +124,27 @@ def latency_bench(data: Path, n_files: int, noise: str | None, snr: float | None
         if nx is not None:
             x = mix_at_snr(x, nx, snr, np.random.default_rng(seed_for(name, snr)))
         # alternate the order so that load changes hit both paths alike
-        for path in (list(paths) if k % 2 == 0 else list(paths)[::-1]):
+        for path in list(paths) if k % 2 == 0 else list(paths)[::-1]:
             rows[path].append(latency_run(paths[path], x, labels[name]))
         if k % 10 == 9:
             print(f"latency: {k + 1}/{len(names)} files", file=sys.stderr)
-    out = {"files": len(names), "split": ("odd" if half else "even") + "-indexed files of the sorted barista "
-           "list (even: tuning, odd: reported)",
-           "condition": "clean" if nx is None else f"{Path(noise).stem} {snr:g} dB", "paths": {}}
+    out = {
+        "files": len(names),
+        "split": ("odd" if half else "even") + "-indexed files of the sorted barista "
+        "list (even: tuning, odd: reported)",
+        "condition": "clean" if nx is None else f"{Path(noise).stem} {snr:g} dB",
+        "paths": {},
+    }
     for path, rs in rows.items():
         lat = [r["latency_s"] for r in rs if r["latency_s"] is not None]
         ep = [r["endpoint_after_eos_s"] for r in rs if r["latency_s"] is not None]
         out["paths"][path] = {
-            "latency_ms": {"p50": _pct(lat, 50), "p90": _pct(lat, 90), "p95": _pct(lat, 95),
-                           "max": _pct(lat, 100)},
+            "latency_ms": {"p50": _pct(lat, 50), "p90": _pct(lat, 90), "p95": _pct(lat, 95), "max": _pct(lat, 100)},
             "endpoint_after_end_of_speech_ms": {"p50": _pct(ep, 50), "p95": _pct(ep, 95)},
             "accuracy": round(100.0 * sum(r["correct"] for r in rs) / max(1, len(rs)), 1),
             "accepted": sum(r["accepted"] for r in rs),
-            "rtf": round(sum(r["compute_s"] for r in rs) / sum(r["audio_s"] for r in rs), 4)}
+            "rtf": round(sum(r["compute_s"] for r in rs) / sum(r["audio_s"] for r in rs), 4),
+        }
     a, b = (out["paths"][k]["latency_ms"]["p95"] for k in list(paths)[:2])
     if a and b:
         out["p95_ratio_new_over_previous"] = round(a / b, 3)
@@ -140,6 +166,7 @@ def tune_hangovers(data: Path, n_files: int, noise: str | None, snr: float | Non
     from perception.speech.grammar import compile_grammar
     from perception.speech.recognizer import SpeechOptions, SpeechRecognizer
     from perception.speech.vad import detect_segments
+
     labels = json.loads((data / "label.json").read_text())
     names = sorted(n for n in labels if (data / "clean" / n).is_file())[0::2][:n_files]
     g = compile_grammar(Context.from_rhino_yaml(data / "coffee_maker.yaml"))
@@ -181,19 +208,33 @@ def tune_hangovers(data: Path, n_files: int, noise: str | None, snr: float | Non
                     premature += 1  # voiced audio (speech, or a noise burst: counted against us) after the cut
                 else:
                     delays.append(hit[1] / 1000)  # silence since the last voiced chunk = delay after it
-            table.append({"final_hangover_ms": f, "open_hangover_ms": o, "files": len(traces),
-                          "premature": premature, "vad_fallback": fallback,
-                          "endpoint_delay_ms_p50": _pct(delays, 50), "endpoint_delay_ms_p95": _pct(delays, 95)})
-    return {"split": "even-indexed files of the sorted barista list (tuning half)",
-            "condition": "clean" if nx is None else f"{Path(noise).stem} {snr:g} dB", "table": table}
+            table.append(
+                {
+                    "final_hangover_ms": f,
+                    "open_hangover_ms": o,
+                    "files": len(traces),
+                    "premature": premature,
+                    "vad_fallback": fallback,
+                    "endpoint_delay_ms_p50": _pct(delays, 50),
+                    "endpoint_delay_ms_p95": _pct(delays, 95),
+                }
+            )
+    return {
+        "split": "even-indexed files of the sorted barista list (tuning half)",
+        "condition": "clean" if nx is None else f"{Path(noise).stem} {snr:g} dB",
+        "table": table,
+    }
 
 
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="cuekit bench speech")
     p.add_argument("--data", default=str(Path(__file__).resolve().parents[3] / "shared/data/speech/barista"))
     p.add_argument("--files", type=int, default=4)
-    p.add_argument("--naive", action="store_true", help="also time the one-alternative-per-expression grammar "
-                   "(slow: tens of seconds per utterance)")
+    p.add_argument(
+        "--naive",
+        action="store_true",
+        help="also time the one-alternative-per-expression grammar (slow: tens of seconds per utterance)",
+    )
     p.add_argument("--latency-files", type=int, default=40, help="files per condition in the latency run")
     p.add_argument("--noise", default=None, help="also run the latency comparison with this noise mixed in")
     p.add_argument("--snr", type=float, default=12.0)
@@ -234,7 +275,7 @@ def main(argv: list[str]) -> int:
 
     # VAD per chunk
     x = np.concatenate(audio)[: 16000 * 20]
-    chunks = [np.ascontiguousarray(x[i:i + CHUNK]) for i in range(0, len(x) - CHUNK + 1, CHUNK)]
+    chunks = [np.ascontiguousarray(x[i : i + CHUNK]) for i in range(0, len(x) - CHUNK + 1, CHUNK)]
     ours, ref = SileroVad(), PackageVad(16000)
     t = time.perf_counter()
     for c in chunks:
@@ -256,7 +297,7 @@ def main(argv: list[str]) -> int:
     m = SileroVad()
     for y in audio:
         s = detect_segments(y, model=m)
-        spans.append(y[max(0, s[0].start - 4800):s[-1].end + 4800] if s else y)
+        spans.append(y[max(0, s[0].start - 4800) : s[-1].end + 4800] if s else y)
     speech_s = sum(len(s) for s in spans) / 16000
 
     def timed(backend) -> float:

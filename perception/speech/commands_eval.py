@@ -12,6 +12,7 @@ Split by speaker: Speech Commands names files `<speaker hash>_nohash_<n>.wav`; a
 when the hash's first 8 hex digits are even, else B (silence clips: by file number). Half A is the only
 data any threshold is chosen on (`--pick-threshold`); both halves are reported.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,8 +52,7 @@ def list_clips(data: Path) -> tuple[list[str], list[tuple[str, str]]]:
     words = sorted(p.name for p in data.iterdir() if p.is_dir() and not p.name.startswith("_"))
     if not words:
         raise SystemExit(f"cuekit eval commands: {data} has no word folders (Speech Commands layout)")
-    clips = [(str(f), d.name) for d in sorted(data.iterdir()) if d.is_dir()
-             for f in sorted(d.glob("*.wav"))]
+    clips = [(str(f), d.name) for d in sorted(data.iterdir()) if d.is_dir() for f in sorted(d.glob("*.wav"))]
     return words, clips
 
 
@@ -62,6 +62,7 @@ def _init(words: list[str], noise: str | None) -> None:
     from perception.speech.audio import read_wav, resample
     from perception.speech.context import Context
     from perception.speech.recognizer import SpeechOptions, SpeechRecognizer
+
     _R = SpeechRecognizer(Context({w: [w] for w in words}, name="commands"), SpeechOptions(min_confidence=0.0))
     if noise:
         y, sr = read_wav(noise)
@@ -70,9 +71,17 @@ def _init(words: list[str], noise: str | None) -> None:
 
 def _clip(job: tuple[str, str, float | None]) -> dict:
     from perception.speech.audio import mix_at_snr, read_wav, resample, seed_for
+
     path, label, snr = job
-    row = {"file": f"{label}/{Path(path).name}", "label": label, "snr": snr, "half": speaker_half(Path(path)),
-           "intent": None, "confidence": 0.0, "error": None}
+    row = {
+        "file": f"{label}/{Path(path).name}",
+        "label": label,
+        "snr": snr,
+        "half": speaker_half(Path(path)),
+        "intent": None,
+        "confidence": 0.0,
+        "error": None,
+    }
     try:
         x, sr = read_wav(path)
         x = resample(x, sr, 16000)
@@ -94,6 +103,7 @@ def _clip(job: tuple[str, str, float | None]) -> dict:
 
 def summarise(rows: list[dict], words: list[str], threshold: float) -> dict:
     """Accuracy/wrong/rejected on command clips; rejection of unknown words and of silence."""
+
     def accepted(r: dict) -> str | None:
         return r["intent"] if r["intent"] is not None and r["confidence"] >= threshold else None
 
@@ -101,13 +111,18 @@ def summarise(rows: list[dict], words: list[str], threshold: float) -> dict:
     unk = [r for r in rows if r["label"] == UNKNOWN]
     sil = [r for r in rows if r["label"] == SILENCE]
     pct = lambda k, n: round(100.0 * k / n, 2) if n else None
-    out = {"threshold": threshold, "command_clips": len(cmd), "unknown_clips": len(unk), "silence_clips": len(sil),
-           "accuracy": pct(sum(accepted(r) == r["label"] for r in cmd), len(cmd)),
-           "wrong_word_rate": pct(sum(accepted(r) not in (None, r["label"]) for r in cmd), len(cmd)),
-           "rejection_rate_commands": pct(sum(accepted(r) is None for r in cmd), len(cmd)),
-           "unknown_rejected": pct(sum(accepted(r) is None for r in unk), len(unk)),
-           "silence_rejected": pct(sum(accepted(r) is None for r in sil), len(sil)),
-           "errors": sum(r["error"] is not None for r in rows)}
+    out = {
+        "threshold": threshold,
+        "command_clips": len(cmd),
+        "unknown_clips": len(unk),
+        "silence_clips": len(sil),
+        "accuracy": pct(sum(accepted(r) == r["label"] for r in cmd), len(cmd)),
+        "wrong_word_rate": pct(sum(accepted(r) not in (None, r["label"]) for r in cmd), len(cmd)),
+        "rejection_rate_commands": pct(sum(accepted(r) is None for r in cmd), len(cmd)),
+        "unknown_rejected": pct(sum(accepted(r) is None for r in unk), len(unk)),
+        "silence_rejected": pct(sum(accepted(r) is None for r in sil), len(sil)),
+        "errors": sum(r["error"] is not None for r in rows),
+    }
     per_word = {}
     for w in words:
         rs = [r for r in cmd if r["label"] == w]
@@ -136,8 +151,10 @@ def pick_threshold(rows: list[dict], words: list[str]) -> float:
     for t in np.round(np.arange(0.05, 1.0, 0.05), 2):
         s = summarise(rows, words, float(t))
         n_cmd, n_neg = max(1, s["command_clips"]), max(1, s["unknown_clips"] + s["silence_clips"])
-        neg_acc = ((100 - (s["unknown_rejected"] or 0)) * s["unknown_clips"]
-                   + (100 - (s["silence_rejected"] or 0)) * s["silence_clips"]) / n_neg
+        neg_acc = (
+            (100 - (s["unknown_rejected"] or 0)) * s["unknown_clips"]
+            + (100 - (s["silence_rejected"] or 0)) * s["silence_clips"]
+        ) / n_neg
         v = (s["accuracy"] - s["wrong_word_rate"]) * n_cmd / (n_cmd + n_neg) - neg_acc * n_neg / (n_cmd + n_neg)
         if v > best:
             best, best_t = v, float(t)
@@ -146,8 +163,10 @@ def pick_threshold(rows: list[dict], words: list[str]) -> float:
 
 def plot_confusion(path: Path, panels: list[tuple[str, list[str], list[str], np.ndarray]]) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     fig, axes = plt.subplots(1, len(panels), figsize=(6.2 * len(panels), 5.6), squeeze=False)
     for ax, (title, truth, pred, m) in zip(axes[0], panels):
         frac = m / np.maximum(1, m.sum(axis=1, keepdims=True))
@@ -157,8 +176,15 @@ def plot_confusion(path: Path, panels: list[tuple[str, list[str], list[str], np.
         for i in range(m.shape[0]):
             for j in range(m.shape[1]):
                 if m[i, j]:
-                    ax.text(j, i, str(m[i, j]), ha="center", va="center", fontsize=7,
-                            color="white" if frac[i, j] > 0.5 else "black")
+                    ax.text(
+                        j,
+                        i,
+                        str(m[i, j]),
+                        ha="center",
+                        va="center",
+                        fontsize=7,
+                        color="white" if frac[i, j] > 0.5 else "black",
+                    )
         ax.set_xlabel("recognised")
         ax.set_ylabel("spoken")
         ax.set_title(title, fontsize=10)
@@ -168,8 +194,9 @@ def plot_confusion(path: Path, panels: list[tuple[str, list[str], list[str], np.
     plt.close(fig)
 
 
-def run(data: Path, noise: str | None, snrs: list[float], workers: int = 2, limit: int | None = None,
-        progress: bool = True) -> tuple[dict, list[dict], list[str]]:
+def run(
+    data: Path, noise: str | None, snrs: list[float], workers: int = 2, limit: int | None = None, progress: bool = True
+) -> tuple[dict, list[dict], list[str]]:
     words, clips = list_clips(data)
     if limit:
         by_label: dict[str, list] = {}
@@ -193,10 +220,14 @@ def main(argv: list[str]) -> int:
     p.add_argument("--data", required=True, help="Speech Commands layout: one folder per word, _unknown_, _silence_")
     p.add_argument("--noise", help="noise WAV mixed in for the --snr conditions")
     p.add_argument("--snr", type=float, nargs="*", default=[])
-    p.add_argument("--threshold", type=float, default=None,
-                   help="confidence threshold (default: the recogniser's shipped 0.5)")
-    p.add_argument("--pick-threshold", action="store_true",
-                   help="also choose a threshold on speaker half A (clean) and report it on half B")
+    p.add_argument(
+        "--threshold", type=float, default=None, help="confidence threshold (default: the recogniser's shipped 0.5)"
+    )
+    p.add_argument(
+        "--pick-threshold",
+        action="store_true",
+        help="also choose a threshold on speaker half A (clean) and report it on half B",
+    )
     p.add_argument("--limit", type=int, default=None, help="clips per folder (quick runs)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--plot", default=None, help="confusion matrix PNG (clean, and the last SNR)")
@@ -208,25 +239,35 @@ def main(argv: list[str]) -> int:
     if a.noise and not Path(a.noise).is_file():
         p.error(f"noise file {a.noise} does not exist")
     from perception.speech.recognizer import SpeechOptions
+
     threshold = SpeechOptions().min_confidence if a.threshold is None else a.threshold
     meta, rows, words = run(Path(a.data), a.noise, a.snr, a.workers, a.limit, progress=True)
-    out: dict = {"data": str(a.data), "noise": a.noise, **meta,
-                 "split": "by speaker: hash in the file name, first 8 hex digits even -> A, odd -> B "
-                          "(silence clips by file number)",
-                 "clips_per_half": {h: sum(1 for r in rows if r["half"] == h and r["snr"] is None) for h in "AB"},
-                 "results": {}}
+    out: dict = {
+        "data": str(a.data),
+        "noise": a.noise,
+        **meta,
+        "split": "by speaker: hash in the file name, first 8 hex digits even -> A, odd -> B "
+        "(silence clips by file number)",
+        "clips_per_half": {h: sum(1 for r in rows if r["half"] == h and r["snr"] is None) for h in "AB"},
+        "results": {},
+    }
     for cond, snr in zip(meta["conditions"], [None] + list(a.snr)):
         rs = [r for r in rows if r["snr"] == snr]
-        out["results"][cond] = {"all": summarise(rs, words, threshold),
-                                **{f"half_{h}": summarise([r for r in rs if r["half"] == h], words, threshold)
-                                   for h in "AB"}}
+        out["results"][cond] = {
+            "all": summarise(rs, words, threshold),
+            **{f"half_{h}": summarise([r for r in rs if r["half"] == h], words, threshold) for h in "AB"},
+        }
     if a.pick_threshold:
         dev = [r for r in rows if r["snr"] is None and r["half"] == "A"]
         t = pick_threshold(dev, words)
-        out["picked_threshold"] = {"threshold": t, "chosen_on": "half A, clean",
-                                   "results": {cond: summarise([r for r in rows if r["snr"] == snr and r["half"] == "B"],
-                                                               words, t)
-                                               for cond, snr in zip(meta["conditions"], [None] + list(a.snr))}}
+        out["picked_threshold"] = {
+            "threshold": t,
+            "chosen_on": "half A, clean",
+            "results": {
+                cond: summarise([r for r in rows if r["snr"] == snr and r["half"] == "B"], words, t)
+                for cond, snr in zip(meta["conditions"], [None] + list(a.snr))
+            },
+        }
     if a.plot:
         panels = []
         for cond, snr in list(zip(meta["conditions"], [None] + list(a.snr)))[:: max(1, len(meta["conditions"]) - 1)]:
@@ -242,9 +283,11 @@ def main(argv: list[str]) -> int:
     else:
         for cond, res in out["results"].items():
             s = res["all"]
-            print(f"{cond:>8}: accuracy {s['accuracy']}%  wrong {s['wrong_word_rate']}%  rejected "
-                  f"{s['rejection_rate_commands']}%  unknown rejected {s['unknown_rejected']}%  silence rejected "
-                  f"{s['silence_rejected']}%")
+            print(
+                f"{cond:>8}: accuracy {s['accuracy']}%  wrong {s['wrong_word_rate']}%  rejected "
+                f"{s['rejection_rate_commands']}%  unknown rejected {s['unknown_rejected']}%  silence rejected "
+                f"{s['silence_rejected']}%"
+            )
     return 0
 
 

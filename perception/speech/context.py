@@ -6,6 +6,7 @@ implementation shared with the intent spec): words; `[a, b c]` choose one phrase
 from a Rhino YAML file (`context: {expressions, slots}`) or from the intent spec's speech export
 (`Context.from_spec(fusion.spec.speech_grammar(spec))`; this module never imports fusion).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ def is_slot(tok: Token) -> bool:
 
 
 def slot_parts(tok: Token) -> tuple[str, str]:
-    """"$type:name" -> (type, name)."""
+    """ "$type:name" -> (type, name)."""
     t, n = tok[1:].split(":", 1)
     return t, n
 
@@ -58,7 +59,8 @@ class Context:
                         if is_slot(tok) and slot_parts(tok)[0] not in self.slots:
                             raise ExpressionError(
                                 f"intent {intent!r}: expression {e!r} uses slot type {slot_parts(tok)[0]!r}, "
-                                f"which has no value list (known: {sorted(self.slots)})")
+                                f"which has no value list (known: {sorted(self.slots)})"
+                            )
                     if seq:
                         seqs.add((intent, seq))
         self._seqs = sorted(seqs)
@@ -76,9 +78,12 @@ class Context:
         if not isinstance(d, dict) or not isinstance(d.get("context"), dict):
             raise ExpressionError(f"{where}: not a Rhino context (no top-level 'context' mapping)")
         c = d["context"]
-        return cls(expressions={k: list(v) for k, v in (c.get("expressions") or {}).items()},
-                   slots={k: list(v) for k, v in (c.get("slots") or {}).items()},
-                   macros={k: list(v) for k, v in (c.get("macros") or {}).items()}, name=name)
+        return cls(
+            expressions={k: list(v) for k, v in (c.get("expressions") or {}).items()},
+            slots={k: list(v) for k, v in (c.get("slots") or {}).items()},
+            macros={k: list(v) for k, v in (c.get("macros") or {}).items()},
+            name=name,
+        )
 
     @classmethod
     def from_spec(cls, spec: Any, name: str = "spec") -> Context:

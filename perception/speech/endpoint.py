@@ -8,6 +8,7 @@ backend is wrapped in `BufferedStream`, which collects the audio and decodes it 
 partial text, so the endpoint falls back to the VAD hangover); a backend whose decode is cheap on short
 windows can set `partial_every_ms` to have the buffer re-decoded for partial text.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

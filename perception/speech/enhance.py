@@ -5,6 +5,7 @@ the segment itself. A gain floor keeps the residual noise natural: deep gains cr
 that hurts the recogniser's cepstral features more than the noise did.
 `NsNet2` is a learned suppressor (measured before Whisper, docs/speech.md).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -39,8 +40,8 @@ def _istft(spec: np.ndarray, n_out: int, n_fft: int = N_FFT, hop: int = HOP) -> 
     frames = np.fft.irfft(spec, n_fft, axis=1) * win
     out = np.zeros(hop * (len(frames) - 1) + n_fft, np.float32)
     for i, f in enumerate(frames):
-        out[i * hop:i * hop + n_fft] += f
-    return out[n_fft - hop:n_fft - hop + n_out]
+        out[i * hop : i * hop + n_fft] += f
+    return out[n_fft - hop : n_fft - hop + n_out]
 
 
 def wiener(x: np.ndarray, noise_ref: np.ndarray | None = None, options: WienerOptions | None = None) -> np.ndarray:
@@ -63,7 +64,7 @@ def wiener(x: np.ndarray, noise_ref: np.ndarray | None = None, options: WienerOp
         prio = o.alpha * prev + (1 - o.alpha) * np.maximum(post - 1.0, 0.0)
         g = np.maximum(prio / (1.0 + prio), o.gain_floor)
         gains[t] = g
-        prev = (g ** 2) * post
+        prev = (g**2) * post
     return _istft(X * gains, len(x))
 
 
@@ -79,6 +80,7 @@ class NsNet2:
         import onnxruntime as ort
 
         from perception.speech.whisper import build
+
         path = model_path or str(build.ensure_nsnet2())
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads

@@ -11,6 +11,7 @@ Syntax (as Picovoice Rhino contexts): plain words; `[a, b c]` one of several alt
 Matching works on word tokens so that every slot value keeps the index range of the words it came
 from: deixis needs the time at which "that" or "there" was spoken.
 """
+
 from __future__ import annotations
 
 import re
@@ -199,8 +200,9 @@ class ExpressionMatch:
     slots: dict[str, SlotMatch] = field(default_factory=dict)
 
 
-def match_tokens(expr: Expression, tokens: Sequence[str], slot_values: SlotValues,
-                 macros: dict[str, list[Expression]] | None = None) -> ExpressionMatch | None:
+def match_tokens(
+    expr: Expression, tokens: Sequence[str], slot_values: SlotValues, macros: dict[str, list[Expression]] | None = None
+) -> ExpressionMatch | None:
     """First full match of `tokens` by `expr` (backtracking), or None."""
     macros = macros or {}
 
@@ -237,8 +239,9 @@ def match_tokens(expr: Expression, tokens: Sequence[str], slot_values: SlotValue
     return None
 
 
-def expand(expr: Expression, slot_placeholder: Callable[[Slot], str] = lambda s: f"${s.type}:{s.name}",
-           limit: int = 10_000) -> list[str]:
+def expand(
+    expr: Expression, slot_placeholder: Callable[[Slot], str] = lambda s: f"${s.type}:{s.name}", limit: int = 10_000
+) -> list[str]:
     """All phrasings of `expr` with slots left as placeholders (for grammar compilers and tests)."""
     out: list[str] = []
 
@@ -257,7 +260,7 @@ def expand(expr: Expression, slot_placeholder: Callable[[Slot], str] = lambda s:
             rec(seq, k + 1, acc + [f"@{el.name}"])
         else:
             for alt in el.alternatives:
-                rec(tuple(alt) + tuple(seq[k + 1:]), 0, acc)
+                rec(tuple(alt) + tuple(seq[k + 1 :]), 0, acc)
             if el.optional:
                 rec(seq, k + 1, acc)
 
@@ -265,8 +268,9 @@ def expand(expr: Expression, slot_placeholder: Callable[[Slot], str] = lambda s:
     return out
 
 
-def expand_tokens(expr: Expression, macros: dict[str, list[Expression]] | None = None,
-                  limit: int = 100_000) -> list[tuple[str, ...]]:
+def expand_tokens(
+    expr: Expression, macros: dict[str, list[Expression]] | None = None, limit: int = 100_000
+) -> list[tuple[str, ...]]:
     """Every token sequence of `expr` with macros multiplied out; slots stay as "$type:name" tokens
     (what a grammar compiler needs). Sorted and deduplicated."""
     macros = macros or {}
@@ -281,11 +285,14 @@ def expand_tokens(expr: Expression, macros: dict[str, list[Expression]] | None =
                 alts = [(f"${el.type}:{el.name}",)]
             elif isinstance(el, Macro):
                 if el.name not in macros:
-                    raise ExpressionError(f"expression {expr.source!r} uses macro @{el.name}, which is not "
-                                          f"defined (known: {sorted(macros)})")
+                    raise ExpressionError(
+                        f"expression {expr.source!r} uses macro @{el.name}, which is not "
+                        f"defined (known: {sorted(macros)})"
+                    )
                 if depth > 8:
-                    raise ExpressionError(f"macros nest too deeply (does @{el.name} refer to itself?) in "
-                                          f"{expr.source!r}")
+                    raise ExpressionError(
+                        f"macros nest too deeply (does @{el.name} refer to itself?) in {expr.source!r}"
+                    )
                 alts = [t for m in macros[el.name] for t in seqs(m.elements, depth + 1)]
             else:
                 alts = [t for alt in el.alternatives for t in seqs(alt, depth)]

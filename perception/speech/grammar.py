@@ -8,6 +8,7 @@ slot arc is then replaced by its own copy of a trie of that slot's values. The r
 is used by both the decoder (as a PocketSphinx FSG) and the text parser (edit-distance alignment),
 so what the recogniser can say and what the parser understands are one object.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -78,8 +79,9 @@ def build_token_dfa(seqs: list[tuple[str, ...]]) -> TokenDfa:
     # renumber so the start is 0 and states are in topological order (BFS by longest distance)
     order = _topo(arcs, root)
     new = {old: i for i, old in enumerate(order)}
-    return TokenDfa(arcs=[{lab: new[d] for lab, d in arcs[old].items()} for old in order],
-                    final={new[f] for f in final})
+    return TokenDfa(
+        arcs=[{lab: new[d] for lab, d in arcs[old].items()} for old in order], final={new[f] for f in final}
+    )
 
 
 def _topo(arcs: list[dict[str, int]], root: int) -> list[int]:
@@ -164,8 +166,11 @@ class Grammar:
         def expr(s: int) -> str:
             if s in memo:
                 return memo[s]
-            alts = [lab(t) + ("" if not (e := ref(d)) else " " + e)
-                    for t, d in sorted(dfa.arcs[s].items()) if not t.startswith(INTENT_MARK)]
+            alts = [
+                lab(t) + ("" if not (e := ref(d)) else " " + e)
+                for t, d in sorted(dfa.arcs[s].items())
+                if not t.startswith(INTENT_MARK)
+            ]
             ends = any(t.startswith(INTENT_MARK) for t in dfa.arcs[s])
             if not alts:
                 r = ""
@@ -176,8 +181,7 @@ class Grammar:
             memo[s] = r
             return r
 
-        lines = ["#JSGF V1.0;", f"grammar {self.context.name.replace('-', '_')};",
-                 f"public <command> = {expr(0)};"]
+        lines = ["#JSGF V1.0;", f"grammar {self.context.name.replace('-', '_')};", f"public <command> = {expr(0)};"]
         lines += [f"<s{s}> = {expr(s)};" for s in shared if expr(s)]
         for typ, vals in sorted(self.context.slots.items()):
             lines.append(f"<{typ}> = " + " | ".join(vals) + ";")
@@ -197,7 +201,7 @@ def compile_grammar(context: Context) -> Grammar:
     for s, d in enumerate(dfa.arcs):
         for lab, dst in d.items():
             if lab.startswith(INTENT_MARK):
-                arcs.append(Arc(s, dst, None, intent=lab[len(INTENT_MARK):]))
+                arcs.append(Arc(s, dst, None, intent=lab[len(INTENT_MARK) :]))
             elif is_slot(lab):
                 typ, name = slot_parts(lab)
                 tag = (next(inst), name)
@@ -275,10 +279,15 @@ def verify_grammar(g: Grammar, n_samples: int = 2000, seed: int = 0) -> Verifica
             s = a.dst
         if not _matches_some_expansion(g.context, words):
             unparsable.append(" ".join(words))
-    return Verification(ok=(want == have and not rejected and not unparsable), token_sequences=len(have),
-                        missing=sorted(want - have)[:10], extra=sorted(have - want)[:10],
-                        sampled_sentences=n_samples, rejected_samples=rejected[:10],
-                        unparsable_walks=unparsable[:10])
+    return Verification(
+        ok=(want == have and not rejected and not unparsable),
+        token_sequences=len(have),
+        missing=sorted(want - have)[:10],
+        extra=sorted(have - want)[:10],
+        sampled_sentences=n_samples,
+        rejected_samples=rejected[:10],
+        unparsable_walks=unparsable[:10],
+    )
 
 
 def _matches_some_expansion(ctx: Context, words: list[str]) -> bool:
@@ -290,9 +299,8 @@ def _matches_some_expansion(ctx: Context, words: list[str]) -> bool:
             return j == len(words)
         t = seq[i]
         if is_slot(t):
-            return any(words[j:j + len(v)] == v and match(seq, i + 1, j + len(v)) for v in vals[slot_parts(t)[0]])
+            return any(words[j : j + len(v)] == v and match(seq, i + 1, j + len(v)) for v in vals[slot_parts(t)[0]])
         return j < len(words) and words[j] == t and match(seq, i + 1, j + 1)
 
     have = set(words)
-    return any(match(seq, 0, 0) for _, seq in ctx.token_sequences()
-               if all(t in have for t in seq if not is_slot(t)))
+    return any(match(seq, 0, 0) for _, seq in ctx.token_sequences() if all(t in have for t in seq if not is_slot(t)))

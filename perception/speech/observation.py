@@ -4,6 +4,7 @@ The recogniser parses an utterance once (`perception.speech.recognizer.SpeechRes
 writes intent, slots and the time span of each slot's words into the payload); fusion reads that parse
 with `speech_parse` instead of matching the text again. Light on purpose: no model imports.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -31,8 +32,13 @@ def speech_parse(obs: Observation) -> SpeechParse | None:
     if not isinstance(slots, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in slots.items()):
         return None
     spans: dict[str, tuple[int, int]] = {}
-    for k, v in (times.items() if isinstance(times, dict) else ()):
-        if k in slots and isinstance(v, (list, tuple)) and len(v) == 2 \
-                and all(isinstance(t, int) and not isinstance(t, bool) for t in v) and v[0] <= v[1]:
+    for k, v in times.items() if isinstance(times, dict) else ():
+        if (
+            k in slots
+            and isinstance(v, (list, tuple))
+            and len(v) == 2
+            and all(isinstance(t, int) and not isinstance(t, bool) for t in v)
+            and v[0] <= v[1]
+        ):
             spans[k] = (v[0], v[1])
     return SpeechParse(intent, dict(slots), spans)

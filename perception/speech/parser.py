@@ -6,6 +6,7 @@ the path; an open-vocabulary transcript ("uh can I get a large latte please") al
 and still yields the closest command, with `edits` telling the caller how far it was. Slot values
 compete longest-first because the path that consumes more words at 0 cost wins ties.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -7,6 +7,7 @@ as well under the grammar as under the phone loop; noise and other sentences sco
 grammar. The per-second log-score margin between the two is the confidence feature. A grammar search
 that cannot reach the final state returns no hypothesis at all, which is a rejection by itself.
 """
+
 from __future__ import annotations
 
 import math
@@ -77,8 +78,10 @@ class PocketSphinxGrammarBackend(SpeechBackend):
         self.decoder = make_decoder(self.options)
         missing = missing_words(self.decoder, grammar.words)
         if missing:
-            raise ValueError(f"words not in the pronunciation dictionary: {missing} "
-                             "(add them with Decoder.add_word or pick other phrasing)")
+            raise ValueError(
+                f"words not in the pronunciation dictionary: {missing} "
+                "(add them with Decoder.add_word or pick other phrasing)"
+            )
         self._install(grammar)
         if self.options.phone_loop:
             self.decoder.add_allphone_file("phones", _phone_lm())
@@ -138,8 +141,9 @@ class PocketSphinxGrammarBackend(SpeechBackend):
         if self._stream_decoder is None:
             self._stream_decoder = make_decoder(self.options, cmn="live")
             g = self.grammar
-            self._stream_decoder.add_fsg("grammar", self._stream_decoder.create_fsg(
-                "grammar", 0, g.final, g.fsg_transitions()))
+            self._stream_decoder.add_fsg(
+                "grammar", self._stream_decoder.create_fsg("grammar", 0, g.final, g.fsg_transitions())
+            )
             self._stream_decoder.activate_search("grammar")
         if self.options.phone_loop and self._phone_decoder is None:
             self._phone_decoder = make_decoder(self.options, cmn="live")
@@ -151,8 +155,11 @@ class PocketSphinxGrammarBackend(SpeechBackend):
         n_best = self.options.n_best if n_best is None else n_best
         d = decoder or self.decoder
         n_frames = max(1, d.n_frames())
-        words = [WordTiming(_base(s.word), s.start_frame * FRAME_S, (s.end_frame + 1) * FRAME_S, float(s.prob))
-                 for s in d.seg() if _is_word(s.word)]
+        words = [
+            WordTiming(_base(s.word), s.start_frame * FRAME_S, (s.end_frame + 1) * FRAME_S, float(s.prob))
+            for s in d.seg()
+            if _is_word(s.word)
+        ]
         nbest: list[tuple[str, float]] = []
         seen = set()
         for i, nb in enumerate(d.nbest() if n_best > 0 else ()):
@@ -167,10 +174,20 @@ class PocketSphinxGrammarBackend(SpeechBackend):
         best_text = " ".join(w.word for w in words) or h.hypstr
         return best_text, _ln(h.score), n_frames, words, nbest
 
-    def _hypotheses(self, best_text: str, best_score: float, n_frames: int, words: list[WordTiming],
-                    nbest: list[tuple[str, float]], phone_score: float | None) -> list[Hypothesis]:
-        feats = {"grammar_ln_score": best_score, "frames": float(n_frames),
-                 "mean_word_prob": float(np.mean([w.confidence for w in words])) if words else 0.0}
+    def _hypotheses(
+        self,
+        best_text: str,
+        best_score: float,
+        n_frames: int,
+        words: list[WordTiming],
+        nbest: list[tuple[str, float]],
+        phone_score: float | None,
+    ) -> list[Hypothesis]:
+        feats = {
+            "grammar_ln_score": best_score,
+            "frames": float(n_frames),
+            "mean_word_prob": float(np.mean([w.confidence for w in words])) if words else 0.0,
+        }
         conf = 1.0
         if self.options.phone_loop:
             lph = best_score if phone_score is None else phone_score

@@ -4,6 +4,7 @@ One code path serves streaming and batch: `push` takes audio in any block size; 
 whole array through the same path, so a file decoded at once and the same file streamed in 32 ms
 chunks give identical observations.
 """
+
 from __future__ import annotations
 
 import time
@@ -79,19 +80,36 @@ class SpeechResult:
         t0 = self.words[0]["t_start_ns"] if self.words else self.segment.t_start_ns
         t1 = self.words[-1]["t_end_ns"] if self.words else self.segment.t_end_ns
         return Observation(
-            modality="speech", kind="intent" if self.intent else "utterance", confidence=self.confidence,
-            t_start_ns=int(t0), t_end_ns=int(t1), source_id=source_id,
-            payload={"intent": self.intent, "slots": dict(self.slots), "slot_times": self.slot_times(),
-                     "text": self.text, "words": self.words,
-                     "n_best": self.n_best, "rejected": self.rejected,
-                     "t_end_of_speech_ns": int(self.segment.t_end_ns),
-                     "t_endpoint_ns": int(self.segment.t_detected_ns),
-                     "decode_ms": round(self.decode_s * 1000, 2), "revises_previous": self.revises})
+            modality="speech",
+            kind="intent" if self.intent else "utterance",
+            confidence=self.confidence,
+            t_start_ns=int(t0),
+            t_end_ns=int(t1),
+            source_id=source_id,
+            payload={
+                "intent": self.intent,
+                "slots": dict(self.slots),
+                "slot_times": self.slot_times(),
+                "text": self.text,
+                "words": self.words,
+                "n_best": self.n_best,
+                "rejected": self.rejected,
+                "t_end_of_speech_ns": int(self.segment.t_end_ns),
+                "t_endpoint_ns": int(self.segment.t_detected_ns),
+                "decode_ms": round(self.decode_s * 1000, 2),
+                "revises_previous": self.revises,
+            },
+        )
 
 
 class SpeechRecognizer:
-    def __init__(self, context: Context | Grammar | str | Path, options: SpeechOptions | None = None,
-                 backend: SpeechBackend | None = None, vad_model: SileroVad | None = None) -> None:
+    def __init__(
+        self,
+        context: Context | Grammar | str | Path,
+        options: SpeechOptions | None = None,
+        backend: SpeechBackend | None = None,
+        vad_model: SileroVad | None = None,
+    ) -> None:
         self.options = options or SpeechOptions()
         if isinstance(context, (str, Path)):
             context = Context.from_rhino_yaml(context)
@@ -103,9 +121,11 @@ class SpeechRecognizer:
         self._enhancer = None
         if self.options.enhance:
             from perception.speech.enhance import make_enhancer
+
             self._enhancer = make_enhancer(self.options.enhance)
-        self._endpointer = GrammarEndpointer(self.grammar, self.options.endpoint) \
-            if self.options.endpoint is not None else None
+        self._endpointer = (
+            GrammarEndpointer(self.grammar, self.options.endpoint) if self.options.endpoint is not None else None
+        )
         self._stream = None
         if self.streaming and callable(getattr(self.backend, "prepare_streaming", None)):
             self.backend.prepare_streaming()
@@ -168,8 +188,8 @@ class SpeechRecognizer:
         n_full = len(x) // CHUNK
         out = []
         for i in range(n_full):
-            out += self._step(x[i * CHUNK:(i + 1) * CHUNK])
-        self._pending = x[n_full * CHUNK:].copy()
+            out += self._step(x[i * CHUNK : (i + 1) * CHUNK])
+        self._pending = x[n_full * CHUNK :].copy()
         self._trim()
         return out
 
@@ -189,7 +209,7 @@ class SpeechRecognizer:
         if self._stream is None and self.vad.in_speech:
             a = max(self._buf_start, self.vad.segment_start - self._pad())
             self._stream, self._stream_start, self._blocks_in_speech = open_stream(self.backend), a, 0
-            self._stream.feed(self._buf[a - self._buf_start:])
+            self._stream.feed(self._buf[a - self._buf_start :])
         elif self._stream is not None:
             self._stream.feed(block)
         out = [r for seg in segs for r in self._on_segment(seg)]
@@ -200,8 +220,11 @@ class SpeechRecognizer:
         o = self.options.endpoint
         every = max(1, round(o.check_every_ms * SAMPLE_RATE / 1000 / CHUNK))
         silence_ms = self.vad.silence_samples * 1000 / SAMPLE_RATE
-        if self._blocks_in_speech % every == 0 and silence_ms > 0 \
-                and self._endpointer.should_end(self._stream.partial(), silence_ms):
+        if (
+            self._blocks_in_speech % every == 0
+            and silence_ms > 0
+            and self._endpointer.should_end(self._stream.partial(), silence_ms)
+        ):
             seg = self.vad.cut()
             if seg is not None:
                 out += self._on_segment(seg, early=True)
@@ -221,9 +244,11 @@ class SpeechRecognizer:
         command probably continues ("a medium mocha ... with whole milk"); it revises the first result."""
         prev, prev_early = self._prev, self._prev_early
         self._prev, self._prev_early = seg, early
-        joinable = prev is not None \
-            and (seg.start - prev.end) * 1000 <= self.options.merge_gap_ms * SAMPLE_RATE \
+        joinable = (
+            prev is not None
+            and (seg.start - prev.end) * 1000 <= self.options.merge_gap_ms * SAMPLE_RATE
             and seg.end - prev.start <= self.options.vad.max_segment_s * SAMPLE_RATE
+        )
         if joinable and prev_early:
             # the segment may be a command of its own ("volume down", then "take a photo"): then it stands;
             # only a segment that is no command alone continues the previous one ("... with whole milk")
@@ -245,8 +270,14 @@ class SpeechRecognizer:
 
     def _decode_joined(self, prev: VadSegment, seg: VadSegment) -> SpeechResult | None:
         """The joined reading of two segments, when accepted."""
-        joined = VadSegment(start=prev.start, end=seg.end, t_start_ns=prev.t_start_ns, t_end_ns=seg.t_end_ns,
-                            mean_prob=(prev.mean_prob + seg.mean_prob) / 2, t_detected_ns=seg.t_detected_ns)
+        joined = VadSegment(
+            start=prev.start,
+            end=seg.end,
+            t_start_ns=prev.t_start_ns,
+            t_end_ns=seg.t_end_ns,
+            mean_prob=(prev.mean_prob + seg.mean_prob) / 2,
+            t_detected_ns=seg.t_detected_ns,
+        )
         if self._stream is not None:  # the second part was decoded while spoken; the whole is decoded again
             self._stream.finish()
             self._stream = None
@@ -295,11 +326,11 @@ class SpeechRecognizer:
                 stream.finish()
         a = max(self._buf_start, a0 - self._pad() if a0 == seg.start else a0)
         b = min(self._buf_start + len(self._buf), seg.end + self._pad())
-        span = self._buf[a - self._buf_start:b - self._buf_start]
+        span = self._buf[a - self._buf_start : b - self._buf_start]
         t_span_ns = self.vad.t_ns(a)
         t_start = time.perf_counter()
         if self._enhancer is not None:
-            noise_ref = self._buf[max(0, a - self._buf_start - 2 * SAMPLE_RATE):a - self._buf_start]
+            noise_ref = self._buf[max(0, a - self._buf_start - 2 * SAMPLE_RATE) : a - self._buf_start]
             span = self._enhancer(span, noise_ref)
         hyps = self.backend.decode(span, SAMPLE_RATE)
         result = self._interpret(seg, hyps, t_span_ns)
@@ -319,14 +350,36 @@ class SpeechRecognizer:
             ok = p.intent is not None and p.edits <= allowed
             parsed.append((h, p, ok))
         best, bp, ok = parsed[0]
-        words = [{"word": w.word, "t_start_ns": t_span_ns + round(w.start_s * NS),
-                  "t_end_ns": t_span_ns + round(w.end_s * NS), "confidence": round(w.confidence, 4),
-                  **({"slot": bp.word_slot[i]} if i < len(bp.word_slot) and bp.word_slot[i] else {})}
-                 for i, w in enumerate(best.words)]
+        words = [
+            {
+                "word": w.word,
+                "t_start_ns": t_span_ns + round(w.start_s * NS),
+                "t_end_ns": t_span_ns + round(w.end_s * NS),
+                "confidence": round(w.confidence, 4),
+                **({"slot": bp.word_slot[i]} if i < len(bp.word_slot) and bp.word_slot[i] else {}),
+            }
+            for i, w in enumerate(best.words)
+        ]
         rejected = not ok or best.confidence < o.min_confidence
-        n_best = [{"text": h.text, "intent": p.intent if k else None, "slots": p.slots if k else {},
-                   "score": round(h.score, 5), "confidence": round(h.confidence, 4)} for h, p, k in parsed]
-        return SpeechResult(segment=seg, intent=None if rejected else bp.intent,
-                            slots={} if rejected else bp.slots, text=best.text,
-                            confidence=float(best.confidence), words=words, n_best=n_best, decode_s=0.0,
-                            rejected=rejected, features=dict(best.features))
+        n_best = [
+            {
+                "text": h.text,
+                "intent": p.intent if k else None,
+                "slots": p.slots if k else {},
+                "score": round(h.score, 5),
+                "confidence": round(h.confidence, 4),
+            }
+            for h, p, k in parsed
+        ]
+        return SpeechResult(
+            segment=seg,
+            intent=None if rejected else bp.intent,
+            slots={} if rejected else bp.slots,
+            text=best.text,
+            confidence=float(best.confidence),
+            words=words,
+            n_best=n_best,
+            decode_s=0.0,
+            rejected=rejected,
+            features=dict(best.features),
+        )

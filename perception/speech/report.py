@@ -8,6 +8,7 @@ accept/reject curve over the confidence threshold, per SNR.
 The curve is computed from per-file rows (`cuekit eval speech --min-confidence 0 --rows-out F`): at
 threshold t a file is accepted when its top in-grammar reading has confidence >= t.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,18 +36,35 @@ def series(res: dict) -> dict:
 
 def plot(results: list[tuple[str, dict]], out: str) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
     clean_x = 30
     for name, pts in ANCHORS.items():
         xs = sorted(pts)
-        ax.plot(xs, [pts[x] for x in xs], ":", marker=".", color="grey" if "Rhino" not in name else "tab:purple",
-                alpha=0.8 if "Rhino" in name else 0.5, label=name)
+        ax.plot(
+            xs,
+            [pts[x] for x in xs],
+            ":",
+            marker=".",
+            color="grey" if "Rhino" not in name else "tab:purple",
+            alpha=0.8 if "Rhino" in name else 0.5,
+            label=name,
+        )
     for name, pts in BASELINE.items():
         xs = sorted(k for k in pts if k != "clean")
-        ax.plot(xs + [clean_x], [pts[x] for x in xs] + [pts["clean"]], "--", marker="s", ms=4,
-                color="tab:orange" if "default" in name else "tab:red", alpha=0.7, label=name)
+        ax.plot(
+            xs + [clean_x],
+            [pts[x] for x in xs] + [pts["clean"]],
+            "--",
+            marker="s",
+            ms=4,
+            color="tab:orange" if "default" in name else "tab:red",
+            alpha=0.7,
+            label=name,
+        )
     colors = ["tab:blue", "tab:green", "tab:cyan", "black"]
     for i, (label, res) in enumerate(results):
         s = series(res)
@@ -78,17 +96,24 @@ def rejection_curve(rows: list[dict], thresholds: list[float] = THRESHOLDS) -> d
         for t in thresholds:
             acc = [r for r in rs if r["top_confidence"] >= t and r.get("features")]
             right = sum(r["top_correct"] for r in acc)
-            pts.append({"threshold": t, "correct": round(100 * right / len(rs), 2),
-                        "wrong": round(100 * (len(acc) - right) / len(rs), 2),
-                        "rejected": round(100 * (len(rs) - len(acc)) / len(rs), 2)})
+            pts.append(
+                {
+                    "threshold": t,
+                    "correct": round(100 * right / len(rs), 2),
+                    "wrong": round(100 * (len(acc) - right) / len(rs), 2),
+                    "rejected": round(100 * (len(rs) - len(acc)) / len(rs), 2),
+                }
+            )
         out["clean" if cond is None else f"{cond:g} dB"] = pts
     return out
 
 
 def plot_curve(curves: dict[str, dict], out: str, threshold: float | None = None) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     fig, axes = plt.subplots(1, len(curves), figsize=(6.5 * len(curves), 4.6), squeeze=False)
     for ax, (title, curve) in zip(axes[0], curves.items(), strict=True):
         for i, (cond, pts) in enumerate(curve.items()):
@@ -112,9 +137,12 @@ def main(argv: list[str]) -> int:
     p.add_argument("results", nargs="*", help="`cuekit eval speech --json` outputs, as LABEL=FILE or FILE")
     p.add_argument("--curve", nargs="*", default=[], help="per-file rows (JSON lines), as LABEL=FILE or FILE")
     p.add_argument("--threshold", type=float, help="the default confidence threshold, marked on the curve")
-    p.add_argument("--rescore-whisper", action="store_true",
-                   help="recompute whisper confidences from the rows' features with the shipped weights "
-                        "(rows recorded before the calibration)")
+    p.add_argument(
+        "--rescore-whisper",
+        action="store_true",
+        help="recompute whisper confidences from the rows' features with the shipped weights "
+        "(rows recorded before the calibration)",
+    )
     p.add_argument("--out", required=True)
     a = p.parse_args(argv)
     if a.curve:
@@ -125,6 +153,7 @@ def main(argv: list[str]) -> int:
                 rows = [json.loads(line) for line in f if line.strip()]
             if a.rescore_whisper:
                 from perception.speech.whisper.backend import WhisperOptions, confidence
+
                 for row in rows:
                     if "mean_logprob" in (row.get("features") or {}):  # a whisper row
                         row["top_confidence"] = confidence(row["features"], WhisperOptions())

@@ -12,6 +12,7 @@ When the grammar comes from a function of the scene (the intent spec's export: t
 names of the targets in view), scene updates -- `update_scene(message)`, or context/scene Observations
 routed to the stage -- recompile the grammar and swap it in from the next utterance, without a restart.
 """
+
 from __future__ import annotations
 
 import logging
@@ -48,8 +49,10 @@ def context_of(source: Any, name: str = "spec") -> Context | Grammar:
     if isinstance(source, (str, Path)):
         p = Path(source)
         if p.suffix.lower() not in (".yaml", ".yml"):
-            raise ValueError(f"speech context {p}: a Rhino context YAML is expected here (an intent spec "
-                             "TOML is turned into a grammar by fusion: fusion.spec.speech_grammar)")
+            raise ValueError(
+                f"speech context {p}: a Rhino context YAML is expected here (an intent spec "
+                "TOML is turned into a grammar by fusion: fusion.spec.speech_grammar)"
+            )
         return Context.from_rhino_yaml(p)
     if isinstance(source, dict) or hasattr(source, "to_rhino_context"):
         return Context.from_spec(source, name=name)
@@ -73,8 +76,10 @@ class SpeechStage(Stage):
         super().__init__(name)
         src = options.context
         if src is None or (isinstance(src, (str, Path, dict)) and not str(src)):
-            raise ValueError("SpeechStageOptions.context is required (a Rhino YAML path, Context, Grammar, "
-                             "the intent spec's speech export, or a function of the scene returning one)")
+            raise ValueError(
+                "SpeechStageOptions.context is required (a Rhino YAML path, Context, Grammar, "
+                "the intent spec's speech export, or a function of the scene returning one)"
+            )
         self.options = options
         self._grammar_for_scene: Callable[[Scene | None], Any] | None = src if callable(src) else None
         self._scene = Scene()
@@ -86,8 +91,16 @@ class SpeechStage(Stage):
         self.recognizer: SpeechRecognizer | None = None
         self.wake: WakePhraseSpotter | None = None
         self._failed: str | None = None
-        self.counts = {"chunks": 0, "malformed": 0, "intents": 0, "rejected": 0, "gated": 0, "wakes": 0,
-                       "grammar_updates": 0, "dropped_not_started": 0}
+        self.counts = {
+            "chunks": 0,
+            "malformed": 0,
+            "intents": 0,
+            "rejected": 0,
+            "gated": 0,
+            "wakes": 0,
+            "grammar_updates": 0,
+            "dropped_not_started": 0,
+        }
 
     def update_scene(self, message: dict) -> None:
         """Thread-safe: a scene message ({"op": "upsert"|"remove"|"replace"|"clear", ...}); the grammar is
@@ -122,17 +135,21 @@ class SpeechStage(Stage):
                 self.update_scene(item.payload)
             return  # other observations are not for speech
         self._apply_scene_updates()
-        if not isinstance(item, AudioChunk) or not isinstance(item.samples, np.ndarray) \
-                or item.samples.ndim != 1 or item.sample_rate <= 0:
+        if (
+            not isinstance(item, AudioChunk)
+            or not isinstance(item.samples, np.ndarray)
+            or item.samples.ndim != 1
+            or item.sample_rate <= 0
+        ):
             self.counts["malformed"] += 1
-            log.warning("speech: skipped a malformed item (%s); expected a mono AudioChunk",
-                        type(item).__name__)
+            log.warning("speech: skipped a malformed item (%s); expected a mono AudioChunk", type(item).__name__)
             return
         if not self._started:
             self._started = True
             self._rate = item.sample_rate
             if item.sample_rate != SAMPLE_RATE:
                 from perception.sources.resample import make_resampler
+
                 self._resampler = make_resampler(item.sample_rate, SAMPLE_RATE)
             self.recognizer.reset(item.t_first_ns)
             if self.wake:
@@ -149,9 +166,17 @@ class SpeechStage(Stage):
             for det in self.wake.push(x):
                 self._wakes.append(det)
                 self.counts["wakes"] += 1
-                emit(Observation("speech", "wake", 1.0, det.t_start_ns, det.t_end_ns,
-                                 {"phrase": det.phrase, "t_emitted_ns": self.clock.now_ns()},
-                                 source_id=item.source_id))
+                emit(
+                    Observation(
+                        "speech",
+                        "wake",
+                        1.0,
+                        det.t_start_ns,
+                        det.t_end_ns,
+                        {"phrase": det.phrase, "t_emitted_ns": self.clock.now_ns()},
+                        source_id=item.source_id,
+                    )
+                )
         results = self.recognizer.push(x)
         if self.options.emit_vad_edges:
             self._vad_edge(item, emit)
@@ -195,8 +220,9 @@ class SpeechStage(Stage):
             if new:
                 log.warning("speech: scene names with words not in the dictionary cannot be spoken: %s", new)
             self._unspeakable |= set(missing)
-            keep = {t: [v for v in vals if not set(v.split()) & self._unspeakable] or vals
-                    for t, vals in ctx.slots.items()}
+            keep = {
+                t: [v for v in vals if not set(v.split()) & self._unspeakable] or vals for t, vals in ctx.slots.items()
+            }
             ctx = ctx.with_slot_values(keep)
 
     def _vad_edge(self, item: AudioChunk, emit: Emit) -> None:
@@ -204,8 +230,7 @@ class SpeechStage(Stage):
         if speaking != self._speaking:
             self._speaking = speaking
             t = item.t_end_ns
-            emit(Observation("speech", "vad_start" if speaking else "vad_end", 1.0, t, t, {},
-                             source_id=item.source_id))
+            emit(Observation("speech", "vad_start" if speaking else "vad_end", 1.0, t, t, {}, source_id=item.source_id))
 
     def close(self, emit: Emit) -> None:
         if self.recognizer is not None and self._started:
@@ -221,8 +246,10 @@ class SpeechStage(Stage):
 
     def _armed(self, r: SpeechResult) -> bool:
         w = self.options.wake
-        return any(d.end - SAMPLE_RATE // 2 <= r.segment.end and
-                   r.segment.start <= d.end + int(w.window_s * SAMPLE_RATE) for d in self._wakes)
+        return any(
+            d.end - SAMPLE_RATE // 2 <= r.segment.end and r.segment.start <= d.end + int(w.window_s * SAMPLE_RATE)
+            for d in self._wakes
+        )
 
     def _emit(self, r: SpeechResult, emit: Emit, source_id: str) -> None:
         if self.wake is not None and not self._armed(r):
@@ -239,12 +266,20 @@ class SpeechStage(Stage):
                 emit(obs)
 
 
-def speech_stage_from_spec(grammar: GrammarSource, options: SpeechStageOptions | None = None,
-                           name: str | None = "speech") -> SpeechStage:
+def speech_stage_from_spec(
+    grammar: GrammarSource, options: SpeechStageOptions | None = None, name: str | None = "speech"
+) -> SpeechStage:
     """The speech stage for an intent spec. `grammar`: the spec's speech export as a function of the
     scene (in app/: `lambda scene: fusion.spec.speech_grammar(spec, scene)`), so that target names pushed
     at run time become slot values; or any fixed GrammarSource. `options.context` is ignored."""
     o = options or SpeechStageOptions()
-    return SpeechStage(SpeechStageOptions(context=grammar, speech=o.speech, wake=o.wake,
-                                          emit_rejected=o.emit_rejected, emit_vad_edges=o.emit_vad_edges),
-                       name=name)
+    return SpeechStage(
+        SpeechStageOptions(
+            context=grammar,
+            speech=o.speech,
+            wake=o.wake,
+            emit_rejected=o.emit_rejected,
+            emit_vad_edges=o.emit_vad_edges,
+        ),
+        name=name,
+    )

@@ -5,6 +5,7 @@ Segment times are int nanoseconds on the stream clock: the time of sample k of a
 at `t0_ns` is `t0_ns + k * 1e9 / sample_rate`, so feeding the same audio in any chunking gives the same
 segments (the VAD re-blocks to 512 samples internally).
 """
+
 from __future__ import annotations
 
 import importlib.resources
@@ -38,8 +39,9 @@ class SileroVad:
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads
         so.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(silero_model_path()), sess_options=so,
-                                            providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(
+            str(silero_model_path()), sess_options=so, providers=["CPUExecutionProvider"]
+        )
         self._sr = np.array(SAMPLE_RATE, dtype=np.int64)
         self.reset()
 
@@ -82,8 +84,7 @@ class VadSegment:
 class StreamingVad:
     """Feed audio in any block size with `push`; completed segments come back as they end."""
 
-    def __init__(self, options: VadOptions | None = None, model: SileroVad | None = None,
-                 t0_ns: int = 0) -> None:
+    def __init__(self, options: VadOptions | None = None, model: SileroVad | None = None, t0_ns: int = 0) -> None:
         self.options = options or VadOptions()
         if self.options.neg_threshold > self.options.threshold:
             raise ValueError("VadOptions.neg_threshold must not exceed threshold")
@@ -135,10 +136,10 @@ class StreamingVad:
         done: list[VadSegment] = []
         n_full = len(buf) // CHUNK
         for i in range(n_full):
-            seg = self._step(buf[i * CHUNK:(i + 1) * CHUNK])
+            seg = self._step(buf[i * CHUNK : (i + 1) * CHUNK])
             if seg is not None:
                 done.append(seg)
-        self._pending = buf[n_full * CHUNK:].copy()
+        self._pending = buf[n_full * CHUNK :].copy()
         return done
 
     def flush(self) -> list[VadSegment]:
@@ -178,13 +179,20 @@ class StreamingVad:
         self._probs = []
         if seg_end - self._start < self.options.min_speech_ms * SAMPLE_RATE / 1000:
             return None
-        return VadSegment(start=self._start, end=seg_end, t_start_ns=self.t_ns(self._start),
-                          t_end_ns=self.t_ns(seg_end), mean_prob=float(np.mean(probs)) if probs else 0.0,
-                          t_detected_ns=self.t_ns(decided_at), probs=probs)
+        return VadSegment(
+            start=self._start,
+            end=seg_end,
+            t_start_ns=self.t_ns(self._start),
+            t_end_ns=self.t_ns(seg_end),
+            mean_prob=float(np.mean(probs)) if probs else 0.0,
+            t_detected_ns=self.t_ns(decided_at),
+            probs=probs,
+        )
 
 
-def detect_segments(audio: np.ndarray, options: VadOptions | None = None, model: SileroVad | None = None,
-                    t0_ns: int = 0) -> list[VadSegment]:
+def detect_segments(
+    audio: np.ndarray, options: VadOptions | None = None, model: SileroVad | None = None, t0_ns: int = 0
+) -> list[VadSegment]:
     """Whole-array convenience: the same segments streaming would produce."""
     vad = StreamingVad(options, model, t0_ns)
     return vad.push(audio) + vad.flush()

@@ -4,6 +4,7 @@ Not installed by default (`pip install vosk`, plus a model from alphacephei.com 
 transcript goes through the same grammar-alignment parser as every backend, so
 `SpeechOptions.max_edits > 0` lets near-miss phrasings still map to the closest command.
 """
+
 from __future__ import annotations
 
 import json
@@ -46,8 +47,10 @@ class VoskBackend(SpeechBackend):
             text = alt.get("text", "").strip()
             if not text:
                 continue
-            words = [WordTiming(w["word"], float(w["start"]), float(w["end"]), float(w.get("conf", 1.0)))
-                     for w in alt.get("result", [])]
+            words = [
+                WordTiming(w["word"], float(w["start"]), float(w["end"]), float(w.get("conf", 1.0)))
+                for w in alt.get("result", [])
+            ]
             score = float(alt.get("confidence", 0.0))
             conf = float(np.mean([w.confidence for w in words])) if words else 0.5
             out.append(Hypothesis(text, score, conf, words, {"vosk_confidence": score}))

@@ -2,6 +2,7 @@
 stream. Audio is fed in fixed 512-sample blocks so detections do not depend on how the caller chunks
 the stream (streaming == batch). A detection opens a window in which commands are accepted.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -54,6 +55,7 @@ class WakePhraseSpotter:
             from perception.speech.context import Context
             from perception.speech.grammar import compile_grammar
             from perception.speech.pocketsphinx_backend import PocketSphinxGrammarBackend
+
             self._verifier = PocketSphinxGrammarBackend(compile_grammar(Context({"wake": [phrase]})))
         self.reset()
 
@@ -77,12 +79,12 @@ class WakePhraseSpotter:
         n_full = len(buf) // BLOCK
         out = []
         for i in range(n_full):
-            block = buf[i * BLOCK:(i + 1) * BLOCK]
-            self._hist = np.concatenate([self._hist[-3 * SAMPLE_RATE:], block])
+            block = buf[i * BLOCK : (i + 1) * BLOCK]
+            self._hist = np.concatenate([self._hist[-3 * SAMPLE_RATE :], block])
             det = self._feed(block)
             if det and self._verify(det):
                 out.append(det)
-        self._pending = buf[n_full * BLOCK:].copy()
+        self._pending = buf[n_full * BLOCK :].copy()
         return out
 
     def _feed(self, block: np.ndarray) -> WakeDetection | None:

@@ -1,4 +1,5 @@
 """The stream runtime every modality runs on: core sample types, the clock, queues, stages, pipelines."""
+
 from perception.stream.clock import Clock, MonotonicClock, ReplayClock, now_ns
 from perception.stream.types import (
     AudioChunk,
@@ -10,8 +11,16 @@ from perception.stream.types import (
 )
 
 __all__ = [
-    "AudioChunk", "Clock", "HandLandmarks", "ImuBatch", "IntentEvent", "MonotonicClock",
-    "Observation", "ReplayClock", "VideoFrame", "now_ns",
+    "AudioChunk",
+    "Clock",
+    "HandLandmarks",
+    "ImuBatch",
+    "IntentEvent",
+    "MonotonicClock",
+    "Observation",
+    "ReplayClock",
+    "VideoFrame",
+    "now_ns",
 ]
 from perception.stream.channel import END, Channel, QueuePolicy  # noqa: E402
 from perception.stream.graph import Graph, GraphError, Role  # noqa: E402
@@ -25,5 +34,18 @@ from perception.stream.stage import (  # noqa: E402
     Stage,
 )
 
-__all__ += ["END", "CallbackSink", "Channel", "Emit", "FunctionStage", "Graph", "GraphError", "Pipeline",
-            "QueuePolicy", "Role", "Sink", "Source", "Stage"]
+__all__ += [
+    "END",
+    "CallbackSink",
+    "Channel",
+    "Emit",
+    "FunctionStage",
+    "Graph",
+    "GraphError",
+    "Pipeline",
+    "QueuePolicy",
+    "Role",
+    "Sink",
+    "Source",
+    "Stage",
+]

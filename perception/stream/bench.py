@@ -122,8 +122,9 @@ def _plot(result: dict, labels: list[str], path: str) -> None:
     ax.bar(x - 0.2, loop, 0.4, label="plain loop")
     ax.bar(x + 0.2, pipe, 0.4, label="3-stage pipeline")
     for i, k in enumerate(labels):
-        ax.annotate(f"x{result[k]['ratio_pipeline_vs_loop']:.2f}", (x[i] + 0.2, pipe[i]), ha="center",
-                    va="bottom", fontsize=8)
+        ax.annotate(
+            f"x{result[k]['ratio_pipeline_vs_loop']:.2f}", (x[i] + 0.2, pipe[i]), ha="center", va="bottom", fontsize=8
+        )
     ax.set_yscale("log")
     ax.set_xticks(x, labels)
     ax.set_ylabel("items / s")
@@ -138,9 +139,7 @@ def _plot(result: dict, labels: list[str], path: str) -> None:
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="cuekit bench pipeline", description=__doc__.splitlines()[0])
     ap.add_argument("--items", type=int, default=20000)
-    ap.add_argument(
-        "--work", type=int, default=20, help="numpy filter passes per item and stage (realistic case)"
-    )
+    ap.add_argument("--work", type=int, default=20, help="numpy filter passes per item and stage (realistic case)")
     ap.add_argument("--repeat", type=int, default=3, help="best of N runs each")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--plot", metavar="PNG", help="also save a bar chart of the three cases")

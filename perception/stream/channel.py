@@ -7,6 +7,7 @@
 - OVERFLOW: a full queue refuses the new item, counts it and reports it; for producers that must
   never block (a sound-card callback) so that loss is visible, never silent.
 """
+
 from __future__ import annotations
 
 import collections
@@ -38,8 +39,7 @@ class Channel:
     """`accepts`: the item types the consumer takes; others are not queued (a typed edge of the graph,
     so a mixed stream such as a replay feeds each recogniser only what it consumes)."""
 
-    def __init__(self, name: str, capacity: int, policy: QueuePolicy,
-                 accepts: tuple[type, ...] | None = None) -> None:
+    def __init__(self, name: str, capacity: int, policy: QueuePolicy, accepts: tuple[type, ...] | None = None) -> None:
         if capacity < 1:
             raise ValueError(f"channel {name!r}: capacity must be >= 1, got {capacity}")
         self.name = name

@@ -3,6 +3,7 @@
 Stages never call time functions directly; they ask the pipeline's clock, so a replay run that
 follows recorded times is deterministic.
 """
+
 from __future__ import annotations
 
 import threading

@@ -12,6 +12,7 @@ Edges are typed channels: a consumer receives only the types it declared, so one
 replayed recording) feeds each recogniser without a filter stage. A sink's output feeds nothing; a
 companion source (a clock ticker) feeds only its owner. A cycle is refused with its path.
 """
+
 from __future__ import annotations
 
 import enum
@@ -60,17 +61,31 @@ class Graph:
     def __init__(self) -> None:
         self.nodes: dict[str, GraphNode] = {}
 
-    def add(self, stage: Stage, consumes: tuple[type, ...] = (), produces: tuple[type, ...] = (),
-            role: Role | None = None, group: str = "", feeds: Stage | str | None = None,
-            origin: str = "") -> GraphNode:
+    def add(
+        self,
+        stage: Stage,
+        consumes: tuple[type, ...] = (),
+        produces: tuple[type, ...] = (),
+        role: Role | None = None,
+        group: str = "",
+        feeds: Stage | str | None = None,
+        origin: str = "",
+    ) -> GraphNode:
         if stage.name in self.nodes:
             raise GraphError(f"a stage named {stage.name!r} is already in the graph")
         if role is None:
             role = Role.SOURCE if isinstance(stage, Source) else (Role.STAGE if produces else Role.SINK)
         if role is Role.SOURCE and consumes:
             raise GraphError(f"source {stage.name!r} consumes nothing")
-        node = GraphNode(stage, tuple(consumes), tuple(produces), role, group=group, origin=origin,
-                         feeds=feeds.name if isinstance(feeds, Stage) else feeds)
+        node = GraphNode(
+            stage,
+            tuple(consumes),
+            tuple(produces),
+            role,
+            group=group,
+            origin=origin,
+            feeds=feeds.name if isinstance(feeds, Stage) else feeds,
+        )
         self.nodes[stage.name] = node
         return node
 
@@ -101,7 +116,7 @@ class Graph:
             if state.get(name) == 2:
                 return
             if state.get(name) == 1:
-                cycle = path[path.index(name):] + [name]
+                cycle = path[path.index(name) :] + [name]
                 raise GraphError("the stages form a cycle: " + " -> ".join(reversed(cycle)))
             state[name] = 1
             for up in self.nodes[name].inputs:
@@ -120,14 +135,26 @@ class Graph:
                 pipeline.add(node.stage)
                 continue
             if not node.inputs:
-                log.warning("%s consumes %s but nothing produces that; it will idle", node.name,
-                            [t.__name__ for t in node.consumes])
+                log.warning(
+                    "%s consumes %s but nothing produces that; it will idle",
+                    node.name,
+                    [t.__name__ for t in node.consumes],
+                )
             # a companion's items (clock ticks) are the owner's own business: not filtered by type
             own = [n for n in node.inputs if self.nodes[n].feeds == node.name]
             pipeline.add(node.stage, inputs=node.inputs, accepts=node.consumes or None, unfiltered=own)
         return pipeline
 
     def describe(self) -> list[dict[str, Any]]:
-        return [{"name": n.name, "group": n.group, "origin": n.origin, "role": n.role.value, "inputs": list(n.inputs),
-                 "consumes": [t.__name__ for t in n.consumes], "produces": [t.__name__ for t in n.produces]}
-                for n in self.nodes.values()]
+        return [
+            {
+                "name": n.name,
+                "group": n.group,
+                "origin": n.origin,
+                "role": n.role.value,
+                "inputs": list(n.inputs),
+                "consumes": [t.__name__ for t in n.consumes],
+                "produces": [t.__name__ for t in n.produces],
+            }
+            for n in self.nodes.values()
+        ]

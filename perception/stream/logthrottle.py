@@ -5,6 +5,7 @@ input costs a few lines a minute instead of megabytes.
 
     log_throttled(log, "late:" + client, logging.INFO, "dropping %s: %.0f ms late", kind, ms)
 """
+
 from __future__ import annotations
 
 import logging
@@ -18,8 +19,15 @@ _lock = threading.Lock()
 _state: dict[tuple[str, str], list[float]] = {}  # (logger, key) -> [last_logged_monotonic, suppressed]
 
 
-def log_throttled(logger: logging.Logger, key: str, level: int, msg: str, *args: object,
-                  interval_s: float = DEFAULT_INTERVAL_S, **kwargs: object) -> bool:
+def log_throttled(
+    logger: logging.Logger,
+    key: str,
+    level: int,
+    msg: str,
+    *args: object,
+    interval_s: float = DEFAULT_INTERVAL_S,
+    **kwargs: object,
+) -> bool:
     """Log `msg % args` unless the same `key` was logged less than `interval_s` ago; True if logged."""
     if not logger.isEnabledFor(level):
         return False

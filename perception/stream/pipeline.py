@@ -9,6 +9,7 @@
 An exception in a stage is logged with the stage's name and counted; the stage keeps consuming and
 the rest of the pipeline keeps running. `stop()` returns within its timeout (1 s by default).
 """
+
 from __future__ import annotations
 
 import logging
@@ -50,9 +51,15 @@ class Pipeline:
         self._started = False
 
     # building -----------------------------------------------------------------------------
-    def add(self, stage: Stage, inputs: Iterable[Stage | str] = (), policy: QueuePolicy | None = None,
-            capacity: int | None = None, accepts: tuple[type, ...] | None = None,
-            unfiltered: Iterable[str] = ()) -> Stage:
+    def add(
+        self,
+        stage: Stage,
+        inputs: Iterable[Stage | str] = (),
+        policy: QueuePolicy | None = None,
+        capacity: int | None = None,
+        accepts: tuple[type, ...] | None = None,
+        unfiltered: Iterable[str] = (),
+    ) -> Stage:
         """Add `stage` fed by `inputs` (stages or names). The queue policy defaults to the stage's own;
         with `accepts`, only items of those types reach it (typed edges; see perception.stream.graph),
         except from the inputs named in `unfiltered` (a companion clock ticker)."""
@@ -70,8 +77,12 @@ class Pipeline:
             up_name = upstream if isinstance(upstream, str) else upstream.name
             if up_name not in self._nodes:
                 raise ValueError(f"stage {stage.name!r}: unknown input {up_name!r}")
-            ch = Channel(f"{up_name}->{stage.name}", capacity or stage.input_capacity,
-                         policy or stage.input_policy, None if up_name in unfiltered else accepts)
+            ch = Channel(
+                f"{up_name}->{stage.name}",
+                capacity or stage.input_capacity,
+                policy or stage.input_policy,
+                None if up_name in unfiltered else accepts,
+            )
             self._nodes[up_name].outputs.append(ch)
             node.inputs.append(ch)
         self._nodes[stage.name] = node
@@ -88,8 +99,7 @@ class Pipeline:
         self._started = True
         for node in self._nodes.values():
             target = self._run_source if isinstance(node.stage, Source) else self._run_stage
-            node.thread = threading.Thread(target=target, args=(node,), name=f"cuekit:{node.stage.name}",
-                                           daemon=True)
+            node.thread = threading.Thread(target=target, args=(node,), name=f"cuekit:{node.stage.name}", daemon=True)
             node.thread.start()
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -171,6 +181,7 @@ class Pipeline:
             node.stats.record_output(time.monotonic(), lat)
             for ch in node.outputs:
                 ch.put(item, self._stop)
+
         return emit
 
     def _fail(self, node: _Node, where: str, exc: BaseException) -> None:
@@ -180,8 +191,13 @@ class Pipeline:
             # a device that is missing, a damaged file: the message says it all, no traceback
             log.error("stage %r failed in %s: %s", node.stage.name, where, msg)
             return
-        log.error("stage %r failed in %s: %s\n%s", node.stage.name, where, msg,
-                  "".join(traceback.format_exception(exc)).rstrip())
+        log.error(
+            "stage %r failed in %s: %s\n%s",
+            node.stage.name,
+            where,
+            msg,
+            "".join(traceback.format_exception(exc)).rstrip(),
+        )
 
     def _finish(self, node: _Node) -> None:
         for ch in node.outputs:

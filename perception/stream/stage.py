@@ -4,6 +4,7 @@ A `Stage` takes items from its inputs and emits results; a `Source` produces ite
 a file until it is exhausted or stopped; a `Sink` only consumes. A stage declares which queue policy
 its input wants (video stages LATEST, audio/IMU BLOCK), so the policy lives with the stream's consumer.
 """
+
 from __future__ import annotations
 
 import threading
@@ -82,8 +83,9 @@ class Sink(Stage):
 class CallbackSink(Sink):
     """Hands every item to a function (a GUI signal, a network broadcaster, a list in a test)."""
 
-    def __init__(self, fn: Callable[[Any], None], name: str = "callback",
-                 policy: QueuePolicy = QueuePolicy.BLOCK) -> None:
+    def __init__(
+        self, fn: Callable[[Any], None], name: str = "callback", policy: QueuePolicy = QueuePolicy.BLOCK
+    ) -> None:
         super().__init__(name)
         self.fn = fn
         self.input_policy = policy

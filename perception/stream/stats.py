@@ -1,4 +1,5 @@
 """Per-stage statistics: rate, processing time, queue depth, drops, capture-to-output latency."""
+
 from __future__ import annotations
 
 import collections
@@ -81,26 +82,36 @@ class StageStats:
             lat = np.array(self._lat_ms)
             rate = (len(outs) - 1) / (outs[-1] - outs[0]) if len(outs) > 1 and outs[-1] > outs[0] else 0.0
             return StageSnapshot(
-                name=self.name, items_in=self.items_in, items_out=self.items_out, rate_hz=float(rate),
+                name=self.name,
+                items_in=self.items_in,
+                items_out=self.items_out,
+                rate_hz=float(rate),
                 proc_ms_mean=float(proc.mean()) if proc.size else 0.0,
                 proc_ms_p95=float(np.percentile(proc, 95)) if proc.size else 0.0,
-                queue_depth=queue_depth, drops=drops, errors=self.errors,
+                queue_depth=queue_depth,
+                drops=drops,
+                errors=self.errors,
                 latency_ms_p50=float(np.percentile(lat, 50)) if lat.size else None,
                 latency_ms_p95=float(np.percentile(lat, 95)) if lat.size else None,
-                last_error=self.last_error, counters=dict(counters) if counters else {},
+                last_error=self.last_error,
+                counters=dict(counters) if counters else {},
             )
 
 
 def format_table(snapshots: list[StageSnapshot]) -> str:
-    head = f"{'stage':<22}{'in':>8}{'out':>8}{'rate/s':>9}{'proc ms':>9}{'p95 ms':>8}{'queue':>7}" \
-           f"{'drops':>7}{'errors':>7}{'lat p50':>9}{'lat p95':>9}  notes"
+    head = (
+        f"{'stage':<22}{'in':>8}{'out':>8}{'rate/s':>9}{'proc ms':>9}{'p95 ms':>8}{'queue':>7}"
+        f"{'drops':>7}{'errors':>7}{'lat p50':>9}{'lat p95':>9}  notes"
+    )
     rows = [head]
     for s in snapshots:
         lat50 = f"{s.latency_ms_p50:.1f}" if s.latency_ms_p50 is not None else "-"
         lat95 = f"{s.latency_ms_p95:.1f}" if s.latency_ms_p95 is not None else "-"
-        rows.append(f"{s.name:<22}{s.items_in:>8}{s.items_out:>8}{s.rate_hz:>9.1f}{s.proc_ms_mean:>9.2f}"
-                    f"{s.proc_ms_p95:>8.2f}{s.queue_depth:>7}{s.drops:>7}{s.errors:>7}{lat50:>9}{lat95:>9}"
-                    f"  {_notes(s)}".rstrip())
+        rows.append(
+            f"{s.name:<22}{s.items_in:>8}{s.items_out:>8}{s.rate_hz:>9.1f}{s.proc_ms_mean:>9.2f}"
+            f"{s.proc_ms_p95:>8.2f}{s.queue_depth:>7}{s.drops:>7}{s.errors:>7}{lat50:>9}{lat95:>9}"
+            f"  {_notes(s)}".rstrip()
+        )
     return "\n".join(rows)
 
 

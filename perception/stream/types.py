@@ -3,6 +3,7 @@
 All times are integer nanoseconds on one clock (`time.monotonic_ns()` live, the recorded times on
 replay), so modalities can be aligned and every intent can report latency from first evidence.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -97,17 +98,28 @@ class Observation:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "id": self.id, "modality": self.modality, "kind": self.kind,
-            "confidence": float(self.confidence), "t_start_ns": int(self.t_start_ns),
-            "t_end_ns": int(self.t_end_ns), "payload": self.payload, "source_id": self.source_id,
+            "id": self.id,
+            "modality": self.modality,
+            "kind": self.kind,
+            "confidence": float(self.confidence),
+            "t_start_ns": int(self.t_start_ns),
+            "t_end_ns": int(self.t_end_ns),
+            "payload": self.payload,
+            "source_id": self.source_id,
         }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Observation:
-        return cls(modality=d["modality"], kind=d["kind"], confidence=float(d["confidence"]),
-                   t_start_ns=int(d["t_start_ns"]), t_end_ns=int(d["t_end_ns"]),
-                   payload=dict(d.get("payload", {})), source_id=d.get("source_id", ""),
-                   id=int(d.get("id", next(_observation_ids))))
+        return cls(
+            modality=d["modality"],
+            kind=d["kind"],
+            confidence=float(d["confidence"]),
+            t_start_ns=int(d["t_start_ns"]),
+            t_end_ns=int(d["t_end_ns"]),
+            payload=dict(d.get("payload", {})),
+            source_id=d.get("source_id", ""),
+            id=int(d.get("id", next(_observation_ids))),
+        )
 
 
 @dataclass(slots=True)
@@ -130,18 +142,31 @@ class IntentEvent:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "id": self.id, "name": self.name, "slots": self.slots, "confidence": float(self.confidence),
-            "modalities": list(self.modalities), "derived_from": list(self.derived_from),
-            "n_best": self.n_best, "t_first_evidence_ns": int(self.t_first_evidence_ns),
-            "t_emitted_ns": int(self.t_emitted_ns), "latency_ms": self.latency_ms,
+            "id": self.id,
+            "name": self.name,
+            "slots": self.slots,
+            "confidence": float(self.confidence),
+            "modalities": list(self.modalities),
+            "derived_from": list(self.derived_from),
+            "n_best": self.n_best,
+            "t_first_evidence_ns": int(self.t_first_evidence_ns),
+            "t_emitted_ns": int(self.t_emitted_ns),
+            "latency_ms": self.latency_ms,
         }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> IntentEvent:
-        return cls(id=d["id"], name=d["name"], slots=dict(d["slots"]), confidence=float(d["confidence"]),
-                   modalities=list(d["modalities"]), derived_from=[int(i) for i in d["derived_from"]],
-                   t_first_evidence_ns=int(d["t_first_evidence_ns"]), t_emitted_ns=int(d["t_emitted_ns"]),
-                   n_best=list(d.get("n_best", [])))
+        return cls(
+            id=d["id"],
+            name=d["name"],
+            slots=dict(d["slots"]),
+            confidence=float(d["confidence"]),
+            modalities=list(d["modalities"]),
+            derived_from=[int(i) for i in d["derived_from"]],
+            t_first_evidence_ns=int(d["t_first_evidence_ns"]),
+            t_emitted_ns=int(d["t_emitted_ns"]),
+            n_best=list(d.get("n_best", [])),
+        )
 
 
 # every type that flows between stages, in the order of the data flow

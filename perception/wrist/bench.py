@@ -3,6 +3,7 @@ the conditioner alone as the baseline measured in the same run.
 
     python -m perception.wrist.bench [--json]      (proposed target: `cuekit bench wrist`)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,12 +45,16 @@ def main(argv: list[str] | None = None) -> int:
         batches = split(render(scene, rate), max(1, rate // 50))  # a batch every 20 ms, as a live source
         base = _time(Conditioner, batches)
         rules = _time(WristGestures, batches)
-        row = {"conditioner_x_realtime": args.seconds / base, "rules_x_realtime": args.seconds / rules,
-               "rules_vs_conditioner": rules / base}
+        row = {
+            "conditioner_x_realtime": args.seconds / base,
+            "rules_x_realtime": args.seconds / rules,
+            "rules_vs_conditioner": rules / base,
+        }
         if model.is_file():
             learned = _time(lambda: WristGestures(WristOptions(model_path=model)), batches)
-            row.update({"rules_and_cnn_x_realtime": args.seconds / learned,
-                        "rules_and_cnn_vs_conditioner": learned / base})
+            row.update(
+                {"rules_and_cnn_x_realtime": args.seconds / learned, "rules_and_cnn_vs_conditioner": learned / base}
+            )
         out[f"{rate}hz"] = {k: round(v, 2) for k, v in row.items()}
         print(f"[bench wrist] {rate} Hz: {out[f'{rate}hz']}", file=sys.stderr)
     if args.json:

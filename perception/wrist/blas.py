@@ -3,6 +3,7 @@
 Its matrices are tiny (about 1000 x 100), where a multi-threaded OpenBLAS only pays for thread hand-off;
 on a loaded 2-core machine that made single products 30x slower (measured 12-50 ms vs 0.4 ms).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -11,14 +12,23 @@ import logging
 
 log = logging.getLogger(__name__)
 
-_SETTERS = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads", "openblas_set_num_threads64_",
-            "openblas_set_num_threads")
-_GETTERS = ("scipy_openblas_get_num_threads64_", "scipy_openblas_get_num_threads", "openblas_get_num_threads64_",
-            "openblas_get_num_threads")
+_SETTERS = (
+    "scipy_openblas_set_num_threads64_",
+    "scipy_openblas_set_num_threads",
+    "openblas_set_num_threads64_",
+    "openblas_set_num_threads",
+)
+_GETTERS = (
+    "scipy_openblas_get_num_threads64_",
+    "scipy_openblas_get_num_threads",
+    "openblas_get_num_threads64_",
+    "openblas_get_num_threads",
+)
 
 
 def _openblas() -> ctypes.CDLL | None:
     import numpy  # noqa: F401  (loads the BLAS)
+
     try:
         with open("/proc/self/maps") as fh:
             libs = sorted({ln.split()[-1] for ln in fh if "openblas" in ln.lower() and ".so" in ln})

@@ -5,6 +5,7 @@ Architecture (input (B, C, T), T a multiple of 4):
   -> global average pool (the 64-d embedding, used for few-shot prototypes) -> dense -> softmax.
 About 17k parameters: it trains in well under a minute on two cores and runs in well under a millisecond per window.
 """
+
 from __future__ import annotations
 
 import json
@@ -36,12 +37,14 @@ class CnnParams:
         convs = []
         c = in_channels
         for f, k in CONV_SPEC:
-            convs.append((rng.normal(0, np.sqrt(2.0 / (c * k)), (f, c, k)).astype(np.float32),
-                          np.zeros(f, np.float32)))
+            convs.append((rng.normal(0, np.sqrt(2.0 / (c * k)), (f, c, k)).astype(np.float32), np.zeros(f, np.float32)))
             c = f
         # float32 throughout: twice the speed of float64 and what ONNX Runtime computes in anyway
-        return cls(convs=convs, dense_w=rng.normal(0, np.sqrt(1.0 / c), (c, n_classes)).astype(np.float32),
-                   dense_b=np.zeros(n_classes, np.float32))
+        return cls(
+            convs=convs,
+            dense_w=rng.normal(0, np.sqrt(1.0 / c), (c, n_classes)).astype(np.float32),
+            dense_b=np.zeros(n_classes, np.float32),
+        )
 
 
 def _im2col(x: np.ndarray, k: int) -> np.ndarray:
@@ -58,8 +61,9 @@ class _Cache:
     items: list = field(default_factory=list)
 
 
-def forward(params: CnnParams, x: np.ndarray, train: bool = False, dropout: float = 0.0,
-            rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray, _Cache]:
+def forward(
+    params: CnnParams, x: np.ndarray, train: bool = False, dropout: float = 0.0, rng: np.random.Generator | None = None
+) -> tuple[np.ndarray, np.ndarray, _Cache]:
     """Returns (logits (B,K), embedding (B,E), cache for backward)."""
     cache = _Cache()
     h = x
@@ -121,8 +125,8 @@ def backward(params: CnnParams, cache: _Cache, dlogits: np.ndarray) -> list[np.n
             p = k // 2
             dxp = np.zeros((bsz, c, in_shape[2] + 2 * p), dtype=dcols.dtype)
             for j in range(k):
-                dxp[:, :, j:j + in_shape[2]] += dcols[:, :, :, j].transpose(0, 2, 1)
-            dh = dxp[:, :, p:p + in_shape[2]]
+                dxp[:, :, j : j + in_shape[2]] += dcols[:, :, :, j].transpose(0, 2, 1)
+            dh = dxp[:, :, p : p + in_shape[2]]
         bsz = in_shape[0]
     out = []
     for gw, gb in reversed(grads_conv):
@@ -154,8 +158,8 @@ class Adam:
             m += (1 - b1) * g
             v *= b2
             v += (1 - b2) * g * g
-            mh = m / (1 - b1 ** self.t)
-            vh = v / (1 - b2 ** self.t)
+            mh = m / (1 - b1**self.t)
+            vh = v / (1 - b2**self.t)
             a -= lr * mh / (np.sqrt(vh) + 1e-8)
 
 
@@ -168,10 +172,15 @@ def to_onnx(params: CnnParams, in_channels: int, window: int, metadata: dict) ->
     h = "x"
     for i, (w, b) in enumerate(params.convs):
         k = int(w.shape[2])
-        inits += [numpy_helper.from_array(w.astype(np.float32), f"conv{i}_w"),
-                  numpy_helper.from_array(b.astype(np.float32), f"conv{i}_b")]
-        nodes.append(helper.make_node("Conv", [h, f"conv{i}_w", f"conv{i}_b"], [f"conv{i}"],
-                                      kernel_shape=[k], pads=[k // 2, k // 2]))
+        inits += [
+            numpy_helper.from_array(w.astype(np.float32), f"conv{i}_w"),
+            numpy_helper.from_array(b.astype(np.float32), f"conv{i}_b"),
+        ]
+        nodes.append(
+            helper.make_node(
+                "Conv", [h, f"conv{i}_w", f"conv{i}_b"], [f"conv{i}"], kernel_shape=[k], pads=[k // 2, k // 2]
+            )
+        )
         nodes.append(helper.make_node("Relu", [f"conv{i}"], [f"relu{i}"]))
         h = f"relu{i}"
         if i < len(params.convs) - 1:
@@ -179,19 +188,26 @@ def to_onnx(params: CnnParams, in_channels: int, window: int, metadata: dict) ->
             h = f"pool{i}"
     nodes.append(helper.make_node("GlobalAveragePool", [h], ["gap"]))
     nodes.append(helper.make_node("Flatten", ["gap"], ["embedding"], axis=1))
-    inits += [numpy_helper.from_array(params.dense_w.astype(np.float32), "dense_w"),
-              numpy_helper.from_array(params.dense_b.astype(np.float32), "dense_b")]
+    inits += [
+        numpy_helper.from_array(params.dense_w.astype(np.float32), "dense_w"),
+        numpy_helper.from_array(params.dense_b.astype(np.float32), "dense_b"),
+    ]
     nodes.append(helper.make_node("Gemm", ["embedding", "dense_w", "dense_b"], ["logits"]))
     nodes.append(helper.make_node("Softmax", ["logits"], ["probs"], axis=1))
     k_out = int(params.dense_w.shape[1])
     graph = helper.make_graph(
-        nodes, "cuekit_wrist_cnn",
+        nodes,
+        "cuekit_wrist_cnn",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", in_channels, window])],
-        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", k_out]),
-         helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["N", params.embedding_dim])],
-        inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
-                              producer_name="cuekit perception/wrist/train.py")
+        [
+            helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", k_out]),
+            helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["N", params.embedding_dim]),
+        ],
+        inits,
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="cuekit perception/wrist/train.py"
+    )
     model.ir_version = 8
     helper.set_model_props(model, {"cuekit": json.dumps(metadata)})
     onnx.checker.check_model(model)

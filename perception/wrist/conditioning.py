@@ -13,6 +13,7 @@ Steps per batch (state carries across batches, so a stream cut into any batch si
 Axes are the device's (Android / watch convention: x to 3 o'clock, y to 12 o'clock, z out of the face).
 The forearm axis points from the elbow to the hand: +x for a watch on the left wrist, -x on the right.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -90,8 +91,9 @@ def validate_batch(batch: ImuBatch) -> None:
         if np.any(dt <= 0):
             raise ValueError("ImuBatch.t_ns must be strictly increasing")
         if t.shape[0] > 2 and np.median(dt) < 50_000:
-            raise ValueError(f"ImuBatch.t_ns spacing of {int(np.median(dt))} ns means > 20 kHz: "
-                             "timestamps are not nanoseconds")
+            raise ValueError(
+                f"ImuBatch.t_ns spacing of {int(np.median(dt))} ns means > 20 kHz: timestamps are not nanoseconds"
+            )
 
 
 def _off_one_g(v: np.ndarray, tol: float) -> np.ndarray:
@@ -114,8 +116,9 @@ class Conditioner:
         self.reset()
 
     def reset(self) -> None:
-        self._accel_scale: float | None = (None if self.options.accel_unit == "auto"
-                                           else accel_scale_to_g(self.options.accel_unit))
+        self._accel_scale: float | None = (
+            None if self.options.accel_unit == "auto" else accel_scale_to_g(self.options.accel_unit)
+        )
         self._gyro_unit = self.options.gyro_unit
         self._last_t: int | None = None  # last input time
         self._last_v: np.ndarray | None = None  # last (filtered) input sample, to bridge batches
@@ -165,8 +168,9 @@ class Conditioner:
                 self._in_rate = rate
                 cutoff = 0.4 * self.options.rate_hz
                 # a filter at the input rate only when the grid would otherwise alias
-                self._aa = (native_imu.Biquad.lowpass(cutoff, rate, 0.7071)
-                            if rate > 2.2 * self.options.rate_hz else None)
+                self._aa = (
+                    native_imu.Biquad.lowpass(cutoff, rate, 0.7071) if rate > 2.2 * self.options.rate_hz else None
+                )
                 if self._aa is not None:
                     self._prime(self._aa, self._last_v if self._last_v is not None else v[0], cutoff, rate)
         if self._aa is None:
@@ -188,22 +192,22 @@ class Conditioner:
             self._resampler = native_imu.IrregularResampler(float(self.options.rate_hz))
         self._last_t = int(t[-1])
         self._last_v = v[-1].copy()
-        t_out, v_out = self._resampler.push(np.ascontiguousarray(t, dtype=np.int64),
-                                            np.ascontiguousarray(v, dtype=np.float64))
+        t_out, v_out = self._resampler.push(
+            np.ascontiguousarray(t, dtype=np.int64), np.ascontiguousarray(v, dtype=np.float64)
+        )
         return np.asarray(t_out, dtype=np.int64), np.asarray(v_out, dtype=np.float64)
 
-    def _orientation(self, accel: np.ndarray, gyro: np.ndarray | None
-                     ) -> tuple[np.ndarray, np.ndarray | None]:
+    def _orientation(self, accel: np.ndarray, gyro: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
         if gyro is not None:
             if self._ahrs is None:
                 # starts level from the first accelerometer reading
                 self._ahrs = native_imu.Madgwick(float(self.options.rate_hz), float(self.options.ahrs_beta))
-            q = np.asarray(self._ahrs.update(np.ascontiguousarray(accel), np.ascontiguousarray(gyro)),
-                           dtype=np.float64)
+            q = np.asarray(self._ahrs.update(np.ascontiguousarray(accel), np.ascontiguousarray(gyro)), dtype=np.float64)
             return native_imu.gravity_in_sensor(q), q  # unit vector = 1 g
         if self._grav_lp is None:
-            self._grav_lp = native_imu.Biquad.lowpass(self.options.gravity_lowpass_hz,
-                                                     float(self.options.rate_hz), 0.7071)
+            self._grav_lp = native_imu.Biquad.lowpass(
+                self.options.gravity_lowpass_hz, float(self.options.rate_hz), 0.7071
+            )
             self._prime(self._grav_lp, accel[0], self.options.gravity_lowpass_hz, self.options.rate_hz)
             self._grav_hold = accel[0].copy()
         # only near-1 g readings say where gravity is; a tap or a flick would drag the low-pass along
@@ -250,8 +254,9 @@ class Conditioner:
             # the slow gravity estimate lags a 0.5 s twist; the accel direction itself follows it, and
             # a twist about the forearm barely accelerates the wrist, so it is a fair tilt there
             if self._tilt_lp is None:
-                self._tilt_lp = native_imu.Biquad.lowpass(self.options.tilt_lowpass_hz,
-                                                         float(self.options.rate_hz), 0.7071)
+                self._tilt_lp = native_imu.Biquad.lowpass(
+                    self.options.tilt_lowpass_hz, float(self.options.rate_hz), 0.7071
+                )
                 self._prime(self._tilt_lp, accel_u[0], self.options.tilt_lowpass_hz, self.options.rate_hz)
             tilt = np.asarray(self._tilt_lp.process(np.ascontiguousarray(accel_u)), dtype=np.float64)
             # while the wrist accelerates hard the accel is no tilt reading (a downward flick even
@@ -260,16 +265,29 @@ class Conditioner:
             tilt, self._tilt_hold = _hold_where(tilt, _off_one_g(tilt, 0.3), prev)
         else:
             tilt = gravity
-        return ConditionedBlock(t_ns=t_out, accel=accel_u, linear=accel_u - gravity, gravity=gravity,
-                                gyro=gyro_u, quat=quat, twist=self._twist(tilt),
-                                rate_hz=float(self.options.rate_hz))
+        return ConditionedBlock(
+            t_ns=t_out,
+            accel=accel_u,
+            linear=accel_u - gravity,
+            gravity=gravity,
+            gyro=gyro_u,
+            quat=quat,
+            twist=self._twist(tilt),
+            rate_hz=float(self.options.rate_hz),
+        )
 
     def _empty(self) -> ConditionedBlock:
         z3 = np.zeros((0, 3))
-        return ConditionedBlock(t_ns=np.zeros(0, np.int64), accel=z3, linear=z3, gravity=z3,
-                                gyro=z3 if self._has_gyro else None,
-                                quat=np.zeros((0, 4)) if self._has_gyro else None,
-                                twist=np.zeros(0), rate_hz=float(self.options.rate_hz))
+        return ConditionedBlock(
+            t_ns=np.zeros(0, np.int64),
+            accel=z3,
+            linear=z3,
+            gravity=z3,
+            gyro=z3 if self._has_gyro else None,
+            quat=np.zeros((0, 4)) if self._has_gyro else None,
+            twist=np.zeros(0),
+            rate_hz=float(self.options.rate_hz),
+        )
 
 
 def condition(batch: ImuBatch, options: ConditionerOptions | None = None) -> ConditionedBlock:

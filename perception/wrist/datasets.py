@@ -8,6 +8,7 @@ TensorFlow Lite Micro "magic wand": `<root>/<gesture>/output_<gesture>_<person>.
 
 Every reader returns `Recording`s in g with nanosecond timestamps, so the rest of the code is one path.
 """
+
 from __future__ import annotations
 
 import logging
@@ -42,11 +43,26 @@ class Recording:
 # -- FBK --------------------------------------------------------------------------------------------------
 # the 20 classes as drawn in the dataset's gestures.png (start dot -> arrow), in the watch wearer's view
 FBK_NAMES = {
-    "01": "swipe_right", "02": "swipe_left", "03": "swipe_up", "04": "swipe_down",
-    "05": "circle_cw", "06": "circle_ccw", "07": "square_cw", "08": "square_ccw",
-    "09": "corner_up_right", "10": "corner_up_left", "11": "corner_right_down", "12": "corner_left_down",
-    "13": "v", "14": "v_mirrored", "15": "caret", "16": "caret_mirrored",
-    "17": "s_top_right", "18": "s_top_left", "19": "s_bottom_left", "20": "s_bottom_right",
+    "01": "swipe_right",
+    "02": "swipe_left",
+    "03": "swipe_up",
+    "04": "swipe_down",
+    "05": "circle_cw",
+    "06": "circle_ccw",
+    "07": "square_cw",
+    "08": "square_ccw",
+    "09": "corner_up_right",
+    "10": "corner_up_left",
+    "11": "corner_right_down",
+    "12": "corner_left_down",
+    "13": "v",
+    "14": "v_mirrored",
+    "15": "caret",
+    "16": "caret_mirrored",
+    "17": "s_top_right",
+    "18": "s_top_left",
+    "19": "s_bottom_left",
+    "20": "s_bottom_right",
 }
 
 
@@ -65,8 +81,9 @@ def read_fbk_file(path: Path, user: str, label: str) -> Recording | None:
         return None
     t = a[:, 2].astype(np.int64)
     keep = np.concatenate([[True], np.diff(t) > 0])  # duplicate sensor timestamps happen
-    return Recording(user=user, label=label, t_ns=t[keep], accel=a[keep, 3:6] * accel_scale_to_g("m/s^2"),
-                     source=str(path))
+    return Recording(
+        user=user, label=label, t_ns=t[keep], accel=a[keep, 3:6] * accel_scale_to_g("m/s^2"), source=str(path)
+    )
 
 
 def load_fbk_user(user_dir: Path) -> list[Recording]:
@@ -111,8 +128,9 @@ def is_wand_dir(p: Path) -> bool:
     return p.is_dir() and any(True for _ in p.rglob("output_*.txt"))
 
 
-def load_wand(root: Path, persons: list[str] | None = None, include_negative: bool = False,
-              min_len: int = 10) -> list[Recording]:
+def load_wand(
+    root: Path, persons: list[str] | None = None, include_negative: bool = False, min_len: int = 10
+) -> list[Recording]:
     """Gesture repetitions (label = gesture, user = person) from a magic-wand tree."""
     out = []
     for f in wand_files(root):
@@ -129,8 +147,15 @@ def load_wand(root: Path, persons: list[str] | None = None, include_negative: bo
             if len(seg) < min_len:
                 continue
             t = (np.arange(len(seg)) * (1e9 / WAND_RATE_HZ)).astype(np.int64)
-            out.append(Recording(user=person, label="negative" if negative else gesture, t_ns=t,
-                                 accel=seg * accel_scale_to_g("mg"), source=f"{f}#{k}"))
+            out.append(
+                Recording(
+                    user=person,
+                    label="negative" if negative else gesture,
+                    t_ns=t,
+                    accel=seg * accel_scale_to_g("mg"),
+                    source=f"{f}#{k}",
+                )
+            )
     return out
 
 
@@ -146,8 +171,9 @@ def load_wand_negative_streams(root: Path, names: list[str] | None = None) -> li
             if len(seg) < 10:
                 continue
             t = (np.arange(len(seg)) * (1e9 / WAND_RATE_HZ)).astype(np.int64)
-            out.append(Recording(user=stem, label="negative", t_ns=t, accel=seg * accel_scale_to_g("mg"),
-                                 source=f"{f}#{k}"))
+            out.append(
+                Recording(user=stem, label="negative", t_ns=t, accel=seg * accel_scale_to_g("mg"), source=f"{f}#{k}")
+            )
     return out
 
 
@@ -160,8 +186,10 @@ def detect_layout(path: Path) -> str:
         return "fbk"
     if is_wand_dir(path):
         return "wand"
-    raise ValueError(f"{path} is neither a FBK layout (U0x/<class>/<rep>.txt) nor a magic-wand layout "
-                     "(output_<gesture>_<person>.txt)")
+    raise ValueError(
+        f"{path} is neither a FBK layout (U0x/<class>/<rep>.txt) nor a magic-wand layout "
+        "(output_<gesture>_<person>.txt)"
+    )
 
 
 def load_fbk(paths: list[Path], users: list[str] | None = None) -> list[Recording]:
@@ -223,8 +251,14 @@ def read_everyday_file(path: Path) -> ImuStream | None:
     gyr = np.stack([rows[n] for n in need[3:6]], axis=1).astype(np.float64)[keep]
     ok = np.all(np.isfinite(acc), axis=1) & np.all(np.isfinite(gyr), axis=1)
     labels = rows["label"][keep][ok] if "label" in rows.dtype.names else None
-    return ImuStream(subject=m.group("subject") if m else path.stem, name=path.stem, t_ns=t[keep][ok],
-                     accel=acc[ok], gyro=gyr[ok], labels=labels)
+    return ImuStream(
+        subject=m.group("subject") if m else path.stem,
+        name=path.stem,
+        t_ns=t[keep][ok],
+        accel=acc[ok],
+        gyro=gyr[ok],
+        labels=labels,
+    )
 
 
 def load_everyday(root: Path, subjects: list[str] | None = None) -> list[ImuStream]:

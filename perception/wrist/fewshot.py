@@ -6,6 +6,7 @@ gesture's prototype is the normalised mean of its examples. A window matches the
 highest cosine similarity. Enrolled gestures are saved as JSON tied to the model file's SHA-256, because
 prototypes from one model mean nothing to another.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -87,10 +88,15 @@ class CustomGestures:
     def save(self, path: Path | str) -> None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        doc = {"format": "cuekit.wrist.custom_gestures/1", "model": self.model.path.name,
-               "model_sha256": _sha256(self.model.path),
-               "gestures": {n: {"prototype": [float(v) for v in p], "n_examples": self.n_examples[n]}
-                            for n, p in self.prototypes.items()}}
+        doc = {
+            "format": "cuekit.wrist.custom_gestures/1",
+            "model": self.model.path.name,
+            "model_sha256": _sha256(self.model.path),
+            "gestures": {
+                n: {"prototype": [float(v) for v in p], "n_examples": self.n_examples[n]}
+                for n, p in self.prototypes.items()
+            },
+        }
         path.write_text(json.dumps(doc, indent=1))
 
     @classmethod
@@ -103,8 +109,10 @@ class CustomGestures:
         if doc.get("format") != "cuekit.wrist.custom_gestures/1":
             raise ValueError(f"{path} is not a CueKit custom-gesture file")
         if doc.get("model_sha256") != _sha256(model.path):
-            raise ValueError(f"{path} was enrolled with model {doc.get('model')!r}, not {model.path.name}; "
-                             "enroll the gestures again with this model")
+            raise ValueError(
+                f"{path} was enrolled with model {doc.get('model')!r}, not {model.path.name}; "
+                "enroll the gestures again with this model"
+            )
         cg = cls(model)
         for name, g in doc["gestures"].items():
             p = np.asarray(g["prototype"], dtype=np.float64)
@@ -145,8 +153,10 @@ def read_clip(path: Path | str, rate_hz: float = 100.0) -> tuple[np.ndarray, np.
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    ap = argparse.ArgumentParser(prog="python -m perception.wrist.fewshot",
-                                 description="Enroll (or remove) custom wrist gestures from example recordings.")
+    ap = argparse.ArgumentParser(
+        prog="python -m perception.wrist.fewshot",
+        description="Enroll (or remove) custom wrist gestures from example recordings.",
+    )
     ap.add_argument("--model", type=Path, required=True, help="wrist model (.onnx from train.py)")
     ap.add_argument("--store", type=Path, required=True, help="custom-gesture JSON (created or updated)")
     ap.add_argument("--name", help="gesture name to enroll")

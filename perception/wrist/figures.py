@@ -3,6 +3,7 @@
 Shows the conditioned signal (linear acceleration, angular rate, twist angle) with the injected gestures
 and what the streaming recogniser emitted, for an accelerometer+gyroscope stream at 100 Hz.
 """
+
 from __future__ import annotations
 
 import sys
@@ -15,12 +16,22 @@ from perception.wrist.recognizer import recognize
 from perception.wrist.synthetic import Scene, SimEvent, render, split
 
 REPO = Path(__file__).resolve().parents[2]
-EVENTS = [("tap", 1.0), ("double_tap", 3.0), ("flick_left", 5.0), ("flick_right", 7.0), ("flick_up", 9.0),
-          ("flick_down", 11.0), ("twist_cw", 13.0), ("twist_ccw", 15.0), ("shake", 17.0)]
+EVENTS = [
+    ("tap", 1.0),
+    ("double_tap", 3.0),
+    ("flick_left", 5.0),
+    ("flick_right", 7.0),
+    ("flick_up", 9.0),
+    ("flick_down", 11.0),
+    ("twist_cw", 13.0),
+    ("twist_ccw", 15.0),
+    ("shake", 17.0),
+]
 
 
 def stream_figure(path: Path) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -48,8 +59,9 @@ def stream_figure(path: Path) -> None:
         for ax in axes:
             ax.axvspan(a, b, color="tab:green", alpha=0.2)
         axes[0].text(a, axes[0].get_ylim()[1] * 0.92, f"{o.kind}\n{o.confidence:.2f}", fontsize=6.5, va="top")
-    axes[0].set_title("streaming built-in gestures (100 Hz accel+gyro; dashed = injected onset, green = emitted)",
-                      fontsize=9)
+    axes[0].set_title(
+        "streaming built-in gestures (100 Hz accel+gyro; dashed = injected onset, green = emitted)", fontsize=9
+    )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

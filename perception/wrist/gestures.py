@@ -9,6 +9,7 @@ seen from the elbow looking to the hand).
 Every rule yields a confidence: 0.5 exactly at its threshold, rising towards 1 as the evidence exceeds it
 (`_conf`); the recogniser emits only candidates at or above `min_confidence`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -76,7 +77,7 @@ def _lobes(x: np.ndarray, min_abs: float) -> list[tuple[int, int, float]]:
         j = i
         while j + 1 < len(x) and s[j + 1] == s[i]:
             j += 1
-        seg = x[i:j + 1]
+        seg = x[i : j + 1]
         k = int(np.argmax(np.abs(seg)))
         if abs(seg[k]) >= min_abs:
             out.append((i, j + 1, float(seg[k])))
@@ -99,7 +100,7 @@ def _impulses(mag: np.ndarray, rate: float, opts: RuleOptions) -> list[tuple[int
                 return []  # a sustained push is no tap
             if out and (i - out[-1][2]) / rate < 0.04:
                 return []  # adjacent lobes (a push and its stop) are one movement, not two taps
-            out.append((i, float(mag[i:j + 1].max()), j + 1))
+            out.append((i, float(mag[i : j + 1].max()), j + 1))
             i = j + 1
         else:
             i += 1
@@ -110,8 +111,8 @@ def segment_features(seg: Segment, opts: RuleOptions) -> dict:
     """Numbers the rules decide on (also useful to log and to tune thresholds)."""
     rate = seg.rate_hz
     on = seg.onset
-    pre = seg.gravity[max(0, on - int(0.2 * rate)):on + 1].mean(axis=0)
-    post = seg.gravity[-max(1, int(0.1 * rate)):].mean(axis=0)
+    pre = seg.gravity[max(0, on - int(0.2 * rate)) : on + 1].mean(axis=0)
+    post = seg.gravity[-max(1, int(0.1 * rate)) :].mean(axis=0)
     up = _unit(pre)
     hand = np.asarray(opts.hand_axis, float)
     horiz = _unit(hand - np.dot(hand, up) * up)
@@ -148,8 +149,14 @@ def segment_features(seg: Segment, opts: RuleOptions) -> dict:
         principal = lin[:, 0] if len(lin) else np.zeros(0)
     cosang = float(np.clip(np.dot(_unit(pre), _unit(post)), -1, 1))
     return {
-        "peak_g": peak, "active_s": above_half / rate, "duration_s": seg.duration_s,
-        "vert": vert, "lateral": lateral, "mag": mag, "twist_deg": twist_peak, "twist_share": share,
+        "peak_g": peak,
+        "active_s": above_half / rate,
+        "duration_s": seg.duration_s,
+        "vert": vert,
+        "lateral": lateral,
+        "mag": mag,
+        "twist_deg": twist_peak,
+        "twist_share": share,
         "twist_end_deg": twist_end,
         "shake_lobes": len(_lobes(principal, opts.shake_min_g)),
         "reorient_deg": float(np.degrees(np.arccos(cosang))),
@@ -168,14 +175,31 @@ def classify_segment(seg: Segment, opts: RuleOptions) -> Candidate | None:
     back = abs(f["twist_end_deg"]) <= opts.twist_return * abs(f["twist_deg"])
     if twist_ok and back and abs(f["twist_deg"]) >= 0.5 * opts.twist_min_deg:
         kind = "twist_cw" if f["twist_deg"] > 0 else "twist_ccw"
-        cands.append(Candidate(kind, _conf(abs(f["twist_deg"]), opts.twist_min_deg), t0, t1,
-                               {**base, "angle_deg": round(f["twist_deg"], 1), "one_way": False}))
-    elif (twist_ok and f["duration_s"] <= opts.twist_one_way_max_s
-          and abs(f["twist_end_deg"]) >= 0.8 * abs(f["twist_deg"])
-          and abs(f["twist_deg"]) >= 0.5 * opts.twist_one_way_min_deg):
+        cands.append(
+            Candidate(
+                kind,
+                _conf(abs(f["twist_deg"]), opts.twist_min_deg),
+                t0,
+                t1,
+                {**base, "angle_deg": round(f["twist_deg"], 1), "one_way": False},
+            )
+        )
+    elif (
+        twist_ok
+        and f["duration_s"] <= opts.twist_one_way_max_s
+        and abs(f["twist_end_deg"]) >= 0.8 * abs(f["twist_deg"])
+        and abs(f["twist_deg"]) >= 0.5 * opts.twist_one_way_min_deg
+    ):
         kind = "twist_cw" if f["twist_deg"] > 0 else "twist_ccw"
-        cands.append(Candidate(kind, _conf(abs(f["twist_deg"]), opts.twist_one_way_min_deg), t0, t1,
-                               {**base, "angle_deg": round(f["twist_deg"], 1), "one_way": True}))
+        cands.append(
+            Candidate(
+                kind,
+                _conf(abs(f["twist_deg"]), opts.twist_one_way_min_deg),
+                t0,
+                t1,
+                {**base, "angle_deg": round(f["twist_deg"], 1), "one_way": True},
+            )
+        )
     if f["shake_lobes"] >= 2 and f["shake_lobes"] / max(f["duration_s"], 1e-3) >= opts.shake_min_lobes_per_s:
         conf = _conf(f["shake_lobes"], opts.shake_min_lobes, 0.3)
         cands.append(Candidate("shake", conf, t0, t1, {**base, "lobes": f["shake_lobes"]}))
@@ -184,8 +208,11 @@ def classify_segment(seg: Segment, opts: RuleOptions) -> Candidate | None:
         if len(imp) == 2 and 0.08 <= (imp[1][0] - imp[0][0]) / seg.rate_hz <= 0.45:
             # two taps close enough that the motion never settled between them
             conf = _conf(min(imp[0][1], imp[1][1]), opts.tap_min_g)
-            cands.append(Candidate("double_tap", conf, t0, t1,
-                                   {**base, "gap_s": round((imp[1][0] - imp[0][0]) / seg.rate_hz, 3)}))
+            cands.append(
+                Candidate(
+                    "double_tap", conf, t0, t1, {**base, "gap_s": round((imp[1][0] - imp[0][0]) / seg.rate_hz, 3)}
+                )
+            )
         elif f["active_s"] <= opts.tap_max_s and f["duration_s"] < 2 * opts.flick_min_s + 0.2:
             conf = _conf(f["peak_g"], opts.tap_min_g) * (1.0 if abs(f["twist_deg"]) < 20 else 0.5)
             cands.append(Candidate("tap", conf, t0, t1, base))
@@ -193,7 +220,7 @@ def classify_segment(seg: Segment, opts: RuleOptions) -> Candidate | None:
             v, h, mag = f["vert"], f["lateral"], f["mag"]
             # the first strong lobe is the push; the second is the stop
             first = int(np.argmax(mag >= 0.6 * f["peak_g"]))
-            k = first + int(np.argmax(mag[first:first + max(1, int(0.15 * seg.rate_hz))]))
+            k = first + int(np.argmax(mag[first : first + max(1, int(0.15 * seg.rate_hz))]))
             comp = {"flick_up": v[k], "flick_down": -v[k], "flick_right": h[k], "flick_left": -h[k]}
             kind = max(comp, key=comp.get)
             along = comp[kind] / max(mag[k], 1e-9)

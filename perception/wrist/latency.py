@@ -9,6 +9,7 @@ clips of a user the model never saw, placed between rests) the end of the clip a
 `lateness_ms` is the part fusion checks against its bound: release time minus the observation's own
 `t_end_ns`.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -19,9 +20,12 @@ from perception.wrist.synthetic import Scene, SimEvent, render
 from perception.wrist.units import G
 
 RULE_FAMILIES: dict[str, tuple[str, ...]] = {
-    "tap": ("tap",), "double_tap": ("double_tap",),
+    "tap": ("tap",),
+    "double_tap": ("double_tap",),
     "flick": ("flick_left", "flick_right", "flick_up", "flick_down"),
-    "twist": ("twist_cw", "twist_ccw"), "shake": ("shake",), "raise": ("raise",),
+    "twist": ("twist_cw", "twist_ccw"),
+    "shake": ("shake",),
+    "raise": ("raise",),
 }
 
 
@@ -30,8 +34,11 @@ def _release_times(batch: ImuBatch, options: WristOptions, step: int = 1) -> lis
     rec = WristGestures(options)
     out = []
     for i in range(0, len(batch), step):
-        b = ImuBatch(t_ns=batch.t_ns[i:i + step], accel=batch.accel[i:i + step],
-                     gyro=None if batch.gyro is None else batch.gyro[i:i + step])
+        b = ImuBatch(
+            t_ns=batch.t_ns[i : i + step],
+            accel=batch.accel[i : i + step],
+            gyro=None if batch.gyro is None else batch.gyro[i : i + step],
+        )
         for o in rec.push(b):
             out.append((o, int(b.t_ns[-1])))
     return out
@@ -41,8 +48,12 @@ def _stats(xs: list[float]) -> dict:
     if not xs:
         return {"n": 0}
     a = np.asarray(xs)
-    return {"n": len(xs), "p50_ms": round(float(np.percentile(a, 50)), 1),
-            "p95_ms": round(float(np.percentile(a, 95)), 1), "max_ms": round(float(a.max()), 1)}
+    return {
+        "n": len(xs),
+        "p50_ms": round(float(np.percentile(a, 50)), 1),
+        "p95_ms": round(float(np.percentile(a, 95)), 1),
+        "max_ms": round(float(a.max()), 1),
+    }
 
 
 def rule_latency(options: WristOptions | None = None, repeats: int = 6, seed: int = 0) -> dict:
@@ -70,8 +81,9 @@ def rule_latency(options: WristOptions | None = None, repeats: int = 6, seed: in
     return out
 
 
-def learned_latency(model_path, clips: list[tuple[np.ndarray, np.ndarray, str]], custom_path=None,
-                    kinds: tuple[str, ...] | None = None) -> dict:
+def learned_latency(
+    model_path, clips: list[tuple[np.ndarray, np.ndarray, str]], custom_path=None, kinds: tuple[str, ...] | None = None
+) -> dict:
     """Real clips [(t_ns, accel_g, label)] each between 1.5 s rests, upsampled to 100 Hz (the watch rate of
     a live source) so release times have 10 ms resolution."""
     o = WristOptions(model_path=model_path, custom_path=custom_path, emit_kinds=kinds)
@@ -99,8 +111,9 @@ def learned_latency(model_path, clips: list[tuple[np.ndarray, np.ndarray, str]],
     return {**_stats(lat), "lateness_ms": _stats(late), "detected": hits, "clips": n}
 
 
-def hold_tradeoff(everyday_root, holds: tuple[float, ...] = (0.04, 0.05, 0.06, 0.07, 0.1),
-                  developer: tuple[str, ...] | None = None) -> list[dict]:
+def hold_tradeoff(
+    everyday_root, holds: tuple[float, ...] = (0.04, 0.05, 0.06, 0.07, 0.1), developer: tuple[str, ...] | None = None
+) -> list[dict]:
     """How long the segmenter waits in quiet before deciding (`SegmenterOptions.hold_s`) against false
     activations of the rule gestures on everyday motion (developer and held-out halves) and latency."""
     from dataclasses import replace
@@ -114,17 +127,23 @@ def hold_tradeoff(everyday_root, holds: tuple[float, ...] = (0.04, 0.05, 0.06, 0
         fa = everyday_false_activations(everyday_root, [], developer or DEVELOPER_SUBJECTS, o, progress=False)
         lat = rule_latency(o, repeats=4)
         segment_families = ("double_tap", "flick", "twist", "shake")
-        out.append({"hold_s": h,
-                    "developer_false_activations": fa["developer"]["false_activations"],
-                    "held_out_false_activations": fa["held_out"]["false_activations"],
-                    "developer_hours": fa["developer"]["hours"], "held_out_hours": fa["held_out"]["hours"],
-                    "by_gesture_held_out": {k: v["n"] for k, v in fa["held_out"]["by_gesture"].items() if v["n"]},
-                    "latency_p95_ms": {f: lat[f].get("p95_ms") for f in segment_families}})
+        out.append(
+            {
+                "hold_s": h,
+                "developer_false_activations": fa["developer"]["false_activations"],
+                "held_out_false_activations": fa["held_out"]["false_activations"],
+                "developer_hours": fa["developer"]["hours"],
+                "held_out_hours": fa["held_out"]["hours"],
+                "by_gesture_held_out": {k: v["n"] for k, v in fa["held_out"]["by_gesture"].items() if v["n"]},
+                "latency_p95_ms": {f: lat[f].get("p95_ms") for f in segment_families},
+            }
+        )
     return out
 
 
 def plot_latency(rules: dict, learned: dict, path, bound_ms: float = 300.0) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -146,6 +165,7 @@ def plot_latency(rules: dict, learned: dict, path, bound_ms: float = 300.0) -> N
 
 def plot_tradeoff(rows: list[dict], path) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

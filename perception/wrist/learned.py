@@ -7,6 +7,7 @@ model rate (native resampler), and classifies each motion that starts and ends a
 after it is confirmed: a gesture is reported when a non-"negative" class (or an enrolled custom gesture,
 see fewshot.py) wins with enough probability; a refractory period stops one gesture from firing twice.
 """
+
 from __future__ import annotations
 
 import json
@@ -63,8 +64,9 @@ class WristModel:
         """Pre-cut clips [(t_ns, accel_g)] -> centred model windows (B, T, 3)."""
         return np.stack([place(resample(t, a, self.rate_hz), self.window) for t, a in clips])
 
-    def classify_clips(self, clips: list[tuple[np.ndarray, np.ndarray]], batch: int = 256
-                       ) -> tuple[list[str], np.ndarray, np.ndarray]:
+    def classify_clips(
+        self, clips: list[tuple[np.ndarray, np.ndarray]], batch: int = 256
+    ) -> tuple[list[str], np.ndarray, np.ndarray]:
         """Label per clip (best gesture class: a pre-cut clip is known to hold a gesture), its probability
         among the gesture classes, and the embeddings."""
         if not clips:
@@ -72,7 +74,7 @@ class WristModel:
         wins = self.clip_windows(clips)
         ps, es = [], []
         for i in range(0, len(wins), batch):
-            p, e = self.predict(wins[i:i + batch])
+            p, e = self.predict(wins[i : i + batch])
             ps.append(p)
             es.append(e)
         probs, emb = np.concatenate(ps), np.concatenate(es)
@@ -148,9 +150,9 @@ class StreamingClassifier:
         # in chunks, so that a long batch cannot push a motion out of the buffer before it is decided
         step = max(1, self._tail)
         for k in range(0, len(t), step):
-            n_new = len(t[k:k + step])
-            self._buf_t = np.concatenate([self._buf_t, t[k:k + step]])[-self._cap:]
-            self._buf = np.concatenate([self._buf, a[k:k + step]])[-self._cap:]
+            n_new = len(t[k : k + step])
+            self._buf_t = np.concatenate([self._buf_t, t[k : k + step]])[-self._cap :]
+            self._buf = np.concatenate([self._buf, a[k : k + step]])[-self._cap :]
             # every sample is a decision point, however the stream was batched: rest flags of the tail
             # windows ending at each new sample, at once
             n = len(self._buf)
@@ -183,8 +185,8 @@ class StreamingClassifier:
         if start is None:
             return None  # no rest before it inside the buffer: continuous motion, not a command
         # trim the motion to where the accel vector leaves both resting poses
-        before = self._buf[start - self._lead:start].mean(axis=0)
-        after = self._buf[stop:stop + self._tail].mean(axis=0)
+        before = self._buf[start - self._lead : start].mean(axis=0)
+        after = self._buf[stop : stop + self._tail].mean(axis=0)
         seg = self._buf[start:stop]
         dev = np.minimum(np.linalg.norm(seg - before, axis=1), np.linalg.norm(seg - after, axis=1))
         moving = np.flatnonzero(dev > 2 * self.o.rest_g)
@@ -200,9 +202,9 @@ class StreamingClassifier:
             return None
         # the motion with some of its rest on either side, centred in the window as clips are
         pad = max(1, round(0.1 * self.model.rate_hz))
-        seg = self._buf[max(0, i0 - pad):min(len(self._buf), i1 + pad)]
+        seg = self._buf[max(0, i0 - pad) : min(len(self._buf), i1 + pad)]
         w = self.model.window
-        shifts = [0, -2, 2][:max(1, self.o.views)]
+        shifts = [0, -2, 2][: max(1, self.o.views)]
         wins = np.stack([place(seg, w, s) for s in shifts])
         probs, emb = self.model.predict(wins)
         self.windows_run += len(wins)
@@ -219,20 +221,28 @@ class StreamingClassifier:
         if self._last_fire is not None and t_end - self._last_fire < self.o.refractory_s * 1e9:
             return None
         self._last_fire = t_end
-        return Candidate(label, p, int(self._buf_t[i0]), t_end,
-                         {"source": "cnn", "model": self.model.path.name,
-                          "decided_ns": int(self._buf_t[now - 1])})
+        return Candidate(
+            label,
+            p,
+            int(self._buf_t[i0]),
+            t_end,
+            {"source": "cnn", "model": self.model.path.name, "decided_ns": int(self._buf_t[now - 1])},
+        )
 
 
-def count_activations(model: WristModel, streams: list[tuple[np.ndarray, np.ndarray]],
-                      options: StreamingOptions | None = None, custom=None) -> tuple[int, float, list[Candidate]]:
+def count_activations(
+    model: WristModel,
+    streams: list[tuple[np.ndarray, np.ndarray]],
+    options: StreamingOptions | None = None,
+    custom=None,
+) -> tuple[int, float, list[Candidate]]:
     """Run the streaming classifier over whole recordings: (activations, hours of data, candidates)."""
     total, hours, cands = 0, 0.0, []
     for t, a in streams:
         sc = StreamingClassifier(model, options, custom)
         got = []
         for i in range(0, len(t), 25):  # as a live source would deliver them
-            got += sc.push(t[i:i + 25], a[i:i + 25])
+            got += sc.push(t[i : i + 25], a[i : i + 25])
         total += len(got)
         cands += got
         hours += (int(t[-1]) - int(t[0])) / 3.6e12

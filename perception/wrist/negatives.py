@@ -10,6 +10,7 @@ behind another).
 Subjects are split by person: the developer half is the only part any threshold was tuned on; the
 held-out half is reported separately and was never used to choose anything.
 """
+
 from __future__ import annotations
 
 import sys
@@ -34,9 +35,16 @@ def is_everyday_dir(path: Path) -> bool:
 
 
 def _batches(s: ImuStream, size: int = BATCH_SAMPLES) -> list[ImuBatch]:
-    return [ImuBatch(t_ns=s.t_ns[i:i + size], accel=s.accel[i:i + size],
-                     gyro=None if s.gyro is None else s.gyro[i:i + size], seq=k, source_id=s.subject)
-            for k, i in enumerate(range(0, len(s.t_ns), size))]
+    return [
+        ImuBatch(
+            t_ns=s.t_ns[i : i + size],
+            accel=s.accel[i : i + size],
+            gyro=None if s.gyro is None else s.gyro[i : i + size],
+            seq=k,
+            source_id=s.subject,
+        )
+        for k, i in enumerate(range(0, len(s.t_ns), size))
+    ]
 
 
 def run_stream(s: ImuStream, options: WristOptions) -> list:
@@ -52,17 +60,23 @@ def _rate(n: int, hours: float) -> float:
     return n / hours if hours > 0 else float("nan")
 
 
-def everyday_false_activations(root: Path, model_paths: list[Path] | None = None,
-                               developer: tuple[str, ...] = DEVELOPER_SUBJECTS,
-                               options: WristOptions | None = None, progress: bool = True) -> dict:
+def everyday_false_activations(
+    root: Path,
+    model_paths: list[Path] | None = None,
+    developer: tuple[str, ...] = DEVELOPER_SUBJECTS,
+    options: WristOptions | None = None,
+    progress: bool = True,
+) -> dict:
     t0 = time.perf_counter()
     streams = load_everyday(root)
     if not streams:
         raise ValueError(f"{root} holds no everyday smartwatch recordings (sXX_YY_sw.csv)")
     subjects = sorted({s.subject for s in streams})
     hours = {u: sum(s.duration_s for s in streams if s.subject == u) / 3600.0 for u in subjects}
-    halves = {"developer": [u for u in subjects if u in developer],
-              "held_out": [u for u in subjects if u not in developer]}
+    halves = {
+        "developer": [u for u in subjects if u in developer],
+        "held_out": [u for u in subjects if u not in developer],
+    }
     # (source, kind) -> subject -> count; source = "rules" or the model file name
     counts: dict[tuple[str, str], Counter] = {}
     where: list[dict] = []
@@ -70,9 +84,21 @@ def everyday_false_activations(root: Path, model_paths: list[Path] | None = None
     for mp in model_paths or []:
         labels = WristModel(mp).gesture_labels
         base = options or WristOptions()
-        runs.append((mp.name, WristOptions(conditioner=base.conditioner, segmenter=base.segmenter,
-                                           rules=base.rules, raise_=base.raise_, model_path=mp,
-                                           streaming=base.streaming, emit_kinds=tuple(labels)), labels))
+        runs.append(
+            (
+                mp.name,
+                WristOptions(
+                    conditioner=base.conditioner,
+                    segmenter=base.segmenter,
+                    rules=base.rules,
+                    raise_=base.raise_,
+                    model_path=mp,
+                    streaming=base.streaming,
+                    emit_kinds=tuple(labels),
+                ),
+                labels,
+            )
+        )
     for source, opts, kinds in runs:
         for k in kinds:
             counts[(source, k)] = Counter()
@@ -80,38 +106,70 @@ def everyday_false_activations(root: Path, model_paths: list[Path] | None = None
             for o in run_stream(s, opts):
                 counts.setdefault((source, o.kind), Counter())[s.subject] += 1
                 idx = min(int(np.searchsorted(s.t_ns, o.t_start_ns)), len(s.t_ns) - 1)
-                where.append({"source": source, "kind": o.kind, "recording": s.name,
-                              "t_s": round((o.t_start_ns - int(s.t_ns[0])) / 1e9, 2),
-                              "activity": str(s.labels[idx]) if s.labels is not None else None})
+                where.append(
+                    {
+                        "source": source,
+                        "kind": o.kind,
+                        "recording": s.name,
+                        "t_s": round((o.t_start_ns - int(s.t_ns[0])) / 1e9, 2),
+                        "activity": str(s.labels[idx]) if s.labels is not None else None,
+                    }
+                )
             if progress and (i + 1) % 25 == 0:
-                print(f"[eval imu] everyday negatives, {source}: {i + 1}/{len(streams)} recordings",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"[eval imu] everyday negatives, {source}: {i + 1}/{len(streams)} recordings",
+                    file=sys.stderr,
+                    flush=True,
+                )
 
     def block(subs: list[str]) -> dict:
         h = sum(hours[u] for u in subs)
-        per_kind = {f"{src}:{k}" if src != "rules" else k: {"n": sum(c[u] for u in subs),
-                                                             "per_hour": _rate(sum(c[u] for u in subs), h)}
-                    for (src, k), c in counts.items()}
+        per_kind = {
+            f"{src}:{k}" if src != "rules" else k: {
+                "n": sum(c[u] for u in subs),
+                "per_hour": _rate(sum(c[u] for u in subs), h),
+            }
+            for (src, k), c in counts.items()
+        }
         n = sum(v["n"] for v in per_kind.values())
-        return {"subjects": subs, "hours": round(h, 4), "false_activations": n, "per_hour": _rate(n, h),
-                "worst_gesture_per_hour": max((v["per_hour"] for v in per_kind.values()), default=0.0),
-                "by_gesture": per_kind}
+        return {
+            "subjects": subs,
+            "hours": round(h, 4),
+            "false_activations": n,
+            "per_hour": _rate(n, h),
+            "worst_gesture_per_hour": max((v["per_hour"] for v in per_kind.values()), default=0.0),
+            "by_gesture": per_kind,
+        }
 
     held_hours = sum(hours[u] for u in halves["held_out"])
-    out = {"dataset": str(root), "recordings": len(streams), "hours": round(sum(hours.values()), 4),
-           "split": "by subject: developer half (thresholds tuned here) / held-out half (never used to tune)",
-           "developer": block(halves["developer"]), "held_out": block(halves["held_out"]),
-           "overall": block(subjects),
-           "per_subject": {u: {"hours": round(hours[u], 4),
-                               "false_activations": {(f"{src}:{k}" if src != "rules" else k): c[u]
-                                                     for (src, k), c in counts.items() if c[u]}}
-                           for u in subjects},
-           "activations": where,
-           "note": f"one activation in the held-out half is ~{_rate(1, held_hours):.1f} per hour: "
-                   "0 means below that resolution",
-           "seconds": round(time.perf_counter() - t0, 1)}
+    out = {
+        "dataset": str(root),
+        "recordings": len(streams),
+        "hours": round(sum(hours.values()), 4),
+        "split": "by subject: developer half (thresholds tuned here) / held-out half (never used to tune)",
+        "developer": block(halves["developer"]),
+        "held_out": block(halves["held_out"]),
+        "overall": block(subjects),
+        "per_subject": {
+            u: {
+                "hours": round(hours[u], 4),
+                "false_activations": {
+                    (f"{src}:{k}" if src != "rules" else k): c[u] for (src, k), c in counts.items() if c[u]
+                },
+            }
+            for u in subjects
+        },
+        "activations": where,
+        "note": f"one activation in the held-out half is ~{_rate(1, held_hours):.1f} per hour: "
+        "0 means below that resolution",
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
     if progress:
-        print(f"[eval imu] everyday negatives: {out['overall']['false_activations']} activations in "
-              f"{out['hours']:.2f} h (developer {out['developer']['false_activations']}, held-out "
-              f"{out['held_out']['false_activations']})", file=sys.stderr, flush=True)
+        print(
+            f"[eval imu] everyday negatives: {out['overall']['false_activations']} activations in "
+            f"{out['hours']:.2f} h (developer {out['developer']['false_activations']}, held-out "
+            f"{out['held_out']['false_activations']})",
+            file=sys.stderr,
+            flush=True,
+        )
     return out

@@ -4,6 +4,7 @@ conditioner -> motion segmenter -> rules (and, when configured, the learned CNN 
 gestures) -> tap pairing (double tap) -> refractory -> observations. Raise-to-wake is a pose change, so a
 separate detector watches the gravity direction instead of motion bursts.
 """
+
 from __future__ import annotations
 
 import logging
@@ -128,15 +129,30 @@ class RaiseDetector:
                 if self._high_since is None:
                     self._high_since = t
                 held = (t - self._high_since) / 1e9
-                if (not self._raised and self._last_low is not None and self._low_ok and held >= self.o.hold_s
-                        and (t - self._last_low) / 1e9 <= self.o.within_s + self.o.hold_s
-                        and (self._high_since - self._last_low) / 1e9 <= self.o.max_rise_s):
+                if (
+                    not self._raised
+                    and self._last_low is not None
+                    and self._low_ok
+                    and held >= self.o.hold_s
+                    and (t - self._last_low) / 1e9 <= self.o.within_s + self.o.hold_s
+                    and (self._high_since - self._last_low) / 1e9 <= self.o.max_rise_s
+                ):
                     conf = 0.5 + 0.5 * min(1.0, (f - self.o.face_high) / (1 - self.o.face_high) + 0.5)
                     # the evidence is the held viewing pose; the movement up to it is in the payload (a
                     # span over both, ~1 s, would never fit a spec's `all ... within_ms = 800` with a hand)
-                    out.append(Candidate("raise", min(conf, 1.0), self._high_since, t,
-                                         {"face_up": round(f, 3), "motion_start_ns": int(self._last_low),
-                                          "rise_s": round((self._high_since - self._last_low) / 1e9, 3)}))
+                    out.append(
+                        Candidate(
+                            "raise",
+                            min(conf, 1.0),
+                            self._high_since,
+                            t,
+                            {
+                                "face_up": round(f, 3),
+                                "motion_start_ns": int(self._last_low),
+                                "rise_s": round((self._high_since - self._last_low) / 1e9, 3),
+                            },
+                        )
+                    )
                     self._raised = True
             else:
                 self._high_since = None
@@ -146,15 +162,21 @@ class RaiseDetector:
 class WristGestures:
     """The recogniser without the pipeline around it: `push(batch)` -> observations, `flush()` at the end."""
 
-    def __init__(self, options: WristOptions | None = None, source_id: str = "wrist",
-                 model: WristModel | None = None, custom: CustomGestures | None = None) -> None:
+    def __init__(
+        self,
+        options: WristOptions | None = None,
+        source_id: str = "wrist",
+        model: WristModel | None = None,
+        custom: CustomGestures | None = None,
+    ) -> None:
         """`model`/`custom`: already loaded, to share one ONNX session between several sources' states."""
         self.options = options or WristOptions()
         self.source_id = source_id
         self.conditioner = Conditioner(self.options.conditioner)
         self.segmenter = MotionSegmenter(self.options.segmenter)
-        self.raise_detector = RaiseDetector(self.options.raise_, np.asarray(self.options.rules.face_axis),
-                                            np.asarray(self.options.rules.hand_axis))
+        self.raise_detector = RaiseDetector(
+            self.options.raise_, np.asarray(self.options.rules.face_axis), np.asarray(self.options.rules.hand_axis)
+        )
         self._pending_tap: Candidate | None = None
         self._last_end: int | None = None
         self.segments = 0
@@ -170,9 +192,15 @@ class WristGestures:
 
     # -- candidate handling ----------------------------------------------------------------------------
     def _obs(self, c: Candidate) -> Observation:
-        return Observation(modality="wrist", kind=c.kind, confidence=float(c.confidence),
-                           t_start_ns=int(c.t_start_ns), t_end_ns=int(c.t_end_ns), payload=dict(c.payload),
-                           source_id=self.source_id)
+        return Observation(
+            modality="wrist",
+            kind=c.kind,
+            confidence=float(c.confidence),
+            t_start_ns=int(c.t_start_ns),
+            t_end_ns=int(c.t_end_ns),
+            payload=dict(c.payload),
+            source_id=self.source_id,
+        )
 
     def _emit(self, c: Candidate, out: list[Observation]) -> None:
         kinds = self.options.emit_kinds
@@ -203,9 +231,19 @@ class WristGestures:
                 gap = (c.t_start_ns - p.t_start_ns) / 1e9
                 if self.options.double_tap_min_gap_s <= gap <= self.options.double_tap_max_gap_s:
                     self._pending_tap = None
-                    self._emit(Candidate("double_tap", min(p.confidence, c.confidence), p.t_start_ns,
-                                         c.t_end_ns, {"gap_s": round(gap, 3), "peak_g": max(
-                                             p.payload.get("peak_g", 0), c.payload.get("peak_g", 0))}), out)
+                    self._emit(
+                        Candidate(
+                            "double_tap",
+                            min(p.confidence, c.confidence),
+                            p.t_start_ns,
+                            c.t_end_ns,
+                            {
+                                "gap_s": round(gap, 3),
+                                "peak_g": max(p.payload.get("peak_g", 0), c.payload.get("peak_g", 0)),
+                            },
+                        ),
+                        out,
+                    )
                     return
                 self._flush_tap(None, out)
             self._pending_tap = c
@@ -310,8 +348,9 @@ class WristGestureRecognizer(Stage):
                 dropped = next(iter(self._recs))
                 del self._recs[dropped]
                 self.count("sources_dropped")
-                log.warning("%s: more than %d IMU sources; dropped the state of %s", self.name,
-                            self.max_sources, dropped)
+                log.warning(
+                    "%s: more than %d IMU sources; dropped the state of %s", self.name, self.max_sources, dropped
+                )
         self._recs[source_id] = rec  # most recently fed last
         return rec
 
@@ -333,8 +372,9 @@ class WristGestureRecognizer(Stage):
             obs = rec.push(item)
         except ValueError as exc:
             self.count("malformed")
-            log.warning("%s: skipping malformed ImuBatch (seq %s) from %s: %s", self.name, item.seq,
-                        item.source_id, exc)
+            log.warning(
+                "%s: skipping malformed ImuBatch (seq %s) from %s: %s", self.name, item.seq, item.source_id, exc
+            )
             return
         if obs:
             self.count("observations", len(obs))

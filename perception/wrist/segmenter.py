@@ -5,6 +5,7 @@ rotation) and a tap (mostly acceleration) both register. Hysteresis: a segment o
 above `on_g` and closes after it stays below `off_g` for `hold_s`; a segment that runs past `max_s` is
 cut there. Each segment carries `pre_s` of history before its onset (the pose before the gesture).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -81,8 +82,15 @@ class MotionSegmenter:
         return e
 
     def _append(self, block: ConditionedBlock, e: np.ndarray) -> None:
-        new = {"t_ns": block.t_ns, "accel": block.accel, "linear": block.linear, "gravity": block.gravity,
-               "gyro": block.gyro, "twist": block.twist, "energy": e}
+        new = {
+            "t_ns": block.t_ns,
+            "accel": block.accel,
+            "linear": block.linear,
+            "gravity": block.gravity,
+            "gyro": block.gyro,
+            "twist": block.twist,
+            "energy": e,
+        }
         if not self._buf:
             self._buf = {k: (None if v is None else v.copy()) for k, v in new.items()}
             return
@@ -100,8 +108,12 @@ class MotionSegmenter:
 
     def _cut(self, start: int, end: int, truncated: bool) -> Segment:
         b = self._buf
-        return Segment(**{k: (None if b[k] is None else b[k][start:end].copy()) for k in _FIELDS},
-                       onset=self._onset_idx - start, rate_hz=float(self.rate_hz), truncated=truncated)
+        return Segment(
+            **{k: (None if b[k] is None else b[k][start:end].copy()) for k in _FIELDS},
+            onset=self._onset_idx - start,
+            rate_hz=float(self.rate_hz),
+            truncated=truncated,
+        )
 
     def push(self, block: ConditionedBlock) -> list[Segment]:
         if len(block) == 0:

@@ -9,6 +9,7 @@ up, forearm horizontal), so flick left/right are along -x/+x and up/down along +
 Events are analytic (half-sine pulses, raised-cosine angle profiles), so the same scene rendered at
 25 Hz, 100 Hz or 400 Hz describes the same motion, which is what the rate-invariance tests rely on.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -20,8 +21,7 @@ from perception.wrist.units import G
 
 _VIEW_HAND_UP = np.deg2rad(10.0)  # the raise ends with the hand a little above the elbow ...
 _VIEW_TILT = np.deg2rad(20.0)  # ... and the watch face tilted towards the wearer's eyes
-FLICK_DIRECTIONS = {"flick_right": (1, 0, 0), "flick_left": (-1, 0, 0), "flick_up": (0, 0, 1),
-                    "flick_down": (0, 0, -1)}
+FLICK_DIRECTIONS = {"flick_right": (1, 0, 0), "flick_left": (-1, 0, 0), "flick_up": (0, 0, 1), "flick_down": (0, 0, -1)}
 
 
 @dataclass
@@ -35,8 +35,9 @@ class SimEvent:
     def duration_s(self) -> float:
         if self.one_way:
             return 0.4
-        return {"tap": 0.07, "double_tap": 0.32, "raise": 0.8, "shake": 1.0,
-                "twist_cw": 0.6, "twist_ccw": 0.6}.get(self.kind, 0.36)
+        return {"tap": 0.07, "double_tap": 0.32, "raise": 0.8, "shake": 1.0, "twist_cw": 0.6, "twist_ccw": 0.6}.get(
+            self.kind, 0.36
+        )
 
     @property
     def motion_s(self) -> float:
@@ -87,8 +88,9 @@ def _rot(axis: int, ang: np.ndarray) -> np.ndarray:
     return r
 
 
-def render(scene: Scene, rate_hz: float, jitter: float = 0.0, with_gyro: bool = True,
-           t0_ns: int = 1_000_000_000) -> ImuBatch:
+def render(
+    scene: Scene, rate_hz: float, jitter: float = 0.0, with_gyro: bool = True, t0_ns: int = 1_000_000_000
+) -> ImuBatch:
     """Sample the scene at `rate_hz` (jitter = std of timestamp noise as a fraction of the period).
     Returns an ImuBatch in m/s^2 and rad/s, as the type documents."""
     rng = np.random.default_rng(scene.seed)
@@ -158,7 +160,13 @@ def split(batch: ImuBatch, size: int) -> list[ImuBatch]:
     """Cut a recording into consecutive batches of `size` samples (as a live source would deliver)."""
     out = []
     for i in range(0, len(batch), size):
-        out.append(ImuBatch(t_ns=batch.t_ns[i:i + size], accel=batch.accel[i:i + size],
-                            gyro=None if batch.gyro is None else batch.gyro[i:i + size], seq=len(out),
-                            source_id=batch.source_id))
+        out.append(
+            ImuBatch(
+                t_ns=batch.t_ns[i : i + size],
+                accel=batch.accel[i : i + size],
+                gyro=None if batch.gyro is None else batch.gyro[i : i + size],
+                seq=len(out),
+                source_id=batch.source_id,
+            )
+        )
     return out

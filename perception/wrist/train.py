@@ -11,6 +11,7 @@ training set's mean direction, kept in the model), at training and at run time a
 "negative" class is drawn from non-gesture streams, so the model can say "nothing" when it runs over a
 continuous stream.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -86,15 +87,23 @@ class TrainResult:
 
     def metadata(self, **extra) -> dict:
         o = self.options
-        return {"gravity_towards": None if self.gravity_towards is None else [round(float(v), 6)
-                                                                              for v in self.gravity_towards],
-                "labels": self.labels, "rate_hz": o.rate_hz, "window": o.window, "channels": N_CHANNELS,
-                "features": "accel_g+diff_g_per_0.1s", "trained_by": "perception/wrist/train.py",
-                "train_options": {k: v for k, v in asdict(o).items()},
-                "embedding_dim": self.params.embedding_dim,
-                "embedding_mean": None if self.embedding_mean is None else [round(float(v), 6)
-                                                                            for v in self.embedding_mean],
-                **extra}
+        return {
+            "gravity_towards": None
+            if self.gravity_towards is None
+            else [round(float(v), 6) for v in self.gravity_towards],
+            "labels": self.labels,
+            "rate_hz": o.rate_hz,
+            "window": o.window,
+            "channels": N_CHANNELS,
+            "features": "accel_g+diff_g_per_0.1s",
+            "trained_by": "perception/wrist/train.py",
+            "train_options": {k: v for k, v in asdict(o).items()},
+            "embedding_dim": self.params.embedding_dim,
+            "embedding_mean": None
+            if self.embedding_mean is None
+            else [round(float(v), 6) for v in self.embedding_mean],
+            **extra,
+        }
 
     def to_onnx(self, path: Path, **extra) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -139,7 +148,7 @@ def negative_crop(streams: list[np.ndarray], o: TrainOptions, rng: np.random.Gen
         w = place(s, o.window)
     else:
         i = int(rng.integers(0, len(s) - o.window + 1))
-        w = s[i:i + o.window]
+        w = s[i : i + o.window]
     w = w @ _rotation(rng, o.rotate_deg).T
     return w + rng.normal(0, o.noise_g, w.shape)
 
@@ -148,9 +157,13 @@ def prepare(recs: list[Recording], rate_hz: float) -> list[np.ndarray]:
     return [resample(r.t_ns, r.accel, rate_hz) for r in recs]
 
 
-def train_model(recs: list[Recording], options: TrainOptions | None = None,
-                negatives: list[Recording] | None = None, labels: list[str] | None = None,
-                progress: bool = True) -> TrainResult:
+def train_model(
+    recs: list[Recording],
+    options: TrainOptions | None = None,
+    negatives: list[Recording] | None = None,
+    labels: list[str] | None = None,
+    progress: bool = True,
+) -> TrainResult:
     """Train on labelled recordings (and optional non-gesture streams as a 'negative' class)."""
     o = options or TrainOptions()
     if not recs:
@@ -159,8 +172,9 @@ def train_model(recs: list[Recording], options: TrainOptions | None = None,
         return _train(recs, o, negatives, labels, progress)
 
 
-def _train(recs: list[Recording], o: TrainOptions, negatives: list[Recording] | None,
-           labels: list[str] | None, progress: bool) -> TrainResult:
+def _train(
+    recs: list[Recording], o: TrainOptions, negatives: list[Recording] | None, labels: list[str] | None, progress: bool
+) -> TrainResult:
     rng = np.random.default_rng(o.seed)
     t0 = time.perf_counter()
     labels = labels or sorted({r.label for r in recs})
@@ -188,7 +202,7 @@ def _train(recs: list[Recording], o: TrainOptions, negatives: list[Recording] | 
         lr = o.lr * 0.5 * (1 + np.cos(np.pi * epoch / o.epochs))
         loss_sum, correct = 0.0, 0
         for i in range(0, len(order), o.batch):
-            idx = order[i:i + o.batch]
+            idx = order[i : i + o.batch]
             logits, _, cache = cnn.forward(params, feats[idx], train=True, dropout=o.dropout, rng=rng)
             p = cnn.softmax(logits)
             target = np.full((len(idx), k), o.label_smoothing / k, dtype=np.float32)
@@ -199,18 +213,28 @@ def _train(recs: list[Recording], o: TrainOptions, negatives: list[Recording] | 
             opt.step(params.arrays(), grads, lr=lr)
         history.append({"epoch": epoch + 1, "loss": loss_sum / len(order), "train_acc": correct / len(order)})
         if progress:
-            print(f"[wrist train] epoch {epoch + 1}/{o.epochs} loss {loss_sum / len(order):.3f} "
-                  f"train acc {correct / len(order):.3f} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
+            print(
+                f"[wrist train] epoch {epoch + 1}/{o.epochs} loss {loss_sum / len(order):.3f} "
+                f"train acc {correct / len(order):.3f} ({time.perf_counter() - t0:.0f} s)",
+                file=sys.stderr,
+            )
     # centre of the training embeddings: few-shot prototypes are compared after removing it
     fixed = np.stack([place(x, o.window) for x in xs])
     _, emb = predict_numpy(params, fixed, o.rate_hz, towards)
-    return TrainResult(params=params, labels=labels, options=o, history=history,
-                       seconds=time.perf_counter() - t0, embedding_mean=emb.mean(axis=0),
-                       gravity_towards=towards)
+    return TrainResult(
+        params=params,
+        labels=labels,
+        options=o,
+        history=history,
+        seconds=time.perf_counter() - t0,
+        embedding_mean=emb.mean(axis=0),
+        gravity_towards=towards,
+    )
 
 
-def predict_numpy(params: cnn.CnnParams, windows: np.ndarray, rate_hz: float,
-                  gravity_towards: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def predict_numpy(
+    params: cnn.CnnParams, windows: np.ndarray, rate_hz: float, gravity_towards: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(probs, embeddings) with the numpy forward pass (training-side checks; products use ONNX)."""
     if gravity_towards is not None:
         windows = align_gravity(windows, gravity_towards)
@@ -222,8 +246,9 @@ def fixed_windows(recs: list[Recording], rate_hz: float, window: int) -> np.ndar
     return np.stack([place(x, window) for x in prepare(recs, rate_hz)]) if recs else np.zeros((0, window, 3))
 
 
-def load_training_data(data: Path, users: list[str] | None, negatives: list[str] | None,
-                       negatives_dir: Path | None = None) -> tuple[list[Recording], list[Recording], str]:
+def load_training_data(
+    data: Path, users: list[str] | None, negatives: list[str] | None, negatives_dir: Path | None = None
+) -> tuple[list[Recording], list[Recording], str]:
     layout = detect_layout(data)
     neg_root = negatives_dir or data
     negs = load_wand_negative_streams(neg_root, negatives) if negatives is not None else []
@@ -237,28 +262,53 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m perception.wrist.train", description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, required=True, help="FBK root/user dir or magic-wand root")
     ap.add_argument("--users", default=None, help="comma-separated users/persons to train on (default all)")
-    ap.add_argument("--negatives", default=None,
-                    help="magic wand: comma-separated negative stream names (e.g. 1,2,3,ccw_1) for a negative class")
-    ap.add_argument("--negatives-dir", type=Path, default=None,
-                    help="where the negative streams are (default: the magic-wand --data root)")
+    ap.add_argument(
+        "--negatives",
+        default=None,
+        help="magic wand: comma-separated negative stream names (e.g. 1,2,3,ccw_1) for a negative class",
+    )
+    ap.add_argument(
+        "--negatives-dir",
+        type=Path,
+        default=None,
+        help="where the negative streams are (default: the magic-wand --data root)",
+    )
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--epochs", type=int, default=TrainOptions.epochs)
     ap.add_argument("--window-s", type=float, default=None)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--transfer", choices=sorted(TRANSFER_CONFIGS), default="augment+align",
-                    help="augmentation/normalisation configuration (base: the models shipped before it)")
+    ap.add_argument(
+        "--transfer",
+        choices=sorted(TRANSFER_CONFIGS),
+        default="augment+align",
+        help="augmentation/normalisation configuration (base: the models shipped before it)",
+    )
     args = ap.parse_args(argv)
     users = args.users.split(",") if args.users else None
     negs = args.negatives.split(",") if args.negatives else None
     recs, neg, layout = load_training_data(args.data, users, negs, args.negatives_dir)
     window_s = args.window_s or (3.2 if layout == "fbk" else 4.0)
-    o = TrainOptions(epochs=args.epochs, window_s=window_s, seed=args.seed,
-                     negatives_per_epoch=len(recs) // 3 if neg else 0, **TRANSFER_CONFIGS[args.transfer])
+    o = TrainOptions(
+        epochs=args.epochs,
+        window_s=window_s,
+        seed=args.seed,
+        negatives_per_epoch=len(recs) // 3 if neg else 0,
+        **TRANSFER_CONFIGS[args.transfer],
+    )
     res = train_model(recs, o, negatives=neg)
-    res.to_onnx(args.out, dataset=layout, train_users=sorted({r.user for r in recs}),
-                negative_streams=negs or [], n_train=len(recs), transfer=args.transfer)
-    print(json.dumps({"out": str(args.out), "labels": res.labels, "seconds": round(res.seconds, 1),
-                      "final": res.history[-1]}))
+    res.to_onnx(
+        args.out,
+        dataset=layout,
+        train_users=sorted({r.user for r in recs}),
+        negative_streams=negs or [],
+        n_train=len(recs),
+        transfer=args.transfer,
+    )
+    print(
+        json.dumps(
+            {"out": str(args.out), "labels": res.labels, "seconds": round(res.seconds, 1), "final": res.history[-1]}
+        )
+    )
     return 0
 
 

@@ -5,6 +5,7 @@ as m/s^2 and rad/s, but a CSV or serial device often sends its native unit; "aut
 magnitude of gravity at rest, which is unambiguous between the three accelerometer units (1, 1000, 9.81).
 Unit tables and detection thresholds are the IMU source's (perception/sources/imu_format.py), once.
 """
+
 from __future__ import annotations
 
 import numpy as np

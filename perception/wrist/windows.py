@@ -2,6 +2,7 @@
 turned into the CNN's input channels. Training, evaluation, the streaming classifier and few-shot
 enrollment all go through these functions, so a model always sees what it was trained on.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,8 +17,7 @@ def resample(t_ns: np.ndarray, accel_g: np.ndarray, rate_hz: float) -> np.ndarra
     t = np.ascontiguousarray(np.asarray(t_ns, dtype=np.int64))
     if len(t) < 2:
         return np.asarray(accel_g, dtype=np.float64).reshape(-1, 3).copy()
-    _, v = native_imu.resample_irregular(t, np.ascontiguousarray(accel_g, dtype=np.float64), float(rate_hz),
-                                         int(t[0]))
+    _, v = native_imu.resample_irregular(t, np.ascontiguousarray(accel_g, dtype=np.float64), float(rate_hz), int(t[0]))
     return np.asarray(v, dtype=np.float64)
 
 
@@ -27,7 +27,7 @@ def place(x: np.ndarray, window: int, shift: int = 0) -> np.ndarray:
     n = len(x)
     if n >= window:
         start = int(np.clip((n - window) // 2 - shift, 0, n - window))
-        return x[start:start + window]
+        return x[start : start + window]
     left = (window - n) // 2 + shift
     left = int(np.clip(left, 0, window - n))
     return np.pad(x, ((left, window - n - left), (0, 0)), mode="edge")

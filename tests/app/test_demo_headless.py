@@ -1,4 +1,5 @@
 """`cuekit demo --headless` on the bundled session prints every scripted intent as JSON lines."""
+
 from __future__ import annotations
 
 import json

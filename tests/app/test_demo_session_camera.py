@@ -1,4 +1,5 @@
 """The bundled session's generator, camera mode: real hand photos on the camera track, no skeletons."""
+
 from __future__ import annotations
 
 import shutil

@@ -1,4 +1,5 @@
 """A daemon running on loopback in a background thread (its own event loop), for real-socket tests."""
+
 from __future__ import annotations
 
 import asyncio
@@ -123,8 +124,9 @@ def glasses_sim_installed(tmp_path_factory):
     import tomllib
 
     eps = tomllib.loads((EXAMPLE / "pyproject.toml").read_text())["project"]["entry-points"]
-    (info / "entry_points.txt").write_text("".join(
-        f"[{g}]\n" + "".join(f"{k} = {v}\n" for k, v in items.items()) + "\n" for g, items in eps.items()))
+    (info / "entry_points.txt").write_text(
+        "".join(f"[{g}]\n" + "".join(f"{k} = {v}\n" for k, v in items.items()) + "\n" for g, items in eps.items())
+    )
     sys.path[:0] = [str(site), str(EXAMPLE)]
     yield "sys.path"
     sys.path.remove(str(site))

@@ -1,4 +1,5 @@
 """The daemon process: config, graph wiring, graceful shutdown with signals, structured logs."""
+
 from __future__ import annotations
 
 import asyncio
@@ -48,8 +49,14 @@ def test_config_errors_name_the_problem(tmp_path):
 
 
 def test_stages_are_wired_by_type():
-    cfg = DaemonConfig.from_dict({"recognizers": [{"plugin": "wrist"}], "fusion": {"plugin": "fusion"},
-                                  "sinks": [{"plugin": "jsonl", "config": {"observations": True}}]}, env={})
+    cfg = DaemonConfig.from_dict(
+        {
+            "recognizers": [{"plugin": "wrist"}],
+            "fusion": {"plugin": "fusion"},
+            "sinks": [{"plugin": "jsonl", "config": {"observations": True}}],
+        },
+        env={},
+    )
     d = Daemon(cfg)
     d.build()
     g = {n["name"]: n for n in d.graph()}
@@ -119,8 +126,14 @@ format = "json"
 """)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("CUEKIT_TOKEN", None)
-    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--config", str(cfg)], cwd=REPO, env=env,
-                            stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--config", str(cfg)],
+        cwd=REPO,
+        env=env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     lines: list[dict] = []
     try:
         port = _wait_for_port(proc, lines)
@@ -166,6 +179,7 @@ def test_recording_is_closed_cleanly_and_replays_device_free(run_daemon, tmp_pat
                 t = time.monotonic_ns()
                 await c.send_observation(Observation("wrist", kind, 0.9, t - 30_000_000, t))
                 import numpy as np
+
                 await c.send_imu(t - np.arange(5)[::-1] * 5_000_000, np.zeros((5, 3)) + [0, 0, 9.8])
                 await asyncio.sleep(0.25)
             await c.ping()
@@ -180,8 +194,10 @@ def test_recording_is_closed_cleanly_and_replays_device_free(run_daemon, tmp_pat
     for pace in ([], ["--fast"]):  # at recorded pace, and as fast as possible
         out = tmp_path / f"replayed{len(pace)}.jsonl"
         cfg = tmp_path / "replay.toml"
-        cfg.write_text(f'[server]\nport = 0\n[fusion]\nplugin = "fusion"\n[[sinks]]\nplugin = "jsonl"\n'
-                       f'config = {{ path = "{out}" }}\n[logging]\nformat = "text"\n')
+        cfg.write_text(
+            f'[server]\nport = 0\n[fusion]\nplugin = "fusion"\n[[sinks]]\nplugin = "jsonl"\n'
+            f'config = {{ path = "{out}" }}\n[logging]\nformat = "text"\n'
+        )
         assert serve_main(["--config", str(cfg), "--replay", str(rec), "--exit-after-replay", *pace]) == 0
         assert sorted(json.loads(x)["name"] for x in out.read_text().splitlines()) == names, pace
 

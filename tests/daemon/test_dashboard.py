@@ -3,6 +3,7 @@ driven by selenium) against a real `cuekit serve --replay` of the bundled sessio
 
 Skips when the browser or selenium is missing, unless CUEKIT_REQUIRE_BROWSER=1 (CI), where it fails.
 CUEKIT_DASHBOARD_SCREENSHOT=path saves what the page looked like (docs/img/dashboard.png)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -50,9 +51,14 @@ class Serve:
         e = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", **(env or {})}
         if not env or "CUEKIT_TOKEN" not in env:
             e.pop("CUEKIT_TOKEN", None)
-        self.proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", "0", "--log-format",
-                                      "json", *args], cwd=REPO, env=e, stderr=subprocess.PIPE,
-                                     stdout=subprocess.DEVNULL, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "serve", "--port", "0", "--log-format", "json", *args],
+            cwd=REPO,
+            env=e,
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+        )
         self.lines: list[dict] = []
         self._port = threading.Event()
         self.port = 0
@@ -73,8 +79,9 @@ class Serve:
                 self._port.set()
 
     def metrics(self, token: str | None = None) -> dict:
-        req = urllib.request.Request(f"http://127.0.0.1:{self.port}/metrics",
-                                     headers={"Authorization": f"Bearer {token}"} if token else {})
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/metrics", headers={"Authorization": f"Bearer {token}"} if token else {}
+        )
         with urllib.request.urlopen(req, timeout=5) as r:
             return json.load(r)
 
@@ -125,7 +132,8 @@ def _rows(drv) -> list[dict]:
       return [...document.querySelectorAll('#intents tbody tr.intent')].map(r => ({
         id: r.dataset.intentId, name: r.dataset.intentName, slots: r.querySelector('.slots').textContent,
         evidence: [...r.querySelectorAll('.evidence .chip')].map(c => c.textContent),
-        evidence_ids: [...r.querySelectorAll('.evidence .chip')].map(c => c.dataset.observationIds.split(',').map(Number))
+        evidence_ids: [...r.querySelectorAll('.evidence .chip')]
+          .map(c => c.dataset.observationIds.split(',').map(Number))
       }));""")
 
 
@@ -180,11 +188,16 @@ def test_dashboard_shows_every_intent_of_the_replayed_session_with_evidence_and_
                 assert chip == (f"{label} ×{len(ids)}" if len(ids) > 1 else label), (chip, ids)
                 for i in ids[1:]:  # grouped ones really are alike
                     other = observations.get(i)
-                    assert (other is None) == (o is None) and (o is None or (other["kind"], other["modality"])
-                                                               == (o["kind"], o["modality"]))
+                    assert (other is None) == (o is None) and (
+                        o is None or (other["kind"], other["modality"]) == (o["kind"], o["modality"])
+                    )
         assert sum(not c.startswith("#") for r in rows for c in r["evidence"]) >= len(rows)
-        stages = _until(lambda: browser.execute_script(
-            "return [...document.querySelectorAll('#stages tbody tr')].map(r => r.dataset.stage)"), what="stats")
+        stages = _until(
+            lambda: browser.execute_script(
+                "return [...document.querySelectorAll('#stages tbody tr')].map(r => r.dataset.stage)"
+            ),
+            what="stats",
+        )
         assert {"replay", "fusion", "hub.intents", "hub.frames"} <= set(stages)
         assert browser.find_element("id", "intent-count").text == str(len(rows))
         listed = browser.find_element("id", "expected").text.split(", ")  # info.intents: what may come
@@ -233,17 +246,21 @@ def test_thumbnails_with_landmarks_and_the_test_intent_button(browser):
                 i = 0
                 while not stop.is_set():
                     t = time.monotonic_ns()
-                    await c.send_hand(hand, layout="mediapipe21", space="image", handedness="right", t_ns=t,
-                                      seq=i, source_id="cam")
+                    await c.send_hand(
+                        hand, layout="mediapipe21", space="image", handedness="right", t_ns=t, seq=i, source_id="cam"
+                    )
                     await c.send_frame(_jpeg(i), t_ns=t, seq=i, source_id="cam")
                     i += 1
                     await asyncio.sleep(0.1)
 
         th = threading.Thread(target=lambda: asyncio.run(headset()), daemon=True)
         th.start()
-        hands = _until(lambda: browser.execute_script(
-            "const c = document.querySelector('#cameras canvas'); return c && c.dataset.hands === '1' && c.width"),
-            what="a thumbnail with one hand")
+        hands = _until(
+            lambda: browser.execute_script(
+                "const c = document.querySelector('#cameras canvas'); return c && c.dataset.hands === '1' && c.width"
+            ),
+            what="a thumbnail with one hand",
+        )
         assert hands == 240  # max_width the page asked for
         # the skeleton is drawn: right-hand pink bones over the blue frame
         pink = browser.execute_script("""
@@ -275,10 +292,17 @@ def test_dashboard_needs_the_token_when_one_is_set_and_refuses_foreign_origins(b
         browser.get(f"{base}/dashboard/?token={token}")
         _until(lambda: browser.find_element("id", "status").text == "connected", what="connected with the token")
         # a page from another origin is refused, and the refusal says how to allow it
-        req = urllib.request.Request(base + "/", headers={"Origin": "http://evil.example", "Connection": "Upgrade",
-                                                          "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
-                                                          "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
-                                                          "Authorization": f"Bearer {token}"})
+        req = urllib.request.Request(
+            base + "/",
+            headers={
+                "Origin": "http://evil.example",
+                "Connection": "Upgrade",
+                "Upgrade": "websocket",
+                "Sec-WebSocket-Version": "13",
+                "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+                "Authorization": f"Bearer {token}",
+            },
+        )
         with pytest.raises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(req, timeout=5)
         assert e.value.code == 403
@@ -361,8 +385,13 @@ def _handshake(port: int, host: str, origin: str | None) -> int:
     import http.client
 
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    headers = {"Host": host, "Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
-               "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
+    headers = {
+        "Host": host,
+        "Upgrade": "websocket",
+        "Connection": "Upgrade",
+        "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+    }
     if origin is not None:
         headers["Origin"] = origin
     conn.request("GET", "/", headers=headers)

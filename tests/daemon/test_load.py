@@ -1,5 +1,6 @@
 """A short loopback load run (the full one is `cuekit bench daemon`): no subscriber that keeps up
 loses an intent while video, audio and IMU stream in."""
+
 from __future__ import annotations
 
 from app.daemon.bench import Options, run_bench

@@ -1,4 +1,5 @@
 """Plugin registry, `cuekit plugins`, the example package's plugins, and the two sinks."""
+
 from __future__ import annotations
 
 import asyncio
@@ -33,8 +34,8 @@ def broken_dist(tmp_path):
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-plugin\nVersion: 1.0\n")
     (info / "entry_points.txt").write_text(
-        "[cuekit.sources]\nghost = no_such_module_xyz:Source\n\n"
-        "[cuekit.sinks]\nnot_a_plugin = json:dumps\n")
+        "[cuekit.sources]\nghost = no_such_module_xyz:Source\n\n[cuekit.sinks]\nnot_a_plugin = json:dumps\n"
+    )
     sys.path.insert(0, str(tmp_path))
     yield
     sys.path.remove(str(tmp_path))
@@ -94,9 +95,11 @@ def test_hardware_plugin_declines_when_its_device_is_absent(glasses_sim_installe
 def test_in_process_example_plugins_reach_a_subscriber(glasses_sim_installed, run_daemon):
     """glasses_sim (source) -> head_nod (recogniser) and glasses_scene (context) inside the daemon;
     an SDK client subscribed with a filter gets the nods."""
-    cfg = {"sources": [{"plugin": "glasses_sim", "config": {"seconds": 2.6, "nod_every_s": 1.0}}],
-           "context": [{"plugin": "glasses_scene", "config": {"seconds": 2.6}}],
-           "recognizers": [{"plugin": "head_nod"}]}
+    cfg = {
+        "sources": [{"plugin": "glasses_sim", "config": {"seconds": 2.6, "nod_every_s": 1.0}}],
+        "context": [{"plugin": "glasses_scene", "config": {"seconds": 2.6}}],
+        "recognizers": [{"plugin": "head_nod"}],
+    }
 
     async def main(d):
         async with AsyncClient(d.url) as c:
@@ -162,6 +165,7 @@ def test_osc_sink_sends_to_a_real_udp_receiver():
     got: list[tuple] = []
     done = threading.Event()
     disp = Dispatcher()
+
     def on_message(addr, *args) -> None:  # returning a value would make the server send a reply
         got.append((addr, *args))
         if len(got) >= 3:
@@ -229,8 +233,14 @@ def test_headset_hand_skeletons_become_gestures_and_intents(run_daemon):
         async with AsyncClient(d.url) as c:
             await c.subscribe(intents=True, observations={"modalities": ["hand"]})
             for i in range(30):  # one second at 30 Hz, the hand held still (tracking jitter only)
-                await c.send_hand(fist + rng.normal(0, 0.5, fist.shape), layout="mediapipe21", space="image",
-                                  handedness="right", t_ns=time.monotonic_ns(), seq=i)
+                await c.send_hand(
+                    fist + rng.normal(0, 0.5, fist.shape),
+                    layout="mediapipe21",
+                    space="image",
+                    handedness="right",
+                    t_ns=time.monotonic_ns(),
+                    seq=i,
+                )
                 await asyncio.sleep(1 / 30)
             got = []
             while (ev := await c.recv(1.5)) is not None:

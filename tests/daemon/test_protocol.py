@@ -1,4 +1,5 @@
 """Framing, schemas and the parser's behaviour on bad input (incl. hypothesis fuzzing)."""
+
 from __future__ import annotations
 
 import json
@@ -31,8 +32,14 @@ def valid_frames() -> dict[str, str | bytes]:
     t = 1_000_000_000
     return {
         "describe": encode("describe", {"client": {"name": "t"}, "protocol": "1", "clock": "own"}),
-        "subscribe": encode("subscribe", {"intents": {"names": ["select"], "min_confidence": 0.5},
-                                          "observations": {"modalities": ["hand"]}, "stats": {"interval_s": 1}}),
+        "subscribe": encode(
+            "subscribe",
+            {
+                "intents": {"names": ["select"], "min_confidence": 0.5},
+                "observations": {"modalities": ["hand"]},
+                "stats": {"interval_s": 1},
+            },
+        ),
         "unsubscribe": encode("unsubscribe", {"streams": ["stats"]}),
         "ping": encode("ping", {"seq": 3}),
         "pong": encode("pong", {"seq": 3}),
@@ -59,9 +66,15 @@ def test_every_message_type_has_a_versioned_valid_schema():
 def test_valid_client_frames_decode_and_convert():
     frames = valid_frames()
     assert set(frames) == set(protocol.CLIENT_TYPES)
-    kinds = {"audio-chunk": AudioChunk, "imu-batch": ImuBatch, "video-frame": VideoFrame,
-             "hand-joints": HandLandmarks, "gaze-ray": Observation, "scene-targets": Observation,
-             "observation": Observation}
+    kinds = {
+        "audio-chunk": AudioChunk,
+        "imu-batch": ImuBatch,
+        "video-frame": VideoFrame,
+        "hand-joints": HandLandmarks,
+        "gaze-ray": Observation,
+        "scene-targets": Observation,
+        "observation": Observation,
+    }
     for t, frame in frames.items():
         ev = decode(frame)
         assert ev.type == t
@@ -89,10 +102,14 @@ def test_valid_client_frames_decode_and_convert():
 
 def test_server_messages_round_trip_through_their_schemas():
     ev = IntentEvent("i1", "select", {"target": "lamp"}, 0.8, ["hand"], [1], 10, 20)
-    for t, data in [("intent", ev.to_json()), ("observation", Observation("hand", "pinch", 1.0, 1, 2).to_json()),
-                    ("dropped", {"count": 3, "total": 9, "direction": "out", "by_type": {"intent": 3}}),
-                    ("error", {"code": "schema", "message": "x", "ref_type": "ping", "malformed_total": 1}),
-                    ("stats", {"t_ns": 1, "stages": [], "daemon": {}}), ("subscribed", {"streams": {}})]:
+    for t, data in [
+        ("intent", ev.to_json()),
+        ("observation", Observation("hand", "pinch", 1.0, 1, 2).to_json()),
+        ("dropped", {"count": 3, "total": 9, "direction": "out", "by_type": {"intent": 3}}),
+        ("error", {"code": "schema", "message": "x", "ref_type": "ping", "malformed_total": 1}),
+        ("stats", {"t_ns": 1, "stages": [], "daemon": {}}),
+        ("subscribed", {"streams": {}}),
+    ]:
         assert decode_server(encode(t, data)).data == json.loads(json.dumps(data))
 
 
@@ -102,34 +119,53 @@ def test_wyoming_extra_data_is_merged():
     assert decode(frame).data == {"seq": 4}
 
 
-@pytest.mark.parametrize("frame, code", [
-    (b"", "bad-json"),
-    ("not json", "bad-json"),
-    ("[1, 2]", "bad-frame"),
-    ('{"data": {}}', "bad-frame"),
-    ('{"type": "launch-missiles", "data": {}}', "unknown-type"),
-    ('{"type": "intent", "data": {}}', "unknown-type"),  # a server message sent by a client
-    ('{"type": "ping", "version": "2", "data": {}}', "version"),
-    ('{"type": "ping", "data": {"seq": -1}}', "schema"),
-    ('{"type": "ping", "data": {"seq": 1, "extra": true}}', "schema"),
-    ('{"type": "ping", "data": {"t_ns": 1e999}}', "bad-json"),
-    ('{"type": "ping", "data": {"t_ns": NaN}}', "bad-json"),
-    ('{"type": "ping", "data": {}, "payload_length": 4}', "payload"),
-    (b'{"type": "ping", "data": {}, "payload_length": 2}\nab', "too-large"),  # pings carry no payload
-    (b'{"type": "audio-chunk", "data": {"rate": 16000, "width": 2, "channels": 1}, "payload_length": 3}\nabc',
-     "payload"),
-    (b'{"type": "imu-batch", "data": {"count": 2}, "payload_length": 20}\n' + bytes(20), "payload"),
-    (b'{"type": "video-frame", "data": {"format": "jpeg"}, "payload_length": 4}\nGIF8', "payload"),
-    ('{"type": "hand-joints", "data": {"layout": "mediapipe21", "space": "image", "joints": '
-     + json.dumps([[0, 0, 0]] * 26) + "}}", "schema"),
-    (('{"type": "observation", "data": {"modality": "hand", "kind": "x", "confidence": 2, '
-     '"t_start_ns": 0, "t_end_ns": 1}}'), "schema"),
-    (('{"type": "observation", "data": {"modality": "hand", "kind": "x", "confidence": 1, '
-     '"t_start_ns": 5, "t_end_ns": 1}}'), "schema"),
-    ('{"type": "scene-targets", "data": {"op": "remove"}}', "schema"),
-    ("[" * 100_000 + "]" * 100_000, "too-large"),
-    ('{"type": "ping", "data": ' + "[" * 5000 + "]" * 5000 + "}", "bad-json"),
-])
+@pytest.mark.parametrize(
+    "frame, code",
+    [
+        (b"", "bad-json"),
+        ("not json", "bad-json"),
+        ("[1, 2]", "bad-frame"),
+        ('{"data": {}}', "bad-frame"),
+        ('{"type": "launch-missiles", "data": {}}', "unknown-type"),
+        ('{"type": "intent", "data": {}}', "unknown-type"),  # a server message sent by a client
+        ('{"type": "ping", "version": "2", "data": {}}', "version"),
+        ('{"type": "ping", "data": {"seq": -1}}', "schema"),
+        ('{"type": "ping", "data": {"seq": 1, "extra": true}}', "schema"),
+        ('{"type": "ping", "data": {"t_ns": 1e999}}', "bad-json"),
+        ('{"type": "ping", "data": {"t_ns": NaN}}', "bad-json"),
+        ('{"type": "ping", "data": {}, "payload_length": 4}', "payload"),
+        (b'{"type": "ping", "data": {}, "payload_length": 2}\nab', "too-large"),  # pings carry no payload
+        (
+            b'{"type": "audio-chunk", "data": {"rate": 16000, "width": 2, "channels": 1}, "payload_length": 3}\nabc',
+            "payload",
+        ),
+        (b'{"type": "imu-batch", "data": {"count": 2}, "payload_length": 20}\n' + bytes(20), "payload"),
+        (b'{"type": "video-frame", "data": {"format": "jpeg"}, "payload_length": 4}\nGIF8', "payload"),
+        (
+            '{"type": "hand-joints", "data": {"layout": "mediapipe21", "space": "image", "joints": '
+            + json.dumps([[0, 0, 0]] * 26)
+            + "}}",
+            "schema",
+        ),
+        (
+            (
+                '{"type": "observation", "data": {"modality": "hand", "kind": "x", "confidence": 2, '
+                '"t_start_ns": 0, "t_end_ns": 1}}'
+            ),
+            "schema",
+        ),
+        (
+            (
+                '{"type": "observation", "data": {"modality": "hand", "kind": "x", "confidence": 1, '
+                '"t_start_ns": 5, "t_end_ns": 1}}'
+            ),
+            "schema",
+        ),
+        ('{"type": "scene-targets", "data": {"op": "remove"}}', "schema"),
+        ("[" * 100_000 + "]" * 100_000, "too-large"),
+        ('{"type": "ping", "data": ' + "[" * 5000 + "]" * 5000 + "}", "bad-json"),
+    ],
+)
 def test_malformed_frames_are_rejected_with_a_code(frame, code):
     with pytest.raises(ProtocolError) as info:
         decode(frame)
@@ -167,7 +203,8 @@ def test_fuzz_random_input_only_raises_protocol_error(frame):
 _json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
     lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=10), children, max_size=5),
-    max_leaves=20)
+    max_leaves=20,
+)
 
 
 @settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
@@ -187,7 +224,7 @@ def test_fuzz_mutated_valid_frames(item, data):
         raw = json.dumps(header).encode() + sep + payload
     elif how == "flip" and raw:
         i = data.draw(st.integers(0, len(raw) - 1))
-        raw = raw[:i] + bytes([raw[i] ^ data.draw(st.integers(1, 255))]) + raw[i + 1:]
+        raw = raw[:i] + bytes([raw[i] ^ data.draw(st.integers(1, 255))]) + raw[i + 1 :]
     elif how == "truncate":
         raw = raw[: data.draw(st.integers(0, len(raw)))]
     else:
@@ -211,8 +248,9 @@ def test_fuzz_ran():
 
 
 def test_encode_copes_with_numpy_and_nan_in_payloads():
-    obs = Observation("wrist", "tap", 0.9, 1, 2, {"peak": np.float32(2.5), "axis": np.arange(3), "bad": float("nan"),
-                                                   "tags": {"a"}})
+    obs = Observation(
+        "wrist", "tap", 0.9, 1, 2, {"peak": np.float32(2.5), "axis": np.arange(3), "bad": float("nan"), "tags": {"a"}}
+    )
     ev = decode_server(encode("observation", obs.to_json()))
     assert ev.data["payload"] == {"peak": 2.5, "axis": [0, 1, 2], "bad": None, "tags": ["a"]}
 

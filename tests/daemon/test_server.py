@@ -1,5 +1,6 @@
 """The daemon's WebSocket server on loopback: handshake, subscriptions, heartbeats, malformed input,
 slow clients, security (token, origin, sizes) and the health/metrics endpoints. Real sockets."""
+
 from __future__ import annotations
 
 import asyncio
@@ -49,19 +50,23 @@ def test_handshake_subscription_filters_and_ping(run_daemon):
         async with AsyncClient(d.url, name="t", validate=True) as c:  # every reply checked against its schema
             info = c.info
             assert info["protocol"] == "1" and info["client_id"].startswith("c")
-            assert {"audio-chunk", "imu-batch", "video-frame", "hand-joints", "gaze-ray", "scene-targets"} \
-                <= set(info["accepts"])
+            assert {"audio-chunk", "imu-batch", "video-frame", "hand-joints", "gaze-ray", "scene-targets"} <= set(
+                info["accepts"]
+            )
             assert info["limits"]["max_message_bytes"] > 0 and info["heartbeat_interval_s"] > 0
             assert {s["name"] for s in info["stages"]} >= {"net.audio", "hub.intents"}
-            await c.subscribe(intents={"names": ["select"], "min_confidence": 0.5},
-                              observations={"modalities": ["gaze"]})
+            await c.subscribe(
+                intents={"names": ["select"], "min_confidence": 0.5}, observations={"modalities": ["gaze"]}
+            )
             ack = await c.recv(2)
             assert ack.type == "subscribed" and ack.data["streams"]["intents"]["names"] == ["select"]
             d.hub.publish_intent(intent(1, "select", conf=0.9))
             d.hub.publish_intent(intent(2, "back", conf=0.9))  # filtered by name
             d.hub.publish_intent(intent(3, "select", conf=0.2))  # filtered by confidence
             d.hub.publish_observation(Observation("hand", "pinch", 1.0, 1, 2))  # filtered by modality
-            d.hub.publish_observation(Observation("gaze", "ray", 1.0, 1, 2, {"origin": [0, 0, 0], "direction": [0, 0, 1]}))
+            d.hub.publish_observation(
+                Observation("gaze", "ray", 1.0, 1, 2, {"origin": [0, 0, 0], "direction": [0, 0, 1]})
+            )
             got = [await c.recv(2), await c.recv(2)]
             assert next((e.type, e.data.get("id")) for e in got) == ("intent", "i1")
             assert got[1].type == "observation" and got[1].data["modality"] == "gaze"
@@ -87,8 +92,9 @@ def test_stats_stream_and_metrics_endpoints(run_daemon):
             assert ev.data["daemon"]["connections"]["current"] == 1
             m = json.loads(await asyncio.to_thread(lambda: urllib.request.urlopen(d.http + "/metrics").read()))
             assert m["connections"]["current"] == 1 and "rate_hz" in m["stages"][0]
-            prom = (await asyncio.to_thread(lambda: urllib.request.urlopen(
-                d.http + "/metrics?format=prometheus").read())).decode()
+            prom = (
+                await asyncio.to_thread(lambda: urllib.request.urlopen(d.http + "/metrics?format=prometheus").read())
+            ).decode()
             assert "cuekit_clients 1" in prom and 'cuekit_stage_rate_hz{stage="net.audio"}' in prom
             health = json.loads(await asyncio.to_thread(lambda: urllib.request.urlopen(d.http + "/healthz").read()))
             assert health == {"status": "ok", "clients": 1}
@@ -103,16 +109,29 @@ def test_malformed_messages_are_answered_counted_and_survived(run_daemon):
         async with AsyncClient(d.url, validate=True) as c:
             await c.subscribe(intents=True, observations=True)
             assert (await c.recv(2)).type == "subscribed"
-            bad = ["{", b"\xff\xfe\x00", '{"type": "nope", "data": {}}', '{"type": "ping", "data": {"seq": "x"}}',
-                   b'{"type": "video-frame", "data": {"format": "jpeg"}, "payload_length": 4}\nabcd',
-                   (b'{"type": "audio-chunk", "data": {"rate": 16000, "width": 2, "channels": 1}, '
-                   b'"payload_length": 99}\nshort')]
+            bad = [
+                "{",
+                b"\xff\xfe\x00",
+                '{"type": "nope", "data": {}}',
+                '{"type": "ping", "data": {"seq": "x"}}',
+                b'{"type": "video-frame", "data": {"format": "jpeg"}, "payload_length": 4}\nabcd',
+                (
+                    b'{"type": "audio-chunk", "data": {"rate": 16000, "width": 2, "channels": 1}, '
+                    b'"payload_length": 99}\nshort'
+                ),
+            ]
             for frame in bad:
                 await c.send_raw(frame)
             errors = [await c.recv(2) for _ in bad]
             assert [e.type for e in errors] == ["error"] * len(bad)
-            assert [e.data["code"] for e in errors] == ["bad-json", "bad-json", "unknown-type", "schema",
-                                                         "payload", "payload"]
+            assert [e.data["code"] for e in errors] == [
+                "bad-json",
+                "bad-json",
+                "unknown-type",
+                "schema",
+                "payload",
+                "payload",
+            ]
             assert errors[-1].data["malformed_total"] == len(bad)
             assert d.hub.metrics()["malformed"]["total"] == len(bad)
             # the same connection and the pipeline still work: an observation becomes an intent
@@ -127,8 +146,16 @@ def test_malformed_messages_are_answered_counted_and_survived(run_daemon):
 
 
 def test_slow_client_gets_drop_reports_while_fast_client_loses_nothing(run_daemon):
-    d = run_daemon({"server": {"queue_capacity": 64, "send_buffer_bytes": 65536,
-                               "heartbeat_interval_s": 30, "heartbeat_timeout_s": 60}})
+    d = run_daemon(
+        {
+            "server": {
+                "queue_capacity": 64,
+                "send_buffer_bytes": 65536,
+                "heartbeat_interval_s": 30,
+                "heartbeat_timeout_s": 60,
+            }
+        }
+    )
     n, pad = 2500, 4096  # ~10 MB: far more than the socket buffers hold for a reader that stalls
 
     async def main():
@@ -220,8 +247,7 @@ def test_token_required_when_set_and_origin_checked(run_daemon, tmp_path):
             await ws.send(encode("describe", {}))
             assert decode_server(await ws.recv()).type == "info"
         with pytest.raises(InvalidStatus) as info:  # a web page's script: Origin is refused
-            await connect(d.url, origin="http://evil.example", additional_headers={
-                "Authorization": f"Bearer {TOKEN}"})
+            await connect(d.url, origin="http://evil.example", additional_headers={"Authorization": f"Bearer {TOKEN}"})
         assert info.value.response.status_code == 403
 
     run(main())
@@ -370,8 +396,7 @@ def test_random_frames_on_a_live_connection(run_daemon):
 
     errors, names, reconnects = run(main())
     m = d.hub.metrics()
-    accepted = sum(v for k, v in m["messages_in"].items() if k not in ("describe", "subscribe", "ping",
-                                                                        "observation"))
+    accepted = sum(v for k, v in m["messages_in"].items() if k not in ("describe", "subscribe", "ping", "observation"))
     refused_later = sum(d.daemon.inputs.failed.values())
     assert reconnects == 0 and names == ["dismiss"]
     assert m["malformed"]["total"] == len(errors)

@@ -11,11 +11,16 @@ MS = 1_000_000
 
 
 def scene():
-    return Scene([Target("cup", "cup", (100, 100, 200, 200)), Target("shelf", "shelf", (500, 100, 700, 300)),
-                  Target("near", "near", (100, 300, 200, 350)),
-                  Target("ball", "ball", position=(0.0, 0.0, 2.0), radius=0.1),
-                  Target("box", "box", position=(1.0, 0.0, 2.0), radius=0.2),
-                  Target("hud", "hud", (10, 10, 50, 50), plane="screen")])
+    return Scene(
+        [
+            Target("cup", "cup", (100, 100, 200, 200)),
+            Target("shelf", "shelf", (500, 100, 700, 300)),
+            Target("near", "near", (100, 300, 200, 350)),
+            Target("ball", "ball", position=(0.0, 0.0, 2.0), radius=0.1),
+            Target("box", "box", position=(1.0, 0.0, 2.0), radius=0.2),
+            Target("hud", "hud", (10, 10, 50, 50), plane="screen"),
+        ]
+    )
 
 
 def test_ray_2d_hits_first_box_along_the_finger_and_tolerates_small_misses():
@@ -109,6 +114,7 @@ def test_udp_feed_applies_scene_and_emits_gaze_over_loopback():
     import time
 
     from perception.context.feed import ContextUdpSource
+
     sc = Scene()
     src = ContextUdpSource(sc)
     addr = src.address
@@ -117,10 +123,13 @@ def test_udp_feed_applies_scene_and_emits_gaze_over_loopback():
     th = threading.Thread(target=src.run, args=(got.append, stop), daemon=True)
     th.start()
     tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    msgs = [{"type": "scene", "op": "upsert", "target": {"id": "cup", "label": "cup", "position": [0, 0, 2]}},
-            {"type": "gaze", "origin": [0, 0, 0], "direction": [0, 0, 1], "t_ns": 5_000_000_000},
-            "not json", {"type": "gaze", "origin": [0, 0], "direction": [1, 0, 0]},
-            {"type": "scene", "op": "upsert", "target": {"id": "x"}}]
+    msgs = [
+        {"type": "scene", "op": "upsert", "target": {"id": "cup", "label": "cup", "position": [0, 0, 2]}},
+        {"type": "gaze", "origin": [0, 0, 0], "direction": [0, 0, 1], "t_ns": 5_000_000_000},
+        "not json",
+        {"type": "gaze", "origin": [0, 0], "direction": [1, 0, 0]},
+        {"type": "scene", "op": "upsert", "target": {"id": "x"}},
+    ]
     for m in msgs:
         tx.sendto((m if isinstance(m, str) else json.dumps(m)).encode(), addr)
     tx.sendto(b'{"type": "gaze", "point": [5, 5]}\n{"type": "bogus"}', addr)
@@ -144,10 +153,14 @@ def test_udp_feed_applies_scene_and_emits_gaze_over_loopback():
 def test_gaze_with_a_target_id_from_the_glasses_is_taken_as_is():
     tr = ContextTracker(scene())
     # the ray itself points nowhere near the cup; the glasses say they were looking at it
-    tr.observe(Observation("gaze", "ray", 1.0, 0, 10 * MS, {"origin": [0, 0, 0], "direction": [0, 0, -1],
-                                                            "target_id": "cup"}))
-    tr.observe(Observation("gaze", "ray", 1.0, 20 * MS, 30 * MS, {"origin": [0, 0, 0], "direction": [0, 0, -1],
-                                                                  "target_id": "unknown"}))
+    tr.observe(
+        Observation("gaze", "ray", 1.0, 0, 10 * MS, {"origin": [0, 0, 0], "direction": [0, 0, -1], "target_id": "cup"})
+    )
+    tr.observe(
+        Observation(
+            "gaze", "ray", 1.0, 20 * MS, 30 * MS, {"origin": [0, 0, 0], "direction": [0, 0, -1], "target_id": "unknown"}
+        )
+    )
     assert tr.at("gaze", 0, 10 * MS).target_id == "cup"
     assert tr.at("gaze", 20 * MS, 30 * MS) is None
 
@@ -174,7 +187,7 @@ def test_pointing_ray_from_a_world_skeleton_hits_the_3d_target_it_aims_at():
     ball = Target("ball", "ball", position=(0.5, 0.0, 3.0), radius=0.2)
     box = Target("box", "box", position=(-1.0, 0.0, 2.0), radius=0.2)
     origin, d = pointing_ray_3d(_finger_skeleton([0.5, 0.0, 2.7]))
-    assert math.isclose(float((d ** 2).sum()), 1.0) and origin[2] > 0.3  # at the fingertip, unit length
+    assert math.isclose(float((d**2).sum()), 1.0) and origin[2] > 0.3  # at the fingertip, unit length
     assert cast_ray_3d(origin, d, [ball, box]).target.id == "ball"
     origin, d = pointing_ray_3d(_finger_skeleton([-1.0, 0.0, 1.7]))
     assert cast_ray_3d(origin, d, [ball, box]).target.id == "box"

@@ -59,8 +59,15 @@ def test_move_that_there_binds_each_word_to_its_pointing_moment(spec):
     e = FusionEngine(spec, scene())
     a = ob("hand", "point_hold", 1000, 1400, index_tip=[150, 400], index_dir=[0, -1])
     b = ob("hand", "point_hold", 1800, 2200, index_tip=[600, 450], index_dir=[0, -1])
-    s = ob("speech", "utterance", 1000, 2150, intent=None, text="move that there",
-           words=words(("move", 1000, 1200), ("that", 1250, 1450), ("there", 1900, 2150)))
+    s = ob(
+        "speech",
+        "utterance",
+        1000,
+        2150,
+        intent=None,
+        text="move that there",
+        words=words(("move", 1000, 1200), ("that", 1250, 1450), ("there", 1900, 2150)),
+    )
     out = e.push(a, now_ns=1430 * MS) + e.push(b, now_ns=2230 * MS) + e.push(s, now_ns=2400 * MS)
     [ev] = out
     assert ev.name == "move" and ev.slots == {"object": "cup", "destination": "shelf"}
@@ -69,8 +76,14 @@ def test_move_that_there_binds_each_word_to_its_pointing_moment(spec):
     e2 = FusionEngine(spec, scene())
     a2 = ob("hand", "point_hold", 1800, 2200, index_tip=[150, 400], index_dir=[0, -1])
     b2 = ob("hand", "point_hold", 1000, 1400, index_tip=[600, 450], index_dir=[0, -1])
-    s2 = ob("speech", "utterance", 1000, 2150, text="move that there",
-            words=words(("move", 1000, 1200), ("that", 1250, 1450), ("there", 1900, 2150)))
+    s2 = ob(
+        "speech",
+        "utterance",
+        1000,
+        2150,
+        text="move that there",
+        words=words(("move", 1000, 1200), ("that", 1250, 1450), ("there", 1900, 2150)),
+    )
     [ev2] = e2.push(b2, now_ns=1430 * MS) + e2.push(a2, now_ns=2230 * MS) + e2.push(s2, now_ns=2400 * MS)
     assert ev2.slots == {"object": "shelf", "destination": "cup"}
 
@@ -136,9 +149,13 @@ def test_malformed_observations_are_counted_and_skipped(spec):
 def test_arrival_order_does_not_matter_within_lateness(spec):
     # evidence times decide: shuffled arrivals (each within its bound) give the same intents
     rng = random.Random(7)
-    base = [ob("wrist", "raise", 1000, 1300), ob("hand", "open_palm", 1100, 1400),
-            ob("hand", "victory", 3000, 3300), ob("wrist", "tap", 3500, 3600),
-            ob("hand", "swipe_up", 5000, 5200)]
+    base = [
+        ob("wrist", "raise", 1000, 1300),
+        ob("hand", "open_palm", 1100, 1400),
+        ob("hand", "victory", 3000, 3300),
+        ob("wrist", "tap", 3500, 3600),
+        ob("hand", "swipe_up", 5000, 5200),
+    ]
     expected = None
     for _ in range(20):
         e = FusionEngine(spec, scene())
@@ -211,8 +228,7 @@ def test_stage_applies_scene_updates(spec):
     st.process({"op": "upsert", "target": {"id": "bad"}}, out.append)
     assert st.scene.get("poster") is not None and st.bad_items == 1
     now = st.clock.now_ns()
-    st.process(Observation("speech", "utterance", 0.9, now - 10 * MS, now, {"text": "select the poster"}),
-               out.append)
+    st.process(Observation("speech", "utterance", 0.9, now - 10 * MS, now, {"text": "select the poster"}), out.append)
     st.close(out.append)
     assert [(x.name, x.slots) for x in out] == [("select", {"target": "poster"})]
 
@@ -221,7 +237,7 @@ def test_long_stream_keeps_memory_bounded_and_keeps_working(spec):
     e = FusionEngine(spec, scene())
     rng = random.Random(1)
     kinds = ["rock", "call", "four", "point", "pinch_tap"]
-    n_sel, expected, last = 0, 0, -(10 ** 9)
+    n_sel, expected, last = 0, 0, -(10**9)
     for i in range(3000):  # ten minutes at 5 observations a second
         t = 1000 + i * 200
         k = rng.choice(kinds)
@@ -254,21 +270,45 @@ def test_random_streams_never_break_the_engine(spec):
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
-    kinds = {"hand": ["pinch_tap", "fist", "point", "point_hold", "victory", "swipe_up", "thumbs_up"],
-             "wrist": ["tap", "double_tap", "twist_ccw", "raise", "bogus"],
-             "speech": ["utterance", "intent", "wake"], "gaze": ["point", "ray", "dwell"],
-             "context": ["scene"]}
-    payloads = st.sampled_from([
-        {}, {"index_tip": [150, 400], "index_dir": [0, -1]}, {"index_tip": [1, 2], "index_dir": [0, 0]},
-        {"index_tip": "x"}, {"text": "move that there"}, {"text": "select the cup", "intent": "select"},
-        {"text": "", "words": [{"word": "that"}]}, {"intent": "move", "slots": {"object": "that"}},
-        {"point": [150, 150], "plane": "image"}, {"origin": [0, 0, 0], "direction": [0, 0, 1]},
-        {"op": "upsert", "target": {"id": "t", "box": [0, 0, 5, 5]}}, {"op": "nope"}, {"phrase": "wake up"},
-        {"n_best": [{"text": "cancel", "confidence": 2}]}, {"intent": ["x"], "slots": [1], "text": 5},
-        {"words": "that", "n_best": "x"}, {"intent": "move", "slots": {"object": 3}, "text": "move"},
-        {"point": [1, "a"], "plane": 7}, {"origin": [0, 0, 0], "direction": [0, 0, 0]}])
-    obs = st.tuples(st.sampled_from(sorted(kinds)), st.integers(0, 10), st.integers(0, 3000),
-                    st.integers(0, 900), st.floats(0, 1), payloads, st.integers(0, 400))
+    kinds = {
+        "hand": ["pinch_tap", "fist", "point", "point_hold", "victory", "swipe_up", "thumbs_up"],
+        "wrist": ["tap", "double_tap", "twist_ccw", "raise", "bogus"],
+        "speech": ["utterance", "intent", "wake"],
+        "gaze": ["point", "ray", "dwell"],
+        "context": ["scene"],
+    }
+    payloads = st.sampled_from(
+        [
+            {},
+            {"index_tip": [150, 400], "index_dir": [0, -1]},
+            {"index_tip": [1, 2], "index_dir": [0, 0]},
+            {"index_tip": "x"},
+            {"text": "move that there"},
+            {"text": "select the cup", "intent": "select"},
+            {"text": "", "words": [{"word": "that"}]},
+            {"intent": "move", "slots": {"object": "that"}},
+            {"point": [150, 150], "plane": "image"},
+            {"origin": [0, 0, 0], "direction": [0, 0, 1]},
+            {"op": "upsert", "target": {"id": "t", "box": [0, 0, 5, 5]}},
+            {"op": "nope"},
+            {"phrase": "wake up"},
+            {"n_best": [{"text": "cancel", "confidence": 2}]},
+            {"intent": ["x"], "slots": [1], "text": 5},
+            {"words": "that", "n_best": "x"},
+            {"intent": "move", "slots": {"object": 3}, "text": "move"},
+            {"point": [1, "a"], "plane": 7},
+            {"origin": [0, 0, 0], "direction": [0, 0, 0]},
+        ]
+    )
+    obs = st.tuples(
+        st.sampled_from(sorted(kinds)),
+        st.integers(0, 10),
+        st.integers(0, 3000),
+        st.integers(0, 900),
+        st.floats(0, 1),
+        payloads,
+        st.integers(0, 400),
+    )
 
     @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(st.lists(obs, max_size=25))
@@ -283,12 +323,14 @@ def test_random_streams_never_break_the_engine(spec):
         out += e.flush()
         for ev in out:
             validate("intent_event", ev.to_json())
+
     check()
 
 
 def test_every_single_gesture_intent_of_the_default_spec_fires_without_waiting(spec):
     # the latency goal for gestures: fusion adds no wait to a gesture that is an intent by itself
     from fusion.spec import Combo, Leaf
+
     singles = []
     for it in spec.intents.values():
         kids = it.trigger.children if isinstance(it.trigger, Combo) and it.trigger.op == "any" else [it.trigger]
@@ -306,6 +348,7 @@ def test_every_single_gesture_intent_of_the_default_spec_fires_without_waiting(s
 
 def test_stage_runs_on_data_time_when_replaying_as_fast_as_possible(spec):
     from perception.stream.clock import ReplayClock
+
     # the sources have raced 10 s ahead; the recognisers' observations are still from t = 1 s
     obs = [ob("wrist", "raise", 1000, 1300), ob("hand", "open_palm", 1100, 1400)]
     for base, expect in (("auto", ["wake"]), ("clock", [])):

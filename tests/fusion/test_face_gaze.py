@@ -1,4 +1,5 @@
 """Approximate gaze from the face mesh + iris models on real photos (../shared/data/hagrid_sample)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -65,8 +66,12 @@ def test_stage_gaze_ray_designates_a_3d_target(shared, estimator):
     [obs] = out
     assert obs.modality == "gaze" and obs.kind == "ray"
     o, d = np.array(obs.payload["origin"]), np.array(obs.payload["direction"])
-    scene = Scene([Target("looked", "looked", position=tuple(o + 0.8 * d), radius=0.05),
-                   Target("behind_user", "other", position=tuple(o - 0.8 * d), radius=0.05)])
+    scene = Scene(
+        [
+            Target("looked", "looked", position=tuple(o + 0.8 * d), radius=0.05),
+            Target("behind_user", "other", position=tuple(o - 0.8 * d), radius=0.05),
+        ]
+    )
     tr = ContextTracker(scene)
     tr.observe(obs)
     assert tr.at("gaze", 0, 2_000_000_000).target_id == "looked"

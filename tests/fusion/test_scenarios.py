@@ -17,8 +17,22 @@ def test_there_are_enough_scenarios_covering_every_behaviour():
     tags = set()
     for f in FILES:
         tags.update(load_scenario(f).tags)
-    assert {"any", "all", "sequence", "deixis", "duplicates", "conflict", "late", "timeout", "noise",
-            "refractory", "gaze", "pointing", "dwell", "rhino"} <= tags
+    assert {
+        "any",
+        "all",
+        "sequence",
+        "deixis",
+        "duplicates",
+        "conflict",
+        "late",
+        "timeout",
+        "noise",
+        "refractory",
+        "gaze",
+        "pointing",
+        "dwell",
+        "rhino",
+    } <= tags
 
 
 @pytest.mark.parametrize("path", FILES, ids=[f.stem for f in FILES])
@@ -40,6 +54,7 @@ def test_scenario_passes_and_everything_validates(path, shared):
 
 def test_malformed_observation_fails_its_schema():
     import jsonschema
+
     sc = load_scenario(DIR / "29_malformed_skipped.toml")
     bad = next(t for t in sc.observations if t.label == "bad")
     with pytest.raises(jsonschema.ValidationError):
@@ -48,8 +63,10 @@ def test_malformed_observation_fails_its_schema():
 
 def test_scenario_errors_name_file_line_and_key(tmp_path):
     p = tmp_path / "bad.toml"
-    p.write_text('name = "x"\n\n[[obs]]\nmodality = "hand"\nkind = "fist"\nt_ms = 10\n\n'
-                 '[[obs]]\nmodality = "hand"\nkind = "fist"\nt_ms = "soon"\n')
+    p.write_text(
+        'name = "x"\n\n[[obs]]\nmodality = "hand"\nkind = "fist"\nt_ms = 10\n\n'
+        '[[obs]]\nmodality = "hand"\nkind = "fist"\nt_ms = "soon"\n'
+    )
     with pytest.raises(ScenarioError) as ei:
         load_scenario(p)
     assert ei.value.line == 11 and ei.value.key == "obs[1].t_ms" and "milliseconds" in ei.value.message

@@ -16,8 +16,24 @@ from fusion.spec import (
 from perception.context import Scene, Target
 from perception.speech.expressions import expand, match_tokens, parse_expression, tokenize
 
-REQUIRED = {"select", "open", "close", "back", "next", "previous", "scroll", "volume_up", "volume_down",
-            "take_photo", "move", "confirm", "cancel", "dismiss", "wake", "sleep"}
+REQUIRED = {
+    "select",
+    "open",
+    "close",
+    "back",
+    "next",
+    "previous",
+    "scroll",
+    "volume_up",
+    "volume_down",
+    "take_photo",
+    "move",
+    "confirm",
+    "cancel",
+    "dismiss",
+    "wake",
+    "sleep",
+}
 
 
 def test_default_spec_has_every_required_intent_and_each_combinator():
@@ -30,6 +46,7 @@ def test_default_spec_has_every_required_intent_and_each_combinator():
             ops.add(n.op)
             for c in n.children:
                 walk(c)
+
     for it in spec.intents.values():
         walk(it.trigger)
     assert ops == {"any", "all", "sequence"}
@@ -88,22 +105,60 @@ def _line_of(text, needle):
     return next(i + 1 for i, ln in enumerate(text.splitlines()) if needle in ln)
 
 
-@pytest.mark.parametrize("old, new, needle, key, words", [
-    ('{ hand = "pinch_tap" }', '{ hand = "pinchh" }', "pinchh", "intents.select.trigger.any[1].hand",
-     "unknown hand gesture 'pinchh'"),
-    ('"select $target:target"', '"select [this, that"', "select [this", "intents.select.trigger.any[0].speech",
-     "bad speech expression"),
-    ('slots = { target = "target" }', 'slots = { target = "colour" }', "colour", "intents.select.slots.target",
-     "unknown slot type 'colour'"),
-    ('{ hand = "pinch_tap" },', '{ all = [{ hand = "fist" }, { wrist = "tap" }] },', "all =",
-     "intents.select.trigger.any[1]", "needs 'within_ms'"),
-    ('{ hand = "pinch_tap" },', '{ context = "gaze_on(target)" },', "gaze_on",
-     "intents.select.trigger.any[1]", "alone never fires"),
-    ('[intents.select]', '[intents.select]\npriorty = 3', "priorty", "intents.select.priorty",
-     "unknown key 'priorty'"),
-    ('{ hand = "pinch_tap" }', '{ hand = "pinch_tap", min_confidence = 1.5 }', "1.5",
-     "intents.select.trigger.any[1].min_confidence", "confidence must be in [0, 1]"),
-])
+@pytest.mark.parametrize(
+    "old, new, needle, key, words",
+    [
+        (
+            '{ hand = "pinch_tap" }',
+            '{ hand = "pinchh" }',
+            "pinchh",
+            "intents.select.trigger.any[1].hand",
+            "unknown hand gesture 'pinchh'",
+        ),
+        (
+            '"select $target:target"',
+            '"select [this, that"',
+            "select [this",
+            "intents.select.trigger.any[0].speech",
+            "bad speech expression",
+        ),
+        (
+            'slots = { target = "target" }',
+            'slots = { target = "colour" }',
+            "colour",
+            "intents.select.slots.target",
+            "unknown slot type 'colour'",
+        ),
+        (
+            '{ hand = "pinch_tap" },',
+            '{ all = [{ hand = "fist" }, { wrist = "tap" }] },',
+            "all =",
+            "intents.select.trigger.any[1]",
+            "needs 'within_ms'",
+        ),
+        (
+            '{ hand = "pinch_tap" },',
+            '{ context = "gaze_on(target)" },',
+            "gaze_on",
+            "intents.select.trigger.any[1]",
+            "alone never fires",
+        ),
+        (
+            "[intents.select]",
+            "[intents.select]\npriorty = 3",
+            "priorty",
+            "intents.select.priorty",
+            "unknown key 'priorty'",
+        ),
+        (
+            '{ hand = "pinch_tap" }',
+            '{ hand = "pinch_tap", min_confidence = 1.5 }',
+            "1.5",
+            "intents.select.trigger.any[1].min_confidence",
+            "confidence must be in [0, 1]",
+        ),
+    ],
+)
 def test_errors_name_file_line_and_key(old, new, needle, key, words):
     text = BASE.replace(old, new)
     assert text != BASE
@@ -116,26 +171,26 @@ def test_errors_name_file_line_and_key(old, new, needle, key, words):
 
 
 def test_toml_syntax_error_names_line():
-    text = BASE + "\n[intents.next]\ntrigger = { any = [\"hand:swipe_left\" }\n"
+    text = BASE + '\n[intents.next]\ntrigger = { any = ["hand:swipe_left" }\n'
     e = _err(text)
     assert e.line == len(text.splitlines())
     assert "TOML syntax" in e.message
 
 
 def test_missing_trigger_and_empty_spec():
-    assert "missing required key 'trigger'" in str(_err('[intents.x]\nslots = {}\n'))
+    assert "missing required key 'trigger'" in str(_err("[intents.x]\nslots = {}\n"))
     assert "no intents" in str(_err('[spec]\nname = "x"\n'))
 
 
 def test_custom_gestures_must_be_declared():
     text = BASE.replace('{ hand = "pinch_tap" }', '{ wrist = "circle" }')
     assert "unknown wrist gesture 'circle'" in str(_err(text))
-    spec = loads_spec("[gestures]\nwrist = [\"circle\"]\n" + text)
+    spec = loads_spec('[gestures]\nwrist = ["circle"]\n' + text)
     assert spec.intents["select"].leaves()[1].kinds == frozenset({"circle"})
 
 
 def test_toml_line_of_finds_dotted_and_array_keys():
-    text = 'a = 1\n[x.y]\nb = [\n  1,\n  2,\n]\n[[z]]\nq = 1\n[[z]]\nq = 2\n'
+    text = "a = 1\n[x.y]\nb = [\n  1,\n  2,\n]\n[[z]]\nq = 1\n[[z]]\nq = 2\n"
     assert toml_line_of(text, ["x", "y", "b"]) == 3
     assert toml_line_of(text, ["x", "y", "b", 1]) == 5
     assert toml_line_of(text, ["z", 1, "q"]) == 10
@@ -165,11 +220,13 @@ def test_rhino_import_accepts_every_coffee_expression(shared):
             m = match_tokens(e, tokenize(phr), provider)
             assert m is not None, phr
             assert {k: v.value for k, v in m.slots.items()} == {
-                s.name: spec.slot_types[s.type].values[-1] for s in e.slots()}
+                s.name: spec.slot_types[s.type].values[-1] for s in e.slots()
+            }
 
 
 def test_rhino_labels_use_only_imported_slot_values(shared):
     import json
+
     labels = json.loads(shared("data", "speech", "barista", "label.json").read_text())
     spec = load_spec("coffee")
     norm = {k: {" ".join(tokenize(v)) for v in st.values} for k, st in spec.slot_types.items()}
@@ -185,8 +242,7 @@ def test_rhino_labels_use_only_imported_slot_values(shared):
 def test_rhino_import_is_relative_to_a_configurable_base(tmp_path, shared):
     src = shared("data", "speech", "barista", "coffee_maker.yaml")
     spec_text = (SPECS_DIR / "coffee.toml").read_text()
-    spec = loads_spec(spec_text, name=str(tmp_path / "c.toml"),
-                      options=SpecOptions(bases={"shared": src.parents[3]}))
+    spec = loads_spec(spec_text, name=str(tmp_path / "c.toml"), options=SpecOptions(bases={"shared": src.parents[3]}))
     assert spec.imports == [str(src)]
     e = _err(spec_text, options=SpecOptions(bases={"shared": tmp_path}))
     assert e.key == "speech.rhino.path" and "not found" in e.message
@@ -198,8 +254,10 @@ def test_rhino_import_is_relative_to_a_configurable_base(tmp_path, shared):
 
 def test_rhino_errors_name_yaml_line_and_key(tmp_path):
     p = tmp_path / "ctx.yaml"
-    p.write_text("context:\n  expressions:\n    order:\n      - \"get me $drink:drink\"\n"
-                 "      - \"get me $size:size\"\n  slots:\n    drink:\n      - latte\n")
+    p.write_text(
+        'context:\n  expressions:\n    order:\n      - "get me $drink:drink"\n'
+        '      - "get me $size:size"\n  slots:\n    drink:\n      - latte\n'
+    )
     with pytest.raises(SpecError) as ei:
         load_rhino_context(p)
     assert ei.value.line == 5 and ei.value.key == "context.expressions.order[1]"
@@ -237,8 +295,34 @@ def test_mutated_specs_fail_only_with_spec_errors():
 
     text = (SPECS_DIR / "default_ar.toml").read_text()
     lines = text.splitlines()
-    tokens = ['"', "[", "]", "{", "}", ",", "=", "1.5", "-3", "true", '"x"', "[]", "{}", "any", "all",
-              "within_ms", "hand", "speech", "wrist", "context", "slots", "$", "(", ")", "gaze_on(", "\n"]
+    tokens = [
+        '"',
+        "[",
+        "]",
+        "{",
+        "}",
+        ",",
+        "=",
+        "1.5",
+        "-3",
+        "true",
+        '"x"',
+        "[]",
+        "{}",
+        "any",
+        "all",
+        "within_ms",
+        "hand",
+        "speech",
+        "wrist",
+        "context",
+        "slots",
+        "$",
+        "(",
+        ")",
+        "gaze_on(",
+        "\n",
+    ]
 
     @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(st.integers(0, len(lines) - 1), st.integers(0, 200), st.sampled_from(tokens), st.booleans())
@@ -253,6 +337,7 @@ def test_mutated_specs_fail_only_with_spec_errors():
             loads_spec("\n".join(ls), name="mut.toml")
         except SpecError as e:
             assert e.message and str(e).startswith("mut.toml")
+
     check()
 
 

@@ -1,5 +1,6 @@
 """Event-time completeness: per-stream watermarks, the wait per intent, exclusive groups across emission,
 degenerate slots, and timestamps far from the engine's time."""
+
 import logging
 from pathlib import Path
 
@@ -84,8 +85,10 @@ def test_refusal_reason_names_the_slots_and_target():
     e = FusionEngine("default_ar", scene())
     e.push(ob("hand", "point_hold", 1100, 1500, index_tip=[150, 400], index_dir=[0, -1]), now_ns=1530 * MS)
     e.push(ob("hand", "point_hold", 1800, 2300, index_tip=[140, 420], index_dir=[0.02, -1]), now_ns=2330 * MS)
-    ws = [{"word": w, "t_start_ns": a * MS, "t_end_ns": b * MS} for w, a, b in
-          (("move", 1000, 1250), ("that", 1300, 1500), ("there", 1900, 2200))]
+    ws = [
+        {"word": w, "t_start_ns": a * MS, "t_end_ns": b * MS}
+        for w, a, b in (("move", 1000, 1250), ("that", 1300, 1500), ("there", 1900, 2200))
+    ]
     assert e.push(ob("speech", "utterance", 1000, 2200, text="move that there", words=ws), now_ns=2450 * MS) == []
     assert e.flush(4000 * MS) == []
     assert e.refusals == ["move: object and destination are both 'cup'; refused"]
@@ -98,15 +101,17 @@ def test_a_timestamp_of_2_63_does_not_poison_the_stream(data_time, caplog):
     e.push(ob("hand", "pinch_tap", 100, 150), now_ns=now(160 * MS))
     with caplog.at_level(logging.WARNING, logger="cuekit.fusion"):
         for _ in range(3):
-            bad = Observation("wrist", "flick_right", 0.9, 2 ** 63 - 2, 2 ** 63 - 1, {}, source_id="client")
+            bad = Observation("wrist", "flick_right", 0.9, 2**63 - 2, 2**63 - 1, {}, source_id="client")
             assert e.push(bad, now_ns=now(200 * MS)) == []
     assert e.stats.implausible_time == 3
     assert sum("refusing" in r.getMessage() for r in caplog.records) == 1  # logged once per stream
     names = []
     for k in range(6):
         t = 1000 + 1000 * k
-        names += [ev.name for ev in e.push(ob("wrist", "flick_right", t, t + 100, source_id="client"),
-                                           now_ns=now((t + 120) * MS))]
+        names += [
+            ev.name
+            for ev in e.push(ob("wrist", "flick_right", t, t + 100, source_id="client"), now_ns=now((t + 120) * MS))
+        ]
     assert names == ["next"] * 6 and e.stats.late_dropped == 0
 
 
@@ -120,7 +125,7 @@ def test_a_wrist_select_does_not_wait_for_a_sparse_hand_stream():
 def test_a_higher_priority_group_member_is_waited_for_on_its_streams():
     from fusion.spec import loads_spec
 
-    sp = loads_spec('''
+    sp = loads_spec("""
 [intents.confirm]
 group = "answer"
 trigger = { any = ["hand:thumbs_up"] }
@@ -128,7 +133,7 @@ trigger = { any = ["hand:thumbs_up"] }
 group = "answer"
 priority = 5
 trigger = { any = ["speech:[no, cancel]"] }
-''')
+""")
     e = FusionEngine(sp, scene())
     e.push(ob("speech", "vad_start", 100, 100, source_id="mic"), now_ns=110 * MS)
     e.push(ob("speech", "vad_end", 400, 400, source_id="mic"), now_ns=410 * MS)

@@ -1,4 +1,5 @@
 """The engine driven by a real recogniser's output: the wrist gesture recogniser on a simulated IMU."""
+
 from __future__ import annotations
 
 from fusion.engine import FusionEngine
@@ -9,8 +10,10 @@ from perception.wrist.synthetic import Scene, SimEvent, render, split
 
 
 def test_wrist_recogniser_stream_to_intents():
-    sim = Scene(9.0, [SimEvent("double_tap", 1.0), SimEvent("flick_right", 3.0), SimEvent("twist_cw", 5.0),
-                      SimEvent("shake", 6.5)])
+    sim = Scene(
+        9.0,
+        [SimEvent("double_tap", 1.0), SimEvent("flick_right", 3.0), SimEvent("twist_cw", 5.0), SimEvent("shake", 6.5)],
+    )
     rec = WristGestures()
     eng = FusionEngine(load_spec("default_ar"))
     seen, out = [], []

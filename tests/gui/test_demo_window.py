@@ -1,5 +1,6 @@
 """The demo window on the bundled session, offscreen: intents reach the timeline, enrolment, source
 switching, and spec errors shown rather than raised."""
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,11 @@ def _fast_session(label: str = "demo") -> SourceChoice:
 @pytest.fixture
 def window(qtbot, tmp_path, monkeypatch):
     monkeypatch.setenv("CUEKIT_DATA_DIR", str(tmp_path / "data"))
-    win = MainWindow(build_pipeline, [_fast_session("first"), _fast_session("second")],
-                     spec_validator=lambda p: __import__("fusion.spec", fromlist=["load_spec"]).load_spec(p))
+    win = MainWindow(
+        build_pipeline,
+        [_fast_session("first"), _fast_session("second")],
+        spec_validator=lambda p: __import__("fusion.spec", fromlist=["load_spec"]).load_spec(p),
+    )
     qtbot.addWidget(win)
     win.show()
     yield win
@@ -72,8 +76,9 @@ def test_switching_sources_stops_the_old_pipeline(window, qtbot):
 
 def test_a_broken_spec_is_shown_not_raised(window, tmp_path):
     bad = tmp_path / "bad.toml"
-    bad.write_text('[spec]\nname = "x"\n\n[intents.select]\nrefractory_ms = "soon"\n'
-                   'trigger = { any = ["wrist:double_tap"] }\n')
+    bad.write_text(
+        '[spec]\nname = "x"\n\n[intents.select]\nrefractory_ms = "soon"\ntrigger = { any = ["wrist:double_tap"] }\n'
+    )
     assert window.load_spec(bad) is False
     assert not window.spec_error.isHidden()
     msg = window.spec_error.text()
@@ -119,10 +124,13 @@ def test_enroll_a_custom_wrist_gesture_from_the_dialog(window, qtbot):
     dlg.modality.setCurrentText("wrist")
     dlg.name.setText("double_flick")
     for k in range(3):
-        imu = render(Scene(1.5, [SimEvent("flick_right", 0.3), SimEvent("flick_right", 0.8)], seed=k), 100.0,
-                     t0_ns=(1 + 2 * k) * 1_000_000_000)  # one continuous stream
+        imu = render(
+            Scene(1.5, [SimEvent("flick_right", 0.3), SimEvent("flick_right", 0.8)], seed=k),
+            100.0,
+            t0_ns=(1 + 2 * k) * 1_000_000_000,
+        )  # one continuous stream
         for i in range(0, len(imu), 10):
-            window.signals.imu.emit(ImuBatch(imu.t_ns[i:i + 10], imu.accel[i:i + 10], imu.gyro[i:i + 10]))
+            window.signals.imu.emit(ImuBatch(imu.t_ns[i : i + 10], imu.accel[i : i + 10], imu.gyro[i : i + 10]))
         assert dlg.capture()
     where = dlg.enroll()
     assert where and Path(where).is_file()
@@ -145,15 +153,18 @@ def test_switch_to_a_udp_wrist_source_plots_and_orients(window, qtbot):
     probe.bind(("127.0.0.1", 0))
     port = probe.getsockname()[1]
     probe.close()
-    window.sources.append(SourceChoice("live", camera=None, microphone=False, imu_udp_port=port,
-                                       label=f"Wrist IMU over UDP :{port}"))
+    window.sources.append(
+        SourceChoice("live", camera=None, microphone=False, imu_udp_port=port, label=f"Wrist IMU over UDP :{port}")
+    )
     window.start_source(len(window.sources) - 1)
     assert window.pipeline is not None and "UDP" in window.status_label.text()
     tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         for i in range(60):  # JSON lines: accelerometer in m/s^2, gyro in rad/s, a slow roll
-            line = (f'{{"t": {i * 10}, "ax": 0.0, "ay": {9.81 * np.sin(i / 60):.4f}, '
-                    f'"az": {9.81 * np.cos(i / 60):.4f}, "gx": 0.1, "gy": 0.0, "gz": 0.0}}\n')
+            line = (
+                f'{{"t": {i * 10}, "ax": 0.0, "ay": {9.81 * np.sin(i / 60):.4f}, '
+                f'"az": {9.81 * np.cos(i / 60):.4f}, "gx": 0.1, "gy": 0.0, "gz": 0.0}}\n'
+            )
             tx.sendto(line.encode(), ("127.0.0.1", port))
             qtbot.wait(5)
         tx.sendto(b"this is not an imu line\n", ("127.0.0.1", port))

@@ -2,6 +2,7 @@
 current, a gesture label and a target highlight that go when they are over, IMU plots with an axis legend, a latency
 column that is not clipped, "replay ended" when a recording has played, rejected speech that looks
 rejected."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -20,8 +21,12 @@ S = 1_000_000_000
 def _render(view: CameraView) -> np.ndarray:
     img = view.grab().toImage().convertToFormat(QImage.Format.Format_RGB888)
     w, h = img.width(), img.height()
-    return np.frombuffer(img.constBits(), np.uint8, count=img.bytesPerLine() * h).reshape(h, img.bytesPerLine())[
-        :, : 3 * w].reshape(h, w, 3).copy()
+    return (
+        np.frombuffer(img.constBits(), np.uint8, count=img.bytesPerLine() * h)
+        .reshape(h, img.bytesPerLine())[:, : 3 * w]
+        .reshape(h, w, 3)
+        .copy()
+    )
 
 
 def _count(rgb: np.ndarray, colour: QColor, tol: int = 40) -> int:
@@ -97,8 +102,11 @@ def test_latency_column_is_not_clipped(qtbot):
     tl.resize(600, 400)
     qtbot.addWidget(tl)
     tl.show()
-    tl.add_intent(IntentEvent("i1", "move", {"object": "tv", "destination": "door"}, 0.93, ["speech", "hand"],
-                              [1, 2], 0, 1_234_567_890))
+    tl.add_intent(
+        IntentEvent(
+            "i1", "move", {"object": "tv", "destination": "door"}, 0.93, ["speech", "hand"], [1, 2], 0, 1_234_567_890
+        )
+    )
     header = tl.table.horizontalHeader()
     col = IntentTimeline.COLUMNS.index("latency ms")
     fm = tl.table.fontMetrics()
@@ -111,10 +119,10 @@ def test_latency_column_is_not_clipped(qtbot):
 def test_rejected_speech_looks_rejected(qtbot):
     panel = AudioPanel()
     qtbot.addWidget(panel)
-    panel.on_observation(Observation("speech", "intent", 0.9, 0, 1, {"text": "turn it up", "intent": "volume_up",
-                                                                     "slots": {}}))
-    panel.on_observation(Observation("speech", "utterance", 0.4, 2, 3, {"text": "turn it sideways",
-                                                                        "intent": None}))
+    panel.on_observation(
+        Observation("speech", "intent", 0.9, 0, 1, {"text": "turn it up", "intent": "volume_up", "slots": {}})
+    )
+    panel.on_observation(Observation("speech", "utterance", 0.4, 2, 3, {"text": "turn it sideways", "intent": None}))
     doc = panel.transcript.document()
     accepted, rejected = doc.findBlockByNumber(0), doc.findBlockByNumber(1)
     assert "turn it up" in accepted.text() and "volume_up" in accepted.text()

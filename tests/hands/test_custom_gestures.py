@@ -1,4 +1,5 @@
 """Few-shot custom static gestures: enroll from 5 examples, match, save, reload."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """Dynamic gestures on synthetic landmark tracks: exact counts and timing."""
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,9 @@ from perception.stream.types import HandLandmarks
 
 FPS = 25
 DT = 1_000_000_000 // FPS  # 40 ms exactly, so the expected frame indices are exact
-NOISELESS = synth.SynthOptions(landmark_noise=0.0, angle_jitter=0.05, bone_jitter=0.0, yaw_max=0.3,
-                               pitch_max=0.3, hand_px=(90.0, 90.0))
+NOISELESS = synth.SynthOptions(
+    landmark_noise=0.0, angle_jitter=0.05, bone_jitter=0.0, yaw_max=0.3, pitch_max=0.3, hand_px=(90.0, 90.0)
+)
 
 
 def _pose(cls: str, seed: int = 0) -> np.ndarray:
@@ -96,8 +98,9 @@ def test_drag_reports_start_and_path():
     assert path[-1, 1] - path[0, 1] == pytest.approx(2.2 * PSIZE, abs=0.2)
 
 
-@pytest.mark.parametrize("direction,vec", [("swipe_right", (1, 0)), ("swipe_left", (-1, 0)),
-                                           ("swipe_down", (0, 1)), ("swipe_up", (0, -1))])
+@pytest.mark.parametrize(
+    "direction,vec", [("swipe_right", (1, 0)), ("swipe_left", (-1, 0)), ("swipe_down", (0, 1)), ("swipe_up", (0, -1))]
+)
 def test_swipes_in_four_directions(direction, vec):
     frames = [(OPEN, "open_palm")] * 5
     for k in range(1, 10):  # 2.9 palm sizes in 360 ms

@@ -1,4 +1,5 @@
 """`cuekit eval hands` on the real photos in ../shared/data/hagrid_sample: one JSON object, numbers asserted."""
+
 from __future__ import annotations
 
 import json
@@ -39,8 +40,10 @@ def test_hands_found_per_class(result):
 
 def test_gesture_accuracy_on_real_photos(result):
     pc = result["cuekit"]["per_class"]
-    correct = {m: sum(round(pc[c][f"{m}_accuracy"] * pc[c]["images"]) for c in ("call", "four", "rock"))
-               for m in ("model", "rules")}
+    correct = {
+        m: sum(round(pc[c][f"{m}_accuracy"] * pc[c]["images"]) for c in ("call", "four", "rock"))
+        for m in ("model", "rules")
+    }
     # measured on the 15 call/four/rock photos: classifier 11 (call 2, four 4, rock 5), rules 12; a
     # photo without a found hand can never be right, so 12 is the ceiling
     assert correct["model"] >= 9, pc

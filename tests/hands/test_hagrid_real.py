@@ -1,6 +1,7 @@
 """Real hands: a fixed small subset of the shared HaGRID crops (held-out half) and scene photos through
 CueKit's palm detector + landmark model + the shipped classifier. The full sets are scored by
 `cuekit eval hands --data ../shared/data/hands_hagrid` and `--scenes ../shared/data/hands_scenes`."""
+
 from __future__ import annotations
 
 import cv2
@@ -44,8 +45,7 @@ def heldout_subset():
     for folder, paths in items.items():
         for p in paths:
             hand = hagrid.crop_landmarks(lmk, np.ascontiguousarray(cv2.imread(str(p))[:, :, ::-1]))
-            out[str(p)] = (folder, hand, clf.classify(hand.landmarks).gesture if hand.landmarks is not None
-                           else "none")
+            out[str(p)] = (folder, hand, clf.classify(hand.landmarks).gesture if hand.landmarks is not None else "none")
     return out
 
 

@@ -1,4 +1,5 @@
 """The ONNX hand landmarker on real photos (../shared/data/hagrid_sample) and on moving video made from them."""
+
 from __future__ import annotations
 
 import threading
@@ -163,8 +164,11 @@ def test_one_euro_smooths_jitter_but_follows_motion():
 
 def test_live_stream_drops_stale_frames_and_counts_them(four_video):
     got = []
-    lm = HandLandmarker(HandLandmarkerOptions(running_mode=RunningMode.LIVE_STREAM, num_hands=1,
-                                              result_callback=lambda r, img, t: got.append(t)))
+    lm = HandLandmarker(
+        HandLandmarkerOptions(
+            running_mode=RunningMode.LIVE_STREAM, num_hands=1, result_callback=lambda r, img, t: got.append(t)
+        )
+    )
     try:
         for i, f in enumerate(four_video[:12]):  # far faster than one landmark pass per frame
             lm.detect_async(f, T0 + i * DT)
@@ -185,7 +189,7 @@ def _sliding(photo_bgr, xs):
         c = np.full((480, 640, 3), 90, np.uint8)
         x0 = (640 - iw) // 2 + dx
         a, b = max(x0, 0), min(x0 + iw, 640)
-        c[(480 - ih) // 2:(480 - ih) // 2 + ih, a:b] = img[:, a - x0:b - x0]
+        c[(480 - ih) // 2 : (480 - ih) // 2 + ih, a:b] = img[:, a - x0 : b - x0]
         out.append(c)
     return out
 

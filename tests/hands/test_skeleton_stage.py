@@ -1,5 +1,6 @@
 """HandSkeletonStage recognises a frame as soon as it is complete (every hand of the previous frame has
 reported), not when the next frame's first skeleton arrives."""
+
 import numpy as np
 
 from perception.hands import synth

@@ -1,4 +1,5 @@
 """HandStage in a real pipeline: VideoFrames in, HandLandmarks and gesture Observations out."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -62,8 +63,13 @@ def test_stage_emits_landmarks_with_capture_times_and_a_gesture():
 def test_stage_skips_malformed_items_and_keeps_running():
     photo = min(shared_path("data", "hagrid_sample", "four").glob("*.jpg"))
     video = synthetic_video(cv2.imread(str(photo)), 4)
-    items = [VideoFrame(video[0], T0, 0), "not a frame", VideoFrame(video[1], T0, 1),  # repeated time
-             VideoFrame(np.zeros((3, 3, 3), np.uint8), T0 + DT, 2), VideoFrame(video[2], T0 + 2 * DT, 3)]
+    items = [
+        VideoFrame(video[0], T0, 0),
+        "not a frame",
+        VideoFrame(video[1], T0, 1),  # repeated time
+        VideoFrame(np.zeros((3, 3, 3), np.uint8), T0 + DT, 2),
+        VideoFrame(video[2], T0 + 2 * DT, 3),
+    ]
     out, stage = _run(items)
     hands = [o for o in out if isinstance(o, HandLandmarks)]
     assert [h.frame_seq for h in hands] == [0, 3]

@@ -1,5 +1,6 @@
 """The static-pose commit rules on synthetic pose transitions: stable evidence commits sooner than a fixed
 hold, and committing on a single frame costs false activations (the trade the default avoids)."""
+
 import json
 
 from perception.hands import static_commit_eval as sce

@@ -1,4 +1,5 @@
 """Static gestures: the trained ONNX classifier and the rule baseline on held-out synthetic poses."""
+
 from __future__ import annotations
 
 import hashlib

@@ -1,4 +1,5 @@
 """tests/hostile: the helpers and bomb builders beside these tests are importable as modules."""
+
 from __future__ import annotations
 
 import sys

@@ -1,4 +1,5 @@
 """Hostile-input tests: helpers to run a bomb in a fresh interpreter and read its peak RSS and time."""
+
 from __future__ import annotations
 
 import json
@@ -28,11 +29,13 @@ print(json.dumps({{"outcome": outcome, "seconds": time.monotonic() - t0,
 def run_bounded(body: str, timeout: float = 120) -> dict:
     """Run `body` in a new Python process; its outcome (or exception), wall seconds and peak RSS (MB).
     The process gets an address-space cap of 3 GB so a regression cannot take the machine down."""
-    code = _PRELUDE.format(repo=str(REPO), here=str(Path(__file__).parent),
-                           body=textwrap.indent(textwrap.dedent(body), "    "))
+    code = _PRELUDE.format(
+        repo=str(REPO), here=str(Path(__file__).parent), body=textwrap.indent(textwrap.dedent(body), "    ")
+    )
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    proc = subprocess.run([PY, "-c", code], capture_output=True, text=True, timeout=timeout, env=env, check=False,
-                          preexec_fn=_cap_memory)
+    proc = subprocess.run(
+        [PY, "-c", code], capture_output=True, text=True, timeout=timeout, env=env, check=False, preexec_fn=_cap_memory
+    )
     lines = proc.stdout.strip().splitlines()
     assert lines, f"bomb process died (exit {proc.returncode}): {proc.stderr[-2000:]}"
     return json.loads(lines[-1])
@@ -44,10 +47,11 @@ def _cap_memory() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
 
 
-def run_cli(*args: str, timeout: float = 120, env: dict | None = None, cwd: Path | None = None
-            ) -> subprocess.CompletedProcess:
-    e = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), "QT_QPA_PLATFORM": "offscreen",
-         **(env or {})}
+def run_cli(
+    *args: str, timeout: float = 120, env: dict | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
+    e = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), "QT_QPA_PLATFORM": "offscreen", **(env or {})}
     e.pop("CUEKIT_DEBUG", None)
-    return subprocess.run([PY, "-m", "app.cli", *args], capture_output=True, text=True, timeout=timeout, env=e,
-                          cwd=cwd, check=False)
+    return subprocess.run(
+        [PY, "-m", "app.cli", *args], capture_output=True, text=True, timeout=timeout, env=e, cwd=cwd, check=False
+    )

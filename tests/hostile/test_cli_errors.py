@@ -1,5 +1,6 @@
 """Item 10 of issue #18 and the Done-when rule: every CLI entry point answers bad arguments and bad files
 with one line naming the problem and exit 2 (usage/input) or 1 (runtime), never a traceback."""
+
 from __future__ import annotations
 
 import os
@@ -18,12 +19,14 @@ def bad_files(tmp_path_factory):
     (d / "random.bin").write_bytes(os.urandom(2000))
     (d / "latin1.toml").write_bytes('[spec]\nname = "caf\xe9"\n'.encode("latin-1"))
     (d / "short.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt ")
-    (d / "odd.wav").write_bytes(b"RIFF\x2c\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x07\x00\x01\x00\x80>\x00\x00"
-                                b"\x80>\x00\x00\x01\x00\x08\x00data\x00\x00\x00\x00")
+    (d / "odd.wav").write_bytes(
+        b"RIFF\x2c\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x07\x00\x01\x00\x80>\x00\x00"
+        b"\x80>\x00\x00\x01\x00\x08\x00data\x00\x00\x00\x00"
+    )
     (d / "token.bin").write_bytes(b"\xff\xfe\x00binary")
     (d / "token.bin").chmod(0o600)
     (d / "wrongtype.toml").write_text('[server]\nport = "eighty"\n')
-    (d / "notatable.toml").write_text('server = 5\n')
+    (d / "notatable.toml").write_text("server = 5\n")
     (d / "spec_nan.toml").write_text('[defaults]\nhold_ms = nan\n[intents.g]\ntrigger = "hand:pinch"\n')
     return d
 

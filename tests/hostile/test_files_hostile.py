@@ -1,5 +1,6 @@
 """Items 8, 9, 10, 11, 12 (IMU header) and 14 (record --fast) of issue #18: stages that cannot start,
 damaged recordings, odd WAVs, stray IMU lines, and time order of a fast recording."""
+
 from __future__ import annotations
 
 import json
@@ -102,9 +103,18 @@ def test_the_wav_source_and_the_speech_path_read_each_others_files(tmp_path):
     np.testing.assert_array_equal(read_wav(tmp_path / "b.wav")[0], x)
 
 
-@pytest.mark.parametrize("data", [b"", b"RIFF", b"RIFF\x00\x00\x00\x00WAVE", b"RIFF\x24\x00\x00\x00WAVEfmt ",
-                                  wav_bytes(b"\x00" * 10, 16000, 1, 40, 1, 5), wav_bytes(b"\x00" * 8, 16000, 0, 16, 1, 2),
-                                  wav_bytes(b"\x00" * 8, 16000, 1, 24, 3, 3)])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"RIFF",
+        b"RIFF\x00\x00\x00\x00WAVE",
+        b"RIFF\x24\x00\x00\x00WAVEfmt ",
+        wav_bytes(b"\x00" * 10, 16000, 1, 40, 1, 5),
+        wav_bytes(b"\x00" * 8, 16000, 0, 16, 1, 2),
+        wav_bytes(b"\x00" * 8, 16000, 1, 24, 3, 3),
+    ],
+)
 def test_unreadable_wavs_are_wav_errors(tmp_path, data):
     p = tmp_path / "bad.wav"
     p.write_bytes(data)
@@ -151,15 +161,24 @@ def test_record_fast_interleaves_file_sources_by_time(tmp_path):
         f.write("t_ms,ax,ay,az\n")
         f.writelines(f"{i * 10},0,0,1\n" for i in range(300))
     out = tmp_path / "o.mcap"
-    r = run_cli("record", "--fast", "--wav", str(tmp_path / "s.wav"), "--imu-csv", str(tmp_path / "imu.csv"),
-                "--out", str(out), "--json")
+    r = run_cli(
+        "record",
+        "--fast",
+        "--wav",
+        str(tmp_path / "s.wav"),
+        "--imu-csv",
+        str(tmp_path / "imu.csv"),
+        "--out",
+        str(out),
+        "--json",
+    )
     assert r.returncode == 0, r.stderr
     recs = list(read_items(out))
     kinds = [type(x.item).__name__ for x in recs]
     assert {"AudioChunk", "ImuBatch"} <= set(kinds)
     t = [x.log_time_ns for x in recs]
     # in time order up to one item of each stream (each source's own batching)
-    lag = max(max(t[:i + 1]) - t[i] for i in range(len(t)))
+    lag = max(max(t[: i + 1]) - t[i] for i in range(len(t)))
     assert lag <= 100_000_000, f"an item is {lag / 1e6:.0f} ms older than one written before it"
     first_audio = kinds.index("AudioChunk")
     assert first_audio < len(kinds) // 4  # not after all the IMU
@@ -171,11 +190,14 @@ BAD_MCAPS = {
 }
 
 
-@pytest.mark.parametrize(("cmd", "code"), [
-    (["demo", "--headless", "--no-live", "--fast", "--session"], 2),
-    (["serve", "--port", "0", "--fast", "--exit-after-replay", "--replay"], 2),
-    (["replay"], 2),
-])
+@pytest.mark.parametrize(
+    ("cmd", "code"),
+    [
+        (["demo", "--headless", "--no-live", "--fast", "--session"], 2),
+        (["serve", "--port", "0", "--fast", "--exit-after-replay", "--replay"], 2),
+        (["replay"], 2),
+    ],
+)
 @pytest.mark.parametrize("name", sorted(BAD_MCAPS))
 def test_empty_or_random_recordings_are_refused(tmp_path, cmd, code, name):
     p = tmp_path / name
@@ -185,9 +207,14 @@ def test_empty_or_random_recordings_are_refused(tmp_path, cmd, code, name):
     assert "Traceback" not in r.stderr and "offset 0" in r.stderr.strip().splitlines()[-1]
 
 
-@pytest.mark.parametrize("cmd", [["demo", "--headless", "--no-live", "--fast", "--session"],
-                                 ["serve", "--port", "0", "--fast", "--exit-after-replay", "--replay"],
-                                 ["replay"]])
+@pytest.mark.parametrize(
+    "cmd",
+    [
+        ["demo", "--headless", "--no-live", "--fast", "--session"],
+        ["serve", "--port", "0", "--fast", "--exit-after-replay", "--replay"],
+        ["replay"],
+    ],
+)
 def test_a_truncated_recording_is_not_a_success(tmp_path, cmd):
     p = tmp_path / "trunc.mcap"
     p.write_bytes(SESSION.read_bytes()[: SESSION.stat().st_size // 3])

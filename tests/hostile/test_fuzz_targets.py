@@ -1,5 +1,6 @@
 """The fuzz targets run briefly in the suite (each corpus input, then a few seconds of mutations); at length
 by `cuekit fuzz TARGET --seconds N` (docs/hostile.md has the 10-minute run)."""
+
 from __future__ import annotations
 
 from pathlib import Path

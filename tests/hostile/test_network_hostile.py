@@ -1,5 +1,6 @@
 """Items 5, 6, 12 (gaze), 13 and 14 (/metrics) of issue #18: binds, tokens, client clocks, throttled logs.
 Real sockets, loopback only."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -32,8 +33,20 @@ def _daemon_conftest():
     return mod
 
 
-@pytest.mark.parametrize("token", [None, "", " " * 24, "\t" * 20, "aaaaaaaaaaaaaaaaaaaa", "abcdefghijklmnop",
-                                   "0123456789abcdef", "short", "has a space in it 1234567"])
+@pytest.mark.parametrize(
+    "token",
+    [
+        None,
+        "",
+        " " * 24,
+        "\t" * 20,
+        "aaaaaaaaaaaaaaaaaaaa",
+        "abcdefghijklmnop",
+        "0123456789abcdef",
+        "short",
+        "has a space in it 1234567",
+    ],
+)
 def test_public_binds_refuse_missing_whitespace_and_trivial_tokens(token):
     for host in ("0.0.0.0", "192.168.1.20", "::"):
         with pytest.raises(bind.BindRefused):
@@ -48,8 +61,13 @@ def test_public_binds_refuse_missing_whitespace_and_trivial_tokens(token):
 
 
 def test_udp_imu_plugin_on_a_public_address_without_token_refuses_to_start():
-    cfg = DaemonConfig.from_dict({"sources": [{"plugin": "imu_udp", "config": {"port": 0, "host": "0.0.0.0"}}],
-                                  "recognizers": [{"plugin": "wrist"}]}, env={})
+    cfg = DaemonConfig.from_dict(
+        {
+            "sources": [{"plugin": "imu_udp", "config": {"port": 0, "host": "0.0.0.0"}}],
+            "recognizers": [{"plugin": "wrist"}],
+        },
+        env={},
+    )
     from app.daemon.daemon import Daemon
 
     with pytest.raises(Exception, match="without a token") as e:
@@ -134,7 +152,7 @@ def _obs(t0, t1):
 def test_gaze_direction_of_huge_components_is_normalised_not_zeroed():
     ev = protocol.decode(encoders.gaze_ray([0, 0, 0], [1e308, 1e308, 1e308], t_ns=5))
     obs = ingest.to_item(ingest.Pushed(ev, 5, 0, "s", "c"))
-    np.testing.assert_allclose(obs.payload["direction"], [3 ** -0.5] * 3)
+    np.testing.assert_allclose(obs.payload["direction"], [3**-0.5] * 3)
 
 
 def test_throttled_logging_one_line_per_interval_with_a_count(caplog):
@@ -178,8 +196,9 @@ def test_metrics_delivery_latency_is_sane_during_a_replay():
     from app.client import AsyncClient
 
     session = REPO / "assets" / "sessions" / "demo.mcap"
-    cfg = DaemonConfig.from_dict({"recognizers": [{"plugin": "wrist"}, {"plugin": "hand_skeleton"}],
-                                  "fusion": {"plugin": "fusion"}}, env={})
+    cfg = DaemonConfig.from_dict(
+        {"recognizers": [{"plugin": "wrist"}, {"plugin": "hand_skeleton"}], "fusion": {"plugin": "fusion"}}, env={}
+    )
     cfg.replay_realtime = False
     with conf.RunningDaemon(cfg, replay=session) as d:
         import asyncio

@@ -2,6 +2,7 @@
 
 Ceilings: peak RSS under the baseline import (~100-200 MB) + 150 MB, and 20 s. Before the fixes the
 JPEG bomb reached 1.6 GB, the grammar bomb 5.2 GB (and hung), the 32 KB MCAP bomb 2.2 GB."""
+
 from __future__ import annotations
 
 from hostile_helpers import run_bounded

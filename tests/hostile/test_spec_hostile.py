@@ -1,4 +1,5 @@
 """Items 1, 3, 7, 8 of issue #18 on the spec side: every bad spec is a SpecError naming file:line."""
+
 from __future__ import annotations
 
 import pytest
@@ -43,13 +44,16 @@ def test_grammar_bomb_is_a_spec_error():
         load_spec(name)
 
 
-@pytest.mark.parametrize(("text", "line", "what"), [
-    ("[defaults]\nrefractory_ms = inf\n", 2, "duration"),
-    ("[defaults]\nhold_ms = nan\n", 2, "duration"),
-    ("[defaults]\nmin_confidence = nan\n", 2, "confidence"),
-    ('[intents.g.trigger]\nall = ["hand:pinch", "speech:go"]\nwithin = "' + "9" * 400 + 's"\n', 3, "duration"),
-    ("x = " + "[" * 3000 + "]" * 3000 + "\n", 1, "nest too deeply"),
-])
+@pytest.mark.parametrize(
+    ("text", "line", "what"),
+    [
+        ("[defaults]\nrefractory_ms = inf\n", 2, "duration"),
+        ("[defaults]\nhold_ms = nan\n", 2, "duration"),
+        ("[defaults]\nmin_confidence = nan\n", 2, "confidence"),
+        ('[intents.g.trigger]\nall = ["hand:pinch", "speech:go"]\nwithin = "' + "9" * 400 + 's"\n', 3, "duration"),
+        ("x = " + "[" * 3000 + "]" * 3000 + "\n", 1, "nest too deeply"),
+    ],
+)
 def test_numbers_and_nesting_become_spec_errors_with_a_line(text, line, what):
     with pytest.raises(SpecError) as e:
         loads_spec(text + '[intents.h]\ntrigger = "hand:pinch"\n', "bad.toml")

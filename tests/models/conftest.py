@@ -1,4 +1,5 @@
 """One real model build per test session, into a fresh cache directory (as CI starts empty)."""
+
 from __future__ import annotations
 
 import pytest

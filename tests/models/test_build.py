@@ -1,4 +1,5 @@
 """The model build: parity with LiteRT on real crops, rewrites, int8, manifest and hash caching."""
+
 from __future__ import annotations
 
 import json
@@ -91,11 +92,15 @@ def test_prelu_rewrite_is_output_identical(built_store, photos, name, form):
 @pytest.mark.parametrize("form", ["min", "neg"])
 def test_prelu_rewrite_identical_on_edge_values(form):
     from onnx import TensorProto, helper, numpy_helper
+
     slopes = np.array([-4.6, -0.5, 0.0, 0.25, 1.0, 12.2], np.float32).reshape(6, 1, 1)
-    g = helper.make_graph([helper.make_node("PRelu", ["x", "a"], ["y"], name="p")], "g",
-                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 6, 4, 4])],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 6, 4, 4])],
-                          [numpy_helper.from_array(slopes, "a")])
+    g = helper.make_graph(
+        [helper.make_node("PRelu", ["x", "a"], ["y"], name="p")],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 6, 4, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 6, 4, 4])],
+        [numpy_helper.from_array(slopes, "a")],
+    )
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     fast, stats = optimise(m, prelu_form=form)
     assert stats["prelu_rewritten"] == 1
@@ -133,6 +138,7 @@ def test_hand_landmark_int8_holds_accuracy(built_store, photos, name):
     def run(x):
         o = fs.run(None, {"image": x})
         return float(o[1].ravel()[0]), o[0].reshape(21, 3)
+
     crops = [x for _, x in model_inputs.hand_crops(run, MODELS[name], half)]
     d = landmark_drift(fs, session(q), crops)
     # the mean is pulled by a few ambiguous crops (two hands, cut fingers); the typical crop is tight

@@ -1,4 +1,5 @@
 """Log-mel / MFCC against the numpy reference, and the resampler's filter specification."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -19,8 +20,7 @@ def _speechlike(n=16000, seed=0):
 OPTIONS = [
     {},
     {"n_mels": 80, "window": "povey", "preemphasis": 0.97, "remove_dc": True},
-    {"n_fft": 1024, "win_length": 1024, "hop": 256, "n_mels": 64, "fmin": 0.0, "fmax": 7600.0,
-     "window": "hamming"},
+    {"n_fft": 1024, "win_length": 1024, "hop": 256, "n_mels": 64, "fmin": 0.0, "fmax": 7600.0, "window": "hamming"},
     {"sample_rate": 8000, "n_fft": 256, "win_length": 200, "hop": 80, "n_mels": 23, "window": "rect"},
 ]
 

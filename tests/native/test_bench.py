@@ -1,5 +1,6 @@
 """`cuekit bench kernels` runs end to end and prints one JSON object (timings are not asserted:
 speed goals live in the benchmark output, not in tests)."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """SSD anchors, box decoding, sigmoid scores and weighted NMS against MediaPipe's rules."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -45,16 +46,14 @@ def test_decode_matches_reference():
     raw0 = np.zeros((2016, 18), np.float32)
     raw0[:, 2:4] = 192.0
     z = decode_boxes(raw0, anchors)
-    assert np.allclose(z[5, :4], [anchors[5, 0] - 0.5, anchors[5, 1] - 0.5,
-                                  anchors[5, 0] + 0.5, anchors[5, 1] + 0.5])
+    assert np.allclose(z[5, :4], [anchors[5, 0] - 0.5, anchors[5, 1] - 0.5, anchors[5, 0] + 0.5, anchors[5, 1] + 0.5])
     assert np.allclose(z[5, 4:].reshape(7, 2), anchors[5, :2])
 
 
 def test_decode_yx_order_and_exp():
     anchors = np.array([[0.5, 0.5, 0.2, 0.4]], np.float32)
     raw = np.array([[10.0, 20.0, 0.0, 0.0]], np.float32)  # yc, xc, h, w
-    out = decode_boxes(raw, anchors, scale=100.0, num_keypoints=0, reverse_xy=False,
-                       exp_size=True)
+    out = decode_boxes(raw, anchors, scale=100.0, num_keypoints=0, reverse_xy=False, exp_size=True)
     xc, yc = 20 / 100 * 0.2 + 0.5, 10 / 100 * 0.4 + 0.5
     assert np.allclose(out[0], [xc - 0.1, yc - 0.2, xc + 0.1, yc + 0.2])
 
@@ -68,10 +67,15 @@ def test_sigmoid_scores_clip_and_nan():
 
 
 def test_weighted_nms_averages_cluster():
-    boxes = np.array([[0.10, 0.10, 0.30, 0.30, 0.2, 0.2],
-                      [0.12, 0.12, 0.32, 0.32, 0.22, 0.22],
-                      [0.60, 0.60, 0.80, 0.80, 0.7, 0.7],
-                      [0.11, 0.09, 0.31, 0.29, 0.21, 0.19]], np.float32)
+    boxes = np.array(
+        [
+            [0.10, 0.10, 0.30, 0.30, 0.2, 0.2],
+            [0.12, 0.12, 0.32, 0.32, 0.22, 0.22],
+            [0.60, 0.60, 0.80, 0.80, 0.7, 0.7],
+            [0.11, 0.09, 0.31, 0.29, 0.21, 0.19],
+        ],
+        np.float32,
+    )
     scores = np.array([0.9, 0.6, 0.8, 0.3], np.float32)
     dets = weighted_nms(boxes, scores, 0.3, 0.5)
     assert [d.index for d in dets] == [0, 2]
@@ -148,8 +152,7 @@ def test_fused_detection_equals_step_by_step(thr):
     if thr > 0:  # a NaN logit is never a detection; at threshold 0 the sigmoid route keeps it at ~0
         raw_scores[5] = np.nan
     b, s, size, idx = decode_detections_arrays(raw_boxes, raw_scores, anchors, score_threshold=thr)
-    rb, rs, rsize, ridx = weighted_nms_arrays(decode_boxes(raw_boxes, anchors), sigmoid_scores(raw_scores),
-                                              0.3, thr)
+    rb, rs, rsize, ridx = weighted_nms_arrays(decode_boxes(raw_boxes, anchors), sigmoid_scores(raw_scores), 0.3, thr)
     assert np.array_equal(idx, ridx) and np.array_equal(size, rsize)
     assert np.allclose(b, rb, atol=1e-6) and np.array_equal(s, rs)
     dets = decode_detections(raw_boxes[None], raw_scores[None, :, None], anchors, score_threshold=thr)

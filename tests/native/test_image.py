@@ -1,4 +1,5 @@
 """image_to_tensor / letterbox behaviour beyond the goldens: transforms, layouts, channels, errors."""
+
 from __future__ import annotations
 
 import math
@@ -11,22 +12,25 @@ from native.image import image_to_tensor, letterbox, roi_transform
 
 
 def _rng_image(h=97, w=131, c=3, seed=0):
-    return np.random.default_rng(seed).integers(0, 256, (h, w, c), dtype=np.uint8) if c else \
-        np.random.default_rng(seed).integers(0, 256, (h, w), dtype=np.uint8)
+    return (
+        np.random.default_rng(seed).integers(0, 256, (h, w, c), dtype=np.uint8)
+        if c
+        else np.random.default_rng(seed).integers(0, 256, (h, w), dtype=np.uint8)
+    )
 
 
 def _cv2_reference(image, tf, out_size, border, interp=cv2.INTER_LINEAR):
     bm = cv2.BORDER_REPLICATE if border == "replicate" else cv2.BORDER_CONSTANT
-    return cv2.warpAffine(image, tf.matrix[:2], out_size, flags=interp | cv2.WARP_INVERSE_MAP,
-                          borderMode=bm, borderValue=0)
+    return cv2.warpAffine(
+        image, tf.matrix[:2], out_size, flags=interp | cv2.WARP_INVERSE_MAP, borderMode=bm, borderValue=0
+    )
 
 
 @pytest.mark.parametrize("border", ["replicate", "zero"])
 @pytest.mark.parametrize("rot", [0.0, 0.3, -1.2, math.pi])
 def test_matches_opencv_warp(border, rot):
     image = _rng_image()
-    tensor, tf = image_to_tensor(image, (0.45, 0.55, 0.7, 0.9), rot, (64, 48), border=border,
-                                 value_range=(0, 255))
+    tensor, tf = image_to_tensor(image, (0.45, 0.55, 0.7, 0.9), rot, (64, 48), border=border, value_range=(0, 255))
     ref = _cv2_reference(image, tf, (64, 48), border)
     # OpenCV interpolates in 1/32 pixel steps and rounds to uint8; we stay in float
     assert np.abs(tensor[0] - ref).max() <= 4.0
@@ -91,8 +95,7 @@ def test_to_image_locates_sampled_content():
 
 
 def test_keep_aspect_padding():
-    _tensor, tf = image_to_tensor(_rng_image(100, 200), (0.5, 0.5, 1, 1), 0, (64, 64),
-                                 keep_aspect=True, border="zero")
+    _tensor, tf = image_to_tensor(_rng_image(100, 200), (0.5, 0.5, 1, 1), 0, (64, 64), keep_aspect=True, border="zero")
     assert tf.padding == pytest.approx((0.0, 0.25, 0.0, 0.25))
     assert tf.roi[2] == pytest.approx(200) and tf.roi[3] == pytest.approx(200)
 
@@ -136,8 +139,7 @@ BAD = [
 
 @pytest.mark.parametrize("kwargs,exc,msg", BAD, ids=[b[2] + str(i) for i, b in enumerate(BAD)])
 def test_bad_arguments_raise(kwargs, exc, msg):
-    args = {"image": np.zeros((10, 10, 3), np.uint8), "roi": (0.5, 0.5, 1, 1), "rotation": 0.0,
-                "out_size": (8, 8)}
+    args = {"image": np.zeros((10, 10, 3), np.uint8), "roi": (0.5, 0.5, 1, 1), "rotation": 0.0, "out_size": (8, 8)}
     args.update(kwargs)
     with pytest.raises(exc, match=msg):
         image_to_tensor(**args)
@@ -145,13 +147,13 @@ def test_bad_arguments_raise(kwargs, exc, msg):
 
 @pytest.mark.parametrize("border", ["replicate", "zero"])
 @pytest.mark.parametrize("layout", ["nhwc", "nchw"])
-@pytest.mark.parametrize("roi,rot", [((0.9, 0.5, 0.6, 0.8), 0.4), ((0.1, 0.95, 0.5, 0.5), -2.0),
-                                     ((0.5, 0.5, 1.4, 1.3), 0.05)])
+@pytest.mark.parametrize(
+    "roi,rot", [((0.9, 0.5, 0.6, 0.8), 0.4), ((0.1, 0.95, 0.5, 0.5), -2.0), ((0.5, 0.5, 1.4, 1.3), 0.05)]
+)
 def test_rows_crossing_the_border_match_opencv(border, layout, roi, rot):
     # smooth content, so OpenCV's 1/32-pixel snapping stays within a level or two
     image = cv2.GaussianBlur(_rng_image(240, 320), (0, 0), 2)
-    tensor, tf = image_to_tensor(image, roi, rot, (200, 150), border=border, value_range=(0, 255),
-                                 layout=layout)
+    tensor, tf = image_to_tensor(image, roi, rot, (200, 150), border=border, value_range=(0, 255), layout=layout)
     ref = _cv2_reference(image, tf, (200, 150), border)
     got = tensor[0] if layout == "nhwc" else tensor[0].transpose(1, 2, 0)
     assert np.abs(got - ref).max() <= 3.0

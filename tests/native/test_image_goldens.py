@@ -1,4 +1,5 @@
 """image_to_tensor against MediaPipe's ImageToTensor goldens (../shared/data/image_to_tensor)."""
+
 from __future__ import annotations
 
 import math
@@ -54,8 +55,7 @@ def golden_dir(shared):
 def test_golden(golden_dir, name, rect, rot, keep, size, vr, border):
     image = _read(golden_dir / "input.jpg")
     golden = _read(golden_dir / (name + ("_border_zero" if border == "zero" else "") + ".png"))
-    tensor, _tf = image_to_tensor(image, rect, math.radians(rot), size, keep_aspect=keep,
-                                 border=border, value_range=vr)
+    tensor, _tf = image_to_tensor(image, rect, math.radians(rot), size, keep_aspect=keep, border=border, value_range=vr)
     assert tensor.dtype == np.float32 and tensor.shape == (1, size[1], size[0], 3)
     assert tensor.min() >= vr[0] - 1e-5 and tensor.max() <= vr[1] + 1e-5
     _check(_to_255(tensor, vr), golden, rotated=rot != 0)
@@ -64,23 +64,22 @@ def test_golden(golden_dir, name, rect, rot, keep, size, vr, border):
 def test_golden_cubic(golden_dir):
     image = _read(golden_dir / "input.jpg")
     golden = _read(golden_dir / "medium_sub_rect_with_rotation_border_zero_interp_cubic.png")
-    tensor, _ = image_to_tensor(image, (0.65, 0.4, 0.5, 0.5), math.radians(-45), (256, 256),
-                                border="zero", value_range=(-1, 1), interp="cubic")
+    tensor, _ = image_to_tensor(
+        image, (0.65, 0.4, 0.5, 0.5), math.radians(-45), (256, 256), border="zero", value_range=(-1, 1), interp="cubic"
+    )
     _check(_to_255(tensor, (-1, 1)), golden, rotated=True)
 
 
 def test_golden_noop_except_range(golden_dir):
     image = _read(golden_dir / "input.jpg")
     golden = _read(golden_dir / "noop_except_range.png")
-    tensor, tf = image_to_tensor(image, (0.5, 0.5, 1, 1), 0.0, (64, 128), keep_aspect=True,
-                                 value_range=(-10, 10))
+    tensor, tf = image_to_tensor(image, (0.5, 0.5, 1, 1), 0.0, (64, 128), keep_aspect=True, value_range=(-10, 10))
     out = _to_255(tensor, (-10, 10))
     assert np.abs(out - golden).max() <= 1e-3
     assert tf.padding == (0.0, 0.0, 0.0, 0.0)
 
 
-@pytest.mark.parametrize("i,rect", [(1, (0.4, 0.6, 1.2, 1.0)), (2, (0.6, 0.4, 0.6, 0.5)),
-                                    (3, (0.5, 0.5, 0.25, 0.25))])
+@pytest.mark.parametrize("i,rect", [(1, (0.4, 0.6, 1.2, 1.0)), (2, (0.6, 0.4, 0.6, 0.5)), (3, (0.5, 0.5, 0.25, 0.25))])
 def test_golden_crop_rect(golden_dir, i, rect):
     image = _read(golden_dir / "input.jpg")
     golden = _read(golden_dir / f"crop_rect{i}.png")

@@ -1,4 +1,5 @@
 """Madgwick AHRS, biquad filters and irregular resampling."""
+
 from __future__ import annotations
 
 import math
@@ -38,12 +39,13 @@ def test_madgwick_streaming_and_timestamps_agree():
     accel, gyro = _motion(300, 1)
     whole = Madgwick(100, 0.05).update(accel, gyro)
     f = Madgwick(100, 0.05)
-    parts = np.concatenate([f.update(accel[i:i + 37], gyro[i:i + 37]) for i in range(0, 300, 37)])
+    parts = np.concatenate([f.update(accel[i : i + 37], gyro[i : i + 37]) for i in range(0, 300, 37)])
     assert np.abs(parts - whole).max() < 1e-14
     t = (np.arange(300) * 10_000_000 + 5_000_000_000).astype(np.int64)
     g = Madgwick(100, 0.05)
-    stamped = np.concatenate([g.update(accel[:150], gyro[:150], t_ns=t[:150]),
-                              g.update(accel[150:], gyro[150:], t_ns=t[150:])])
+    stamped = np.concatenate(
+        [g.update(accel[:150], gyro[:150], t_ns=t[:150]), g.update(accel[150:], gyro[150:], t_ns=t[150:])]
+    )
     assert np.abs(stamped - whole).max() < 1e-12
     with pytest.raises(ValueError, match="non-decreasing"):
         g.update(accel[:2], gyro[:2], t_ns=t[:2])
@@ -82,8 +84,13 @@ def test_madgwick_bad_input():
 def _biquad_reference(b, a, x):
     y = np.zeros_like(x)
     for i in range(len(x)):
-        y[i] = b[0] * x[i] + (b[1] * x[i - 1] if i >= 1 else 0) + (b[2] * x[i - 2] if i >= 2 else 0) \
-            - (a[0] * y[i - 1] if i >= 1 else 0) - (a[1] * y[i - 2] if i >= 2 else 0)
+        y[i] = (
+            b[0] * x[i]
+            + (b[1] * x[i - 1] if i >= 1 else 0)
+            + (b[2] * x[i - 2] if i >= 2 else 0)
+            - (a[0] * y[i - 1] if i >= 1 else 0)
+            - (a[1] * y[i - 2] if i >= 2 else 0)
+        )
     return y
 
 
@@ -95,7 +102,7 @@ def test_biquad_matches_difference_equation_and_streams():
     for c in range(3):
         assert np.allclose(y[:, c], _biquad_reference(f.b, f.a, x[:, c]), atol=1e-12)
     g = Biquad.lowpass(5.0, 100.0)
-    parts = np.concatenate([g.process(x[i:i + 33]) for i in range(0, 500, 33)])
+    parts = np.concatenate([g.process(x[i : i + 33]) for i in range(0, 500, 33)])
     assert np.abs(parts - y).max() < 1e-13
     with pytest.raises(ValueError, match="channels"):
         g.process(x[:, :2])
@@ -142,7 +149,7 @@ def test_resample_irregular_streaming_equals_batch():
     v = rng.normal(size=(500, 3))
     tb, vb = resample_irregular(t, v, 100.0)
     r = IrregularResampler(100.0)
-    outs = [r.push(t[i:i + 41], v[i:i + 41]) for i in range(0, 500, 41)]
+    outs = [r.push(t[i : i + 41], v[i : i + 41]) for i in range(0, 500, 41)]
     ts = np.concatenate([o[0] for o in outs])
     vs = np.concatenate([o[1] for o in outs])
     assert np.array_equal(ts, tb)

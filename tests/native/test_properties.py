@@ -1,6 +1,7 @@
 """Property tests (hypothesis): arbitrary arguments never crash a kernel; shapes, ranges and
 agreement with numpy / OpenCV references hold. The raw C entry points are fuzzed too, since
 callers may bypass the Python faces."""
+
 from __future__ import annotations
 
 import math
@@ -35,18 +36,37 @@ def images(draw, max_side=40):
 
 
 @FAST
-@given(img=images(), xc=st.floats(-3, 4), yc=st.floats(-3, 4), rw=st.floats(1e-4, 5),
-       rh=st.floats(1e-4, 5), rot=st.floats(-20, 20), ow=st.integers(1, 48), oh=st.integers(1, 48),
-       keep=st.booleans(), border=st.sampled_from(["zero", "replicate"]),
-       interp=st.sampled_from(["bilinear", "cubic"]), layout=st.sampled_from(["nhwc", "nchw"]),
-       lo=st.floats(-100, 100), span=st.floats(-100, 100).filter(lambda s: abs(s) > 1e-3),
-       centers=st.booleans())
-def test_image_to_tensor_invariants(img, xc, yc, rw, rh, rot, ow, oh, keep, border, interp, layout,
-                                    lo, span, centers):
+@given(
+    img=images(),
+    xc=st.floats(-3, 4),
+    yc=st.floats(-3, 4),
+    rw=st.floats(1e-4, 5),
+    rh=st.floats(1e-4, 5),
+    rot=st.floats(-20, 20),
+    ow=st.integers(1, 48),
+    oh=st.integers(1, 48),
+    keep=st.booleans(),
+    border=st.sampled_from(["zero", "replicate"]),
+    interp=st.sampled_from(["bilinear", "cubic"]),
+    layout=st.sampled_from(["nhwc", "nchw"]),
+    lo=st.floats(-100, 100),
+    span=st.floats(-100, 100).filter(lambda s: abs(s) > 1e-3),
+    centers=st.booleans(),
+)
+def test_image_to_tensor_invariants(img, xc, yc, rw, rh, rot, ow, oh, keep, border, interp, layout, lo, span, centers):
     hi = lo + span
-    t, tf = image_to_tensor(img, (xc, yc, rw, rh), rot, (ow, oh), keep_aspect=keep, border=border,
-                            value_range=(lo, hi), layout=layout, interp=interp,
-                            pixel_centers=centers)
+    t, tf = image_to_tensor(
+        img,
+        (xc, yc, rw, rh),
+        rot,
+        (ow, oh),
+        keep_aspect=keep,
+        border=border,
+        value_range=(lo, hi),
+        layout=layout,
+        interp=interp,
+        pixel_centers=centers,
+    )
     c = 1 if img.ndim == 2 else img.shape[2]
     assert t.shape == ((1, oh, ow, c) if layout == "nhwc" else (1, c, oh, ow))
     assert t.dtype == np.float32 and np.isfinite(t).all()
@@ -60,20 +80,30 @@ def test_image_to_tensor_invariants(img, xc, yc, rw, rh, rot, ow, oh, keep, bord
         ih, iw = img.shape[:2]
         # centre beyond the right edge by the ROI's half-diagonal plus the cubic kernel's reach
         far_xc = 1.0 + (0.5 * math.hypot(rw * iw, rh * ih) + 3.0) / iw
-        far, _ = image_to_tensor(img, (far_xc, yc, rw, rh), rot, (ow, oh), border="zero",
-                                 value_range=(lo, hi), interp=interp)
+        far, _ = image_to_tensor(
+            img, (far_xc, yc, rw, rh), rot, (ow, oh), border="zero", value_range=(lo, hi), interp=interp
+        )
         assert np.allclose(far, lo, atol=tol)
 
 
 @FAST
-@given(img=images(30), xc=st.floats(0, 1), yc=st.floats(0, 1), rw=st.floats(0.05, 2),
-       rh=st.floats(0.05, 2), rot=st.floats(-4, 4), ow=st.integers(1, 32), oh=st.integers(1, 32),
-       border=st.sampled_from(["zero", "replicate"]))
+@given(
+    img=images(30),
+    xc=st.floats(0, 1),
+    yc=st.floats(0, 1),
+    rw=st.floats(0.05, 2),
+    rh=st.floats(0.05, 2),
+    rot=st.floats(-4, 4),
+    ow=st.integers(1, 32),
+    oh=st.integers(1, 32),
+    border=st.sampled_from(["zero", "replicate"]),
+)
 def test_image_to_tensor_agrees_with_opencv(img, xc, yc, rw, rh, rot, ow, oh, border):
     t, tf = image_to_tensor(img, (xc, yc, rw, rh), rot, (ow, oh), border=border, value_range=(0, 255))
     bm = cv2.BORDER_REPLICATE if border == "replicate" else cv2.BORDER_CONSTANT
-    want = cv2.warpAffine(img, tf.matrix[:2], (ow, oh), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                          borderMode=bm, borderValue=0)
+    want = cv2.warpAffine(
+        img, tf.matrix[:2], (ow, oh), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=bm, borderValue=0
+    )
     got = t[0, :, :, 0] if img.ndim == 2 else t[0]
     if want.ndim == 2 and got.ndim == 3:
         want = want[:, :, None]
@@ -81,10 +111,19 @@ def test_image_to_tensor_agrees_with_opencv(img, xc, yc, rw, rh, rot, ow, oh, bo
     assert np.abs(got - want).max() <= 5.0
 
 
-arrays_any = hnp.arrays(dtype=st.sampled_from([np.uint8, np.float32, np.float64, np.int64, np.int16]),
-                        shape=hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=6))
-junk = st.one_of(arrays_any, st.none(), st.integers(-5, 5), anyfloat, st.text(max_size=3),
-                 st.lists(st.integers(0, 3), max_size=4), st.tuples(anyfloat, anyfloat))
+arrays_any = hnp.arrays(
+    dtype=st.sampled_from([np.uint8, np.float32, np.float64, np.int64, np.int16]),
+    shape=hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=6),
+)
+junk = st.one_of(
+    arrays_any,
+    st.none(),
+    st.integers(-5, 5),
+    anyfloat,
+    st.text(max_size=3),
+    st.lists(st.integers(0, 3), max_size=4),
+    st.tuples(anyfloat, anyfloat),
+)
 
 
 def _only_clean_errors(fn, *args):
@@ -97,15 +136,31 @@ def _only_clean_errors(fn, *args):
 @settings(max_examples=300, deadline=None)
 @given(args=st.lists(junk, min_size=0, max_size=11))
 def test_raw_c_entry_points_never_crash(args):
-    for name in ("warp_to_tensor", "normalize_u8", "decode_boxes", "sigmoid_scores", "weighted_nms",
-                 "madgwick_update", "biquad_process", "interp_linear", "logmel_frames", "polyphase"):
+    for name in (
+        "warp_to_tensor",
+        "normalize_u8",
+        "decode_boxes",
+        "sigmoid_scores",
+        "weighted_nms",
+        "madgwick_update",
+        "biquad_process",
+        "interp_linear",
+        "logmel_frames",
+        "polyphase",
+    ):
         _only_clean_errors(getattr(_kernels, name), *args)
 
 
 @settings(max_examples=200, deadline=None)
-@given(m=st.lists(st.floats(allow_nan=True, allow_infinity=True, width=64), min_size=6, max_size=6),
-       ow=st.integers(-3, 40), oh=st.integers(-3, 40), img=images(12), rep=st.booleans(),
-       cubic=st.booleans(), oc=st.integers(-1, 5))
+@given(
+    m=st.lists(st.floats(allow_nan=True, allow_infinity=True, width=64), min_size=6, max_size=6),
+    ow=st.integers(-3, 40),
+    oh=st.integers(-3, 40),
+    img=images(12),
+    rep=st.booleans(),
+    cubic=st.booleans(),
+    oc=st.integers(-1, 5),
+)
 def test_raw_warp_any_matrix(m, ow, oh, img, rep, cubic, oc):
     try:
         t = _kernels.warp_to_tensor(img, tuple(m), ow, oh, rep, 0.0, 1.0, False, cubic, oc)
@@ -115,8 +170,14 @@ def test_raw_warp_any_matrix(m, ow, oh, img, rep, cubic, oc):
 
 
 @FAST
-@given(n=st.integers(0, 300), seed=st.integers(0, 2**32 - 1), iou=st.floats(0, 1),
-       thr=st.floats(-1, 1.5), poison=st.booleans(), max_out=st.integers(-1, 10))
+@given(
+    n=st.integers(0, 300),
+    seed=st.integers(0, 2**32 - 1),
+    iou=st.floats(0, 1),
+    thr=st.floats(-1, 1.5),
+    poison=st.booleans(),
+    max_out=st.integers(-1, 10),
+)
 def test_weighted_nms_invariants(n, seed, iou, thr, poison, max_out):
     rng = np.random.default_rng(seed)
     c = rng.uniform(0, 1, (n, 2))
@@ -139,8 +200,14 @@ def test_weighted_nms_invariants(n, seed, iou, thr, poison, max_out):
 
 
 @FAST
-@given(raw=hnp.arrays(np.float32, st.tuples(st.integers(1, 50), st.just(18)), elements=st.floats(
-    width=32, allow_nan=True, allow_infinity=True)), scale=st.floats(0.1, 1000))
+@given(
+    raw=hnp.arrays(
+        np.float32,
+        st.tuples(st.integers(1, 50), st.just(18)),
+        elements=st.floats(width=32, allow_nan=True, allow_infinity=True),
+    ),
+    scale=st.floats(0.1, 1000),
+)
 def test_decode_and_sigmoid_never_crash(raw, scale):
     anchors = np.random.default_rng(0).uniform(0, 1, (raw.shape[0], 4)).astype(np.float32)
     out = decode_boxes(raw, anchors, scale)
@@ -150,8 +217,13 @@ def test_decode_and_sigmoid_never_crash(raw, scale):
 
 
 @FAST
-@given(n=st.integers(0, 3000), chunks=st.lists(st.integers(0, 3000), max_size=6),
-       n_mels=st.sampled_from([10, 40, 80]), hop=st.integers(1, 400), seed=st.integers(0, 99))
+@given(
+    n=st.integers(0, 3000),
+    chunks=st.lists(st.integers(0, 3000), max_size=6),
+    n_mels=st.sampled_from([10, 40, 80]),
+    hop=st.integers(1, 400),
+    seed=st.integers(0, 99),
+)
 def test_log_mel_stream_invariants(n, chunks, n_mels, hop, seed):
     x = np.random.default_rng(seed).uniform(-1, 1, n).astype(np.float32)
     lm = LogMel(n_mels=n_mels, hop=hop)
@@ -165,8 +237,12 @@ def test_log_mel_stream_invariants(n, chunks, n_mels, hop, seed):
 
 
 @FAST
-@given(rates=st.sampled_from([(48000, 16000), (44100, 16000), (16000, 8000), (22050, 16000), (8000, 16000)]),
-       n=st.integers(0, 5000), chunks=st.lists(st.integers(0, 5000), max_size=5), seed=st.integers(0, 99))
+@given(
+    rates=st.sampled_from([(48000, 16000), (44100, 16000), (16000, 8000), (22050, 16000), (8000, 16000)]),
+    n=st.integers(0, 5000),
+    chunks=st.lists(st.integers(0, 5000), max_size=5),
+    seed=st.integers(0, 99),
+)
 def test_resampler_invariants(rates, n, chunks, seed):
     x = np.random.default_rng(seed).uniform(-1, 1, n).astype(np.float32)
     r = Resampler(*rates)
@@ -179,8 +255,9 @@ def test_resampler_invariants(rates, n, chunks, seed):
 
 
 @FAST
-@given(n=st.integers(0, 200), seed=st.integers(0, 99), beta=st.floats(0, 2),
-       scale=st.floats(0, 1e4), dt=st.floats(0, 0.5))
+@given(
+    n=st.integers(0, 200), seed=st.integers(0, 99), beta=st.floats(0, 2), scale=st.floats(0, 1e4), dt=st.floats(0, 0.5)
+)
 def test_madgwick_unit_quaternions(n, seed, beta, scale, dt):
     rng = np.random.default_rng(seed)
     a = rng.normal(0, scale, (n, 3))
@@ -192,8 +269,13 @@ def test_madgwick_unit_quaternions(n, seed, beta, scale, dt):
 
 
 @FAST
-@given(n=st.integers(0, 300), c=st.integers(1, 4), seed=st.integers(0, 99),
-       fc=st.floats(0.1, 49), kind=st.sampled_from(["lowpass", "highpass"]))
+@given(
+    n=st.integers(0, 300),
+    c=st.integers(1, 4),
+    seed=st.integers(0, 99),
+    fc=st.floats(0.1, 49),
+    kind=st.sampled_from(["lowpass", "highpass"]),
+)
 def test_biquad_is_stable_and_linear(n, c, seed, fc, kind):
     x = np.random.default_rng(seed).normal(size=(n, c))
     f1, f2 = getattr(Biquad, kind)(fc, 100.0), getattr(Biquad, kind)(fc, 100.0)
@@ -203,8 +285,12 @@ def test_biquad_is_stable_and_linear(n, c, seed, fc, kind):
 
 
 @FAST
-@given(steps=st.lists(st.integers(0, 50_000_000), min_size=1, max_size=200),
-       rate=st.floats(1, 1000), seed=st.integers(0, 99), t0=st.integers(-10**12, 10**12))
+@given(
+    steps=st.lists(st.integers(0, 50_000_000), min_size=1, max_size=200),
+    rate=st.floats(1, 1000),
+    seed=st.integers(0, 99),
+    t0=st.integers(-(10**12), 10**12),
+)
 def test_resample_irregular_invariants(steps, rate, seed, t0):
     t = t0 + np.cumsum(np.array(steps, np.int64))
     v = np.random.default_rng(seed).normal(size=(len(steps), 2))

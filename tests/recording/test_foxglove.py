@@ -1,6 +1,7 @@
 """Foxglove-native recordings: opened with the `mcap` reader alone, every stream has a Foxglove schema
 where one exists, log times are capture times on the wall clock, IMU is one message per sample, and
 the scene travels inside the file; replay still gives the pipeline's items and times back."""
+
 from __future__ import annotations
 
 import json
@@ -24,11 +25,18 @@ from perception.stream import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
-TARGETS = [{"id": "lamp", "label": "lamp", "box": [40, 60, 170, 250]},
-           {"id": "tv", "label": "tv", "aliases": ["television"], "position": [0.5, 0.0, 2.0], "radius": 0.3}]
-FOXGLOVE_WHERE_ONE_EXISTS = {"/video/cam": "foxglove.CompressedImage", "/audio/mic": "foxglove.RawAudio",
-                             "/scene/annotations": "foxglove.ImageAnnotations", "/scene/entities": "foxglove.SceneUpdate",
-                             "/rays/gaze": "foxglove.SceneUpdate", "/tf": "foxglove.FrameTransforms"}
+TARGETS = [
+    {"id": "lamp", "label": "lamp", "box": [40, 60, 170, 250]},
+    {"id": "tv", "label": "tv", "aliases": ["television"], "position": [0.5, 0.0, 2.0], "radius": 0.3},
+]
+FOXGLOVE_WHERE_ONE_EXISTS = {
+    "/video/cam": "foxglove.CompressedImage",
+    "/audio/mic": "foxglove.RawAudio",
+    "/scene/annotations": "foxglove.ImageAnnotations",
+    "/scene/entities": "foxglove.SceneUpdate",
+    "/rays/gaze": "foxglove.SceneUpdate",
+    "/tf": "foxglove.FrameTransforms",
+}
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +54,11 @@ def live(tmp_path_factory):
         items.append(AudioChunk(pcm, 16000, t, seq=i, source_id="mic"))
         ts = t + np.arange(10, dtype=np.int64) * 20_000_000
         items.append(ImuBatch(ts, rng.normal(0, 1, (10, 3)), rng.normal(0, 1, (10, 3)), None, seq=i, source_id="wrist"))
-        items.append(Observation("gaze", "ray", 0.8, t, t, {"origin": [0, 0, 0], "direction": [0.24, 0, 0.97]},
-                                 source_id="glasses"))
+        items.append(
+            Observation(
+                "gaze", "ray", 0.8, t, t, {"origin": [0, 0, 0], "direction": [0.24, 0, 0.97]}, source_id="glasses"
+            )
+        )
     with McapWriter(path, scene=TARGETS) as w:
         for it in items:
             w.write(it)
@@ -73,7 +84,10 @@ def test_streams_use_foxglove_schemas_and_wall_clock_log_times(live):
         assert by_topic[topic] == {schema}, topic
     # custom schemas only where Foxglove has none
     assert {s for ss in by_topic.values() for s in ss if s.startswith("cuekit.")} <= {
-        "cuekit.ImuSample", "cuekit.Observation", "cuekit.Scene"}
+        "cuekit.ImuSample",
+        "cuekit.Observation",
+        "cuekit.Scene",
+    }
     # log time is the capture time on the wall clock: this run's date, not January 1970
     offset = int(meta["cuekit"]["wall_offset_ns"])
     log_times = [m.log_time for _, _, m in msgs]
@@ -114,8 +128,13 @@ def test_the_scene_and_rays_travel_inside_the_recording(live):
     ray = next(json.loads(m.data) for s, t, m in msgs if t == "/rays/gaze")["entities"][0]["arrows"][0]
     q = ray["pose"]["orientation"]
     # the arrow's +x axis rotated by q points along the gaze direction
-    x_axis = np.array([1 - 2 * (q["y"] ** 2 + q["z"] ** 2), 2 * (q["x"] * q["y"] + q["w"] * q["z"]),
-                       2 * (q["x"] * q["z"] - q["w"] * q["y"])])
+    x_axis = np.array(
+        [
+            1 - 2 * (q["y"] ** 2 + q["z"] ** 2),
+            2 * (q["x"] * q["y"] + q["w"] * q["z"]),
+            2 * (q["x"] * q["z"] - q["w"] * q["y"]),
+        ]
+    )
     np.testing.assert_allclose(x_axis, np.array([0.24, 0, 0.97]) / np.linalg.norm([0.24, 0, 0.97]), atol=1e-9)
 
 

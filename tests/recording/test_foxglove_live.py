@@ -1,6 +1,7 @@
 """The live Foxglove view (the `foxglove` sink, foxglove-sdk): a Foxglove client connecting over the
 protocol sees the recording's channels and schema names, and receives the messages a recording would hold,
 stamped on the wall clock."""
+
 from __future__ import annotations
 
 import asyncio
@@ -44,8 +45,16 @@ def test_a_foxglove_client_sees_the_recordings_channels_and_messages():
                     if msg["op"] == "advertise":
                         channels.update({c["topic"]: c for c in msg["channels"]})
                 subs = {i + 1: topic for i, topic in enumerate(channels)}
-                await ws.send(json.dumps({"op": "subscribe", "subscriptions": [
-                    {"id": i, "channelId": channels[topic]["id"]} for i, topic in subs.items()]}))
+                await ws.send(
+                    json.dumps(
+                        {
+                            "op": "subscribe",
+                            "subscriptions": [
+                                {"id": i, "channelId": channels[topic]["id"]} for i, topic in subs.items()
+                            ],
+                        }
+                    )
+                )
                 await asyncio.sleep(0.3)  # the subscription is in place before the next messages
                 sink.process(IntentEvent("i2", "back", {}, 0.8, ["wrist"], [2], t, t + 9), None)
                 sink.process(ImuBatch(np.array([t + 10_000_000]), np.zeros((1, 3)), seq=4, source_id="wrist"), None)
@@ -59,7 +68,10 @@ def test_a_foxglove_client_sees_the_recordings_channels_and_messages():
 
         channels, got = asyncio.run(client())
         assert {c["topic"]: c["schemaName"] for c in channels.values()} == {
-            "/video/cam": "foxglove.CompressedImage", "/imu/wrist": "cuekit.ImuSample", "/intents": "cuekit.IntentEvent"}
+            "/video/cam": "foxglove.CompressedImage",
+            "/imu/wrist": "cuekit.ImuSample",
+            "/intents": "cuekit.IntentEvent",
+        }
         assert all(c["encoding"] == "json" and c["schemaEncoding"] == "jsonschema" for c in channels.values())
         by = {topic: (lt, d) for topic, lt, d in got}
         assert by["/intents"][1]["name"] == "back"

@@ -1,6 +1,7 @@
 """Camera enumeration on each OS: Linux reads V4L2 nodes from sysfs (nothing opened); macOS and Windows
 probe OpenCV indices through the native API under a timeout. This machine runs the Linux path for real
 (and on sysfs trees shaped like real ones); the other OSes run with a fake `opens` backend."""
+
 from __future__ import annotations
 
 import glob
@@ -31,12 +32,22 @@ def _sysfs(tmp_path, nodes):
 
 
 def test_linux_lists_capture_nodes_by_name_and_skips_metadata_nodes(tmp_path):
-    sysfs, dev = _sysfs(tmp_path, {0: (0, "Integrated Camera"), 1: (1, "Integrated Camera"),
-                                   2: (0, "USB Webcam"), 3: (1, "USB Webcam"), 10: (0, "Virtual")})
+    sysfs, dev = _sysfs(
+        tmp_path,
+        {
+            0: (0, "Integrated Camera"),
+            1: (1, "Integrated Camera"),
+            2: (0, "USB Webcam"),
+            3: (1, "USB Webcam"),
+            10: (0, "Virtual"),
+        },
+    )
     (dev / "video10").unlink()  # sysfs entry whose node is gone (unplugged mid-listing)
     cams = list_cameras("linux", sysfs=sysfs, dev=dev)
-    assert cams == [CameraInfo(0, "Integrated Camera", "v4l2", str(dev / "video0")),
-                    CameraInfo(2, "USB Webcam", "v4l2", str(dev / "video2"))]
+    assert cams == [
+        CameraInfo(0, "Integrated Camera", "v4l2", str(dev / "video0")),
+        CameraInfo(2, "USB Webcam", "v4l2", str(dev / "video2")),
+    ]
     assert str(cams[1]) == f"2 ({dev / 'video2'})"
 
 

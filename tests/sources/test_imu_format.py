@@ -30,9 +30,7 @@ def parse_all(lines, **opts):
 
 
 def test_header_csv_with_units_in_names():
-    lines = ["t_ms,accX(g),accY(g),accZ(g),gx_dps,gy_dps,gz_dps"] + [
-        f"{i * 10},0,0.5,1,{i},0,-90" for i in range(3)
-    ]
+    lines = ["t_ms,accX(g),accY(g),accZ(g),gx_dps,gy_dps,gz_dps"] + [f"{i * 10},0,0.5,1,{i},0,-90" for i in range(3)]
     p, out, bad = parse_all(lines)
     assert bad == 0 and len(out) == 3
     assert p.units == {"time": "ms", "accel": "g", "gyro": "deg/s"}
@@ -73,8 +71,7 @@ def test_hyperimu_json_and_csv():
 def test_accel_unit_detected_from_magnitude_at_rest(scale, unit):
     rng = np.random.default_rng(1)
     lines = [
-        ",".join(f"{v:.6f}" for v in (np.array([0.01, -0.02, 1.0]) + rng.normal(0, 0.01, 3)) * scale)
-        for _ in range(12)
+        ",".join(f"{v:.6f}" for v in (np.array([0.01, -0.02, 1.0]) + rng.normal(0, 0.01, 3)) * scale) for _ in range(12)
     ]
     p, out, _ = parse_all(lines)
     assert p.units["accel"] == unit
@@ -112,9 +109,7 @@ def test_arduino_plotter_pairs_and_tagged_lines():
 
 
 def test_json_array_and_nested_vectors():
-    line = (
-        '[{"t": 1, "accel": {"x": 0, "y": 0, "z": 1}}, {"t": 2, "accel": [0, 1, 0], "units": {"accel": "g"}}]'
-    )
+    line = '[{"t": 1, "accel": {"x": 0, "y": 0, "z": 1}}, {"t": 2, "accel": [0, 1, 0], "units": {"accel": "g"}}]'
     p, out, bad = parse_all([line], time_unit="s")
     assert bad == 0 and len(out) == 2 and p.units["accel"] == "g"
     np.testing.assert_allclose(out[1].accel, [0, G, 0])

@@ -157,12 +157,8 @@ def test_csv_twin_is_deterministic_and_keeps_file_times(tmp_path):
     np.testing.assert_array_equal(ta, tb)
     t_orig = np.concatenate([x.t_ns for x in batches])
     np.testing.assert_array_equal(ta, t_orig - t_orig[0])
-    np.testing.assert_array_equal(
-        np.concatenate([x.accel for x in a]), np.concatenate([x.accel for x in batches])
-    )
-    np.testing.assert_array_equal(
-        np.concatenate([x.gyro for x in a]), np.concatenate([x.gyro for x in batches])
-    )
+    np.testing.assert_array_equal(np.concatenate([x.accel for x in a]), np.concatenate([x.accel for x in batches]))
+    np.testing.assert_array_equal(np.concatenate([x.gyro for x in a]), np.concatenate([x.gyro for x in batches]))
     assert [len(x) for x in a][:3] == [7, 7, 7]
 
 
@@ -204,9 +200,7 @@ def test_device_time_mapper_uses_minimum_delay_and_resyncs():
     m = DeviceTimeMapper()
     # device ticks every 10 ms; transport delay varies between 2 and 9 ms
     delays = [5, 9, 2, 7, 3]
-    out = [
-        m.map(i * 10_000_000, 1_000_000_000 + i * 10_000_000 + d * 1_000_000) for i, d in enumerate(delays)
-    ]
+    out = [m.map(i * 10_000_000, 1_000_000_000 + i * 10_000_000 + d * 1_000_000) for i, d in enumerate(delays)]
     # once the 2 ms sample was seen, samples are placed with the 2 ms offset: spacing kept
     assert out[3] - out[2] == 10_000_000 and out[4] - out[3] == 10_000_000
     # device restart (time goes back): re-anchored on the receive time

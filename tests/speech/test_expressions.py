@@ -13,6 +13,7 @@ from perception.speech.expressions import (
 def values(table):
     def provider(t):
         return [(tuple(tokenize(v)), v) for v in sorted(table.get(t, []), key=lambda v: -len(v.split()))]
+
     return provider
 
 
@@ -30,8 +31,10 @@ def test_parse_groups_optionals_and_slots():
     assert len(phrasings) == 2 * 2 * 2
 
 
-@pytest.mark.parametrize("text, col", [("select [this, that", 8), ("select )", 8), ("open $target", 6),
-                                       ("a [b, ] c", 3), ("", 1), ("a, b", 2)])
+@pytest.mark.parametrize(
+    "text, col",
+    [("select [this, that", 8), ("select )", 8), ("open $target", 6), ("a [b, ] c", 3), ("", 1), ("a, b", 2)],
+)
 def test_parse_errors_name_the_column(text, col):
     with pytest.raises(ExpressionError) as ei:
         parse_expression(text)
@@ -43,8 +46,11 @@ def test_match_binds_multiword_slot_values_with_token_spans():
     prov = values({"size": ["large"], "drink": ["latte", "iced mocha"], "milk": ["milk", "a bit of soy milk"]})
     m = match_tokens(e, tokenize("can I have a large iced mocha with a bit of soy milk"), prov)
     assert m is not None
-    assert {k: v.value for k, v in m.slots.items()} == {"size": "large", "drink": "iced mocha",
-                                                      "milk": "a bit of soy milk"}
+    assert {k: v.value for k, v in m.slots.items()} == {
+        "size": "large",
+        "drink": "iced mocha",
+        "milk": "a bit of soy milk",
+    }
     assert (m.slots["drink"].first_token, m.slots["drink"].last_token) == (5, 6)
     assert match_tokens(e, tokenize("I want an large latte"), prov) is not None
     assert match_tokens(e, tokenize("I want a large"), prov) is None

@@ -1,6 +1,7 @@
 """Grammar endpointing and incremental decoding: the command state of partial text, an early endpoint on
 real speech (well before the VAD hangover) with the same reading as the previous path, and the
 fallback to whole-segment decoding for a backend that cannot stream."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -96,5 +97,5 @@ def test_backend_without_streaming_falls_back_to_whole_segments(barista, barista
 
 def test_silence_and_short_clicks_give_nothing(barista_recognizer):
     x = np.zeros(16000 * 2, np.float32)
-    x[16000:16000 + 800] = 0.3 * np.sin(np.arange(800) * 0.3)  # a 50 ms click
+    x[16000 : 16000 + 800] = 0.3 * np.sin(np.arange(800) * 0.3)  # a 50 ms click
     assert barista_recognizer.recognize(x) == []

@@ -1,5 +1,6 @@
 """`cuekit eval commands` and `cuekit eval wake` on small real subsets: the speaker split, the metrics
 and the interpolation at 1 false accept per 10 hours, end to end through the CLI (one JSON object)."""
+
 from __future__ import annotations
 
 import itertools
@@ -15,9 +16,15 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _cli(*args: str) -> dict:
-    r = subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True, text=True, cwd=REPO,
-                       check=False, timeout=600,
-                       env={"PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
+    r = subprocess.run(
+        [sys.executable, "-m", "app.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
+        timeout=600,
+        env={"PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"},
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     return json.loads(r.stdout)
 
@@ -29,9 +36,14 @@ def test_speaker_split_keeps_a_speaker_in_one_half():
 
 
 def test_metrics_count_wrong_words_and_rejections():
-    rows = [{"label": "yes", "intent": "yes", "confidence": 0.9}, {"label": "yes", "intent": "no", "confidence": 0.8},
-            {"label": "no", "intent": "no", "confidence": 0.3}, {"label": UNKNOWN, "intent": "no", "confidence": 0.7},
-            {"label": UNKNOWN, "intent": None, "confidence": 0.0}, {"label": SILENCE, "intent": None, "confidence": 0}]
+    rows = [
+        {"label": "yes", "intent": "yes", "confidence": 0.9},
+        {"label": "yes", "intent": "no", "confidence": 0.8},
+        {"label": "no", "intent": "no", "confidence": 0.3},
+        {"label": UNKNOWN, "intent": "no", "confidence": 0.7},
+        {"label": UNKNOWN, "intent": None, "confidence": 0.0},
+        {"label": SILENCE, "intent": None, "confidence": 0},
+    ]
     for r in rows:
         r["error"] = None
     s = summarise(rows, ["no", "yes"], 0.5)
@@ -42,8 +54,11 @@ def test_metrics_count_wrong_words_and_rejections():
 
 
 def test_miss_rate_interpolated_at_one_false_accept_per_ten_hours():
-    pts = [{"false_accepts_per_hour": 0.0, "miss_rate": 30.0}, {"false_accepts_per_hour": 0.5, "miss_rate": 10.0},
-           {"false_accepts_per_hour": 4.0, "miss_rate": 2.0}]
+    pts = [
+        {"false_accepts_per_hour": 0.0, "miss_rate": 30.0},
+        {"false_accepts_per_hour": 0.5, "miss_rate": 10.0},
+        {"false_accepts_per_hour": 4.0, "miss_rate": 2.0},
+    ]
     assert miss_at(pts, 0.1)["miss_rate"] == 26.0
     assert miss_at(pts[1:], 0.1)["miss_rate"] is None  # the sweep never got that low: said, not invented
 
@@ -70,11 +85,14 @@ def test_eval_wake_cli_on_a_few_clips(shared, tmp_path):
     neg.mkdir()
     for f in sorted((wake / "jarvis").glob("*.wav"))[:20]:
         (neg / f.name).symlink_to(f)
-    out = _cli("eval", "wake", "--keyword", "computer", "--positives", str(pos), "--negatives", str(neg),
-               str(noise), "--json")
+    out = _cli(
+        "eval", "wake", "--keyword", "computer", "--positives", str(pos), "--negatives", str(neg), str(noise), "--json"
+    )
     assert out["positive_clips"] == 6 and 0.01 < out["negative_hours"] < 0.05
     full = out["halves"]["all"]["curve"]
     # more permissive margins never miss more nor accept fewer
-    assert all(a["miss_rate"] <= b["miss_rate"] and a["false_accepts"] >= b["false_accepts"]
-               for a, b in itertools.pairwise(full))
+    assert all(
+        a["miss_rate"] <= b["miss_rate"] and a["false_accepts"] >= b["false_accepts"]
+        for a, b in itertools.pairwise(full)
+    )
     assert full[0]["miss_rate"] <= 50.0  # measured: 1 of 6 "computer" clips missed at the kws stage

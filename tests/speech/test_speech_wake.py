@@ -1,5 +1,6 @@
 """Wake phrase: no false accepts on real non-wake speech; detection of synthetic wake utterances
 (espeak-ng, skipped when the program is absent); gating of commands in the stage."""
+
 from __future__ import annotations
 
 import shutil
@@ -12,8 +13,9 @@ from perception.speech.stage import SpeechStage, SpeechStageOptions
 from perception.speech.wake import WakeOptions, WakePhraseSpotter
 from perception.stream.types import AudioChunk
 
-needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None,
-                                  reason="espeak-ng (Debian package espeak-ng) makes the synthetic wake utterances")
+needs_espeak = pytest.mark.skipif(
+    shutil.which("espeak-ng") is None, reason="espeak-ng (Debian package espeak-ng) makes the synthetic wake utterances"
+)
 
 
 def test_no_false_accepts_on_barista_speech(barista):
@@ -33,10 +35,15 @@ def test_unknown_wake_word_is_reported():
 
 def _wake_then_command(barista, voice="en-us"):
     from perception.speech.wake_eval import espeak
+
     w = espeak("hey cue", voice, 150)
     cmd, _ = read_wav(min((barista / "clean").glob("*.wav")))
     w = w * (0.8 * np.max(np.abs(cmd)) / np.max(np.abs(w)))
-    return np.concatenate([np.zeros(8000, np.float32), w, np.zeros(4800, np.float32), cmd]).astype(np.float32), len(w), cmd
+    return (
+        np.concatenate([np.zeros(8000, np.float32), w, np.zeros(4800, np.float32), cmd]).astype(np.float32),
+        len(w),
+        cmd,
+    )
 
 
 @needs_espeak
@@ -53,7 +60,7 @@ def _run_stage(x, options):
     st.setup()
     out = []
     for i in range(0, len(x), 512):
-        st.process(AudioChunk(x[i:i + 512].copy(), 16000, i * 1_000_000_000 // 16000), out.append)
+        st.process(AudioChunk(x[i : i + 512].copy(), 16000, i * 1_000_000_000 // 16000), out.append)
     st.close(out.append)
     return st, out
 
@@ -65,6 +72,7 @@ def test_gating_passes_commands_only_after_the_wake_phrase(barista):
     _, out = _run_stage(x, SpeechStageOptions(context=ctx, wake=WakeOptions()))
     kinds = [o.kind for o in out if not o.kind.startswith("vad_")]  # VAD edges are for displays
     assert kinds[0] == "wake" and "intent" in kinds, kinds
-    st2, out2 = _run_stage(np.concatenate([np.zeros(8000, np.float32), cmd_only]),
-                           SpeechStageOptions(context=ctx, wake=WakeOptions()))
+    st2, out2 = _run_stage(
+        np.concatenate([np.zeros(8000, np.float32), cmd_only]), SpeechStageOptions(context=ctx, wake=WakeOptions())
+    )
     assert not [o for o in out2 if o.kind == "intent"] and st2.counts["gated"] >= 1

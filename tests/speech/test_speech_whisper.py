@@ -1,5 +1,6 @@
 """The converted Whisper recogniser on real barista speech (skipped, with the reason, when the model
 is not built: `cuekit models build --speech`, about 30 s on a 2-core machine, fetches one 71 MB wheel)."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -14,13 +15,18 @@ from perception.speech.audio import mix_at_snr, read_wav, resample, seed_for
 from perception.speech.evaluate import score
 
 # a fixed handful from the dev half (perception.speech.evaluate.split_of), different slot patterns
-CLIPS = ["0334e17c-b72f-4e1a-ba76-0bb6c110ef94.wav", "0493148e-eb66-4e64-984a-8dfb2e41866e.wav",
-         "05984e70-4ec7-4aaa-af56-8dbacf982486.wav", "05ae073e-842f-4492-9fdc-e8a5bba5ace0.wav"]
+CLIPS = [
+    "0334e17c-b72f-4e1a-ba76-0bb6c110ef94.wav",
+    "0493148e-eb66-4e64-984a-8dfb2e41866e.wav",
+    "05984e70-4ec7-4aaa-af56-8dbacf982486.wav",
+    "05ae073e-842f-4492-9fdc-e8a5bba5ace0.wav",
+]
 
 
 @pytest.fixture(scope="module")
 def whisper_dir() -> Path:
     from perception.speech.whisper import build
+
     d, status = build.check()
     if d is None:
         if os.environ.get("CUEKIT_REQUIRE_MODELS") == "1":
@@ -32,6 +38,7 @@ def whisper_dir() -> Path:
 @pytest.fixture(scope="module")
 def whisper_backend(whisper_dir, barista_grammar_module):
     from perception.speech.whisper.backend import WhisperGrammarBackend, WhisperOptions
+
     return WhisperGrammarBackend(barista_grammar_module, WhisperOptions(model_dir=str(whisper_dir)))
 
 
@@ -39,6 +46,7 @@ def whisper_backend(whisper_dir, barista_grammar_module):
 def whisper_recognizer(whisper_backend, barista_grammar_module):
     """The product path: VAD segments -> whisper backend -> parsed, thresholded intents."""
     from perception.speech.recognizer import SpeechOptions, SpeechRecognizer
+
     return SpeechRecognizer(barista_grammar_module, SpeechOptions(backend="whisper"), backend=whisper_backend)
 
 
@@ -46,6 +54,7 @@ def whisper_recognizer(whisper_backend, barista_grammar_module):
 def barista_grammar_module():
     from tests.conftest import shared_path
     from tests.speech.conftest import _grammar
+
     return _grammar(str(shared_path("data", "speech", "barista", "coffee_maker.yaml")))
 
 
@@ -56,16 +65,31 @@ def _clip(barista: Path, name: str) -> np.ndarray:
 
 def test_tokenizer_matches_whisper_token_ids(whisper_dir):
     from perception.speech.whisper.tokenizer import WhisperTokenizer
+
     tk = WhisperTokenizer(whisper_dir / "tokenizer.json")
     # ids as the Hugging Face tokenizers library gives them for this tokenizer.json
     assert tk.encode(" Can I have a light-roast 12-ounce coffee?") == (
-        1680, 314, 423, 257, 1657, 12, 305, 459, 1105, 12, 8652, 6891, 30)
+        1680,
+        314,
+        423,
+        257,
+        1657,
+        12,
+        305,
+        459,
+        1105,
+        12,
+        8652,
+        6891,
+        30,
+    )
     assert tk.encode(" I'd like it, please.") == (314, 1549, 588, 340, 11, 3387, 13)
     assert tk.decode(list(tk.encode(" Cappuccino"))) == " Cappuccino"
 
 
 def test_ct2_reader_rejects_bad_files(tmp_path):
     from perception.speech.whisper.ct2 import Ct2FormatError, read_ct2_model
+
     bad = tmp_path / "model.bin"
     bad.write_bytes(b"\x07\x00\x00\x00junk")
     with pytest.raises(Ct2FormatError):
@@ -77,6 +101,7 @@ def test_ct2_reader_rejects_bad_files(tmp_path):
 
 def test_log_mel_matches_whisper_definition():
     from perception.speech.whisper.features import log_mel, mel_filters
+
     fb = mel_filters(80)
     assert fb.shape == (80, 201) and np.all(fb >= 0) and np.all(fb.sum(axis=1) > 0)
     t = np.arange(16000) / 16000
@@ -88,8 +113,9 @@ def test_log_mel_matches_whisper_definition():
     assert m.min() >= m.max() - 2.0 - 1e-6
 
 
-def test_grammar_constrained_decoding_on_real_speech(whisper_recognizer, barista, barista_labels,
-                                                     barista_grammar_module):
+def test_grammar_constrained_decoding_on_real_speech(
+    whisper_recognizer, barista, barista_labels, barista_grammar_module
+):
     for name in CLIPS:
         results = whisper_recognizer.recognize(_clip(barista, name))
         assert results, name
@@ -126,12 +152,15 @@ def test_out_of_grammar_audio_is_rejected(whisper_recognizer, barista, shared):
 
 def test_recognizer_auto_backend_is_whisper_when_built(whisper_dir, barista_grammar_module):
     from perception.speech.backend import resolve_backend_name
+
     assert resolve_backend_name("auto") == "whisper"
     assert resolve_backend_name("pocketsphinx") == "pocketsphinx"
 
 
-@pytest.mark.skipif(importlib.util.find_spec("ctranslate2") is None,
-                    reason="ctranslate2 (dev extra speech-dev) not installed: no reference to compare with")
+@pytest.mark.skipif(
+    importlib.util.find_spec("ctranslate2") is None,
+    reason="ctranslate2 (dev extra speech-dev) not installed: no reference to compare with",
+)
 def test_onnx_matches_ctranslate2_reference(whisper_dir, barista, tmp_path):
     import ctranslate2
 
@@ -139,6 +168,7 @@ def test_onnx_matches_ctranslate2_reference(whisper_dir, barista, tmp_path):
     from perception.speech.whisper.build import SOURCES
     from perception.speech.whisper.features import log_mel
     from perception.speech.whisper.runtime import WhisperOnnx
+
     part = SOURCES["whisper_tiny_en"].parts[0]
     wheel = source.cache_dir() / "wheels" / part.filename
     if not wheel.is_file():

@@ -1,4 +1,5 @@
 """`cuekit bench pipeline --json` prints exactly one JSON object with the ratios."""
+
 from __future__ import annotations
 
 import json

@@ -171,9 +171,7 @@ def test_drain_lets_consumers_finish_what_is_queued():
     got = []
     pipe = Pipeline()
     src = pipe.add(Endless(name="endless"))
-    pipe.add(
-        CallbackSink(lambda f: (time.sleep(0.001), got.append(f.seq)), name="sink"), inputs=[src], capacity=64
-    )
+    pipe.add(CallbackSink(lambda f: (time.sleep(0.001), got.append(f.seq)), name="sink"), inputs=[src], capacity=64)
     pipe.start()
     time.sleep(0.2)
     assert pipe.drain(timeout=5.0) == []

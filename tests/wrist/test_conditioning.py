@@ -1,4 +1,5 @@
 """Input conditioning: resampling to the working rate, gravity removal, twist angle, bad input."""
+
 from __future__ import annotations
 
 import numpy as np

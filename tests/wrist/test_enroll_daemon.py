@@ -1,6 +1,7 @@
 """A user's path end to end: `cuekit enroll wrist` from recordings, then `cuekit serve` (the daemon, over its
 real WebSocket on loopback, shipped default_ar spec) turns a live IMU stream into intents: the enrolled
 gesture's, and `wake` from a real raise motion with an open palm."""
+
 from __future__ import annotations
 
 import asyncio
@@ -37,7 +38,7 @@ async def _stream(c: AsyncClient, accel: np.ndarray, gyro: np.ndarray | None, so
     for i in range(0, len(accel), step):
         t = t0 + (np.arange(i, min(i + step, len(accel))) * 10_000_000).astype(np.int64)
         await asyncio.sleep(max(0.0, (int(t[-1]) - time.monotonic_ns()) / 1e9))
-        await c.send_imu(t, accel[i:i + step], None if gyro is None else gyro[i:i + step], source_id=source_id)
+        await c.send_imu(t, accel[i : i + step], None if gyro is None else gyro[i : i + step], source_id=source_id)
     return t0
 
 
@@ -53,8 +54,9 @@ async def _intents(c: AsyncClient, seconds: float) -> list:
     return out
 
 
-def test_enrolled_wrist_gesture_and_raise_reach_intents_through_the_daemon(shared, tmp_path, monkeypatch,
-                                                                           capsys) -> None:
+def test_enrolled_wrist_gesture_and_raise_reach_intents_through_the_daemon(
+    shared, tmp_path, monkeypatch, capsys
+) -> None:
     monkeypatch.setenv("CUEKIT_DATA_DIR", str(tmp_path / "data"))
     from app.enrollment import main as enroll
 
@@ -74,6 +76,7 @@ def test_enrolled_wrist_gesture_and_raise_reach_intents_through_the_daemon(share
     raise_imu = render(Scene(3.5, [SimEvent("raise", 1.0)], start_hanging=True, seed=5), 100.0)
 
     with RunningDaemon({"recognizers": [{"plugin": "wrist"}], "fusion": {"plugin": "fusion"}}) as d:
+
         async def main() -> tuple[list, list, dict]:
             c = AsyncClient(d.url, reconnect=False)
             await c.connect()
@@ -130,7 +133,7 @@ def test_live_enrolment_over_udp_splits_the_take_at_rests(shared, tmp_path) -> N
     start = time.monotonic()
     for i in range(0, len(lines), 5):  # 5 samples per datagram, at the watch's pace
         time.sleep(max(0.0, start + i / 100.0 - time.monotonic()))
-        tx.sendto((("t_ms,ax,ay,az\n" if i == 0 else "") + "\n".join(lines[i:i + 5])).encode(), where[0])
+        tx.sendto((("t_ms,ax,ay,az\n" if i == 0 else "") + "\n".join(lines[i : i + 5])).encode(), where[0])
     tx.close()
     th.join(15)
     assert take and len(take[0]) > 0.9 * len(lines)

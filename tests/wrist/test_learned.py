@@ -1,5 +1,6 @@
 """The learned recogniser: training script, ONNX export, cross-user accuracy of the shipped models on the
 shared recordings, sliding-window streaming, few-shot enrollment and its persistence, the eval CLI."""
+
 from __future__ import annotations
 
 import json
@@ -138,8 +139,25 @@ def test_eval_cli_prints_one_json_object(shared, capsys, tmp_path) -> None:
     from perception.wrist.evaluate import main
 
     root = shared("data", "imu", "magic_wand")
-    rc = main(["--train", str(root), "--test", str(root), "--train-users", "dengyl,hyw,lsj",
-               "--test-users", "tangsy", "--epochs", "3", "--few-shot", "1", "--plots", str(tmp_path), "--json"])
+    rc = main(
+        [
+            "--train",
+            str(root),
+            "--test",
+            str(root),
+            "--train-users",
+            "dengyl,hyw,lsj",
+            "--test-users",
+            "tangsy",
+            "--epochs",
+            "3",
+            "--few-shot",
+            "1",
+            "--plots",
+            str(tmp_path),
+            "--json",
+        ]
+    )
     assert rc == 0
     out = json.loads(capsys.readouterr().out)
     r = out["wand"]
@@ -171,8 +189,10 @@ def test_enrolled_custom_gesture_fires_in_the_streaming_recogniser(shared, tmp_p
     parts = [a for r in recs[3:9] for a in (rest, resample(r.t_ns, r.accel, rate), rest)]
     acc = np.concatenate(parts)
     t = (np.arange(len(acc)) * (1e9 / rate)).astype(np.int64) + 10**9
-    res = recognize(ImuBatch(t_ns=t, accel=acc * G),
-                    WristOptions(model_path=model_path, custom_path=custom, emit_kinds=("my_circle", "circle_cw")))
+    res = recognize(
+        ImuBatch(t_ns=t, accel=acc * G),
+        WristOptions(model_path=model_path, custom_path=custom, emit_kinds=("my_circle", "circle_cw")),
+    )
     kinds = [o.kind for o in res.observations]
     assert 3 <= len(kinds) <= 6 and kinds.count("my_circle") >= len(kinds) - 1  # enrolled wins over built-in
 

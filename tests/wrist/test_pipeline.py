@@ -1,4 +1,5 @@
 """The recogniser as a pipeline stage behind the real IMU sources (CSV replay, UDP on loopback)."""
+
 from __future__ import annotations
 
 import socket
@@ -53,12 +54,14 @@ def test_udp_live_stream_and_malformed_items(tmp_path) -> None:
     start = time.monotonic()
     dev0 = int(b.t_ns[0])
     for i in range(0, len(b), 10):  # a device sending 10 samples per datagram, in real time
-        lines = [f"{(int(b.t_ns[k]) - dev0) / 1e6:.3f},{','.join(f'{v:.5f}' for v in b.accel[k])},"
-                 f"{','.join(f'{v:.5f}' for v in b.gyro[k])}" for k in range(i, min(i + 10, len(b)))]
+        lines = [
+            f"{(int(b.t_ns[k]) - dev0) / 1e6:.3f},{','.join(f'{v:.5f}' for v in b.accel[k])},"
+            f"{','.join(f'{v:.5f}' for v in b.gyro[k])}"
+            for k in range(i, min(i + 10, len(b)))
+        ]
         due = start + (int(b.t_ns[i]) - dev0) / 1e9
         time.sleep(max(0.0, due - time.monotonic()))
-        tx.sendto(("t_ms,ax,ay,az,gx,gy,gz\n" if i == 0 else "").encode() + "\n".join(lines).encode(),
-                  src.address)
+        tx.sendto(("t_ms,ax,ay,az,gx,gy,gz\n" if i == 0 else "").encode() + "\n".join(lines).encode(), src.address)
     tx.close()
     time.sleep(0.6)  # the double-tap wait and the segment hold
     pipe.stop()
@@ -90,8 +93,12 @@ def test_serial_arduino_stream_in_g_and_deg_per_s() -> None:
 
     b = render(Scene(4.0, [SimEvent("double_tap", 1.0), SimEvent("twist_cw", 2.5)]), 100)
     master, slave = os.openpty()
-    src = ImuSerialSource(os.ttyname(slave), options=ImuSourceOptions(
-        batch_size=5, format=ImuFormatOptions(time_unit="ms", accel_unit="g", gyro_unit="deg/s")))
+    src = ImuSerialSource(
+        os.ttyname(slave),
+        options=ImuSourceOptions(
+            batch_size=5, format=ImuFormatOptions(time_unit="ms", accel_unit="g", gyro_unit="deg/s")
+        ),
+    )
     out: list[Observation] = []
     pipe = Pipeline()
     s = pipe.add(src)
@@ -109,8 +116,9 @@ def test_serial_arduino_stream_in_g_and_deg_per_s() -> None:
         if k % 5 == 0:
             time.sleep(max(0.0, due - time.monotonic()))
         a, g = b.accel[k] / G, np.degrees(b.gyro[k])
-        os.write(master, (f"{(int(b.t_ns[k]) - dev0) / 1e6:.1f}," + ",".join(f"{v:.4f}" for v in (*a, *g))
-                          + "\r\n").encode())
+        os.write(
+            master, (f"{(int(b.t_ns[k]) - dev0) / 1e6:.1f}," + ",".join(f"{v:.4f}" for v in (*a, *g)) + "\r\n").encode()
+        )
     time.sleep(0.6)
     pipe.stop()
     os.close(master)
@@ -132,8 +140,14 @@ def test_synthetic_imu_source_events_are_recognised() -> None:
     """The stand-in wrist of `cuekit record --imu-synthetic` and the demo: its events read as gestures."""
     from perception.sources.imu import ImuEvent, SyntheticImuOptions, SyntheticImuSource
 
-    events = [ImuEvent(1.0, "tap"), ImuEvent(2.5, "flick"), ImuEvent(4.0, "flick", amplitude=-1.0),
-              ImuEvent(5.5, "twist"), ImuEvent(7.0, "twist", amplitude=-1.0), ImuEvent(8.5, "shake")]
+    events = [
+        ImuEvent(1.0, "tap"),
+        ImuEvent(2.5, "flick"),
+        ImuEvent(4.0, "flick", amplitude=-1.0),
+        ImuEvent(5.5, "twist"),
+        ImuEvent(7.0, "twist", amplitude=-1.0),
+        ImuEvent(8.5, "shake"),
+    ]
     out: list[Observation] = []
     pipe = Pipeline(clock=ReplayClock())
     src = pipe.add(SyntheticImuSource(SyntheticImuOptions(duration_s=10.5, seed=4, events=events)))
@@ -157,7 +171,7 @@ def test_one_recogniser_state_per_source_with_interleaved_clients() -> None:
         ba.source_id, bb.source_id = "client-a/imu", "client-b/imu"
         stage.process(ba, out.append)
         stage.process(bb, out.append)
-    for rest in split(a, 5)[len(split(b, 7)):]:
+    for rest in split(a, 5)[len(split(b, 7)) :]:
         rest.source_id = "client-a/imu"
         stage.process(rest, out.append)
     stage.close(out.append)

@@ -1,4 +1,5 @@
 """Streaming built-in gestures on simulated wrist motion: exact counts, timing, rates, units, batching."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,9 +14,20 @@ from perception.wrist.synthetic import Scene, SimEvent, render, split
 from perception.wrist.units import G
 
 T0 = 1_000_000_000
-EVENTS = [("tap", 1.0), ("double_tap", 3.0), ("flick_left", 5.0), ("flick_right", 7.0), ("flick_up", 9.0),
-          ("flick_down", 11.0), ("twist_cw", 13.0), ("twist_ccw", 15.0), ("shake", 17.0), ("tap", 20.0),
-          ("flick_right", 22.0), ("double_tap", 24.0)]
+EVENTS = [
+    ("tap", 1.0),
+    ("double_tap", 3.0),
+    ("flick_left", 5.0),
+    ("flick_right", 7.0),
+    ("flick_up", 9.0),
+    ("flick_down", 11.0),
+    ("twist_cw", 13.0),
+    ("twist_ccw", 15.0),
+    ("shake", 17.0),
+    ("tap", 20.0),
+    ("flick_right", 22.0),
+    ("double_tap", 24.0),
+]
 SCENE = Scene(27.0, [SimEvent(k, t) for k, t in EVENTS])
 
 
@@ -29,8 +41,11 @@ def test_injected_gestures_exact_counts_and_timing(rate: int, with_gyro: bool) -
     obs = _detect(render(SCENE, rate, jitter=0.1, with_gyro=with_gyro), batch_size=max(1, rate // 10))
     assert [o.kind for o in obs] == [k for k, _ in EVENTS]
     for o, (_, t) in zip(obs, EVENTS):
-        assert abs(o.t_start_ns - (T0 + t * 1e9)) <= 50e6 if o.kind.startswith(("tap", "double", "flick")) \
+        assert (
+            abs(o.t_start_ns - (T0 + t * 1e9)) <= 50e6
+            if o.kind.startswith(("tap", "double", "flick"))
             else abs(o.t_start_ns - (T0 + t * 1e9)) <= 100e6
+        )
         assert o.t_end_ns > o.t_start_ns
         assert o.modality == "wrist" and 0.6 <= o.confidence <= 1.0
 
@@ -44,20 +59,23 @@ def test_double_tap_spans_both_taps() -> None:
 
 
 def test_rates_give_the_same_detections() -> None:
-    kinds = {r: [(o.kind, round(o.t_start_ns / 1e8)) for o in _detect(render(SCENE, r, jitter=0.2), 7)]
-             for r in (25, 100, 400)}
+    kinds = {
+        r: [(o.kind, round(o.t_start_ns / 1e8)) for o in _detect(render(SCENE, r, jitter=0.2), 7)]
+        for r in (25, 100, 400)
+    }
     assert kinds[25] == kinds[100] == kinds[400]
 
 
 @pytest.mark.parametrize("batch_size", [1, 3, 64, 100_000])
 def test_batching_does_not_change_detections(batch_size: int) -> None:
     b = render(SCENE, 400, jitter=0.2)
-    assert [(o.kind, o.t_start_ns) for o in _detect(b, batch_size)] == \
-        [(o.kind, o.t_start_ns) for o in _detect(b, 40)]
+    assert [(o.kind, o.t_start_ns) for o in _detect(b, batch_size)] == [(o.kind, o.t_start_ns) for o in _detect(b, 40)]
 
 
-@pytest.mark.parametrize("accel_unit,scale", [("g", 1 / G), ("mg", 1000 / G), ("m/s^2", 1.0),
-                                              ("auto", 1 / G), ("auto", 1000 / G), ("auto", 1.0)])
+@pytest.mark.parametrize(
+    "accel_unit,scale",
+    [("g", 1 / G), ("mg", 1000 / G), ("m/s^2", 1.0), ("auto", 1 / G), ("auto", 1000 / G), ("auto", 1.0)],
+)
 def test_accel_units_give_the_same_detections(accel_unit: str, scale: float) -> None:
     b = render(SCENE, 100)
     ref = [(o.kind, o.t_start_ns) for o in _detect(b)]
@@ -66,15 +84,17 @@ def test_accel_units_give_the_same_detections(accel_unit: str, scale: float) -> 
     assert [(o.kind, o.t_start_ns) for o in got] == ref
 
 
-@pytest.mark.parametrize("accel_unit,scale,gyro_unit,gscale", [
-    ("m/s^2", 1.0, "deg/s", 180 / np.pi),
-    ("m/s^2", 1.0, "dps", 180 / np.pi),
-    ("m/s^2", 1.0, "auto", 1.0),  # rad/s stays rad/s
-    ("g", 1 / G, "auto", 180 / np.pi),  # a board in g sends deg/s
-    ("auto", 1000 / G, "auto", 180 / np.pi),
-])
-def test_gyro_units_give_the_same_detections(accel_unit: str, scale: float, gyro_unit: str,
-                                             gscale: float) -> None:
+@pytest.mark.parametrize(
+    "accel_unit,scale,gyro_unit,gscale",
+    [
+        ("m/s^2", 1.0, "deg/s", 180 / np.pi),
+        ("m/s^2", 1.0, "dps", 180 / np.pi),
+        ("m/s^2", 1.0, "auto", 1.0),  # rad/s stays rad/s
+        ("g", 1 / G, "auto", 180 / np.pi),  # a board in g sends deg/s
+        ("auto", 1000 / G, "auto", 180 / np.pi),
+    ],
+)
+def test_gyro_units_give_the_same_detections(accel_unit: str, scale: float, gyro_unit: str, gscale: float) -> None:
     b = render(SCENE, 100)
     ref = [(o.kind, o.t_start_ns) for o in _detect(b)]
     scaled = ImuBatch(t_ns=b.t_ns, accel=b.accel * scale, gyro=b.gyro * gscale)
@@ -88,8 +108,15 @@ def test_unknown_unit_is_a_clear_error() -> None:
 
 
 def test_below_threshold_candidates_are_not_emitted() -> None:
-    weak = Scene(10.0, [SimEvent("tap", 1.0, 0.3), SimEvent("flick_left", 3.0, 0.3),
-                        SimEvent("twist_cw", 5.0, 0.3), SimEvent("tap", 8.0)])
+    weak = Scene(
+        10.0,
+        [
+            SimEvent("tap", 1.0, 0.3),
+            SimEvent("flick_left", 3.0, 0.3),
+            SimEvent("twist_cw", 5.0, 0.3),
+            SimEvent("tap", 8.0),
+        ],
+    )
     obs = _detect(render(weak, 100))
     assert [o.kind for o in obs] == ["tap"]
     assert abs(obs[0].t_start_ns - (T0 + 8e9)) <= 50e6
@@ -138,11 +165,16 @@ def test_malformed_batches_are_counted_and_skipped() -> None:
 def test_one_way_and_out_and_back_twists() -> None:
     """docs/wrist.md: out and back >= 45 deg within 1.2 s; one way (turn and hold) >= 70 deg within 0.6 s,
     with a gyroscope. Accelerometer-only, the slow gravity estimate stretches a one-way turn past 0.6 s."""
-    sc = Scene(8.0, [SimEvent("twist_cw", 1.0), SimEvent("twist_ccw", 3.0, one_way=True),
-                     SimEvent("twist_cw", 5.0, one_way=True)])
+    sc = Scene(
+        8.0,
+        [SimEvent("twist_cw", 1.0), SimEvent("twist_ccw", 3.0, one_way=True), SimEvent("twist_cw", 5.0, one_way=True)],
+    )
     obs = _detect(render(sc, 100))
-    assert [(o.kind, o.payload["one_way"]) for o in obs] == [("twist_cw", False), ("twist_ccw", True),
-                                                              ("twist_cw", True)]
+    assert [(o.kind, o.payload["one_way"]) for o in obs] == [
+        ("twist_cw", False),
+        ("twist_ccw", True),
+        ("twist_cw", True),
+    ]
     assert all(abs(o.payload["angle_deg"]) > 70 for o in obs)
     accel_only = _detect(render(sc, 100, with_gyro=False))
     assert [(o.kind, o.payload["one_way"]) for o in accel_only] == [("twist_cw", False)]

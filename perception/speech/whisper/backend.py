@@ -4,6 +4,7 @@ The audio window is fitted to the segment (its length, at least `min_window_s`),
 the encoder runs on the first F/2 positional rows only. Measured on barista files: the same
 transcripts as the 30 s window (docs/speech.md), at a fraction of the encoder time.
 """
+
 from __future__ import annotations
 
 import logging
@@ -38,8 +39,7 @@ class WhisperOptions:
 
 # tokens_per_s: a reading that stops early (noise hid the end of the command) has few tokens for its audio;
 # est_snr_db: the same log-prob means less in heavy noise, so the threshold moves with the segment's SNR
-CONFIDENCE_FEATURES = ("forced_per_token", "mean_logprob", "rival_gap", "tokens_per_s", "est_snr_db",
-                       "logprob_x_snr")
+CONFIDENCE_FEATURES = ("forced_per_token", "mean_logprob", "rival_gap", "tokens_per_s", "est_snr_db", "logprob_x_snr")
 
 
 def estimate_snr_db(x: np.ndarray, frame: int = 512) -> float:
@@ -50,6 +50,8 @@ def estimate_snr_db(x: np.ndarray, frame: int = 512) -> float:
         return 0.0
     e = np.mean(x[: n * frame].astype(np.float64).reshape(n, frame) ** 2, axis=1)
     return float(10 * np.log10((np.percentile(e, 95) + 1e-12) / (np.percentile(e, 10) + 1e-12)))
+
+
 RIVAL_GAP_CAP = 10.0
 
 
@@ -67,6 +69,7 @@ class WhisperGrammarBackend(SpeechBackend):
         from perception.speech.whisper import build
         from perception.speech.whisper.runtime import WhisperOnnx
         from perception.speech.whisper.tokenizer import WhisperTokenizer
+
         self.options = o = options or WhisperOptions(**kwargs)
         d = Path(o.model_dir) if o.model_dir else build.ensure(o.model)
         self.model = WhisperOnnx(d, threads=o.threads)
@@ -78,14 +81,14 @@ class WhisperGrammarBackend(SpeechBackend):
     def decode(self, segment_audio: np.ndarray, sample_rate: int) -> list[Hypothesis]:
         if sample_rate != 16000:
             from perception.speech.audio import resample
+
             segment_audio = resample(segment_audio, sample_rate, 16000)
         x = np.asarray(segment_audio, np.float32).reshape(-1)
         if len(x) < 1600:
             return []
         o = self.options
         enc = self.model.encode(x, self.model.frames_for(len(x), o.min_window_s))
-        results, no_speech_lp = beam_search(self.model, enc, self.automaton, self.prompt, o.beam_size,
-                                            n_best=o.n_best)
+        results, no_speech_lp = beam_search(self.model, enc, self.automaton, self.prompt, o.beam_size, n_best=o.n_best)
         p_ns = math.exp(no_speech_lp) if np.isfinite(no_speech_lp) else 0.0
         if not results:
             return []
@@ -98,13 +101,26 @@ class WhisperGrammarBackend(SpeechBackend):
         rival_gap = min(RIVAL_GAP_CAP, results[0].logprob - rival.logprob) if rival else RIVAL_GAP_CAP
         hyps = []
         for i, r in enumerate(results):
-            feats = {"forced_per_token": r.forced / max(1, r.n_tokens), "mean_logprob": r.mean_logprob,
-                     "p_no_speech": p_ns, "rival_gap": rival_gap if i == 0 else 0.0, "n_tokens": r.n_tokens,
-                     "tokens_per_s": r.n_tokens / dur, "est_snr_db": snr_db,
-                     "logprob_x_snr": r.mean_logprob * snr_db / 10}
+            feats = {
+                "forced_per_token": r.forced / max(1, r.n_tokens),
+                "mean_logprob": r.mean_logprob,
+                "p_no_speech": p_ns,
+                "rival_gap": rival_gap if i == 0 else 0.0,
+                "n_tokens": r.n_tokens,
+                "tokens_per_s": r.n_tokens / dur,
+                "est_snr_db": snr_db,
+                "logprob_x_snr": r.mean_logprob * snr_db / 10,
+            }
             feats["margin_per_s"] = -feats["forced_per_token"]
-            hyps.append(Hypothesis(text=" ".join(r.words), score=r.logprob, confidence=confidence(feats, o),
-                                   words=_spread(r.words, dur), features=feats))
+            hyps.append(
+                Hypothesis(
+                    text=" ".join(r.words),
+                    score=r.logprob,
+                    confidence=confidence(feats, o),
+                    words=_spread(r.words, dur),
+                    features=feats,
+                )
+            )
         return hyps
 
     def _reading(self, words: list[str]) -> tuple:
@@ -126,4 +142,6 @@ def _spread(words: list[str], dur: float) -> list[WordTiming]:
 
 register_backend("whisper", lambda grammar, **kw: WhisperGrammarBackend(grammar, **kw))
 # the larger model (~3.5x the compute of tiny.en), for machines that can afford it
-register_backend("whisper-base", lambda grammar, **kw: WhisperGrammarBackend(grammar, **({"model": "whisper_base"} | kw)))
+register_backend(
+    "whisper-base", lambda grammar, **kw: WhisperGrammarBackend(grammar, **({"model": "whisper_base"} | kw))
+)

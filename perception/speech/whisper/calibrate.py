@@ -12,6 +12,7 @@ The threshold: the lowest whose 2-fold (by file) cross-validated wrong-intent ra
 every developer condition; the bias is shifted so that this threshold is confidence 0.5, the
 recogniser's default `min_confidence`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,6 +46,7 @@ def _negative_features(context: str, dirs: list[str], reversed_data: str | None,
     from perception.speech.audio import read_wav, resample
     from perception.speech.evaluate import split_of
     from perception.speech.recognizer import SpeechOptions, SpeechRecognizer
+
     rec = SpeechRecognizer(context, SpeechOptions(backend="whisper", min_confidence=0.0))
     files: list[tuple[Path, bool]] = []
     for d in dirs:
@@ -52,7 +54,7 @@ def _negative_features(context: str, dirs: list[str], reversed_data: str | None,
             files += [(p, False) for p in sorted(sub.glob("*.wav"))[:limit_per_dir]]
     if reversed_data:
         clean = Path(reversed_data) / "clean"
-        files += [(p, True) for p in sorted(clean.glob("*.wav")) if split_of(p.name) == "dev"][:limit_per_dir * 2]
+        files += [(p, True) for p in sorted(clean.glob("*.wav")) if split_of(p.name) == "dev"][: limit_per_dir * 2]
     out = []
     for i, (p, rev) in enumerate(files):
         x, sr = read_wav(p)
@@ -117,8 +119,10 @@ def main(argv: list[str]) -> int:
             idx = [i for i, cc in enumerate(conds) if cc == c]
             wrong = sum(1 for i in idx if cv[i] >= t and not y[i])
             right = sum(1 for i in idx if cv[i] >= t and y[i])
-            per["clean" if c is None else f"{c:g} dB"] = {"correct": round(100 * right / n, 1),
-                                                           "wrong": round(100 * wrong / n, 1)}
+            per["clean" if c is None else f"{c:g} dB"] = {
+                "correct": round(100 * right / n, 1),
+                "wrong": round(100 * wrong / n, 1),
+            }
             worst = max(worst, 100 * wrong / n)
         oog = int(sum(1 for i in range(len(conds), len(y)) if cv[i] >= t))
         table.append({"threshold": t, "conditions": per, "out_of_grammar_accepted": oog})
@@ -127,11 +131,22 @@ def main(argv: list[str]) -> int:
     t = chosen["threshold"] if chosen else 0.5
     shifted = w.copy()
     shifted[0] -= float(np.log(t / (1 - t)))
-    print(json.dumps({"features": ["bias", *CONFIDENCE_FEATURES], "weights_raw": [round(float(v), 4) for v in w],
-                      "threshold_raw": t, "weights": [round(float(v), 4) for v in shifted],
-                      "chosen": chosen, "max_wrong": a.max_wrong,
-                      "n_positive": int(y.sum()), "n_negative": int(len(y) - y.sum()),
-                      "n_out_of_grammar": len(neg), "cv_table": table}))
+    print(
+        json.dumps(
+            {
+                "features": ["bias", *CONFIDENCE_FEATURES],
+                "weights_raw": [round(float(v), 4) for v in w],
+                "threshold_raw": t,
+                "weights": [round(float(v), 4) for v in shifted],
+                "chosen": chosen,
+                "max_wrong": a.max_wrong,
+                "n_positive": int(y.sum()),
+                "n_negative": int(len(y) - y.sum()),
+                "n_out_of_grammar": len(neg),
+                "cv_table": table,
+            }
+        )
+    )
     return 0
 
 

@@ -11,6 +11,7 @@ Confidence features of a hypothesis: its mean token log-probability and its "for
 gap between the best unconstrained token and the token the grammar allowed at each step (0 when free
 decoding would have said the same thing), plus the no-speech probability at the first step.
 """
+
 from __future__ import annotations
 
 import math
@@ -22,10 +23,31 @@ from perception.speech.grammar import Grammar
 from perception.speech.whisper.tokenizer import WhisperTokenizer
 
 NUMBER_DIGITS = {
-    "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
-    "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12", "thirteen": "13",
-    "fourteen": "14", "fifteen": "15", "sixteen": "16", "seventeen": "17", "eighteen": "18",
-    "nineteen": "19", "twenty": "20", "thirty": "30", "forty": "40", "fifty": "50", "sixty": "60",
+    "zero": "0",
+    "one": "1",
+    "two": "2",
+    "three": "3",
+    "four": "4",
+    "five": "5",
+    "six": "6",
+    "seven": "7",
+    "eight": "8",
+    "nine": "9",
+    "ten": "10",
+    "eleven": "11",
+    "twelve": "12",
+    "thirteen": "13",
+    "fourteen": "14",
+    "fifteen": "15",
+    "sixteen": "16",
+    "seventeen": "17",
+    "eighteen": "18",
+    "nineteen": "19",
+    "twenty": "20",
+    "thirty": "30",
+    "forty": "40",
+    "fifty": "50",
+    "sixty": "60",
 }
 END_PUNCT = (".", "?", "!")
 _END = -1  # pseudo grammar state: sentence punctuation seen, only end-of-text may follow
@@ -113,13 +135,13 @@ class GrammarTokenAutomaton:
             k = len(it.prefix)
             for sp, _word, dst in self.spellings[it.state]:
                 if len(sp) > k and sp[:k] == it.prefix:
-                    if it.after_comma and k == 0 and sp[:len(self.hyphen)] == self.hyphen:
+                    if it.after_comma and k == 0 and sp[: len(self.hyphen)] == self.hyphen:
                         continue
                     t = sp[k]
                     if len(sp) == k + 1:
                         nxt.setdefault(t, set()).add(_Item(dst))
                     else:
-                        nxt.setdefault(t, set()).add(_Item(it.state, sp[:k + 1]))
+                        nxt.setdefault(t, set()).add(_Item(it.state, sp[: k + 1]))
             if k == 0 and it.state != 0:
                 if not it.after_comma:
                     nxt.setdefault(self.comma, set()).add(_Item(it.state, (), True))
@@ -132,9 +154,15 @@ class GrammarTokenAutomaton:
         return out
 
 
-def beam_search(model, enc: dict[str, np.ndarray], automaton: GrammarTokenAutomaton, prompt: list[int],
-                beam_size: int = 4, max_tokens: int = 48, n_best: int = 4
-                ) -> tuple[list[ConstrainedResult], float]:
+def beam_search(
+    model,
+    enc: dict[str, np.ndarray],
+    automaton: GrammarTokenAutomaton,
+    prompt: list[int],
+    beam_size: int = 4,
+    max_tokens: int = 48,
+    n_best: int = 4,
+) -> tuple[list[ConstrainedResult], float]:
     """In-grammar hypotheses, best first (by mean token log-prob), and the first step's log-prob of
     the no-speech token (for rejection)."""
     cache = model.empty_cache(1)
@@ -174,8 +202,10 @@ def beam_search(model, enc: dict[str, np.ndarray], automaton: GrammarTokenAutoma
             if len(new_beams) == beam_size:
                 break
         # stop when the live beams cannot beat the finished ones even by the mean log-prob
-        if not new_beams or (len(finished) >= n_best and max(f.mean_logprob for f in finished) > max(
-                b.logprob / (len(b.tokens) + 1) for b in new_beams)):
+        if not new_beams or (
+            len(finished) >= n_best
+            and max(f.mean_logprob for f in finished) > max(b.logprob / (len(b.tokens) + 1) for b in new_beams)
+        ):
             break
         beams = new_beams
         idx = np.array(parents)

@@ -5,6 +5,7 @@ u32 n_variables, then per variable: string name, u8 rank, u32 dims, u8 dtype id,
 little-endian data; then u32 n_aliases and (alias, target) string pairs. Strings are u16 length
 (including a NUL) + bytes + NUL.
 """
+
 from __future__ import annotations
 
 import struct
@@ -38,7 +39,7 @@ def read_ct2_model(path: str | Path) -> tuple[str, dict[str, np.ndarray]]:
     def text() -> str:
         nonlocal off
         n = take("<H")
-        s = bytes(buf[off:off + n - 1]).decode("utf-8")
+        s = bytes(buf[off : off + n - 1]).decode("utf-8")
         off += n
         return s
 
@@ -62,7 +63,7 @@ def read_ct2_model(path: str | Path) -> tuple[str, dict[str, np.ndarray]]:
         dtype = np.dtype(_DTYPES[dtype_id]).newbyteorder("<")
         if nbytes != int(np.prod(shape, dtype=np.int64)) * dtype.itemsize or off + nbytes > len(buf):
             raise Ct2FormatError(f"{path}: {name} shape {shape} does not match its {nbytes} bytes")
-        out[name] = np.frombuffer(buf[off:off + nbytes], dtype=dtype).reshape(shape)
+        out[name] = np.frombuffer(buf[off : off + nbytes], dtype=dtype).reshape(shape)
         off += nbytes
     if off < len(buf):
         for _ in range(take("<I")):

@@ -2,6 +2,7 @@
 spectrum, Slaney-normalised mel filterbank, log10, floored at (max - 8), scaled (x + 4) / 4.
 The last STFT frame is dropped as Whisper does, so N samples give N // 160 frames.
 """
+
 from __future__ import annotations
 
 import functools

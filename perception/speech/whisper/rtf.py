@@ -6,6 +6,7 @@ machine load falls on all of them alike (the project's rule: ratios against a ba
 
 Decode RTF = decode wall time / segment audio time, over VAD segments of the first N files (sorted).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,6 +26,7 @@ def run(context: str, data: str, n: int, backends: tuple[str, ...] = BACKENDS) -
     from perception.speech.context import Context
     from perception.speech.grammar import compile_grammar
     from perception.speech.vad import SileroVad, detect_segments
+
     g = compile_grammar(Context.from_rhino_yaml(context))
     made = {}
     for b in backends:
@@ -40,7 +42,7 @@ def run(context: str, data: str, n: int, backends: tuple[str, ...] = BACKENDS) -
         x, sr = read_wav(f)
         x = resample(x, sr, 16000)
         for s in detect_segments(x, model=vad):
-            seg = x[max(0, s.start - 1600):s.end + 1600]
+            seg = x[max(0, s.start - 1600) : s.end + 1600]
             t_audio += len(seg) / 16000
             for b, be in made.items():
                 t = time.perf_counter()
@@ -48,12 +50,20 @@ def run(context: str, data: str, n: int, backends: tuple[str, ...] = BACKENDS) -
                 t_dec[b].append(time.perf_counter() - t)
         print(f"  {i + 1}/{len(files)} files", file=sys.stderr, flush=True)
     base = sum(t_dec.get("pocketsphinx", [])) or None
-    return {"files": len(files), "segments": len(next(iter(t_dec.values()), [])), "audio_s": round(t_audio, 2),
-            "paths": {b: {"decode_rtf": round(sum(v) / t_audio, 4),
-                          "median_decode_s": round(float(np.median(v)), 3),
-                          "p95_decode_s": round(float(np.percentile(v, 95)), 3),
-                          "vs_pocketsphinx": round(sum(v) / base, 2) if base else None}
-                      for b, v in t_dec.items()}}
+    return {
+        "files": len(files),
+        "segments": len(next(iter(t_dec.values()), [])),
+        "audio_s": round(t_audio, 2),
+        "paths": {
+            b: {
+                "decode_rtf": round(sum(v) / t_audio, 4),
+                "median_decode_s": round(float(np.median(v)), 3),
+                "p95_decode_s": round(float(np.percentile(v, 95)), 3),
+                "vs_pocketsphinx": round(sum(v) / base, 2) if base else None,
+            }
+            for b, v in t_dec.items()
+        },
+    }
 
 
 def main(argv: list[str]) -> int:

@@ -1,4 +1,5 @@
 """onnxruntime sessions of the converted Whisper encoder and decoder step."""
+
 from __future__ import annotations
 
 import json
@@ -44,8 +45,9 @@ class WhisperOnnx:
         z = np.zeros((batch, self.n_heads, 0, self.d_head), np.float32)
         return {f"past_{kv}_{i}": z for i in range(self.n_layers) for kv in "kv"}
 
-    def step(self, tokens: np.ndarray, cache: dict[str, np.ndarray], enc: dict[str, np.ndarray]
-             ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def step(
+        self, tokens: np.ndarray, cache: dict[str, np.ndarray], enc: dict[str, np.ndarray]
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Log-probabilities [B, vocab] after feeding tokens [B] and the grown cache."""
         feeds = {"tokens": np.asarray(tokens, np.int64).reshape(-1, 1), **cache}
         for i in range(self.n_layers):
@@ -57,8 +59,14 @@ class WhisperOnnx:
         new = {f"past_{kv}_{i}": res[f"present_{kv}_{i}"] for i in range(self.n_layers) for kv in "kv"}
         return res["logprobs"], new
 
-    def greedy(self, enc: dict[str, np.ndarray], prompt: list[int], eot: int, max_tokens: int = 40,
-               suppress: list[int] | None = None) -> tuple[list[int], float]:
+    def greedy(
+        self,
+        enc: dict[str, np.ndarray],
+        prompt: list[int],
+        eot: int,
+        max_tokens: int = 40,
+        suppress: list[int] | None = None,
+    ) -> tuple[list[int], float]:
         """Free (unconstrained) greedy decoding: tokens after the prompt and their summed log-prob."""
         cache = self.empty_cache(1)
         for t in prompt[:-1]:

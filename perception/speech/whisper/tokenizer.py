@@ -4,6 +4,7 @@ The constrained decoder needs the token spellings of grammar words (" latte", " 
 tokeniser splits text before every space, so a sentence's tokens are the concatenation of its
 words' tokens and one word is encoded at a time.
 """
+
 from __future__ import annotations
 
 import functools
@@ -61,7 +62,7 @@ class WhisperTokenizer:
             rank, i = min(pairs)
             if rank == 1 << 30:
                 break
-            parts[i:i + 2] = [parts[i] + parts[i + 1]]
+            parts[i : i + 2] = [parts[i] + parts[i + 1]]
         ids = tuple(self.vocab[p] for p in parts)
         self._cache[piece] = ids
         return ids

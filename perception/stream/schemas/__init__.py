@@ -10,6 +10,7 @@ TypeScript types are checked against them (`clients/js/test/types.test.js`).
 Each `$id` carries the schema's version (`https://cuekit.dev/schemas/<name>/<semver>`); bump it when the
 shape changes (and the `$ref`s with it).
 """
+
 from __future__ import annotations
 
 import json
