@@ -6,11 +6,16 @@
     data = tflite_model("palm_detection_full")         # the source .tflite, for LiteRT baselines
 
 Every model takes "image": float32 [1, H, W, 3] NHWC RGB, in the range given in the registry.
+A model already in the cache is found without the converter's dependencies (the `models` extra);
+building one needs them.
 """
 
 from __future__ import annotations
 
-from .build import Int8NotOffered, ModelStore, ensure_model, tflite_model
+from pathlib import Path
+from typing import Any
+
+from . import cache, source
 from .registry import MODEL_NAMES, MODELS, VARIANTS, ModelSpec, UnknownModelError
 
 __all__ = [
@@ -20,7 +25,37 @@ __all__ = [
     "Int8NotOffered",
     "ModelSpec",
     "ModelStore",
+    "ModelsUnavailable",
     "UnknownModelError",
     "ensure_model",
     "tflite_model",
 ]
+
+
+class ModelsUnavailable(RuntimeError):
+    """A model is not in the cache and this install cannot build it (the `models` extra is missing)."""
+
+    expected_failure = True  # the message says it all: no traceback in the pipeline's log
+
+
+def ensure_model(name: str, variant: str = "fp32") -> Path:
+    """Path to the ONNX file of `name` ("fp32" or "int8"), built into the user cache on first use."""
+    path, _ = cache.check(source.cache_dir() / "models", name, variant)
+    if path is not None:
+        return path
+    try:
+        from .build import ensure_model as build_model
+    except ModuleNotFoundError as exc:
+        raise ModelsUnavailable(
+            f"model {name} ({variant}) is not built and building it needs {exc.name}: install the 'models' "
+            "extra (pip install 'cuekit[models]') and run `cuekit models build`"
+        ) from None
+    return build_model(name, variant)
+
+
+def __getattr__(attr: str) -> Any:  # the builder's names, imported only when asked for
+    if attr in ("Int8NotOffered", "ModelStore", "tflite_model"):
+        from . import build
+
+        return getattr(build, attr)
+    raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")

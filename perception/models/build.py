@@ -24,14 +24,14 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from . import cache, quantize, registry, rewrites, source, verify
 from . import inputs as model_inputs
-from . import quantize, registry, rewrites, source, verify
 from .progress import Progress
 from .registry import UnknownModelError
 from .tflite_to_onnx import CONVERTER_VERSION, OPSET, convert
 from .tflite_to_onnx import Options as ConvertOptions
 
-MANIFEST_FORMAT = 1
+MANIFEST_FORMAT = cache.MANIFEST_FORMAT
 
 NOTICE = """CueKit model files derived from MediaPipe
 ===========================================
@@ -98,13 +98,7 @@ class ModelStore:
 
     # ---- manifest ------------------------------------------------------------------------------
     def manifest(self) -> dict:
-        try:
-            data = json.loads(self.manifest_path.read_text())
-            if data.get("format") == MANIFEST_FORMAT:
-                return data
-        except (OSError, ValueError):
-            pass
-        return {"format": MANIFEST_FORMAT, "models": {}}
+        return cache.read_manifest(self.root)
 
     def _save_manifest(self, data: dict) -> None:
         _atomic_write(self.manifest_path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
@@ -112,21 +106,7 @@ class ModelStore:
     def check(self, name: str, variant: str = "fp32", manifest: dict | None = None) -> tuple[Path | None, str]:
         """(path, "ok") when the variant is built by this converter version and its hash matches,
         else (None, why not)."""
-        entry = (manifest or self.manifest())["models"].get(name)
-        if entry is None:
-            return None, "not built"
-        if entry.get("converter_version") != CONVERTER_VERSION:
-            return None, f"built by converter version {entry.get('converter_version')}, now {CONVERTER_VERSION}"
-        var = entry.get("variants", {}).get(variant)
-        if var is None:
-            return None, f"variant {variant} not built"
-        path = self.root / var["file"]
-        if not path.exists():
-            return None, f"{path.name} is missing"
-        digest = source.sha256_file(path)
-        if digest != var["sha256"]:
-            return None, f"{path.name} has sha256 {digest[:12]}..., manifest says {var['sha256'][:12]}..."
-        return path, "ok"
+        return cache.check(self.root, name, variant, manifest)
 
     @contextmanager
     def _locked(self):

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# the converter's version: a cached model built by another version is rebuilt
+CONVERTER_VERSION = "3"
 WHEEL_REQUIREMENT = "mediapipe==0.10.14"
 WHEEL_FILENAME = "mediapipe-0.10.14-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
 # Pinned so a changed upload cannot slip in; checked after every download and every cache hit.

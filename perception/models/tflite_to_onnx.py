@@ -24,7 +24,8 @@ from tflite.TensorType import TensorType
 
 # Bump when the produced files change (conversion, rewrites, int8 calibration): cached builds made by
 # another version are rebuilt on next use.
-CONVERTER_VERSION = "3"
+from .registry import CONVERTER_VERSION  # noqa: E402 - kept importable from here
+
 OPSET = 17
 
 _OP_NAMES = {v: k for k, v in vars(Op).items() if not k.startswith("_")}
