@@ -48,6 +48,7 @@ AUDIO_CHUNK = 512  # 32 ms, the VAD's chunk
 HAND_HZ = 30
 VIDEO_HZ = 2  # the room is static: a few frames a second keep the file small
 IMU_HZ = 100
+IMU_BATCH = 2  # samples per ImuBatch
 
 TARGETS = [
     {"id": "lamp", "label": "lamp", "box": [40, 60, 170, 250]},
@@ -436,12 +437,13 @@ def build_items(seed: int = 7, hands: str = "camera", scenes: Path = SCENES) -> 
     for k, i in enumerate(range(0, len(audio) - AUDIO_CHUNK + 1, AUDIO_CHUNK)):
         items.append(AudioChunk(audio[i : i + AUDIO_CHUNK].copy(), SAMPLE_RATE, _ns(i / SAMPLE_RATE), seq=k))
     imu = render(Scene(DURATION_S, wrist_events, seed=seed), IMU_HZ, t0_ns=T0_NS)
-    for k, i in enumerate(range(0, len(imu), 10)):
+    # 20 ms batches, as a low-latency wristband streams: a gesture's end is seen one batch after it
+    for k, i in enumerate(range(0, len(imu), IMU_BATCH)):
         items.append(
             ImuBatch(
-                t_ns=imu.t_ns[i : i + 10],
-                accel=imu.accel[i : i + 10],
-                gyro=imu.gyro[i : i + 10],
+                t_ns=imu.t_ns[i : i + IMU_BATCH],
+                accel=imu.accel[i : i + IMU_BATCH],
+                gyro=imu.gyro[i : i + IMU_BATCH],
                 seq=k,
                 source_id="wrist",
             )
