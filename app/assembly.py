@@ -219,26 +219,29 @@ class Assembly:
         ]
 
 
-def demo_config(
-    choice: SourceChoice, spec: str | Path, record_to: Path | None = None, speech: bool = True
-) -> DaemonConfig:
+# the recognisers of the default graph (demo, eval session, `cuekit serve` without a config); each one
+# idles when nothing produces its input; the optional ones are skipped, with one line, without their extra
+DEFAULT_RECOGNIZERS: tuple[dict[str, Any], ...] = (
+    {"plugin": "wrist"},
+    {"plugin": "hand_skeleton"},
+    {"plugin": "hands", "optional": True},  # camera frames: live, a session's camera track, pushed video
+    {"plugin": "speech", "optional": True},
+)
+
+
+def demo_config(choice: SourceChoice, spec: str | Path, record_to: Path | None = None) -> DaemonConfig:
     """The config of the demo (GUI or headless) and `eval session` for a source choice."""
     sources: list[dict[str, Any]] = []
-    recognizers: list[dict[str, Any]] = [{"plugin": "wrist"}, {"plugin": "hand_skeleton"}]
-    if speech:
-        recognizers.append({"plugin": "speech", "optional": True})
+    recognizers = [dict(r) for r in DEFAULT_RECOGNIZERS]
     if choice.kind == "live":
         if choice.camera is not None:
             sources.append({"plugin": "camera", "config": {"device": choice.camera}, "optional": True})
-            recognizers.append({"plugin": "hands", "optional": True})
         if choice.microphone:
             sources.append({"plugin": "microphone", "optional": True})
         if choice.imu_udp_port is not None:
             sources.append({"plugin": "imu_udp", "config": {"port": choice.imu_udp_port}})
         if choice.imu_serial is not None:
             sources.append({"plugin": "imu_serial", "config": {"port": choice.imu_serial}})
-    else:
-        recognizers.append({"plugin": "hands", "optional": True})  # a session's camera track, if it has one
     raw: dict[str, Any] = {
         "server": {"inputs": []},
         "sources": sources,

@@ -10,6 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
+from app.assembly import DEFAULT_RECOGNIZERS
 from app.daemon import logs
 from app.daemon.config import DaemonConfig, read_token
 from app.daemon.daemon import Daemon
@@ -18,18 +19,9 @@ from app.plugins.base import PluginDeclined
 from app.plugins.registry import PluginError
 from app.recording.mcap_reader import McapDamagedError, check_magic, replay_problem
 
-# without --config: what clients drive with pushed audio, video, IMU, hand skeletons and context; speech
-# is built from the fusion spec; camera frames are tracked by the ONNX hand models (each optional: skipped,
-# with one line saying why, when its extra or models are missing)
-DEFAULT_CONFIG = {
-    "recognizers": [
-        {"plugin": "wrist"},
-        {"plugin": "hand_skeleton"},
-        {"plugin": "hands", "optional": True},
-        {"plugin": "speech", "optional": True},
-    ],
-    "fusion": {"plugin": "fusion"},
-}
+# without --config: the default graph's recognisers on what clients push (audio, video, IMU, hand
+# skeletons, context); speech is built from the fusion spec
+DEFAULT_CONFIG = {"recognizers": [dict(r) for r in DEFAULT_RECOGNIZERS], "fusion": {"plugin": "fusion"}}
 
 
 def _port(text: str) -> int:

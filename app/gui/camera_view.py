@@ -8,32 +8,10 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
+from perception.hands.landmarks import CONNECTIONS
 from perception.stream import HandLandmarks, VideoFrame
 
-# MediaPipe's 21-point hand topology
-HAND_EDGES = [
-    (0, 1),
-    (1, 2),
-    (2, 3),
-    (3, 4),
-    (0, 5),
-    (5, 6),
-    (6, 7),
-    (7, 8),
-    (5, 9),
-    (9, 10),
-    (10, 11),
-    (11, 12),
-    (9, 13),
-    (13, 14),
-    (14, 15),
-    (15, 16),
-    (13, 17),
-    (0, 17),
-    (17, 18),
-    (18, 19),
-    (19, 20),
-]
+HAND_EDGES = CONNECTIONS  # MediaPipe's 21-point hand topology, defined beside the hand model
 # a hand is drawn only while fresh: this long after its frame it is considered lost
 HAND_STALE_NS = 300_000_000
 # a gesture label names what the hand did recently, not for ever

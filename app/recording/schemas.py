@@ -44,6 +44,7 @@ import cv2
 import numpy as np
 
 from native.image import check_encoded_image
+from perception.hands.landmarks import CONNECTIONS
 from perception.stream import schemas as type_schemas
 from perception.stream.types import AudioChunk, HandLandmarks, ImuBatch, IntentEvent, Observation, VideoFrame
 
@@ -466,30 +467,6 @@ def encode(
     raise TypeError(f"cannot record a {type(item).__name__}")
 
 
-# MediaPipe's 21 hand landmarks: the bones between them
-_BONES = (
-    (0, 1),
-    (1, 2),
-    (2, 3),
-    (3, 4),
-    (0, 5),
-    (5, 6),
-    (6, 7),
-    (7, 8),
-    (5, 9),
-    (9, 10),
-    (10, 11),
-    (11, 12),
-    (9, 13),
-    (13, 14),
-    (14, 15),
-    (15, 16),
-    (13, 17),
-    (0, 17),
-    (17, 18),
-    (18, 19),
-    (19, 20),
-)
 _NO_FILL = {"r": 0.0, "g": 0.0, "b": 0.0, "a": 0.0}
 
 
@@ -508,7 +485,7 @@ def _hand_annotations(hand: HandLandmarks, off: int) -> dict[str, Any] | None:
     bones = {
         "timestamp": ts,
         "type": 4,
-        "points": [pts[i] for ab in _BONES for i in ab],  # 4 = LINE_LIST
+        "points": [pts[i] for ab in CONNECTIONS for i in ab],  # 4 = LINE_LIST
         "outline_color": colour,
         "outline_colors": [],
         "fill_color": _NO_FILL,

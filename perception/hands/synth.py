@@ -15,22 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from perception.hands.landmarks import FINGERS
+from perception.hands.vocabulary import STATIC_GESTURES
 
-CLASSES: tuple[str, ...] = (
-    "none",
-    "open_palm",
-    "fist",
-    "point",
-    "thumbs_up",
-    "thumbs_down",
-    "victory",
-    "ok",
-    "pinch",
-    "call",
-    "rock",
-    "four",
-    "i_love_you",
-)
+CLASSES: tuple[str, ...] = STATIC_GESTURES  # the classifier's classes, in its order
 
 # Finger MCP positions (u, v) in units of the wrist->middle-MCP length, finger bone lengths
 # (proximal, middle, distal) and resting spread angles (radians, toward +u), from adult hand proportions.
