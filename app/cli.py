@@ -101,6 +101,8 @@ def run_guarded(prog: str, fn, argv: list[str]) -> int:
     except KeyboardInterrupt:
         return 130
     except SystemExit as exc:  # argparse, or a command that exits by itself
+        if isinstance(exc.code, str):  # sys.exit("message"): the message is the one line
+            print(exc.code, file=sys.stderr)
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     except Exception as exc:
         if os.environ.get("CUEKIT_DEBUG"):

@@ -60,6 +60,26 @@ def _cases(d):
         ("fuzz unknown target", ["fuzz", "nope"], 2),
         ("fuzz negative time", ["fuzz", "wav", "--seconds", "-1"], 2),
         ("eval speech missing data", ["eval", "speech", "--context", str(d / "x.yaml"), "--data", str(d)], 2),
+        # these exit through sys.exit("message"): the message must reach stderr
+        ("eval commands missing data", ["eval", "commands", "--data", str(d / "missing")], 2),
+        (
+            "eval wake missing data",
+            [
+                "eval",
+                "wake",
+                "--keyword",
+                "computer",
+                "--positives",
+                str(d / "missing"),
+                "--negatives",
+                str(d / "missing"),
+            ],
+            2,
+        ),
+        ("eval hands missing data", ["eval", "hands", "--data", str(d / "missing")], 2),
+        ("eval hands missing scenes", ["eval", "hands", "--scenes", str(d / "missing")], 2),
+        ("eval imu missing negatives", ["eval", "imu", "--negatives", str(d / "missing")], 2),
+        ("enroll unknown argument", ["enroll", "wrist", "--nope"], 2),
     ]
     return cases
 
